@@ -1,0 +1,129 @@
+/*
+ * mva/stack.h - a spectral stack and the reader interface behind it.
+ *
+ * A stack is a matrix X of n = rows * cols pixels by p channels, read in blocks of whole
+ * pixels converted to double.  Pixel i is at map position (i / cols, i % cols).  Each format
+ * (HDF5, EDF, SPEC, memory) is a reader: a small table of functions plus its own state,
+ * wrapped in an opaque mva_stack.  Algorithms see only mva_stack_read(); they never know the
+ * format.
+ */
+#ifndef MVA_STACK_H
+#define MVA_STACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mva/error.h"
+
+/* Native element type of the stored data. */
+typedef enum mva_dtype {
+    MVA_DTYPE_UNKNOWN = 0,
+    MVA_DTYPE_INT8,
+    MVA_DTYPE_UINT8,
+    MVA_DTYPE_INT16,
+    MVA_DTYPE_UINT16,
+    MVA_DTYPE_INT32,
+    MVA_DTYPE_UINT32,
+    MVA_DTYPE_INT64,
+    MVA_DTYPE_UINT64,
+    MVA_DTYPE_FLOAT32,
+    MVA_DTYPE_FLOAT64
+} mva_dtype;
+
+/* "uint32", "float64", ... ("unknown" for anything else). */
+const char *mva_dtype_name(mva_dtype t);
+
+/* Size in bytes of one element (0 for MVA_DTYPE_UNKNOWN). */
+size_t mva_dtype_size(mva_dtype t);
+
+/* Energy calibration E(keV) = a + b*ch + c*ch^2, valid when known != 0. */
+typedef struct mva_calib {
+    int known;
+    double a, b, c;
+} mva_calib;
+
+/* Energy (keV) of a (fractional) channel; the channel itself when the calibration is unknown. */
+double mva_calib_energy(const mva_calib *cal, double ch);
+
+/* Channel of an energy (keV), inverting the calibration on its increasing branch.
+ * Returns MVA_EINVAL when the calibration is unknown or e is out of its range. */
+int mva_calib_channel(const mva_calib *cal, double e, double *ch);
+
+/* Where the channel axis is stored. */
+enum { MVA_AXIS_AUTO = 0, MVA_AXIS_LAST = 1, MVA_AXIS_FIRST = 2 };
+
+/* SPEC files with several MCAs per scan point: the sum of all detectors. */
+#define MVA_DETECTOR_SUM (-1)
+
+/* Options for opening a stack; zero-initialise, then set what you need. */
+typedef struct mva_open_opts {
+    int channel_axis;   /* MVA_AXIS_AUTO (from attributes/shape), _LAST or _FIRST */
+    size_t rows, cols;  /* map shape override; 0, 0 = from the file */
+    mva_calib calib;    /* calibration override when calib.known */
+    /* EDF series: an explicit list of files (one per map row, in order) ... */
+    const char *const *files;
+    size_t nfiles;
+    /* ... or INPUT is a printf-style pattern ("map_%04d.edf") numbered first..last; with
+     * neither, a numbered file is extended to its series the way PyMca does. */
+    long first, last;
+    int use_pattern;
+    /* SPEC: which MCA of each scan point (0 = the first), or MVA_DETECTOR_SUM. */
+    int detector;
+} mva_open_opts;
+
+/* What a stack is; filled by the reader at open. */
+typedef struct mva_stack_info {
+    size_t rows, cols;     /* map shape, n = rows * cols pixels */
+    size_t channels;       /* p */
+    mva_dtype dtype;       /* native type of the stored values */
+    mva_calib calib;       /* energy calibration, if known */
+    char format[16];       /* "hdf5", "edf", "spec", "memory" */
+    char source[4096];     /* file the stack was read from */
+    char path[1024];       /* dataset path, scan, or file series inside the source */
+    char layout[64];       /* e.g. "rows,cols,channels" or "channels,rows,cols" */
+    char storage[256];     /* chunking / compression / filters, free text for mva-info */
+    size_t chunk_pixels;   /* natural read granularity in pixels (0 = any) */
+    uint64_t stored_bytes; /* bytes the data occupy on disk (0 = unknown) */
+} mva_stack_info;
+
+/*
+ * The reader interface.  read() converts pixels [first, first + count) to double into out,
+ * row-major count x p (pixel-major: channel index fastest).  It is called from one thread at
+ * a time (the engine's read-ahead thread), never concurrently.  close() frees self.
+ */
+typedef struct mva_reader_ops {
+    const char *name;
+    int (*read)(void *self, size_t first, size_t count, double *out, mva_error *err);
+    void (*close)(void *self);
+} mva_reader_ops;
+
+typedef struct mva_stack mva_stack;
+
+/*
+ * Opens INPUT, detecting the format from the content (HDF5 signature, EDF '{', SPEC '#S').
+ * For HDF5, INPUT may be "file.h5::/path/to/dataset".  opts may be NULL.  On success *out
+ * owns the reader; free it with mva_stack_close().
+ */
+int mva_stack_open(mva_stack **out, const char *input, const mva_open_opts *opts,
+                   mva_error *err);
+
+/* Wraps a reader (ops + self) as a stack; used by the format readers.  Takes ownership of
+ * self (closed with ops->close, also on failure). */
+int mva_stack_new(mva_stack **out, const mva_reader_ops *ops, void *self,
+                  const mva_stack_info *info, mva_error *err);
+
+/* A stack over a caller-owned row-major n x p array of doubles (n = rows * cols).  The array
+ * must outlive the stack.  Used by tests and by callers that already hold data in memory. */
+int mva_stack_from_memory(mva_stack **out, const double *data, size_t rows, size_t cols,
+                          size_t channels, mva_error *err);
+
+/* The description filled at open. */
+const mva_stack_info *mva_stack_get_info(const mva_stack *s);
+
+/* Reads pixels [first, first + count) as doubles into out (count x p). */
+int mva_stack_read(mva_stack *s, size_t first, size_t count, double *out, mva_error *err);
+
+/* Closes the reader and frees the stack; NULL is a no-op. */
+void mva_stack_close(mva_stack *s);
+
+#endif
