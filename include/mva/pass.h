@@ -1,0 +1,63 @@
+/*
+ * mva/pass.h - the pass engine: one walk over a stack, in blocks of whole pixels.
+ *
+ * Accumulators register for a pass; the engine reads each block (a read-ahead thread reads
+ * block i+1 while block i is being consumed), marks pixels holding NaN/Inf as invalid, and
+ * hands the block to every accumulator in turn.  Memory is bounded by the block size.
+ */
+#ifndef MVA_PASS_H
+#define MVA_PASS_H
+
+#include <stddef.h>
+
+#include "mva/error.h"
+#include "mva/stack.h"
+
+/* One block of pixels as seen by an accumulator. */
+typedef struct mva_block {
+    const double *x;            /* npix x p, row-major, channel index fastest */
+    const unsigned char *valid; /* npix flags: 1 = all values finite, 0 = excluded */
+    size_t first;               /* index of the first pixel in the stack */
+    size_t npix;                /* pixels in this block */
+    size_t nvalid;              /* how many of them are valid */
+    size_t p;                   /* channels */
+} mva_block;
+
+/* An accumulator: consume() is called once per block in pixel order; begin() and finish()
+ * (both optional, may be NULL) before the first and after the last block. */
+typedef struct mva_accum {
+    void *self;
+    int (*begin)(void *self, const mva_stack_info *info, mva_error *err);
+    int (*consume)(void *self, const mva_block *b, mva_error *err);
+    int (*finish)(void *self, mva_error *err);
+} mva_accum;
+
+/* Progress callback: fraction of the pass done in [0, 1]; return non-zero to cancel. */
+typedef int (*mva_progress_fn)(void *user, double fraction);
+
+/* Pass options; zero-initialise for the defaults. */
+typedef struct mva_pass_opts {
+    size_t mem_budget;      /* upper bound in bytes for the two block buffers and the
+                               reader's copy; default MVA_PASS_DEFAULT_BUDGET.  Blocks stay
+                               near 8 MiB even when the budget allows more: larger ones are
+                               no faster */
+    size_t block_pixels;    /* force this many pixels per block (tests); 0 = from budget */
+    int no_readahead;       /* 1 = read in the calling thread */
+    mva_progress_fn progress;
+    void *progress_user;
+} mva_pass_opts;
+
+#define MVA_PASS_DEFAULT_BUDGET ((size_t)64 << 20)
+
+/* Pixels per block for this stack under these options (aligned to the reader's chunks). */
+size_t mva_pass_block_pixels(const mva_stack *s, const mva_pass_opts *opts);
+
+/*
+ * Walks the stack once, feeding every block to each of the nacc accumulators.  opts may be
+ * NULL.  Returns the first error of the reader or of an accumulator, or MVA_ECANCELED when
+ * the progress callback asks to stop.
+ */
+int mva_pass_run(mva_stack *s, const mva_accum *accs, size_t nacc, const mva_pass_opts *opts,
+                 mva_error *err);
+
+#endif
