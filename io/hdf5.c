@@ -1,0 +1,1107 @@
+/*
+ * The HDF5/NeXus stack reader.
+ *
+ * Open finds the dataset (explicit path, NeXus @default/@signal, or the only 3-D numeric
+ * dataset), checks its type and shape, decides where the channel axis is, finds the energy
+ * calibration, and reopens the dataset with a chunk cache sized for sequential block reads.
+ * Read turns a range of whole pixels into at most three hyperslabs (partial first row, full
+ * middle rows, partial last row), reads each in the stored type into a scratch buffer and
+ * converts it to double in one loop, transposing when the channels are stored first.
+ *
+ * HDF5's automatic error printing is switched off: the library never prints, the messages
+ * go into the mva_error record instead.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+
+#include "mva/hdf5.h"
+#include "mva/stack.h"
+
+#define PATH_CAP 1024    /* = sizeof(mva_stack_info.path) */
+#define FILE_CAP 4096    /* = sizeof(mva_stack_info.source) */
+#define NEXUS_DEPTH 8    /* @default chains longer than this are taken as a cycle */
+#define CACHE_MIN ((size_t)1 << 20)
+#define CACHE_MAX ((size_t)256 << 20)
+#define TILE 64          /* pixels per tile of the channel-first transpose */
+#define H5_MSG 256       /* buffer for one HDF5 error description */
+
+typedef struct h5_reader {
+    hid_t file, dset, fspace;
+    hid_t memtype;          /* native type of the stored size and sign; owned by HDF5 */
+    mva_dtype dtype;
+    int rank;               /* 2 or 3 */
+    int chfirst;            /* channel axis stored first */
+    hsize_t dims[3];
+    size_t grid_cols;       /* pixels per stored map row (a 2-D dataset is one row) */
+    size_t p;
+    void *scratch;          /* stored values of one hyperslab, at most one block */
+    size_t scratch_cap;
+    char file_name[FILE_CAP];
+    char path[PATH_CAP];
+} h5_reader;
+
+/* ---- input name and signature ---- */
+
+int mva_hdf5_split_input(const char *input, char *file, size_t file_cap, char *path,
+                         size_t path_cap)
+{
+    if (file_cap == 0 || path_cap == 0)
+        return MVA_ERANGE;
+    /* silx notation: the first "::" separates the file from the path inside it. */
+    const char *sep = strstr(input, "::");
+    size_t flen = sep ? (size_t)(sep - input) : strlen(input);
+    const char *p = sep ? sep + 2 : "";
+    if (flen >= file_cap || strlen(p) >= path_cap)
+        return MVA_ERANGE;
+    memcpy(file, input, flen);
+    file[flen] = '\0';
+    strcpy(path, p);
+    return MVA_OK;
+}
+
+int mva_hdf5_is_hdf5(const char *file)
+{
+    /* HDF5 file format spec, "Format Signature": the superblock sits at byte 0 or, after a
+     * user block, at 512, 1024, 2048, ... */
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    FILE *f = fopen(file, "rb");
+    if (f == NULL)
+        return 0;
+    int found = 0;
+    for (off_t off = 0;; off = off ? 2 * off : 512) {
+        unsigned char head[8];
+        if (fseeko(f, off, SEEK_SET) != 0 || fread(head, 1, sizeof head, f) != sizeof head)
+            break;
+        if (memcmp(head, sig, sizeof sig) == 0) {
+            found = 1;
+            break;
+        }
+        if (off > ((off_t)1 << 60))
+            break;
+    }
+    fclose(f);
+    return found;
+}
+
+/* ---- small helpers: HDF5 error text, attributes, names ---- */
+
+static herr_t innermost_error(unsigned n, const H5E_error2_t *e, void *data)
+{
+    char *buf = data;
+    if (n == 0 && e->desc != NULL)
+        snprintf(buf, H5_MSG, "%s", e->desc);
+    return 0;
+}
+
+/* The most specific message on HDF5's error stack (buf holds H5_MSG chars).  Must be called
+ * right after the failing call: every HDF5 API call clears the stack. */
+static const char *h5_error_text(char *buf)
+{
+    buf[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_error, buf);
+    if (buf[0] == '\0')
+        snprintf(buf, H5_MSG, "no detail from HDF5");
+    return buf;
+}
+
+static void vlen_free(hid_t memtype, hid_t space, void *buf)
+{
+#if H5_VERSION_GE(1, 12, 0)
+    H5Treclaim(memtype, space, H5P_DEFAULT, buf);
+#else
+    H5Dvlen_reclaim(memtype, space, H5P_DEFAULT, buf);
+#endif
+}
+
+/* Copies element k of a fixed-length string array, dropping NUL or space padding. */
+static void copy_fixed(const char *all, size_t size, size_t k, char *buf, size_t cap)
+{
+    const char *s = all + k * size;
+    size_t len = 0;
+    while (len < size && s[len] != '\0')
+        len++;
+    while (len > 0 && s[len - 1] == ' ')
+        len--;
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+}
+
+/* Reads element k of string attribute NAME of OBJ into buf.  Both storages occur: h5py
+ * writes variable-length UTF-8, most C and Fortran writers fixed-length ASCII.  Returns 1
+ * when read, 0 when absent or not a string; *nelem (may be NULL) gets the element count. */
+static int attr_str(hid_t obj, const char *name, size_t k, char *buf, size_t cap,
+                    size_t *nelem)
+{
+    int ok = 0;
+    hid_t a = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+    hid_t sp = H5I_INVALID_HID;
+    void *data = NULL;
+    if (H5Aexists(obj, name) <= 0 || (a = H5Aopen(obj, name, H5P_DEFAULT)) < 0)
+        goto done;
+    if ((ft = H5Aget_type(a)) < 0 || H5Tget_class(ft) != H5T_STRING)
+        goto done;
+    sp = H5Aget_space(a);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    if (n < 1 || k >= (size_t)n || (mt = H5Tcopy(H5T_C_S1)) < 0)
+        goto done;
+    H5Tset_cset(mt, H5Tget_cset(ft));
+    if (H5Tis_variable_str(ft) > 0) {
+        H5Tset_size(mt, H5T_VARIABLE);
+        char **vl = data = calloc((size_t)n, sizeof(char *));
+        if (vl == NULL || H5Aread(a, mt, vl) < 0)
+            goto done;
+        snprintf(buf, cap, "%s", vl[k] ? vl[k] : "");
+        vlen_free(mt, sp, vl);
+    } else {
+        size_t size = H5Tget_size(ft);
+        H5Tset_size(mt, size);
+        H5Tset_strpad(mt, H5T_STR_NULLPAD);
+        if (size == 0 || (size_t)n > SIZE_MAX / size || (data = malloc((size_t)n * size)) == NULL ||
+            H5Aread(a, mt, data) < 0)
+            goto done;
+        copy_fixed(data, size, k, buf, cap);
+    }
+    if (nelem != NULL)
+        *nelem = (size_t)n;
+    ok = 1;
+done:
+    free(data);
+    if (mt >= 0)
+        H5Tclose(mt);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (a >= 0)
+        H5Aclose(a);
+    return ok;
+}
+
+/* Reads a numeric attribute of at most max values as doubles.  Returns the number of
+ * values, 0 when absent, not numeric or too long. */
+static size_t attr_nums(hid_t obj, const char *name, double *v, size_t max)
+{
+    size_t got = 0;
+    hid_t a = H5I_INVALID_HID, ft = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+    if (H5Aexists(obj, name) <= 0 || (a = H5Aopen(obj, name, H5P_DEFAULT)) < 0)
+        goto done;
+    ft = H5Aget_type(a);
+    H5T_class_t cls = H5Tget_class(ft);
+    if (cls != H5T_INTEGER && cls != H5T_FLOAT)
+        goto done;
+    sp = H5Aget_space(a);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    if (n >= 1 && (size_t)n <= max && H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0)
+        got = (size_t)n;
+done:
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (a >= 0)
+        H5Aclose(a);
+    return got;
+}
+
+static const char *class_name(H5T_class_t c)
+{
+    switch (c) {
+    case H5T_INTEGER: return "an integer";
+    case H5T_FLOAT: return "a float";
+    case H5T_TIME: return "a time";
+    case H5T_STRING: return "a string";
+    case H5T_BITFIELD: return "a bitfield";
+    case H5T_OPAQUE: return "an opaque";
+    case H5T_COMPOUND: return "a compound";
+    case H5T_REFERENCE: return "a reference";
+    case H5T_ENUM: return "an enum";
+    case H5T_VLEN: return "a variable-length";
+    case H5T_ARRAY: return "an array";
+    default: return "an unknown";
+    }
+}
+
+static void fmt_dims(char *buf, size_t cap, const hsize_t *d, int rank)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < rank && used < cap; k++) {
+        int w = snprintf(buf + used, cap - used, k ? "x%llu" : "%llu", (unsigned long long)d[k]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+/* Joins a group path and a member name (absolute names stay as they are). */
+static int join_path(char *out, size_t cap, const char *group, const char *name)
+{
+    int w;
+    if (name[0] == '/')
+        w = snprintf(out, cap, "%s", name);
+    else
+        w = snprintf(out, cap, "%s/%s", strcmp(group, "/") == 0 ? "" : group, name);
+    return w >= 0 && (size_t)w < cap;
+}
+
+/* The group holding the object at path ("/" for a member of the root). */
+static void parent_path(const char *path, char *out, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    size_t len = (slash == NULL || slash == path) ? 0 : (size_t)(slash - path);
+    if (len == 0 || len >= cap) {
+        snprintf(out, cap, "/");
+        return;
+    }
+    memcpy(out, path, len);
+    out[len] = '\0';
+}
+
+/* Object type at path: H5I_DATASET, H5I_GROUP, ... or H5I_BADID when it does not exist. */
+static H5I_type_t object_type(hid_t file, const char *path)
+{
+    hid_t o = H5Oopen(file, path, H5P_DEFAULT);
+    if (o < 0)
+        return H5I_BADID;
+    H5I_type_t t = H5Iget_type(o);
+    H5Oclose(o);
+    return t;
+}
+
+/* ---- finding the dataset: NeXus defaults ---- */
+
+typedef struct {
+    char name[256];
+    int found;
+} nxdata_search;
+
+static herr_t find_nxdata(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    nxdata_search *s = data;
+    char cls[64];
+    (void)info;
+    hid_t c = H5Gopen2(g, name, H5P_DEFAULT);
+    if (c < 0)
+        return 0;
+    int is_nxdata = attr_str(c, "NX_class", 0, cls, sizeof cls, NULL) && strcmp(cls, "NXdata") == 0;
+    H5Gclose(c);
+    if (!is_nxdata)
+        return 0;
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->found = 1;
+    return 1;
+}
+
+/* The first NXdata member of g, in creation order when the file tracks it, else by name. */
+static int first_nxdata(hid_t g, char *name, size_t cap)
+{
+    nxdata_search s = {{0}, 0};
+    if (H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, NULL, find_nxdata, &s) < 0 && !s.found)
+        H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, find_nxdata, &s);
+    if (s.found)
+        snprintf(name, cap, "%s", s.name);
+    return s.found;
+}
+
+/*
+ * NeXus "default plot" rules (NeXus manual, "Find the plottable data"): a group's @default
+ * names the member to follow (root -> NXentry -> NXdata), an NXdata's @signal names the
+ * dataset.  An NXentry without @default falls back to its first NXdata.  Writes the
+ * dataset path into out and returns 1 when the chain ends at a dataset.
+ */
+static int nexus_follow(hid_t file, const char *gpath, char *out, size_t cap, int depth)
+{
+    char name[256], child[PATH_CAP], cls[64];
+    int found = 0;
+    if (depth > NEXUS_DEPTH)
+        return 0;
+    hid_t g = H5Gopen2(file, gpath, H5P_DEFAULT);
+    if (g < 0)
+        return 0;
+    if (attr_str(g, "signal", 0, name, sizeof name, NULL)) {
+        found = join_path(out, cap, gpath, name) && object_type(file, out) == H5I_DATASET;
+    } else if (attr_str(g, "default", 0, name, sizeof name, NULL)) {
+        found = join_path(child, sizeof child, gpath, name) &&
+                nexus_follow(file, child, out, cap, depth + 1);
+    } else if (attr_str(g, "NX_class", 0, cls, sizeof cls, NULL) &&
+               (strcmp(cls, "NXentry") == 0 || strcmp(cls, "NXsubentry") == 0) &&
+               first_nxdata(g, name, sizeof name)) {
+        found = join_path(child, sizeof child, gpath, name) &&
+                nexus_follow(file, child, out, cap, depth + 1);
+    }
+    H5Gclose(g);
+    return found;
+}
+
+/* Shape and class of a dataset without judging them; returns 0 when it cannot be opened. */
+static int peek_dataset(hid_t file, const char *path, H5T_class_t *cls, int *rank)
+{
+    hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
+    if (d < 0)
+        return 0;
+    hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+    *cls = H5Tget_class(t);
+    *rank = H5Sget_simple_extent_ndims(s);
+    H5Tclose(t);
+    H5Sclose(s);
+    H5Dclose(d);
+    return 1;
+}
+
+/* A NeXus default is taken only when it looks like a stack: numeric and 3-D, or 2-D marked
+ * as a list of spectra.  A default plot is often an image or a sum spectrum; then the walk
+ * for the 3-D dataset decides instead. */
+static int nexus_usable(hid_t file, const char *path)
+{
+    H5T_class_t cls;
+    int rank;
+    char interp[64];
+    if (!peek_dataset(file, path, &cls, &rank) || (cls != H5T_INTEGER && cls != H5T_FLOAT))
+        return 0;
+    if (rank == 3)
+        return 1;
+    if (rank != 2)
+        return 0;
+    hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
+    int ok = attr_str(d, "interpretation", 0, interp, sizeof interp, NULL) &&
+             strcmp(interp, "spectrum") == 0;
+    H5Dclose(d);
+    return ok;
+}
+
+/* ---- finding the dataset: the only 3-D numeric one ---- */
+
+typedef struct {
+    size_t n;
+    char first[PATH_CAP];
+    char list[700];     /* ", "-separated paths for the message, cut with "..." */
+} candidates;
+
+static herr_t collect_3d(hid_t root, const char *name, const H5L_info_t *info, void *data)
+{
+    candidates *c = data;
+    H5T_class_t cls;
+    int rank;
+    /* Hard links only: soft and external links would list a dataset twice or open other
+     * files. */
+    if (info->type != H5L_TYPE_HARD || !peek_dataset(root, name, &cls, &rank) || rank != 3 ||
+        (cls != H5T_INTEGER && cls != H5T_FLOAT))
+        return 0;
+    if (c->n++ == 0)
+        snprintf(c->first, sizeof c->first, "/%s", name);
+    size_t used = strlen(c->list), room = sizeof c->list - used;
+    if (room > 5 && (size_t)snprintf(c->list + used, room, "%s/%s", used ? ", " : "", name) >= room)
+        snprintf(c->list + sizeof c->list - 5, 5, "...");
+    return 0;
+}
+
+static int walk_for_3d(h5_reader *r, mva_error *err)
+{
+    candidates c;
+    memset(&c, 0, sizeof c);
+    if (H5Lvisit(r->file, H5_INDEX_NAME, H5_ITER_INC, collect_3d, &c) < 0) {
+        char e[H5_MSG];
+        return mva_error_set(err, MVA_EIO, "%s: cannot list the datasets in the file (%s)",
+                             r->file_name, h5_error_text(e));
+    }
+    if (c.n == 1) {
+        snprintf(r->path, sizeof r->path, "%s", c.first);
+        return MVA_OK;
+    }
+    if (c.n == 0)
+        return mva_error_set(err, MVA_ENOTFOUND,
+                             "%s: no 3-D numeric dataset found and no NeXus @default/@signal "
+                             "leads to one; name the dataset with %s::/path",
+                             r->file_name, r->file_name);
+    return mva_error_set(err, MVA_EINVAL,
+                         "%s: %zu three-dimensional datasets, name one with %s::/path: %s",
+                         r->file_name, c.n, r->file_name, c.list);
+}
+
+/* Sets r->path: the explicit path (a group there is followed the NeXus way), else the
+ * NeXus default from the root, else the only 3-D numeric dataset. */
+static int locate_dataset(h5_reader *r, const char *want, mva_error *err)
+{
+    if (want[0] == '\0') {
+        if (nexus_follow(r->file, "/", r->path, sizeof r->path, 0) &&
+            nexus_usable(r->file, r->path))
+            return MVA_OK;
+        return walk_for_3d(r, err);
+    }
+    char abs[PATH_CAP];
+    if (!join_path(abs, sizeof abs, "/", want))
+        return mva_error_set(err, MVA_ERANGE, "%s: dataset path too long: %s", r->file_name,
+                             want);
+    H5I_type_t t = object_type(r->file, abs);
+    if (t == H5I_DATASET) {
+        snprintf(r->path, sizeof r->path, "%s", abs);
+        return MVA_OK;
+    }
+    if (t == H5I_BADID)
+        return mva_error_set(err, MVA_ENOTFOUND, "%s: no dataset %s (path from %s::%s)",
+                             r->file_name, abs, r->file_name, want);
+    if (t == H5I_GROUP && nexus_follow(r->file, abs, r->path, sizeof r->path, 0))
+        return MVA_OK;
+    return mva_error_set(err, MVA_EINVAL,
+                         "%s: %s is a %s, not a dataset, and names no NeXus @signal "
+                         "(path from %s::%s)",
+                         r->file_name, abs, t == H5I_GROUP ? "group" : "named datatype",
+                         r->file_name, want);
+}
+
+/* ---- type, shape, channel axis ---- */
+
+/* The stored type must be an integer or an IEEE-like float; memtype is the native type of
+ * the same size and sign, so that HDF5 only swaps bytes when the file is big-endian. */
+static int set_dtype(h5_reader *r, hid_t d, mva_error *err)
+{
+    hid_t t = H5Dget_type(d);
+    H5T_class_t cls = H5Tget_class(t);
+    size_t size = H5Tget_size(t);
+    int sign = cls == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_2;
+    H5Tclose(t);
+    r->dtype = MVA_DTYPE_UNKNOWN;
+    if (cls == H5T_INTEGER) {
+        static const mva_dtype u[] = {MVA_DTYPE_UINT8, MVA_DTYPE_UINT16, 0, MVA_DTYPE_UINT32,
+                                      0, 0, 0, MVA_DTYPE_UINT64};
+        static const mva_dtype s[] = {MVA_DTYPE_INT8, MVA_DTYPE_INT16, 0, MVA_DTYPE_INT32,
+                                      0, 0, 0, MVA_DTYPE_INT64};
+        if (size >= 1 && size <= 8)
+            r->dtype = sign ? s[size - 1] : u[size - 1];
+    } else if (cls == H5T_FLOAT) {
+        r->dtype = size == 4 ? MVA_DTYPE_FLOAT32 : size == 8 ? MVA_DTYPE_FLOAT64 : 0;
+    }
+    switch (r->dtype) {
+    case MVA_DTYPE_INT8: r->memtype = H5T_NATIVE_INT8; break;
+    case MVA_DTYPE_UINT8: r->memtype = H5T_NATIVE_UINT8; break;
+    case MVA_DTYPE_INT16: r->memtype = H5T_NATIVE_INT16; break;
+    case MVA_DTYPE_UINT16: r->memtype = H5T_NATIVE_UINT16; break;
+    case MVA_DTYPE_INT32: r->memtype = H5T_NATIVE_INT32; break;
+    case MVA_DTYPE_UINT32: r->memtype = H5T_NATIVE_UINT32; break;
+    case MVA_DTYPE_INT64: r->memtype = H5T_NATIVE_INT64; break;
+    case MVA_DTYPE_UINT64: r->memtype = H5T_NATIVE_UINT64; break;
+    case MVA_DTYPE_FLOAT32: r->memtype = H5T_NATIVE_FLOAT; break;
+    case MVA_DTYPE_FLOAT64: r->memtype = H5T_NATIVE_DOUBLE; break;
+    default:
+        if (cls == H5T_INTEGER || cls == H5T_FLOAT)
+            return mva_error_set(err, MVA_EUNSUPPORTED,
+                                 "%s::%s: expected an integer or float dataset of 1, 2, 4 or "
+                                 "8 bytes, found %s dataset of %zu bytes per value",
+                                 r->file_name, r->path, class_name(cls), size);
+        return mva_error_set(err, MVA_EFORMAT,
+                             "%s::%s: expected an integer or float dataset, found %s dataset",
+                             r->file_name, r->path, class_name(cls));
+    }
+    return MVA_OK;
+}
+
+/* Reads the rank and dimensions, rejecting what cannot be a stack. */
+static int read_dims(h5_reader *r, hid_t d, mva_error *err)
+{
+    hid_t s = H5Dget_space(d);
+    H5S_class_t sc = H5Sget_simple_extent_type(s);
+    int rank = H5Sget_simple_extent_ndims(s);
+    hsize_t dims[H5S_MAX_RANK];
+    if (sc == H5S_SIMPLE && rank > 0)
+        H5Sget_simple_extent_dims(s, dims, NULL);
+    H5Sclose(s);
+    const char *expect = "expected a 3-D (rows, cols, channels) or 2-D (pixels, channels) "
+                         "dataset";
+    if (sc != H5S_SIMPLE || rank < 1)
+        return mva_error_set(err, MVA_EFORMAT, "%s::%s: %s, found a %s", r->file_name,
+                             r->path, expect, sc == H5S_NULL ? "null (empty) dataspace" : "scalar");
+    char shape[128];
+    fmt_dims(shape, sizeof shape, dims, rank);
+    if (rank == 1)
+        return mva_error_set(err, MVA_EFORMAT, "%s::%s: %s, found 1-D of %s values",
+                             r->file_name, r->path, expect, shape);
+    if (rank > 3)
+        return mva_error_set(err, MVA_EFORMAT, "%s::%s: %s, found %d-D %s", r->file_name,
+                             r->path, expect, rank, shape);
+    for (int k = 0; k < rank; k++)
+        if (dims[k] == 0)
+            return mva_error_set(err, MVA_EFORMAT,
+                                 "%s::%s: expected at least one pixel and one channel, found "
+                                 "an empty dataset of shape %s",
+                                 r->file_name, r->path, shape);
+    r->rank = rank;
+    memcpy(r->dims, dims, (size_t)rank * sizeof dims[0]);
+    return MVA_OK;
+}
+
+/*
+ * MVA_AXIS_AUTO, in this order (the first rule that applies decides):
+ *  1. @mva_channel_axis on the dataset: 0 or "first" -> first; -1, rank-1 or "last" -> last;
+ *  2. @interpretation on the dataset (NeXus): "spectrum" -> last (the last axis is the
+ *     spectrum); "image" on a 3-D dataset -> first (a stack of images, one per channel);
+ *  3. the shape, conservatively: a 3-D dataset with dims[0] >= 256 and dims[2] < 64 is
+ *     (channels, rows, cols) -- no XRF spectrum has fewer than 64 channels;
+ *  4. otherwise last.
+ * Returns 1 for first, 0 for last, or a negative status for an axis that is neither.
+ */
+static int auto_channel_first(const h5_reader *r, hid_t d, mva_error *err)
+{
+    char s[64];
+    double v;
+    if (attr_str(d, "mva_channel_axis", 0, s, sizeof s, NULL)) {
+        if (strcmp(s, "first") == 0 || strcmp(s, "0") == 0)
+            return 1;
+        if (strcmp(s, "last") == 0)
+            return 0;
+        return mva_error_set(err, MVA_EUNSUPPORTED,
+                             "%s::%s: @mva_channel_axis is \"%s\", expected \"first\" or \"last\"",
+                             r->file_name, r->path, s);
+    }
+    if (attr_nums(d, "mva_channel_axis", &v, 1) == 1) {
+        if (v == 0)
+            return 1;
+        if (v == -1 || v == r->rank - 1)
+            return 0;
+        return mva_error_set(err, MVA_EUNSUPPORTED,
+                             "%s::%s: @mva_channel_axis is %g, expected 0 (first) or %d (last)",
+                             r->file_name, r->path, v, r->rank - 1);
+    }
+    if (attr_str(d, "interpretation", 0, s, sizeof s, NULL)) {
+        if (strcmp(s, "spectrum") == 0)
+            return 0;
+        if (strcmp(s, "image") == 0 && r->rank == 3)
+            return 1;
+    }
+    if (r->rank == 3 && r->dims[0] >= 256 && r->dims[2] < 64)
+        return 1;
+    return 0;
+}
+
+/* Channel axis and the map shape, with the rows x cols override checked against n. */
+static int set_shape(h5_reader *r, hid_t d, const mva_open_opts *opts, mva_stack_info *info,
+                     mva_error *err)
+{
+    int first = opts->channel_axis == MVA_AXIS_FIRST;
+    if (opts->channel_axis == MVA_AXIS_AUTO && (first = auto_channel_first(r, d, err)) < 0)
+        return first;
+    r->chfirst = first;
+    r->p = (size_t)(first ? r->dims[0] : r->dims[r->rank - 1]);
+    size_t grid_rows = r->rank == 3 ? (size_t)r->dims[first ? 1 : 0] : 1;
+    r->grid_cols = (size_t)r->dims[r->rank == 3 ? (first ? 2 : 1) : (first ? 1 : 0)];
+    size_t n, np;
+    if (mva_size_mul(grid_rows, r->grid_cols, &n) != MVA_OK ||
+        mva_size_mul(n, r->p, &np) != MVA_OK)
+        return mva_error_set(err, MVA_ERANGE, "%s::%s: dataset too large for this machine",
+                             r->file_name, r->path);
+    info->rows = grid_rows;
+    info->cols = r->grid_cols;
+    info->channels = r->p;
+    if (opts->rows != 0 || opts->cols != 0) {
+        size_t want;
+        if (opts->rows == 0 || opts->cols == 0 ||
+            mva_size_mul(opts->rows, opts->cols, &want) != MVA_OK || want != n)
+            return mva_error_set(err, MVA_EINVAL,
+                                 "%s::%s: --shape %zux%zu gives %zu pixels, the dataset has "
+                                 "%zu pixels",
+                                 r->file_name, r->path, opts->rows, opts->cols,
+                                 opts->rows * opts->cols, n);
+        info->rows = opts->rows;
+        info->cols = opts->cols;
+    }
+    const char *layout = r->rank == 3 ? (first ? "channels,rows,cols" : "rows,cols,channels")
+                                      : (first ? "channels,pixels" : "pixels,channels");
+    snprintf(info->layout, sizeof info->layout, "%s", layout);
+    return MVA_OK;
+}
+
+/* ---- storage: chunks, filters, chunk cache ---- */
+
+static const char *filter_name(H5Z_filter_t id)
+{
+    /* Ids from The HDF Group's registry of filter plugins ("Registered Filter Plugins"). */
+    static const struct {
+        H5Z_filter_t id;
+        const char *name;
+    } known[] = {{H5Z_FILTER_DEFLATE, "gzip"}, {H5Z_FILTER_SHUFFLE, "shuffle"},
+                 {H5Z_FILTER_FLETCHER32, "fletcher32"}, {H5Z_FILTER_SZIP, "szip"},
+                 {H5Z_FILTER_NBIT, "nbit"}, {H5Z_FILTER_SCALEOFFSET, "scaleoffset"},
+                 {307, "bzip2"}, {32000, "lzf"}, {32001, "blosc"}, {32004, "lz4"},
+                 {32008, "bitshuffle"}, {32015, "zstd"}, {32017, "sz"}, {32026, "blosc2"}};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (known[i].id == id)
+            return known[i].name;
+    return NULL;
+}
+
+/* Appends the filters of dcpl to desc; fails on the first one this HDF5 cannot load. */
+static int describe_filters(const h5_reader *r, hid_t dcpl, char *desc, size_t cap,
+                            mva_error *err)
+{
+    int nf = H5Pget_nfilters(dcpl);
+    for (int i = 0; i < nf; i++) {
+        unsigned flags, cd[8], conf;
+        size_t ncd = 8, used = strlen(desc);
+        char fname[64] = "";
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof fname,
+                                         fname, &conf);
+        const char *known = filter_name(id);
+        char what[128];
+        if (id == H5Z_FILTER_DEFLATE)
+            snprintf(what, sizeof what, "gzip level %u", ncd > 0 ? cd[0] : 0u);
+        else if (id < 256 && known != NULL)
+            snprintf(what, sizeof what, "%s", known);
+        else
+            snprintf(what, sizeof what, "filter %d (%s)", (int)id,
+                     known ? known : fname[0] ? fname : "unknown");
+        snprintf(desc + used, cap - used, ", %s", what);
+        if (H5Zfilter_avail(id) <= 0)
+            return mva_error_set(err, MVA_EUNSUPPORTED,
+                                 "%s::%s: the data are stored with %s, which this HDF5 cannot "
+                                 "load: install the filter plugin (Debian: hdf5-filter-plugin) "
+                                 "or set HDF5_PLUGIN_PATH to its directory",
+                                 r->file_name, r->path, what);
+    }
+    return MVA_OK;
+}
+
+static size_t next_prime(size_t n)
+{
+    for (;; n++) {
+        int prime = n >= 2;
+        for (size_t k = 2; prime && k * k <= n; k++)
+            prime = n % k != 0;
+        if (prime)
+            return n;
+    }
+}
+
+/*
+ * A chunk cache that holds two rows of chunks (all chunks along the axes other than the map
+ * row axis): a block boundary inside a chunk row then finds the chunk still cached when the
+ * next block reads the rest, so no chunk is decompressed twice.  Capped at 256 MiB; nslots
+ * a prime about ten times the number of chunks cached (HDF5 guide, "Chunking in HDF5").
+ */
+static hid_t chunk_cache_dapl(const h5_reader *r, const hsize_t *chunk)
+{
+    int row_axis = r->chfirst ? 1 : 0; /* also the pixel axis of a 2-D dataset */
+    double chunk_bytes = (double)mva_dtype_size(r->dtype), nchunks = 1;
+    for (int k = 0; k < r->rank; k++) {
+        chunk_bytes *= (double)chunk[k];
+        if (k != row_axis)
+            nchunks *= ceil((double)r->dims[k] / (double)chunk[k]);
+    }
+    double bytes = 2 * nchunks * chunk_bytes;
+    if (bytes < (double)CACHE_MIN)
+        bytes = (double)CACHE_MIN;
+    if (bytes > (double)CACHE_MAX)
+        bytes = (double)CACHE_MAX;
+    double slots = 10 * bytes / chunk_bytes;
+    slots = slots < 12421 ? 12421 : slots > 1000003 ? 1000003 : slots;
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    if (dapl >= 0)
+        H5Pset_chunk_cache(dapl, next_prime((size_t)slots), (size_t)bytes, 1.0);
+    return dapl;
+}
+
+/* Fills info->storage, chunk_pixels and stored_bytes and checks the filters.  *dapl gets
+ * an access property list with a chunk cache fitted to the chunk shape (H5P_DEFAULT when
+ * the dataset is not chunked); the caller closes it. */
+static int describe_storage(const h5_reader *r, hid_t d, mva_stack_info *info, hid_t *dapl,
+                            mva_error *err)
+{
+    int rc = MVA_OK;
+    hid_t dcpl = H5Dget_create_plist(d);
+    H5D_layout_t lay = H5Pget_layout(dcpl);
+    *dapl = H5P_DEFAULT;
+    info->stored_bytes = (uint64_t)H5Dget_storage_size(d);
+    info->chunk_pixels = 0;
+    if (lay != H5D_CHUNKED) {
+        snprintf(info->storage, sizeof info->storage, "%s",
+                 lay == H5D_CONTIGUOUS ? "contiguous" : lay == H5D_COMPACT ? "compact"
+                                                                           : "virtual");
+        goto done;
+    }
+    hsize_t chunk[3];
+    char shape[128];
+    H5Pget_chunk(dcpl, r->rank, chunk);
+    fmt_dims(shape, sizeof shape, chunk, r->rank);
+    snprintf(info->storage, sizeof info->storage, "chunked %s", shape);
+    /* Whole chunk rows are the reads that never cut a chunk. */
+    int row_axis = r->chfirst ? 1 : 0;
+    info->chunk_pixels = (size_t)chunk[row_axis] * (r->rank == 3 ? r->grid_cols : 1);
+    rc = describe_filters(r, dcpl, info->storage, sizeof info->storage, err);
+    if (rc == MVA_OK)
+        *dapl = chunk_cache_dapl(r, chunk);
+done:
+    H5Pclose(dcpl);
+    return rc;
+}
+
+/* ---- calibration ---- */
+
+static int calib_set(mva_calib *cal, const double *v, size_t n, double scale)
+{
+    if (n < 2 || n > 3 || !isfinite(v[0]) || !isfinite(v[1]) || (n == 3 && !isfinite(v[2])))
+        return 0;
+    cal->a = v[0] * scale;
+    cal->b = v[1] * scale;
+    cal->c = n == 3 ? v[2] * scale : 0.0;
+    cal->known = 1;
+    return 1;
+}
+
+/* Reads a small 1-D numeric dataset of exactly want values (or 2..3 when want is 0). */
+static size_t read_small(hid_t g, const char *name, double *v, size_t want)
+{
+    size_t got = 0;
+    if (H5Lexists(g, name, H5P_DEFAULT) <= 0)
+        return 0;
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    if (d < 0)
+        return 0;
+    hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+    H5T_class_t cls = H5Tget_class(t);
+    hssize_t n = H5Sget_simple_extent_npoints(s);
+    int ok = (cls == H5T_INTEGER || cls == H5T_FLOAT) && H5Sget_simple_extent_ndims(s) == 1 &&
+             (want ? n == (hssize_t)want : (n >= 2 && n <= 3));
+    if (ok && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0)
+        got = (size_t)n;
+    H5Tclose(t);
+    H5Sclose(s);
+    H5Dclose(d);
+    return got;
+}
+
+/* Name of the NXdata @axes entry for axis ax of a rank-axis signal: an array of names, or
+ * one string "y:x:energy" (older NeXus) split on ':' or ','. */
+static int axis_name(hid_t g, int ax, int rank, char *name, size_t cap)
+{
+    char all[256];
+    size_t n;
+    if (!attr_str(g, "axes", 0, all, sizeof all, &n))
+        return 0;
+    if (n == (size_t)rank)
+        return attr_str(g, "axes", (size_t)ax, name, cap, NULL) && strcmp(name, ".") != 0;
+    if (n != 1)
+        return 0;
+    char *toks[3] = {NULL, NULL, NULL}, *save = NULL;
+    int k = 0;
+    for (char *t = strtok_r(all, ":,", &save); t != NULL; t = strtok_r(NULL, ":,", &save))
+        if (k++ < 3)
+            toks[k - 1] = t;
+    if (k != rank || strcmp(toks[ax], ".") == 0)
+        return 0;
+    snprintf(name, cap, "%s", toks[ax]);
+    return 1;
+}
+
+/* A 1-D energy axis of p values named by @axes: E = a + b ch from its first and last value
+ * (linear), in keV; an axis in eV is divided by 1000, other units are not energies. */
+static int calib_from_axis(const h5_reader *r, hid_t g, mva_calib *cal)
+{
+    char name[256], units[32] = "";
+    int ax = r->chfirst ? 0 : r->rank - 1;
+    if (!axis_name(g, ax, r->rank, name, sizeof name))
+        return 0;
+    double *v = malloc(r->p * sizeof *v);
+    if (v == NULL || read_small(g, name, v, r->p) != r->p) {
+        free(v);
+        return 0;
+    }
+    double e[2] = {v[0], r->p > 1 ? (v[r->p - 1] - v[0]) / (double)(r->p - 1) : 0.0};
+    free(v);
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    attr_str(d, "units", 0, units, sizeof units, NULL);
+    H5Dclose(d);
+    if (units[0] == '\0' || strcmp(units, "keV") == 0)
+        return calib_set(cal, e, 2, 1.0);
+    if (strcmp(units, "eV") == 0)
+        return calib_set(cal, e, 2, 1e-3);
+    return 0;
+}
+
+/* In order: @calibration (2 or 3 values a, b[, c]) on the dataset, then on its group; a
+ * sibling dataset "calibration"; the NXdata energy axis.  Unknown when none applies. */
+static void find_calibration(const h5_reader *r, hid_t d, mva_calib *cal)
+{
+    double v[3];
+    size_t n;
+    char gpath[PATH_CAP];
+    memset(cal, 0, sizeof *cal);
+    if ((n = attr_nums(d, "calibration", v, 3)) && calib_set(cal, v, n, 1.0))
+        return;
+    parent_path(r->path, gpath, sizeof gpath);
+    hid_t g = H5Gopen2(r->file, gpath, H5P_DEFAULT);
+    if (g < 0)
+        return;
+    if ((n = attr_nums(g, "calibration", v, 3)) && calib_set(cal, v, n, 1.0))
+        goto done;
+    if ((n = read_small(g, "calibration", v, 0)) && calib_set(cal, v, n, 1.0))
+        goto done;
+    calib_from_axis(r, g, cal);
+done:
+    H5Gclose(g);
+}
+
+/* ---- reading ---- */
+
+#define DEFINE_CONVERT(NAME, T)                                                                \
+    static void NAME(const void *src, size_t m, size_t p, int transpose, double *out)          \
+    {                                                                                          \
+        const T *s = src;                                                                      \
+        if (!transpose) {                                                                      \
+            for (size_t k = 0; k < m * p; k++)                                                 \
+                out[k] = (double)s[k];                                                         \
+            return;                                                                            \
+        }                                                                                      \
+        /* (p, m) -> (m, p) in tiles of pixels, so that reads and writes both stay in cache */ \
+        for (size_t j0 = 0; j0 < m; j0 += TILE) {                                              \
+            size_t j1 = j0 + TILE < m ? j0 + TILE : m;                                         \
+            for (size_t c = 0; c < p; c++)                                                     \
+                for (size_t j = j0; j < j1; j++)                                               \
+                    out[j * p + c] = (double)s[c * m + j];                                     \
+        }                                                                                      \
+    }
+
+DEFINE_CONVERT(cv_int8, int8_t)
+DEFINE_CONVERT(cv_uint8, uint8_t)
+DEFINE_CONVERT(cv_int16, int16_t)
+DEFINE_CONVERT(cv_uint16, uint16_t)
+DEFINE_CONVERT(cv_int32, int32_t)
+DEFINE_CONVERT(cv_uint32, uint32_t)
+DEFINE_CONVERT(cv_int64, int64_t)
+DEFINE_CONVERT(cv_uint64, uint64_t)
+DEFINE_CONVERT(cv_float32, float)
+DEFINE_CONVERT(cv_float64, double)
+
+typedef void (*convert_fn)(const void *src, size_t m, size_t p, int transpose, double *out);
+
+static const convert_fn converters[] = {
+    [MVA_DTYPE_INT8] = cv_int8,       [MVA_DTYPE_UINT8] = cv_uint8,
+    [MVA_DTYPE_INT16] = cv_int16,     [MVA_DTYPE_UINT16] = cv_uint16,
+    [MVA_DTYPE_INT32] = cv_int32,     [MVA_DTYPE_UINT32] = cv_uint32,
+    [MVA_DTYPE_INT64] = cv_int64,     [MVA_DTYPE_UINT64] = cv_uint64,
+    [MVA_DTYPE_FLOAT32] = cv_float32, [MVA_DTYPE_FLOAT64] = cv_float64};
+
+/* Grows the scratch buffer to bytes; it never exceeds one block of stored values. */
+static int scratch_reserve(h5_reader *r, size_t bytes, mva_error *err)
+{
+    if (bytes <= r->scratch_cap)
+        return MVA_OK;
+    void *s = realloc(r->scratch, bytes);
+    if (s == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "%s::%s: out of memory for a block of %zu bytes",
+                             r->file_name, r->path, bytes);
+    r->scratch = s;
+    r->scratch_cap = bytes;
+    return MVA_OK;
+}
+
+/* Reads the map rectangle rows [row, row+nr) x cols [col, col+nc) of the stored grid into
+ * out as (nr*nc) x p doubles.  Only whole-row rectangles have nr > 1, so the rectangle is a
+ * contiguous range of pixels. */
+static int read_rect(h5_reader *r, size_t row, size_t nr, size_t col, size_t nc, double *out,
+                     mva_error *err)
+{
+    hsize_t start[3], count[3];
+    int k = 0;
+    if (r->chfirst) {
+        start[k] = 0;
+        count[k++] = r->p;
+    }
+    if (r->rank == 3) {
+        start[k] = row;
+        count[k++] = nr;
+    }
+    start[k] = col;
+    count[k++] = nc;
+    if (!r->chfirst) {
+        start[k] = 0;
+        count[k++] = r->p;
+    }
+    size_t m = nr * nc, nval = m * r->p, es = mva_dtype_size(r->dtype);
+    /* Stored doubles in pixel order need no conversion: straight into out. */
+    int direct = r->dtype == MVA_DTYPE_FLOAT64 && !r->chfirst;
+    int rc = direct ? MVA_OK : scratch_reserve(r, nval * es, err);
+    if (rc != MVA_OK)
+        return rc;
+    /* A memory space of the same rank and shape as the file selection: HDF5 1.10 maps such
+     * a selection to chunks as whole hyperslabs, where a 1-D memory space makes it walk the
+     * selection element by element (3x slower than the decompression itself). */
+    hid_t mspace = H5Screate_simple(k, count, NULL);
+    herr_t st = H5Sselect_hyperslab(r->fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+    if (st >= 0)
+        st = H5Dread(r->dset, r->memtype, mspace, r->fspace, H5P_DEFAULT,
+                     direct ? (void *)out : r->scratch);
+    if (st < 0) {
+        char e[H5_MSG];
+        size_t first = row * r->grid_cols + col;
+        h5_error_text(e);
+        rc = mva_error_set(err, MVA_EIO,
+                           "%s::%s: reading pixels %zu..%zu (dataset rows %zu..%zu) failed: %s",
+                           r->file_name, r->path, first, first + m - 1, row, row + nr - 1, e);
+    } else if (!direct) {
+        converters[r->dtype](r->scratch, m, r->p, r->chfirst, out);
+    }
+    H5Sclose(mspace);
+    return rc;
+}
+
+/* Pixels [first, first+count) of the stored grid as at most three rectangles: the rest of
+ * the first row, the whole rows, the start of the last row. */
+static int h5_read(void *self, size_t first, size_t count, double *out, mva_error *err)
+{
+    h5_reader *r = self;
+    size_t done = 0, C = r->grid_cols;
+    /* In a thread-safe HDF5 the automatic printing is per thread; this is the reader's. */
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    while (done < count) {
+        size_t i = first + done, left = count - done;
+        size_t row = i / C, col = i % C, nr = 1, nc;
+        if (col == 0 && left >= C) {
+            nr = left / C;
+            nc = C;
+        } else {
+            nc = C - col < left ? C - col : left;
+        }
+        int rc = read_rect(r, row, nr, col, nc, out + done * r->p, err);
+        if (rc != MVA_OK)
+            return rc;
+        done += nr * nc;
+    }
+    return MVA_OK;
+}
+
+static void h5_close(void *self)
+{
+    h5_reader *r = self;
+    if (r == NULL)
+        return;
+    if (r->fspace >= 0)
+        H5Sclose(r->fspace);
+    if (r->dset >= 0)
+        H5Dclose(r->dset);
+    if (r->file >= 0)
+        H5Fclose(r->file);
+    free(r->scratch);
+    free(r);
+}
+
+static const mva_reader_ops h5_ops = {"hdf5", h5_read, h5_close};
+
+/* ---- open ---- */
+
+/* The file exists, is HDF5 by its signature, and opens. */
+static int open_file(h5_reader *r, mva_error *err)
+{
+    FILE *f = fopen(r->file_name, "rb");
+    if (f == NULL)
+        return mva_error_set(err, errno == ENOENT ? MVA_ENOTFOUND : MVA_EIO,
+                             "%s: cannot open: %s", r->file_name, strerror(errno));
+    fclose(f);
+    if (!mva_hdf5_is_hdf5(r->file_name))
+        return mva_error_set(err, MVA_EFORMAT,
+                             "%s: not an HDF5 file (no signature \\211HDF\\r\\n\\032\\n at byte "
+                             "0, 512, 1024, ...)",
+                             r->file_name);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+#if H5_VERSION_GE(1, 10, 7)
+    /* Beamline file systems (NFS, Lustre, GPFS) often have no locking; HDF5 would refuse to
+     * open with "unable to lock file", though reading needs no lock. */
+    H5Pset_file_locking(fapl, 1, 1);
+#endif
+    r->file = H5Fopen(r->file_name, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    if (r->file < 0) {
+        char e[H5_MSG];
+        return mva_error_set(err, MVA_EFORMAT,
+                             "%s: cannot open as HDF5 (truncated or corrupt?): %s",
+                             r->file_name, h5_error_text(e));
+    }
+    return MVA_OK;
+}
+
+/* Opens r->dset for reading.  The chunk cache belongs to the dataset object shared by all
+ * its open handles and is set up by the first open, so no other handle may be open here. */
+static int open_for_reading(h5_reader *r, hid_t dapl, mva_error *err)
+{
+    r->dset = H5Dopen2(r->file, r->path, dapl < 0 ? H5P_DEFAULT : dapl);
+    if (r->dset < 0 || (r->fspace = H5Dget_space(r->dset)) < 0) {
+        char e[H5_MSG];
+        return mva_error_set(err, MVA_EIO, "%s::%s: cannot open the dataset (%s)",
+                             r->file_name, r->path, h5_error_text(e));
+    }
+    return MVA_OK;
+}
+
+/* Everything open needs from the dataset found at r->path, then the handle for reading. */
+static int inspect_dataset(h5_reader *r, const mva_open_opts *opts, mva_stack_info *info,
+                           mva_error *err)
+{
+    hid_t dapl = H5P_DEFAULT;
+    hid_t d = H5Dopen2(r->file, r->path, H5P_DEFAULT);
+    if (d < 0) {
+        char e[H5_MSG];
+        return mva_error_set(err, MVA_EIO, "%s::%s: cannot open the dataset (%s)",
+                             r->file_name, r->path, h5_error_text(e));
+    }
+    int rc = set_dtype(r, d, err);
+    if (rc == MVA_OK)
+        rc = read_dims(r, d, err);
+    if (rc == MVA_OK)
+        rc = set_shape(r, d, opts, info, err);
+    if (rc == MVA_OK)
+        rc = describe_storage(r, d, info, &dapl, err);
+    if (rc == MVA_OK && opts->calib.known)
+        info->calib = opts->calib;
+    else if (rc == MVA_OK)
+        find_calibration(r, d, &info->calib);
+    H5Dclose(d);
+    if (rc == MVA_OK)
+        rc = open_for_reading(r, dapl, err);
+    if (dapl > 0)
+        H5Pclose(dapl);
+    return rc;
+}
+
+int mva_hdf5_open(mva_stack **out, const char *input, const mva_open_opts *opts,
+                  mva_error *err)
+{
+    static const mva_open_opts defaults;
+    char want[PATH_CAP];
+    mva_stack_info info;
+    int rc;
+    *out = NULL;
+    if (opts == NULL)
+        opts = &defaults;
+    if (opts->channel_axis < MVA_AXIS_AUTO || opts->channel_axis > MVA_AXIS_FIRST)
+        return mva_error_set(err, MVA_EINVAL, "%s: invalid channel axis option %d", input,
+                             opts->channel_axis);
+    h5_reader *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "%s: out of memory", input);
+    r->file = r->dset = r->fspace = H5I_INVALID_HID;
+    if (mva_hdf5_split_input(input, r->file_name, sizeof r->file_name, want, sizeof want) !=
+        MVA_OK) {
+        rc = mva_error_set(err, MVA_ERANGE, "%s: input name too long", input);
+        goto done;
+    }
+    /* The library never prints: HDF5's messages are picked up into err instead. */
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    memset(&info, 0, sizeof info);
+    if ((rc = open_file(r, err)) != MVA_OK || (rc = locate_dataset(r, want, err)) != MVA_OK ||
+        (rc = inspect_dataset(r, opts, &info, err)) != MVA_OK)
+        goto done;
+    info.dtype = r->dtype;
+    snprintf(info.format, sizeof info.format, "hdf5");
+    snprintf(info.source, sizeof info.source, "%s", r->file_name);
+    snprintf(info.path, sizeof info.path, "%s", r->path);
+    /* mva_stack_new owns r from here, also when it fails. */
+    return mva_stack_new(out, &h5_ops, r, &info, err);
+done:
+    h5_close(r);
+    return rc;
+}

@@ -1,0 +1,1002 @@
+/*
+ * Tests of the HDF5/NeXus stack reader (io/hdf5.c).  Every file is written here with the
+ * HDF5 C API into a temporary directory that the group teardown removes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#include "mva/hdf5.h"
+#include "mva/stack.h"
+
+#define ROWS 5
+#define COLS 7
+#define NPIX (ROWS * COLS)
+#define P 11
+#define LZ4_FILTER 32004
+
+static char tmpdir[64];
+
+/* ---- fixtures ---- */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/mva-test-XXXXXX");
+    if (mkdtemp(tmpdir) == NULL)
+        return -1;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    DIR *d = opendir(tmpdir);
+    if (d == NULL)
+        return 0;
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(tmpdir);
+    return 0;
+}
+
+/* path of name inside the temporary directory (buf holds 512 chars) */
+static const char *tmp_path(char *buf, const char *name)
+{
+    snprintf(buf, 512, "%s/%s", tmpdir, name);
+    return buf;
+}
+
+/* ---- writing test files ---- */
+
+static hid_t new_file(const char *path)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(f >= 0);
+    return f;
+}
+
+/* Creates dataset PATH (intermediate groups too) of file type FTYPE and writes DATA
+ * (doubles, converted by HDF5) unless NULL.  chunk NULL = contiguous; filter 0 = none. */
+static hid_t make_dataset(hid_t f, const char *path, hid_t ftype, int rank, const hsize_t *dims,
+                          const hsize_t *chunk, H5Z_filter_t filter, unsigned level,
+                          const double *data)
+{
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    if (chunk != NULL)
+        H5Pset_chunk(dcpl, rank, chunk);
+    if (filter == H5Z_FILTER_DEFLATE)
+        H5Pset_deflate(dcpl, level);
+    else if (filter != 0)
+        H5Pset_filter(dcpl, filter, H5Z_FLAG_MANDATORY, 0, NULL);
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t d = H5Dcreate2(f, path, ftype, space, lcpl, dcpl, H5P_DEFAULT);
+    assert_true(d >= 0);
+    if (data != NULL)
+        assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+    H5Sclose(space);
+    H5Pclose(dcpl);
+    H5Pclose(lcpl);
+    return d;
+}
+
+static void put_dataset(hid_t f, const char *path, hid_t ftype, int rank, const hsize_t *dims,
+                        const double *data)
+{
+    H5Dclose(make_dataset(f, path, ftype, rank, dims, NULL, 0, 0, data));
+}
+
+/* A string attribute as h5py writes it (variable-length UTF-8), or fixed-length ASCII. */
+static void put_attr_str(hid_t obj, const char *name, const char *value, int vlen)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
+    if (vlen) {
+        H5Tset_size(t, H5T_VARIABLE);
+        H5Tset_cset(t, H5T_CSET_UTF8);
+    } else {
+        H5Tset_size(t, strlen(value) + 1);
+    }
+    hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(H5Awrite(a, t, vlen ? (const void *)&value : (const void *)value) >= 0);
+    H5Aclose(a);
+    H5Sclose(s);
+    H5Tclose(t);
+}
+
+static void put_attr_str_array(hid_t obj, const char *name, const char **values, hsize_t n)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate_simple(1, &n, NULL);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(H5Awrite(a, t, values) >= 0);
+    H5Aclose(a);
+    H5Sclose(s);
+    H5Tclose(t);
+}
+
+static void put_group_attr_str(hid_t f, const char *group, const char *name, const char *value,
+                               int vlen)
+{
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t g = H5Lexists(f, group, H5P_DEFAULT) > 0 || strcmp(group, "/") == 0
+                  ? H5Gopen2(f, group, H5P_DEFAULT)
+                  : H5Gcreate2(f, group, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(g >= 0);
+    put_attr_str(g, name, value, vlen);
+    H5Gclose(g);
+    H5Pclose(lcpl);
+}
+
+/* The expected stack: pixel-major NPIX x P, values from f(pixel, channel). */
+static void fill(double *x, size_t n, size_t p, double (*f)(size_t, size_t))
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < p; c++)
+            x[i * p + c] = f(i, c);
+}
+
+/* Pixel-major (n, p) -> channel-first (p, n). */
+static void to_channel_first(const double *x, size_t n, size_t p, double *out)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < p; c++)
+            out[c * n + i] = x[i * p + c];
+}
+
+static double v_counts(size_t i, size_t c) { return (double)(i * 1000 + c * 7 + 3); }
+
+/* ---- reading back ---- */
+
+static mva_stack *open_ok(const char *input, const mva_open_opts *opts)
+{
+    mva_stack *s = NULL;
+    mva_error err = {0, ""};
+    int rc = mva_stack_open(&s, input, opts, &err);
+    if (rc != MVA_OK)
+        fail_msg("mva_stack_open(%s) = %d: %s", input, rc, err.msg);
+    return s;
+}
+
+/* HDF5 frees leaked ids only at exit, where valgrind does not see them: count them. */
+static void assert_no_open_objects(void)
+{
+    assert_int_equal(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0);
+}
+
+/* Opening must fail, leaving nothing open; returns the code, the message is in err. */
+static int open_fails(const char *input, const mva_open_opts *opts, mva_error *err)
+{
+    mva_stack *s = NULL;
+    mva_error_clear(err);
+    int rc = mva_stack_open(&s, input, opts, err);
+    assert_null(s);
+    assert_int_not_equal(rc, MVA_OK);
+    assert_int_equal(err->code, rc);
+    assert_no_open_objects();
+    return rc;
+}
+
+static void assert_contains(const char *msg, const char *part)
+{
+    if (strstr(msg, part) == NULL)
+        fail_msg("message \"%s\" does not contain \"%s\"", msg, part);
+}
+
+/* Reads the whole stack in windows of 1, 3, 7, 13 and n pixels (each walk crosses row
+ * boundaries at different places) and compares every value exactly. */
+static void check_windows(mva_stack *s, const double *expect, size_t n, size_t p)
+{
+    const size_t widths[] = {1, 3, 7, 13, n};
+    double *buf = malloc(n * p * sizeof *buf);
+    assert_non_null(buf);
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        for (size_t first = 0; first < n; first += widths[w]) {
+            size_t count = n - first < widths[w] ? n - first : widths[w];
+            mva_error err = {0, ""};
+            int rc = mva_stack_read(s, first, count, buf, &err);
+            if (rc != MVA_OK)
+                fail_msg("read %zu+%zu: %s", first, count, err.msg);
+            for (size_t k = 0; k < count * p; k++)
+                if (buf[k] != expect[first * p + k])
+                    fail_msg("window %zu, pixel %zu channel %zu: got %.17g, expected %.17g",
+                             widths[w], first + k / p, k % p, buf[k], expect[first * p + k]);
+        }
+    }
+    free(buf);
+}
+
+/* Writes the counts stack as uint32 in the given storage and checks it reads back. */
+static void round_trip(const char *name, const hsize_t *chunk, H5Z_filter_t filter,
+                       unsigned level, int channel_first, const char *storage_part)
+{
+    char path[512], input[600];
+    double x[NPIX * P], stored[NPIX * P];
+    fill(x, NPIX, P, v_counts);
+    hsize_t dims[3] = {ROWS, COLS, P};
+    if (channel_first) {
+        to_channel_first(x, NPIX, P, stored);
+        dims[0] = P, dims[1] = ROWS, dims[2] = COLS;
+    } else {
+        memcpy(stored, x, sizeof x);
+    }
+    hid_t f = new_file(tmp_path(path, name));
+    H5Dclose(make_dataset(f, "/map/counts", H5T_STD_U32LE, 3, dims, chunk, filter, level, stored));
+    H5Fclose(f);
+
+    mva_open_opts opts = {0};
+    opts.channel_axis = channel_first ? MVA_AXIS_FIRST : MVA_AXIS_AUTO;
+    snprintf(input, sizeof input, "%s::/map/counts", path);
+    mva_stack *s = open_ok(input, &opts);
+    const mva_stack_info *info = mva_stack_get_info(s);
+    assert_int_equal(info->rows, ROWS);
+    assert_int_equal(info->cols, COLS);
+    assert_int_equal(info->channels, P);
+    assert_int_equal(info->dtype, MVA_DTYPE_UINT32);
+    assert_string_equal(info->format, "hdf5");
+    assert_string_equal(info->source, path);
+    assert_string_equal(info->path, "/map/counts");
+    assert_string_equal(info->layout, channel_first ? "channels,rows,cols" : "rows,cols,channels");
+    assert_contains(info->storage, storage_part);
+    assert_true(info->stored_bytes > 0);
+    if (chunk != NULL && !channel_first)
+        assert_int_equal(info->chunk_pixels, chunk[0] * COLS);
+    check_windows(s, x, NPIX, P);
+    mva_stack_close(s);
+    assert_no_open_objects();
+}
+
+/* ---- tests: names and detection ---- */
+
+static void test_hdf5_split_input_separates_file_and_path(void **state)
+{
+    (void)state;
+    char file[64], path[64];
+    assert_int_equal(mva_hdf5_split_input("a.h5::/entry/data", file, sizeof file, path,
+                                          sizeof path), MVA_OK);
+    assert_string_equal(file, "a.h5");
+    assert_string_equal(path, "/entry/data");
+    assert_int_equal(mva_hdf5_split_input("dir/b.nxs", file, sizeof file, path, sizeof path),
+                     MVA_OK);
+    assert_string_equal(file, "dir/b.nxs");
+    assert_string_equal(path, "");
+    assert_int_equal(mva_hdf5_split_input("abcdef.h5::/x", file, 4, path, sizeof path),
+                     MVA_ERANGE);
+    assert_int_equal(mva_hdf5_split_input("a.h5::/very/long", file, sizeof file, path, 5),
+                     MVA_ERANGE);
+}
+
+static void test_hdf5_is_hdf5_checks_signature_and_user_block(void **state)
+{
+    (void)state;
+    char plain[512], ub[512], text[512], tiny[512];
+    hsize_t dims[1] = {4};
+    double v[4] = {1, 2, 3, 4};
+    hid_t f = new_file(tmp_path(plain, "plain.h5"));
+    put_dataset(f, "/v", H5T_IEEE_F64LE, 1, dims, v);
+    H5Fclose(f);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_userblock(fcpl, 1024);
+    f = H5Fcreate(tmp_path(ub, "userblock.h5"), H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    assert_true(f >= 0);
+    H5Pclose(fcpl);
+    H5Fclose(f);
+    FILE *t = fopen(tmp_path(text, "notes.txt"), "w");
+    fputs("not an HDF5 file, just some text that is long enough\n", t);
+    fclose(t);
+    t = fopen(tmp_path(tiny, "tiny.h5"), "w");
+    fputs("\211HD", t);
+    fclose(t);
+    assert_true(mva_hdf5_is_hdf5(plain));
+    assert_true(mva_hdf5_is_hdf5(ub));
+    assert_false(mva_hdf5_is_hdf5(text));
+    assert_false(mva_hdf5_is_hdf5(tiny));
+    assert_false(mva_hdf5_is_hdf5("/nonexistent/mva/file.h5"));
+}
+
+/* ---- tests: round trips ---- */
+
+static void test_hdf5_round_trip_contiguous(void **state)
+{
+    (void)state;
+    round_trip("contiguous.h5", NULL, 0, 0, 0, "contiguous");
+}
+
+static void test_hdf5_round_trip_gzip_chunked(void **state)
+{
+    (void)state;
+    const hsize_t chunk[3] = {1, COLS, P};
+    round_trip("gzip.h5", chunk, H5Z_FILTER_DEFLATE, 4, 0, "chunked 1x7x11, gzip level 4");
+}
+
+static void test_hdf5_round_trip_gzip_chunks_spanning_rows(void **state)
+{
+    (void)state;
+    const hsize_t chunk[3] = {2, 3, 4};
+    round_trip("gzip-small-chunks.h5", chunk, H5Z_FILTER_DEFLATE, 1, 0, "chunked 2x3x4");
+}
+
+static void test_hdf5_round_trip_lz4_chunked(void **state)
+{
+    (void)state;
+    if (H5Zfilter_avail(LZ4_FILTER) <= 0) {
+        print_message("LZ4 filter %d not available (hdf5-filter-plugin); skipped\n", LZ4_FILTER);
+        skip();
+    }
+    const hsize_t chunk[3] = {1, COLS, P};
+    round_trip("lz4.h5", chunk, LZ4_FILTER, 0, 0, "filter 32004 (lz4)");
+}
+
+static void test_hdf5_round_trip_channel_first(void **state)
+{
+    (void)state;
+    round_trip("chfirst.h5", NULL, 0, 0, 1, "contiguous");
+    const hsize_t chunk[3] = {P, 1, COLS};
+    round_trip("chfirst-gzip.h5", chunk, H5Z_FILTER_DEFLATE, 2, 1, "gzip level 2");
+}
+
+static void test_hdf5_channel_first_from_attribute(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[NPIX * P], stored[NPIX * P];
+    fill(x, NPIX, P, v_counts);
+    to_channel_first(x, NPIX, P, stored);
+    hsize_t dims[3] = {P, ROWS, COLS};
+    hid_t f = new_file(tmp_path(path, "chfirst-attr.h5"));
+    hid_t d = make_dataset(f, "/data", H5T_STD_I32LE, 3, dims, NULL, 0, 0, stored);
+    put_attr_str(d, "mva_channel_axis", "first", 0);
+    H5Dclose(d);
+    H5Fclose(f);
+    mva_stack *s = open_ok(path, NULL);
+    assert_string_equal(mva_stack_get_info(s)->layout, "channels,rows,cols");
+    check_windows(s, x, NPIX, P);
+    mva_stack_close(s);
+}
+
+static double v_small(size_t i, size_t c) { return (double)((i * 3 + c) % 50); }
+
+static void test_hdf5_channel_first_from_shape(void **state)
+{
+    (void)state;
+    /* (256 channels, 3 rows, 4 cols): only channel-first makes sense. */
+    enum { R = 3, C = 4, PP = 256 };
+    char path[512];
+    double *x = malloc(R * C * PP * sizeof *x), *stored = malloc(R * C * PP * sizeof *x);
+    fill(x, R * C, PP, v_small);
+    to_channel_first(x, R * C, PP, stored);
+    hsize_t dims[3] = {PP, R, C};
+    hid_t f = new_file(tmp_path(path, "chfirst-shape.h5"));
+    put_dataset(f, "/data", H5T_STD_U16LE, 3, dims, stored);
+    H5Fclose(f);
+    mva_stack *s = open_ok(path, NULL);
+    const mva_stack_info *info = mva_stack_get_info(s);
+    assert_int_equal(info->rows, R);
+    assert_int_equal(info->cols, C);
+    assert_int_equal(info->channels, PP);
+    check_windows(s, x, R * C, PP);
+    mva_stack_close(s);
+    free(x);
+    free(stored);
+}
+
+/* ---- tests: element types ---- */
+
+static double v_int8(size_t i, size_t c) { return (double)((int)((i * P + c) % 240) - 120); }
+static double v_u16(size_t i, size_t c) { return (double)(60000 + i * P + c); }
+static double v_i64(size_t i, size_t c) { return ((double)(i * P + c) - 200.0) * 1e12; }
+static double v_f32(size_t i, size_t c) { return (double)(i * P + c) * 0.25 - 10.0; }
+static double v_f64(size_t i, size_t c) { return (double)(i * P + c) / 3.0 - 1e-3; }
+
+static void check_dtype(const char *name, hid_t ftype, double (*f)(size_t, size_t),
+                        mva_dtype want)
+{
+    char path[512];
+    double x[NPIX * P];
+    fill(x, NPIX, P, f);
+    hsize_t dims[3] = {ROWS, COLS, P}, chunk[3] = {2, COLS, P};
+    hid_t file = new_file(tmp_path(path, name));
+    H5Dclose(make_dataset(file, "/data", ftype, 3, dims, chunk, H5Z_FILTER_DEFLATE, 1, x));
+    H5Fclose(file);
+    mva_stack *s = open_ok(path, NULL);
+    assert_int_equal(mva_stack_get_info(s)->dtype, want);
+    check_windows(s, x, NPIX, P);
+    mva_stack_close(s);
+}
+
+static void test_hdf5_reads_int8_uint16be_int64_float32_float64(void **state)
+{
+    (void)state;
+    check_dtype("int8.h5", H5T_STD_I8LE, v_int8, MVA_DTYPE_INT8);
+    check_dtype("uint16be.h5", H5T_STD_U16BE, v_u16, MVA_DTYPE_UINT16);
+    check_dtype("int64.h5", H5T_STD_I64LE, v_i64, MVA_DTYPE_INT64);
+    check_dtype("float32.h5", H5T_IEEE_F32LE, v_f32, MVA_DTYPE_FLOAT32);
+    check_dtype("float64.h5", H5T_IEEE_F64LE, v_f64, MVA_DTYPE_FLOAT64);
+    check_dtype("float64be.h5", H5T_IEEE_F64BE, v_f64, MVA_DTYPE_FLOAT64);
+}
+
+/* ---- tests: finding the dataset ---- */
+
+/* Two 3-D stacks: /entry/raw/data (zeros) and /entry/xrf/data (the counts). */
+static void write_two_stacks(hid_t f, double *x)
+{
+    static double zeros[NPIX * P];
+    hsize_t dims[3] = {ROWS, COLS, P};
+    fill(x, NPIX, P, v_counts);
+    put_dataset(f, "/entry/raw/data", H5T_STD_U32LE, 3, dims, zeros);
+    put_dataset(f, "/entry/xrf/data", H5T_STD_U32LE, 3, dims, x);
+}
+
+static void test_hdf5_nexus_default_picks_signal(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[NPIX * P];
+    hid_t f = new_file(tmp_path(path, "nexus.h5"));
+    write_two_stacks(f, x);
+    /* h5py style (variable-length UTF-8) on the root and entry, fixed-length on NXdata */
+    put_group_attr_str(f, "/", "default", "entry", 1);
+    put_group_attr_str(f, "/entry", "NX_class", "NXentry", 1);
+    put_group_attr_str(f, "/entry", "default", "xrf", 1);
+    put_group_attr_str(f, "/entry/xrf", "NX_class", "NXdata", 0);
+    put_group_attr_str(f, "/entry/xrf", "signal", "data", 0);
+    H5Fclose(f);
+    mva_stack *s = open_ok(path, NULL);
+    assert_string_equal(mva_stack_get_info(s)->path, "/entry/xrf/data");
+    check_windows(s, x, NPIX, P);
+    mva_stack_close(s);
+}
+
+static void test_hdf5_nexus_entry_without_default_takes_its_nxdata(void **state)
+{
+    (void)state;
+    char path[512], input[600];
+    double x[NPIX * P];
+    hid_t f = new_file(tmp_path(path, "nexus-nodefault.h5"));
+    write_two_stacks(f, x);
+    put_group_attr_str(f, "/entry", "NX_class", "NXentry", 1);
+    put_group_attr_str(f, "/entry/xrf", "NX_class", "NXdata", 1);
+    put_group_attr_str(f, "/entry/xrf", "signal", "data", 1);
+    H5Fclose(f);
+    /* A group path is followed the NeXus way too. */
+    snprintf(input, sizeof input, "%s::/entry", path);
+    mva_stack *s = open_ok(input, NULL);
+    assert_string_equal(mva_stack_get_info(s)->path, "/entry/xrf/data");
+    mva_stack_close(s);
+}
+
+static void test_hdf5_nexus_default_image_falls_back_to_3d_dataset(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[NPIX * P];
+    hsize_t dims[3] = {ROWS, COLS, P}, d2[2] = {ROWS, COLS};
+    fill(x, NPIX, P, v_counts);
+    hid_t f = new_file(tmp_path(path, "nexus-image.h5"));
+    put_dataset(f, "/entry/stack/data", H5T_STD_U32LE, 3, dims, x);
+    put_dataset(f, "/entry/plot/total", H5T_IEEE_F64LE, 2, d2, x);
+    put_group_attr_str(f, "/", "default", "entry", 1);
+    put_group_attr_str(f, "/entry", "default", "plot", 1);
+    put_group_attr_str(f, "/entry/plot", "signal", "total", 1);
+    H5Fclose(f);
+    mva_stack *s = open_ok(path, NULL);
+    assert_string_equal(mva_stack_get_info(s)->path, "/entry/stack/data");
+    mva_stack_close(s);
+}
+
+static void test_hdf5_two_3d_datasets_without_nexus_lists_candidates(void **state)
+{
+    (void)state;
+    char path[512], hint[600];
+    double x[NPIX * P];
+    mva_error err;
+    hid_t f = new_file(tmp_path(path, "two.h5"));
+    write_two_stacks(f, x);
+    H5Fclose(f);
+    open_fails(path, NULL, &err);
+    assert_contains(err.msg, path);
+    assert_contains(err.msg, "2 three-dimensional datasets");
+    assert_contains(err.msg, "/entry/raw/data");
+    assert_contains(err.msg, "/entry/xrf/data");
+    snprintf(hint, sizeof hint, "%s::/path", path);
+    assert_contains(err.msg, hint);
+}
+
+static void test_hdf5_single_3d_dataset_is_found(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[NPIX * P], cal[3] = {0.1, 0.01, 0};
+    hsize_t dims[3] = {ROWS, COLS, P}, d1[1] = {3}, d2[2] = {ROWS, COLS};
+    fill(x, NPIX, P, v_counts);
+    hid_t f = new_file(tmp_path(path, "single.h5"));
+    put_dataset(f, "/a/calibration", H5T_IEEE_F64LE, 1, d1, cal);
+    put_dataset(f, "/a/image", H5T_IEEE_F64LE, 2, d2, x);
+    put_dataset(f, "/b/c/stack", H5T_STD_U32LE, 3, dims, x);
+    H5Fclose(f);
+    mva_stack *s = open_ok(path, NULL);
+    assert_string_equal(mva_stack_get_info(s)->path, "/b/c/stack");
+    check_windows(s, x, NPIX, P);
+    mva_stack_close(s);
+}
+
+static void test_hdf5_no_3d_dataset_is_an_error(void **state)
+{
+    (void)state;
+    char path[512];
+    double v[4] = {1, 2, 3, 4};
+    hsize_t dims[1] = {4};
+    mva_error err;
+    hid_t f = new_file(tmp_path(path, "no3d.h5"));
+    put_dataset(f, "/spectrum", H5T_IEEE_F64LE, 1, dims, v);
+    H5Fclose(f);
+    assert_int_equal(open_fails(path, NULL, &err), MVA_ENOTFOUND);
+    assert_contains(err.msg, path);
+    assert_contains(err.msg, "no 3-D numeric dataset");
+}
+
+/* ---- tests: 2-D datasets and the shape override ---- */
+
+static void write_2d(char *path, double *x)
+{
+    hsize_t dims[2] = {NPIX, P};
+    fill(x, NPIX, P, v_counts);
+    hid_t f = new_file(tmp_path(path, "spectra2d.h5"));
+    put_dataset(f, "/spectra", H5T_STD_U32LE, 2, dims, x);
+    H5Fclose(f);
+}
+
+static void test_hdf5_2d_dataset_is_one_row(void **state)
+{
+    (void)state;
+    char path[512], input[600];
+    double x[NPIX * P];
+    write_2d(path, x);
+    snprintf(input, sizeof input, "%s::spectra", path);
+    mva_stack *s = open_ok(input, NULL);
+    const mva_stack_info *info = mva_stack_get_info(s);
+    assert_int_equal(info->rows, 1);
+    assert_int_equal(info->cols, NPIX);
+    assert_string_equal(info->layout, "pixels,channels");
+    check_windows(s, x, NPIX, P);
+    mva_stack_close(s);
+}
+
+static void test_hdf5_2d_dataset_takes_shape_override(void **state)
+{
+    (void)state;
+    char path[512], input[600];
+    double x[NPIX * P];
+    write_2d(path, x);
+    snprintf(input, sizeof input, "%s::/spectra", path);
+    mva_open_opts opts = {0};
+    opts.rows = ROWS;
+    opts.cols = COLS;
+    mva_stack *s = open_ok(input, &opts);
+    const mva_stack_info *info = mva_stack_get_info(s);
+    assert_int_equal(info->rows, ROWS);
+    assert_int_equal(info->cols, COLS);
+    check_windows(s, x, NPIX, P);
+    mva_stack_close(s);
+}
+
+static void test_hdf5_2d_channel_first_option(void **state)
+{
+    (void)state;
+    char path[512], input[600];
+    double x[NPIX * P], stored[NPIX * P];
+    hsize_t dims[2] = {P, NPIX};
+    fill(x, NPIX, P, v_counts);
+    to_channel_first(x, NPIX, P, stored);
+    hid_t f = new_file(tmp_path(path, "spectra2d-first.h5"));
+    put_dataset(f, "/spectra", H5T_IEEE_F32BE, 2, dims, stored);
+    H5Fclose(f);
+    snprintf(input, sizeof input, "%s::/spectra", path);
+    mva_open_opts opts = {0};
+    opts.channel_axis = MVA_AXIS_FIRST;
+    mva_stack *s = open_ok(input, &opts);
+    const mva_stack_info *info = mva_stack_get_info(s);
+    assert_int_equal(info->cols, NPIX);
+    assert_int_equal(info->channels, P);
+    assert_string_equal(info->layout, "channels,pixels");
+    check_windows(s, x, NPIX, P);
+    mva_stack_close(s);
+}
+
+static void test_hdf5_rejects_mismatching_shape_override(void **state)
+{
+    (void)state;
+    char path[512], input[600];
+    double x[NPIX * P];
+    mva_error err;
+    write_2d(path, x);
+    snprintf(input, sizeof input, "%s::/spectra", path);
+    mva_open_opts opts = {0};
+    opts.rows = 10;
+    opts.cols = 10;
+    assert_int_equal(open_fails(input, &opts, &err), MVA_EINVAL);
+    assert_contains(err.msg, path);
+    assert_contains(err.msg, "/spectra");
+    assert_contains(err.msg, "--shape 10x10 gives 100 pixels, the dataset has 35 pixels");
+}
+
+/* ---- tests: calibration ---- */
+
+static void test_hdf5_calibration_from_sibling_dataset(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[NPIX * P], cal[3] = {-0.05, 0.01, 1e-7};
+    hsize_t dims[3] = {ROWS, COLS, P}, d1[1] = {3};
+    fill(x, NPIX, P, v_counts);
+    hid_t f = new_file(tmp_path(path, "calib-sibling.h5"));
+    put_dataset(f, "/xrf/data", H5T_STD_U32LE, 3, dims, x);
+    put_dataset(f, "/xrf/calibration", H5T_IEEE_F64LE, 1, d1, cal);
+    H5Fclose(f);
+    mva_stack *s = open_ok(path, NULL);
+    const mva_calib *c = &mva_stack_get_info(s)->calib;
+    assert_true(c->known);
+    assert_true(c->a == cal[0] && c->b == cal[1] && c->c == cal[2]);
+    mva_stack_close(s);
+}
+
+static void test_hdf5_calibration_from_energy_axis(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[NPIX * P], energy[P];
+    hsize_t dims[3] = {ROWS, COLS, P}, d1[1] = {P};
+    fill(x, NPIX, P, v_counts);
+    for (size_t c = 0; c < P; c++)
+        energy[c] = 1000.0 + 20.0 * (double)c; /* eV */
+    hid_t f = new_file(tmp_path(path, "calib-axis.h5"));
+    put_dataset(f, "/entry/data/counts", H5T_STD_U32LE, 3, dims, x);
+    hid_t e = make_dataset(f, "/entry/data/energy", H5T_IEEE_F64LE, 1, d1, NULL, 0, 0, energy);
+    put_attr_str(e, "units", "eV", 1);
+    H5Dclose(e);
+    hid_t g = H5Gopen2(f, "/entry/data", H5P_DEFAULT);
+    const char *axes[3] = {".", ".", "energy"};
+    put_attr_str_array(g, "axes", axes, 3);
+    put_attr_str(g, "NX_class", "NXdata", 1);
+    put_attr_str(g, "signal", "counts", 1);
+    H5Gclose(g);
+    put_group_attr_str(f, "/", "default", "entry", 1);
+    put_group_attr_str(f, "/entry", "default", "data", 1);
+    H5Fclose(f);
+    mva_stack *s = open_ok(path, NULL);
+    const mva_calib *c = &mva_stack_get_info(s)->calib;
+    assert_true(c->known);
+    assert_float_equal(c->a, 1.0, 1e-12);
+    assert_float_equal(c->b, 0.02, 1e-12);
+    assert_float_equal(c->c, 0.0, 0.0);
+    mva_stack_close(s);
+}
+
+static void test_hdf5_calibration_option_overrides_file(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[NPIX * P];
+    mva_open_opts opts = {0};
+    opts.calib.known = 1;
+    opts.calib.b = 0.005;
+    hsize_t dims[3] = {ROWS, COLS, P};
+    double cal[2] = {1.0, 2.0};
+    fill(x, NPIX, P, v_counts);
+    hid_t f = new_file(tmp_path(path, "calib-attr.h5"));
+    hid_t d = make_dataset(f, "/data", H5T_STD_U32LE, 3, dims, NULL, 0, 0, x);
+    hsize_t two = 2;
+    hid_t sp = H5Screate_simple(1, &two, NULL);
+    hid_t a = H5Acreate2(d, "calibration", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_DOUBLE, cal);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+    mva_stack *s = open_ok(path, NULL);
+    const mva_calib *c = &mva_stack_get_info(s)->calib;
+    assert_true(c->known && c->a == 1.0 && c->b == 2.0 && c->c == 0.0);
+    mva_stack_close(s);
+    s = open_ok(path, &opts);
+    c = &mva_stack_get_info(s)->calib;
+    assert_true(c->known && c->a == 0.0 && c->b == 0.005);
+    mva_stack_close(s);
+}
+
+/* ---- tests: errors ---- */
+
+static void test_hdf5_rejects_missing_dataset_path(void **state)
+{
+    (void)state;
+    char path[512], input[600], want[1200];
+    double x[NPIX * P];
+    mva_error err;
+    hid_t f = new_file(tmp_path(path, "missing.h5"));
+    write_two_stacks(f, x);
+    H5Fclose(f);
+    snprintf(input, sizeof input, "%s::/entry/x", path);
+    assert_int_equal(open_fails(input, NULL, &err), MVA_ENOTFOUND);
+    snprintf(want, sizeof want, "%s: no dataset /entry/x (path from %s)", path, input);
+    assert_contains(err.msg, want);
+    snprintf(input, sizeof input, "%s::/nowhere/deep/x", path);
+    assert_int_equal(open_fails(input, NULL, &err), MVA_ENOTFOUND);
+    assert_contains(err.msg, "no dataset /nowhere/deep/x");
+}
+
+static void test_hdf5_rejects_1d_dataset(void **state)
+{
+    (void)state;
+    char path[512], input[600];
+    static double v[2000];
+    hsize_t dims[1] = {2000};
+    mva_error err;
+    hid_t f = new_file(tmp_path(path, "oned.h5"));
+    put_dataset(f, "/sum", H5T_IEEE_F64LE, 1, dims, v);
+    H5Fclose(f);
+    snprintf(input, sizeof input, "%s::/sum", path);
+    assert_int_equal(open_fails(input, NULL, &err), MVA_EFORMAT);
+    assert_contains(err.msg, input);
+    assert_contains(err.msg, "expected a 3-D (rows, cols, channels) or 2-D (pixels, channels) "
+                             "dataset, found 1-D of 2000 values");
+}
+
+static void test_hdf5_rejects_4d_dataset(void **state)
+{
+    (void)state;
+    char path[512], input[600];
+    static double v[2 * 3 * 4 * 5];
+    hsize_t dims[4] = {2, 3, 4, 5};
+    mva_error err;
+    hid_t f = new_file(tmp_path(path, "fourd.h5"));
+    put_dataset(f, "/d", H5T_IEEE_F64LE, 4, dims, v);
+    H5Fclose(f);
+    snprintf(input, sizeof input, "%s::/d", path);
+    assert_int_equal(open_fails(input, NULL, &err), MVA_EFORMAT);
+    assert_contains(err.msg, input);
+    assert_contains(err.msg, "found 4-D 2x3x4x5");
+}
+
+static void test_hdf5_rejects_zero_size_dataset(void **state)
+{
+    (void)state;
+    char path[512], input[600];
+    hsize_t dims[3] = {0, COLS, P};
+    mva_error err;
+    hid_t f = new_file(tmp_path(path, "empty.h5"));
+    put_dataset(f, "/empty", H5T_STD_U32LE, 3, dims, NULL);
+    H5Fclose(f);
+    snprintf(input, sizeof input, "%s::/empty", path);
+    assert_int_equal(open_fails(input, NULL, &err), MVA_EFORMAT);
+    assert_contains(err.msg, input);
+    assert_contains(err.msg, "expected at least one pixel and one channel");
+    assert_contains(err.msg, "0x7x11");
+}
+
+static void test_hdf5_rejects_string_dataset(void **state)
+{
+    (void)state;
+    char path[512], input[600];
+    hsize_t dims[2] = {2, 2};
+    mva_error err;
+    hid_t f = new_file(tmp_path(path, "strings.h5"));
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 8);
+    H5Dclose(make_dataset(f, "/names", t, 2, dims, NULL, 0, 0, NULL));
+    H5Tclose(t);
+    H5Fclose(f);
+    snprintf(input, sizeof input, "%s::/names", path);
+    assert_int_equal(open_fails(input, NULL, &err), MVA_EFORMAT);
+    assert_contains(err.msg, input);
+    assert_contains(err.msg, "expected an integer or float dataset, found a string dataset");
+}
+
+static void test_hdf5_rejects_non_hdf5_file(void **state)
+{
+    (void)state;
+    char path[512];
+    mva_stack *s = NULL;
+    mva_error err;
+    FILE *t = fopen(tmp_path(path, "text.h5"), "w");
+    fputs("# just text\n1 2 3\n", t);
+    fclose(t);
+    open_fails(path, NULL, &err);
+    assert_contains(err.msg, path);
+    assert_contains(err.msg, "HDF5");
+    /* The reader itself, called directly, says the same. */
+    mva_error_clear(&err);
+    assert_int_equal(mva_hdf5_open(&s, path, NULL, &err), MVA_EFORMAT);
+    assert_null(s);
+    assert_contains(err.msg, path);
+    assert_contains(err.msg, "not an HDF5 file");
+}
+
+static void test_hdf5_rejects_truncated_file(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[NPIX * P];
+    mva_error err;
+    hsize_t dims[3] = {ROWS, COLS, P};
+    fill(x, NPIX, P, v_counts);
+    hid_t f = new_file(tmp_path(path, "truncated.h5"));
+    put_dataset(f, "/data", H5T_STD_U32LE, 3, dims, x);
+    H5Fclose(f);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(truncate(path, st.st_size / 2), 0);
+    assert_int_equal(open_fails(path, NULL, &err), MVA_EFORMAT);
+    assert_contains(err.msg, path);
+    assert_contains(err.msg, "cannot open as HDF5 (truncated or corrupt?)");
+}
+
+/* A chunk whose compressed bytes are overwritten: open succeeds, reading that row fails
+ * with an I/O error naming the rows, other rows still read. */
+static void test_hdf5_corrupt_chunk_names_failing_rows(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[NPIX * P], buf[COLS * P];
+    hsize_t dims[3] = {ROWS, COLS, P}, chunk[3] = {1, COLS, P}, at[3] = {3, 0, 0};
+    haddr_t addr;
+    hsize_t size;
+    unsigned mask;
+    mva_error err = {0, ""};
+    fill(x, NPIX, P, v_counts);
+    hid_t f = new_file(tmp_path(path, "corrupt.h5"));
+    hid_t d = make_dataset(f, "/data", H5T_STD_U32LE, 3, dims, chunk, H5Z_FILTER_DEFLATE, 6, x);
+    H5Fflush(f, H5F_SCOPE_GLOBAL);
+    assert_true(H5Dget_chunk_info_by_coord(d, at, &mask, &addr, &size) >= 0);
+    H5Dclose(d);
+    H5Fclose(f);
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, (long)addr, SEEK_SET), 0);
+    for (hsize_t k = 0; k < size; k++)
+        fputc(0xff, fp);
+    fclose(fp);
+
+    mva_stack *s = open_ok(path, NULL);
+    assert_int_equal(mva_stack_read(s, 0, COLS, buf, &err), MVA_OK);
+    assert_int_equal(mva_stack_read(s, 3 * COLS + 2, 3, buf, &err), MVA_EIO);
+    assert_contains(err.msg, path);
+    assert_contains(err.msg, "/data");
+    assert_contains(err.msg, "pixels 23..25 (dataset rows 3..3)");
+    mva_stack_close(s);
+    assert_no_open_objects();
+}
+
+/* A pass-through filter (id 257: 256-511 are reserved for testing) that counts decodes. */
+#define COUNTING_FILTER 257
+static size_t decodes;
+
+static size_t counting_filter(unsigned flags, size_t ncd, const unsigned cd[], size_t nbytes,
+                              size_t *buf_size, void **buf)
+{
+    (void)ncd, (void)cd, (void)buf_size, (void)buf;
+    if (flags & H5Z_FLAG_REVERSE)
+        decodes++;
+    return nbytes;
+}
+
+static void test_hdf5_cut_blocks_decode_each_chunk_once(void **state)
+{
+    (void)state;
+    /* Chunks of 2 rows x 100 x 1400 uint32 = 1.1 MB, more than HDF5's default 1 MiB chunk
+     * cache, read in blocks of 150 pixels that cut most chunks in two. */
+    enum { R = 6, C = 100, PP = 1400, BLOCK = 150 };
+    static const H5Z_class2_t cls = {H5Z_CLASS_T_VERS, COUNTING_FILTER, 1, 1, "mva-test-count",
+                                     NULL, NULL, counting_filter};
+    char path[512];
+    hsize_t dims[3] = {R, C, PP}, chunk[3] = {2, C, PP};
+    double *x = calloc((size_t)R * C * PP, sizeof *x), *buf = malloc(BLOCK * PP * sizeof *buf);
+    mva_error err = {0, ""};
+    assert_true(H5Zregister(&cls) >= 0);
+    hid_t f = new_file(tmp_path(path, "counting.h5"));
+    H5Dclose(make_dataset(f, "/data", H5T_STD_U32LE, 3, dims, chunk, COUNTING_FILTER, 0, x));
+    H5Fclose(f);
+    mva_stack *s = open_ok(path, NULL);
+    assert_contains(mva_stack_get_info(s)->storage, "filter 257 (mva-test-count)");
+    decodes = 0;
+    for (size_t first = 0; first < R * C; first += BLOCK) {
+        size_t count = R * C - first < BLOCK ? R * C - first : BLOCK;
+        assert_int_equal(mva_stack_read(s, first, count, buf, &err), MVA_OK);
+    }
+    assert_int_equal(decodes, R / 2);
+    mva_stack_close(s);
+    free(x);
+    free(buf);
+}
+
+static void test_hdf5_rejects_unavailable_filter(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[NPIX * P];
+    hsize_t dims[3] = {ROWS, COLS, P}, chunk[3] = {1, COLS, P};
+    mva_error err;
+    if (H5Zfilter_avail(LZ4_FILTER) <= 0) {
+        print_message("LZ4 filter %d not available; skipped\n", LZ4_FILTER);
+        skip();
+    }
+    fill(x, NPIX, P, v_counts);
+    hid_t f = new_file(tmp_path(path, "lz4-missing.h5"));
+    H5Dclose(make_dataset(f, "/data", H5T_STD_U32LE, 3, dims, chunk, LZ4_FILTER, 0, x));
+    H5Fclose(f);
+    /* Make the plugin unreachable, as on a machine without hdf5-filter-plugin. */
+    unsigned state_mask;
+    H5PLget_loading_state(&state_mask);
+    assert_true(H5Zunregister(LZ4_FILTER) >= 0);
+    H5PLset_loading_state(0);
+    if (H5Zfilter_avail(LZ4_FILTER) > 0) {
+        H5PLset_loading_state(state_mask);
+        print_message("cannot make the LZ4 filter unavailable; skipped\n");
+        skip();
+    }
+    int rc = open_fails(path, NULL, &err);
+    H5PLset_loading_state(state_mask);
+    assert_int_equal(rc, MVA_EUNSUPPORTED);
+    assert_contains(err.msg, path);
+    assert_contains(err.msg, "filter 32004 (lz4)");
+    assert_contains(err.msg, "HDF5_PLUGIN_PATH");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hdf5_split_input_separates_file_and_path),
+        cmocka_unit_test(test_hdf5_is_hdf5_checks_signature_and_user_block),
+        cmocka_unit_test(test_hdf5_round_trip_contiguous),
+        cmocka_unit_test(test_hdf5_round_trip_gzip_chunked),
+        cmocka_unit_test(test_hdf5_round_trip_gzip_chunks_spanning_rows),
+        cmocka_unit_test(test_hdf5_round_trip_lz4_chunked),
+        cmocka_unit_test(test_hdf5_round_trip_channel_first),
+        cmocka_unit_test(test_hdf5_channel_first_from_attribute),
+        cmocka_unit_test(test_hdf5_channel_first_from_shape),
+        cmocka_unit_test(test_hdf5_reads_int8_uint16be_int64_float32_float64),
+        cmocka_unit_test(test_hdf5_nexus_default_picks_signal),
+        cmocka_unit_test(test_hdf5_nexus_entry_without_default_takes_its_nxdata),
+        cmocka_unit_test(test_hdf5_nexus_default_image_falls_back_to_3d_dataset),
+        cmocka_unit_test(test_hdf5_two_3d_datasets_without_nexus_lists_candidates),
+        cmocka_unit_test(test_hdf5_single_3d_dataset_is_found),
+        cmocka_unit_test(test_hdf5_no_3d_dataset_is_an_error),
+        cmocka_unit_test(test_hdf5_2d_dataset_is_one_row),
+        cmocka_unit_test(test_hdf5_2d_dataset_takes_shape_override),
+        cmocka_unit_test(test_hdf5_2d_channel_first_option),
+        cmocka_unit_test(test_hdf5_rejects_mismatching_shape_override),
+        cmocka_unit_test(test_hdf5_calibration_from_sibling_dataset),
+        cmocka_unit_test(test_hdf5_calibration_from_energy_axis),
+        cmocka_unit_test(test_hdf5_calibration_option_overrides_file),
+        cmocka_unit_test(test_hdf5_rejects_missing_dataset_path),
+        cmocka_unit_test(test_hdf5_rejects_1d_dataset),
+        cmocka_unit_test(test_hdf5_rejects_4d_dataset),
+        cmocka_unit_test(test_hdf5_rejects_zero_size_dataset),
+        cmocka_unit_test(test_hdf5_rejects_string_dataset),
+        cmocka_unit_test(test_hdf5_rejects_non_hdf5_file),
+        cmocka_unit_test(test_hdf5_rejects_truncated_file),
+        cmocka_unit_test(test_hdf5_corrupt_chunk_names_failing_rows),
+        cmocka_unit_test(test_hdf5_cut_blocks_decode_each_chunk_once),
+        cmocka_unit_test(test_hdf5_rejects_unavailable_filter),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
