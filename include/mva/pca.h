@@ -1,0 +1,82 @@
+/*
+ * mva/pca.h - principal component analysis of a stack, streamed.
+ *
+ * The exact method accumulates the centred covariance (p x p) of the selected variables in
+ * one pass (per-block centred Gram with dsyrk, blocks merged with Chan et al.'s pairwise
+ * formula), diagonalises it with LAPACK (dsytrd + dsterf + dstemr + dormtr, the steps of
+ * dsyevr with the reduction shared), and computes the eigenimages (scores) in a
+ * second pass.  Variables are the stack's channels after an optional channel range, channel
+ * mask and binning (sum of b adjacent channels).  Optional Poisson scaling (Keenan & Kotula
+ * 2004): pixel i weighted by 1/sqrt(its total), variable j by 1/sqrt(its total); the
+ * eigenspectra and eigenimages are un-weighted before they are returned.
+ */
+#ifndef MVA_PCA_H
+#define MVA_PCA_H
+
+#include <stddef.h>
+
+#include "mva/error.h"
+#include "mva/pass.h"
+#include "mva/stack.h"
+
+enum { MVA_PCA_EXACT = 0 };
+
+/* Options; start from mva_pca_opts_default(). */
+typedef struct mva_pca_opts {
+    size_t k;                     /* components to keep (eigenspectra/eigenimages) */
+    size_t ch_begin, ch_end;      /* channel range [ch_begin, ch_end); ch_end = 0: to the end */
+    const unsigned char *ch_mask; /* optional, one flag per stack channel, 0 = ignore */
+    size_t bin;                   /* sum this many adjacent selected channels (1 = none) */
+    int poisson;                  /* Poisson (counts) scaling */
+    int uncentred;                /* scores of the uncentred data (PyMca numpyCovariancePCA) */
+    int method;                   /* MVA_PCA_EXACT */
+} mva_pca_opts;
+
+/* k = 10, all channels, no binning, no scaling, centred scores, exact method. */
+mva_pca_opts mva_pca_opts_default(void);
+
+/*
+ * A fitted model.  Variable j (0 <= j < p) is the sum of stack channels var_ch0[j] ..
+ * var_ch0[j] + bin - 1 (only those allowed by the mask).  Spectra are in data units, images
+ * are rows x cols row-major.  Pixels flagged in mask (non-finite values) are left out of the
+ * fit and have NaN scores.
+ */
+typedef struct mva_pca_model {
+    size_t rows, cols;          /* map shape, n = rows * cols */
+    size_t channels;            /* channels of the stack */
+    size_t p;                   /* variables after range, mask and binning */
+    size_t k;                   /* components kept */
+    size_t bin;                 /* binning factor used */
+    int poisson, uncentred, method;
+    size_t n_valid;             /* pixels used in the fit */
+    size_t *var_ch0;            /* p: first stack channel of each variable */
+    double *var_energy;         /* p: energy (keV) of each variable's centre, or NULL */
+    double *mean;               /* p: average spectrum of the valid pixels (data units) */
+    double *eigenvalues;        /* p: all eigenvalues of the (scaled) covariance, descending */
+    double *explained;          /* p: eigenvalue / trace */
+    double total_variance;      /* trace of the (scaled) covariance */
+    double *components;         /* k x p eigenspectra (un-weighted when poisson) */
+    double *scores;             /* k x n eigenimages (un-weighted when poisson) */
+    double *var_weight;         /* p Poisson variable weights, or NULL */
+    double *pix_weight;         /* n Poisson pixel weights, or NULL */
+    double *scaled_mean;        /* p mean of the scaled data (= mean without scaling) */
+    unsigned char *mask;        /* n, 1 = pixel excluded */
+    double seconds;             /* wall time of the fit */
+} mva_pca_model;
+
+/*
+ * Fits a PCA of s.  extra (may be NULL) are further accumulators that share the first pass
+ * (e.g. ROI images), so that asking for both costs one read of the data.  popts may be NULL.
+ * On success *out is a new model (free with mva_pca_model_free).
+ */
+int mva_pca_fit(mva_stack *s, const mva_pca_opts *opts, const mva_accum *extra, size_t nextra,
+                const mva_pass_opts *popts, mva_pca_model **out, mva_error *err);
+
+/* Allocates an empty model with every array sized for (rows, cols, channels, p, k); arrays
+ * that are optional (var_energy, var_weight, pix_weight) only when the flags ask for them. */
+int mva_pca_model_alloc(mva_pca_model **out, size_t rows, size_t cols, size_t channels,
+                        size_t p, size_t k, int with_energy, int poisson, mva_error *err);
+
+void mva_pca_model_free(mva_pca_model *m);
+
+#endif

@@ -1,0 +1,360 @@
+/* Exact PCA against LAPACK on the in-memory matrix: eigenvalues, eigenvectors, scores,
+ * block-size independence, Poisson scaling, masks, binning, channel ranges. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mva.h"
+
+enum { ROWS = 13, COLS = 11, N = ROWS * COLS, P = 17 };
+
+/* Deterministic pseudo-random numbers (xorshift), so the test data never change. */
+static uint64_t rng_state = 88172645463325252ull;
+static double urand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+/* A stack with three spectral components, mixed smoothly over the map, plus noise, on top of
+ * an offset (large offsets are what breaks the naive X^T X - n mu mu^T). */
+static void make_data(double *x, size_t n, size_t p, double offset)
+{
+    for (size_t i = 0; i < n; i++) {
+        double a = urand(), b = urand() * 0.5, c = urand() * 0.25;
+        for (size_t j = 0; j < p; j++) {
+            double s1 = exp(-0.5 * pow(((double)j - 4.0) / 1.5, 2));
+            double s2 = exp(-0.5 * pow(((double)j - 10.0) / 2.0, 2));
+            double s3 = (double)j / (double)p;
+            x[i * p + j] = offset + 100.0 * (a * s1 + b * s2 + c * s3) + urand();
+        }
+    }
+}
+
+/* Reference: eigenvalues (descending) and right singular vectors (p x p row-major, row q =
+ * component q) of the centred n x p matrix, by LAPACKE_dgesdd. */
+static void reference_pca(const double *x, size_t n, size_t p, int centred, double *evals,
+                          double *vt, double *mean)
+{
+    double *a = malloc(n * p * sizeof *a), *s = malloc(p * sizeof *s);
+    for (size_t j = 0; j < p; j++) {
+        mean[j] = 0;
+        for (size_t i = 0; i < n; i++)
+            mean[j] += x[i * p + j];
+        mean[j] /= (double)n;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < p; j++)
+            a[i * p + j] = x[i * p + j] - (centred ? mean[j] : 0.0);
+    double *u = malloc(n * n * sizeof *u);
+    assert_int_equal(LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'A', (lapack_int)n, (lapack_int)p, a,
+                                    (lapack_int)p, s, u, (lapack_int)n, vt, (lapack_int)p),
+                     0);
+    for (size_t j = 0; j < p; j++)
+        evals[j] = s[j] * s[j] / (double)(n - 1);
+    free(a);
+    free(s);
+    free(u);
+}
+
+static mva_pca_model *fit(const double *x, size_t rows, size_t cols, size_t p,
+                          const mva_pca_opts *o, size_t block)
+{
+    mva_stack *s = NULL;
+    mva_error err;
+    assert_int_equal(mva_stack_from_memory(&s, x, rows, cols, p, &err), MVA_OK);
+    mva_pass_opts po;
+    memset(&po, 0, sizeof po);
+    po.block_pixels = block;
+    mva_pca_model *m = NULL;
+    int rc = mva_pca_fit(s, o, NULL, 0, &po, &m, &err);
+    if (rc != MVA_OK)
+        fail_msg("mva_pca_fit: %s", err.msg);
+    mva_stack_close(s);
+    return m;
+}
+
+/* |cos| of the angle between model component q and reference vector v. */
+static double alignment(const double *a, const double *b, size_t p)
+{
+    double d = 0, na = 0, nb = 0;
+    for (size_t j = 0; j < p; j++) {
+        d += a[j] * b[j];
+        na += a[j] * a[j];
+        nb += b[j] * b[j];
+    }
+    return fabs(d) / sqrt(na * nb);
+}
+
+static void test_exact_pca_matches_lapack_gesdd(void **state)
+{
+    (void)state;
+    double *x = malloc(N * P * sizeof *x), ev[P], vt[P * P], mean[P];
+    make_data(x, N, P, 1000.0);
+    reference_pca(x, N, P, 1, ev, vt, mean);
+    mva_pca_opts o = mva_pca_opts_default();
+    o.k = 3;
+    mva_pca_model *m = fit(x, ROWS, COLS, P, &o, 0);
+    assert_int_equal(m->p, P);
+    assert_int_equal(m->n_valid, N);
+    for (size_t j = 0; j < P; j++) {
+        /* relative to each eigenvalue, and to the largest for the ones near zero */
+        double tol = 1e-10 * (fabs(ev[j]) > 1e-6 * ev[0] ? fabs(ev[j]) : ev[0]);
+        assert_true(fabs(m->eigenvalues[j] - ev[j]) <= tol);
+    }
+    for (size_t j = 0; j < P; j++)
+        assert_true(fabs(m->mean[j] - mean[j]) <= 1e-12 * fabs(mean[j]));
+    for (size_t q = 0; q < 3; q++)
+        assert_true(alignment(m->components + q * P, vt + q * P, P) > 1.0 - 1e-12);
+    /* Scores: centred data times the component. */
+    for (size_t i = 0; i < N; i++) {
+        double sc = 0;
+        for (size_t j = 0; j < P; j++)
+            sc += (x[i * P + j] - mean[j]) * m->components[j];
+        assert_true(fabs(m->scores[i] - sc) <= 1e-9 * (1.0 + fabs(sc)));
+    }
+    double sum = 0;
+    for (size_t j = 0; j < P; j++)
+        sum += m->explained[j];
+    assert_true(fabs(sum - 1.0) < 1e-12);
+    mva_pca_model_free(m);
+    free(x);
+}
+
+static void test_exact_pca_same_for_every_block_size(void **state)
+{
+    (void)state;
+    double *x = malloc(N * P * sizeof *x);
+    make_data(x, N, P, 50.0);
+    mva_pca_opts o = mva_pca_opts_default();
+    o.k = 4;
+    mva_pca_model *ref = fit(x, ROWS, COLS, P, &o, N);
+    size_t blocks[] = {1, 7, 1000};
+    for (size_t b = 0; b < 3; b++) {
+        mva_pca_model *m = fit(x, ROWS, COLS, P, &o, blocks[b]);
+        for (size_t j = 0; j < P; j++)
+            assert_true(fabs(m->eigenvalues[j] - ref->eigenvalues[j]) <=
+                        1e-11 * ref->eigenvalues[0]);
+        for (size_t q = 0; q < 4 * N; q++)
+            assert_true(fabs(m->scores[q] - ref->scores[q]) <= 1e-9 * (1 + fabs(ref->scores[q])));
+        for (size_t q = 0; q < 4 * P; q++)
+            assert_true(fabs(m->components[q] - ref->components[q]) <= 1e-9);
+        mva_pca_model_free(m);
+    }
+    mva_pca_model_free(ref);
+    free(x);
+}
+
+/* Counts of ~1e9 with a spread of ~1: the naive formula would lose about all digits. */
+static void test_exact_pca_keeps_precision_under_large_offset(void **state)
+{
+    (void)state;
+    double *x = malloc(N * P * sizeof *x), ev[P], vt[P * P], mean[P];
+    make_data(x, N, P, 1e9);
+    reference_pca(x, N, P, 1, ev, vt, mean);
+    mva_pca_opts o = mva_pca_opts_default();
+    o.k = 2;
+    mva_pca_model *m = fit(x, ROWS, COLS, P, &o, 5);
+    for (size_t j = 0; j < 3; j++)
+        assert_true(fabs(m->eigenvalues[j] - ev[j]) <= 1e-7 * ev[j]);
+    mva_pca_model_free(m);
+    free(x);
+}
+
+static void test_sign_convention_largest_entry_positive(void **state)
+{
+    (void)state;
+    double *x = malloc(N * P * sizeof *x);
+    make_data(x, N, P, 10.0);
+    mva_pca_opts o = mva_pca_opts_default();
+    o.k = 5;
+    mva_pca_model *m = fit(x, ROWS, COLS, P, &o, 0);
+    for (size_t q = 0; q < 5; q++) {
+        double big = 0;
+        for (size_t j = 0; j < P; j++)
+            if (fabs(m->components[q * P + j]) > fabs(big))
+                big = m->components[q * P + j];
+        assert_true(big > 0);
+        if (q)
+            assert_true(m->eigenvalues[q] <= m->eigenvalues[q - 1]);
+    }
+    mva_pca_model_free(m);
+    free(x);
+}
+
+static void test_uncentred_scores_project_raw_data(void **state)
+{
+    (void)state;
+    double *x = malloc(N * P * sizeof *x);
+    make_data(x, N, P, 10.0);
+    mva_pca_opts o = mva_pca_opts_default();
+    o.k = 2;
+    o.uncentred = 1;
+    mva_pca_model *m = fit(x, ROWS, COLS, P, &o, 0);
+    for (size_t q = 0; q < 2; q++)
+        for (size_t i = 0; i < N; i++) {
+            double sc = 0;
+            for (size_t j = 0; j < P; j++)
+                sc += x[i * P + j] * m->components[q * P + j];
+            assert_true(fabs(m->scores[q * N + i] - sc) <= 1e-9 * (1 + fabs(sc)));
+        }
+    mva_pca_model_free(m);
+    free(x);
+}
+
+static void test_nan_pixels_are_masked_and_left_out(void **state)
+{
+    (void)state;
+    double *x = malloc(N * P * sizeof *x), *y = malloc(N * P * sizeof *y);
+    double ev[P], vt[P * P], mean[P];
+    make_data(x, N, P, 10.0);
+    /* Pixel 5 gets a NaN, pixel 77 an Inf; the reference is the matrix without them. */
+    size_t ny = 0;
+    for (size_t i = 0; i < N; i++) {
+        if (i == 5 || i == 77)
+            continue;
+        memcpy(y + ny * P, x + i * P, P * sizeof *y);
+        ny++;
+    }
+    x[5 * P + 3] = NAN;
+    x[77 * P + 16] = INFINITY;
+    reference_pca(y, ny, P, 1, ev, vt, mean);
+    mva_pca_opts o = mva_pca_opts_default();
+    o.k = 2;
+    mva_pca_model *m = fit(x, ROWS, COLS, P, &o, 10);
+    assert_int_equal(m->n_valid, N - 2);
+    for (size_t j = 0; j < 3; j++)
+        assert_true(fabs(m->eigenvalues[j] - ev[j]) <= 1e-10 * ev[j]);
+    assert_int_equal(m->mask[5], 1);
+    assert_int_equal(m->mask[77], 1);
+    assert_int_equal(m->mask[6], 0);
+    assert_true(isnan(m->scores[5]) && isnan(m->scores[N + 77]));
+    assert_true(isfinite(m->scores[6]));
+    mva_pca_model_free(m);
+    free(x);
+    free(y);
+}
+
+/* Reference for Poisson scaling: weight the matrix in memory exactly as Keenan & Kotula. */
+static void test_poisson_scaling_matches_weighted_matrix(void **state)
+{
+    (void)state;
+    double *x = malloc(N * P * sizeof *x), *y = malloc(N * P * sizeof *y);
+    double ev[P], vt[P * P], mean[P], ct[P] = {0}, cw[P], pw[N];
+    make_data(x, N, P, 5.0);
+    for (size_t i = 0; i < N; i++) /* a dead channel and a dead pixel */
+        x[i * P + 2] = 0.0;
+    for (size_t j = 0; j < P; j++)
+        x[9 * P + j] = 0.0;
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = 0; j < P; j++)
+            ct[j] += x[i * P + j];
+    for (size_t j = 0; j < P; j++)
+        cw[j] = ct[j] > 0 ? 1 / sqrt(ct[j]) : 0;
+    for (size_t i = 0; i < N; i++) {
+        double t = 0;
+        for (size_t j = 0; j < P; j++)
+            t += x[i * P + j];
+        pw[i] = t > 0 ? 1 / sqrt(t) : 0;
+        for (size_t j = 0; j < P; j++)
+            y[i * P + j] = x[i * P + j] * pw[i] * cw[j];
+    }
+    reference_pca(y, N, P, 1, ev, vt, mean);
+    mva_pca_opts o = mva_pca_opts_default();
+    o.k = 3;
+    o.poisson = 1;
+    mva_pca_model *m = fit(x, ROWS, COLS, P, &o, 6);
+    for (size_t j = 0; j < 4; j++)
+        assert_true(fabs(m->eigenvalues[j] - ev[j]) <= 1e-10 * ev[0]);
+    for (size_t q = 0; q < 3; q++) {
+        /* Un-weighted eigenspectrum = weighted one / channel weight (0 on the dead channel). */
+        double wv[P];
+        for (size_t j = 0; j < P; j++)
+            wv[j] = m->components[q * P + j] * cw[j];
+        assert_true(alignment(wv, vt + q * P, P) > 1 - 1e-10);
+        assert_true(m->components[q * P + 2] == 0.0);
+        for (size_t i = 0; i < N; i++)
+            assert_true(isfinite(m->scores[q * N + i]));
+        assert_true(m->scores[q * N + 9] == 0.0);
+    }
+    mva_pca_model_free(m);
+    free(x);
+    free(y);
+}
+
+static void test_binning_and_channel_range_match_reduced_matrix(void **state)
+{
+    (void)state;
+    const size_t b = 3, c0 = 2, c1 = 16, pv = (c1 - c0) / b; /* 4 variables */
+    double *x = malloc(N * P * sizeof *x), *y = malloc(N * pv * sizeof *y);
+    double ev[4], vt[16], mean[4];
+    make_data(x, N, P, 5.0);
+    for (size_t i = 0; i < N; i++)
+        for (size_t v = 0; v < pv; v++) {
+            y[i * pv + v] = 0;
+            for (size_t c = c0 + v * b; c < c0 + (v + 1) * b; c++)
+                y[i * pv + v] += x[i * P + c];
+        }
+    reference_pca(y, N, pv, 1, ev, vt, mean);
+    mva_pca_opts o = mva_pca_opts_default();
+    o.k = 2;
+    o.bin = b;
+    o.ch_begin = c0;
+    o.ch_end = c1;
+    mva_pca_model *m = fit(x, ROWS, COLS, P, &o, 0);
+    assert_int_equal(m->p, pv);
+    assert_int_equal(m->var_ch0[1], c0 + b);
+    for (size_t j = 0; j < pv; j++)
+        assert_true(fabs(m->eigenvalues[j] - ev[j]) <= 1e-10 * ev[0]);
+    mva_pca_model_free(m);
+    free(x);
+    free(y);
+}
+
+static void test_rejects_more_components_than_variables(void **state)
+{
+    (void)state;
+    double *x = malloc(N * P * sizeof *x);
+    make_data(x, N, P, 1.0);
+    mva_stack *s = NULL;
+    mva_error err;
+    assert_int_equal(mva_stack_from_memory(&s, x, ROWS, COLS, P, &err), MVA_OK);
+    mva_pca_opts o = mva_pca_opts_default();
+    o.k = 18;
+    mva_pca_model *m = NULL;
+    assert_int_equal(mva_pca_fit(s, &o, NULL, 0, NULL, &m, &err), MVA_EINVAL);
+    assert_non_null(strstr(err.msg, "18 components asked, but only 17 variables"));
+    assert_null(m);
+    o.k = 2;
+    o.ch_begin = 10;
+    o.ch_end = 30;
+    assert_int_equal(mva_pca_fit(s, &o, NULL, 0, NULL, &m, &err), MVA_EINVAL);
+    assert_non_null(strstr(err.msg, "30"));
+    mva_stack_close(s);
+    free(x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exact_pca_matches_lapack_gesdd),
+        cmocka_unit_test(test_exact_pca_same_for_every_block_size),
+        cmocka_unit_test(test_exact_pca_keeps_precision_under_large_offset),
+        cmocka_unit_test(test_sign_convention_largest_entry_positive),
+        cmocka_unit_test(test_uncentred_scores_project_raw_data),
+        cmocka_unit_test(test_nan_pixels_are_masked_and_left_out),
+        cmocka_unit_test(test_poisson_scaling_matches_weighted_matrix),
+        cmocka_unit_test(test_binning_and_channel_range_match_reduced_matrix),
+        cmocka_unit_test(test_rejects_more_components_than_variables),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
