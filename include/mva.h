@@ -1,0 +1,13 @@
+/* mva.h - multivariate analysis of X-ray fluorescence maps: every public header. */
+#ifndef MVA_H
+#define MVA_H
+
+#include "mva/error.h"
+#include "mva/stack.h"
+#include "mva/pass.h"
+#include "mva/roi.h"
+#include "mva/pca.h"
+#include "mva/result.h"
+#include "mva/hdf5.h"
+
+#endif
