@@ -1,0 +1,191 @@
+/* Shared helpers of the command-line tools. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "numparse.h"
+
+void cli_fail(const char *prog, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_parse_shape(const char *prog, const char *s, size_t *rows, size_t *cols)
+{
+    char buf[64];
+    const char *x = strpbrk(s, "xX");
+    if (x == NULL || (size_t)(x - s) >= sizeof buf)
+        goto bad;
+    memcpy(buf, s, (size_t)(x - s));
+    buf[x - s] = '\0';
+    if (mva_parse_size(buf, rows) != 0 || mva_parse_size(x + 1, cols) != 0 || *rows == 0 ||
+        *cols == 0)
+        goto bad;
+    return 0;
+bad:
+    cli_fail(prog, "--shape '%s': expected ROWSxCOLS with positive integers, e.g. 101x200", s);
+    return -1;
+}
+
+int cli_parse_calib(const char *prog, const char *s, mva_calib *cal)
+{
+    char buf[256];
+    double v[3] = {0, 0, 0};
+    size_t nv = 0;
+    if (strlen(s) >= sizeof buf)
+        goto bad;
+    strcpy(buf, s);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (nv == 3 || mva_parse_double(tok, &v[nv]) != 0)
+            goto bad;
+        nv++;
+    }
+    if (nv < 2 || (v[1] == 0.0 && v[2] == 0.0))
+        goto bad;
+    cal->known = 1;
+    cal->a = v[0];
+    cal->b = v[1];
+    cal->c = v[2];
+    return 0;
+bad:
+    cli_fail(prog, "--calib '%s': expected A,B[,C] (E = A + B*ch + C*ch^2 in keV), e.g. 0,0.01",
+             s);
+    return -1;
+}
+
+int cli_parse_size(const char *prog, const char *opt, const char *s, size_t min, size_t *out)
+{
+    if (mva_parse_size(s, out) != 0 || *out < min) {
+        cli_fail(prog, "%s '%s': expected an integer >= %zu", opt, s, min);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_parse_range(const char *prog, const char *opt, const char *s, size_t *a, size_t *b)
+{
+    char buf[64];
+    const char *colon = strchr(s, ':');
+    if (colon == NULL || (size_t)(colon - s) >= sizeof buf)
+        goto bad;
+    memcpy(buf, s, (size_t)(colon - s));
+    buf[colon - s] = '\0';
+    if (mva_parse_size(buf, a) != 0 || mva_parse_size(colon + 1, b) != 0 || *b < *a)
+        goto bad;
+    return 0;
+bad:
+    cli_fail(prog, "%s '%s': expected FIRST:LAST channels (inclusive), e.g. 100:1800", opt, s);
+    return -1;
+}
+
+int cli_parse_axis(const char *prog, const char *s, int *axis)
+{
+    if (strcmp(s, "first") == 0)
+        *axis = MVA_AXIS_FIRST;
+    else if (strcmp(s, "last") == 0)
+        *axis = MVA_AXIS_LAST;
+    else {
+        cli_fail(prog, "--channel-axis '%s': expected 'first' or 'last'", s);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_common_option(cli_common *c, int opt, const char *arg)
+{
+    size_t mib;
+    switch (opt) {
+    case OPT_SHAPE:
+        return cli_parse_shape(c->prog, arg, &c->open.rows, &c->open.cols) ? -1 : 1;
+    case OPT_CALIB:
+        return cli_parse_calib(c->prog, arg, &c->open.calib) ? -1 : 1;
+    case OPT_AXIS:
+        return cli_parse_axis(c->prog, arg, &c->open.channel_axis) ? -1 : 1;
+    case OPT_MEMORY:
+        if (cli_parse_size(c->prog, "--memory", arg, 1, &mib) || mib > ((size_t)1 << 20))
+            return -1;
+        c->pass.mem_budget = mib << 20;
+        return 1;
+    case 'q':
+        c->quiet = 1;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* ---- progress on a terminal ---- */
+
+static const char *progress_label = "";
+static int progress_shown;
+
+static int show_progress(void *user, double f)
+{
+    (void)user;
+    fprintf(stderr, "\r%-24s %5.1f%%", progress_label, 100.0 * f);
+    progress_shown = 1;
+    return 0;
+}
+
+void cli_progress_init(cli_common *c, const char *label)
+{
+    progress_label = label;
+    if (!c->quiet && isatty(STDERR_FILENO))
+        c->pass.progress = show_progress;
+}
+
+void cli_progress_label(const char *label)
+{
+    progress_label = label;
+}
+
+void cli_progress_done(void)
+{
+    if (progress_shown)
+        fprintf(stderr, "\r%-32s\r", "");
+    progress_shown = 0;
+}
+
+const char *cli_command_line(int argc, char **argv)
+{
+    static char buf[8192];
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < argc && len + 2 < sizeof buf; i++) {
+        int n = snprintf(buf + len, sizeof buf - len, "%s%s", i ? " " : "", argv[i]);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+        if (len >= sizeof buf)
+            len = sizeof buf - 1;
+    }
+    return buf;
+}
+
+void cli_default_output(const char *input, const char *suffix, char *out, size_t cap)
+{
+    char file[4096], path[1024];
+    if (mva_hdf5_split_input(input, file, sizeof file, path, sizeof path) != MVA_OK)
+        snprintf(file, sizeof file, "%s", "output");
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    const char *dot = strrchr(base, '.');
+    int len = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+    snprintf(out, cap, "%.*s%s", len, base, suffix);
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

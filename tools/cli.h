@@ -1,0 +1,79 @@
+/* Shared helpers of the command-line tools: option values, progress, messages. */
+#ifndef MVA_TOOLS_CLI_H
+#define MVA_TOOLS_CLI_H
+
+#include <stddef.h>
+
+#include "mva.h"
+
+/* Tool-wide settings from the common options. */
+typedef struct cli_common {
+    const char *prog;
+    int quiet;
+    mva_open_opts open;
+    mva_pass_opts pass;
+} cli_common;
+
+/* Prints "PROG: message" on stderr. */
+void cli_fail(const char *prog, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Parses "RxC" (--shape), "A,B[,C]" (--calib), a non-negative integer, a "A:B" channel
+ * range.  Each returns 0 or prints what was expected and returns -1. */
+int cli_parse_shape(const char *prog, const char *s, size_t *rows, size_t *cols);
+int cli_parse_calib(const char *prog, const char *s, mva_calib *cal);
+int cli_parse_size(const char *prog, const char *opt, const char *s, size_t min, size_t *out);
+int cli_parse_range(const char *prog, const char *opt, const char *s, size_t *a, size_t *b);
+int cli_parse_axis(const char *prog, const char *s, int *axis);
+
+/* Handles one of the options every tool takes (--shape, --calib, --channel-axis, --memory,
+ * --quiet); returns 1 when it was one, 0 when not, -1 on a bad value. */
+int cli_common_option(cli_common *c, int opt, const char *arg);
+
+/* Installs a progress display on stderr (only when stderr is a terminal and not quiet). */
+void cli_progress_init(cli_common *c, const char *label);
+void cli_progress_label(const char *label);
+void cli_progress_done(void);
+
+/* The command line joined with spaces, for the provenance record (static buffer). */
+const char *cli_command_line(int argc, char **argv);
+
+/* "map.h5" -> "map_pca.h5" (in the current directory) into out. */
+void cli_default_output(const char *input, const char *suffix, char *out, size_t cap);
+
+/* Wall-clock seconds since an arbitrary origin. */
+double cli_now(void);
+
+/* getopt_long codes of the common options, shared by every tool. */
+enum {
+    OPT_SHAPE = 1000,
+    OPT_CALIB,
+    OPT_AXIS,
+    OPT_MEMORY,
+    OPT_QUIET,
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_FIRST_TOOL /* tools number their own options from here */
+};
+
+#define CLI_COMMON_LONGOPTS                                                                     \
+    {"shape", required_argument, NULL, OPT_SHAPE}, {"calib", required_argument, NULL, OPT_CALIB}, \
+        {"channel-axis", required_argument, NULL, OPT_AXIS},                                    \
+        {"memory", required_argument, NULL, OPT_MEMORY}, {"quiet", no_argument, NULL, 'q'},     \
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}
+
+#define CLI_COMMON_HELP                                                                         \
+    "Input options (every tool):\n"                                                             \
+    "  INPUT                  HDF5 file, or FILE.h5::/path/to/dataset; found the NeXus way\n"   \
+    "                         (@default/@signal) or as the only 3-D dataset\n"                 \
+    "  --shape RxC            map shape (rows x cols) for 2-D (pixels, channels) data\n"       \
+    "  --channel-axis first|last  where the channel axis is (default: from the file)\n"        \
+    "  --calib A,B[,C]        energy calibration E(keV) = A + B*ch + C*ch^2\n"                 \
+    "  --memory MIB           block buffer budget in MiB (default 64)\n"                       \
+    "  -q, --quiet            no progress or summary\n"                                       \
+    "  -h, --help             this help;  -V, --version  version\n"
+
+#endif

@@ -1,0 +1,83 @@
+/* mva-info: what a stack is (shape, dtype, calibration, layout, storage), without reading
+ * the data. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *usage =
+    "Usage: mva-info INPUT [options]\n"
+    "\n"
+    "Describes a spectral stack without reading its data: file and dataset, map shape,\n"
+    "channels, dtype, layout (where the channel axis is), energy calibration, chunking,\n"
+    "compression and size on disk.\n"
+    "\n" CLI_COMMON_HELP
+    "\n"
+    "Example:\n"
+    "  mva-info map.h5\n"
+    "  mva-info map.h5::/entry/data/data --shape 101x200\n";
+
+static void print_info(const mva_stack_info *in)
+{
+    double raw = (double)in->rows * (double)in->cols * (double)in->channels *
+                 (double)mva_dtype_size(in->dtype);
+    printf("file         %s\n", in->source);
+    printf("dataset      %s\n", in->path[0] ? in->path : "-");
+    printf("format       %s\n", in->format);
+    printf("shape        %zu rows x %zu cols = %zu pixels\n", in->rows, in->cols,
+           in->rows * in->cols);
+    printf("channels     %zu\n", in->channels);
+    printf("dtype        %s\n", mva_dtype_name(in->dtype));
+    printf("layout       %s\n", in->layout);
+    if (in->calib.known)
+        printf("calibration  E(keV) = %.9g + %.9g*ch + %.9g*ch^2  (%.4g..%.4g keV)\n",
+               in->calib.a, in->calib.b, in->calib.c, mva_calib_energy(&in->calib, 0),
+               mva_calib_energy(&in->calib, (double)in->channels - 1));
+    else
+        printf("calibration  none (channels only; give one with --calib A,B[,C])\n");
+    printf("storage      %s\n", in->storage);
+    printf("size         %.1f MB uncompressed", raw / 1e6);
+    if (in->stored_bytes)
+        printf(", %.1f MB on disk (ratio %.2f)", (double)in->stored_bytes / 1e6,
+               raw / (double)in->stored_bytes);
+    printf("\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+    cli_common c;
+    memset(&c, 0, sizeof c);
+    c.prog = "mva-info";
+    int opt;
+    while ((opt = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (opt == 'V') {
+            printf("mva-info %s\n", mva_version());
+            return 0;
+        }
+        int r = cli_common_option(&c, opt, optarg);
+        if (r <= 0) {
+            if (r == 0)
+                cli_fail(c.prog, "try 'mva-info --help'");
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        cli_fail(c.prog, "one INPUT expected; try 'mva-info --help'");
+        return 2;
+    }
+    mva_error err;
+    mva_stack *s = NULL;
+    if (mva_stack_open(&s, argv[optind], &c.open, &err) != MVA_OK) {
+        cli_fail(c.prog, "%s", err.msg);
+        return 1;
+    }
+    print_info(mva_stack_get_info(s));
+    mva_stack_close(s);
+    return 0;
+}

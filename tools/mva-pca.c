@@ -1,0 +1,229 @@
+/* mva-pca: principal component analysis of an XRF map, streamed, into a NeXus HDF5 file. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define MAX_ROIS 256
+
+static const char *usage =
+    "Usage: mva-pca INPUT [options]\n"
+    "\n"
+    "Principal component analysis of an X-ray fluorescence map, read in blocks (memory does\n"
+    "not grow with the map).  Writes eigenimages, eigenspectra, eigenvalues, explained\n"
+    "variance, mean spectrum (and ROI images when asked) to a NeXus HDF5 file that silx,\n"
+    "PyMca and h5py open, and prints a summary.\n"
+    "\n"
+    "PCA options:\n"
+    "  -k, --components N     components to keep (default 10)\n"
+    "  --channels A:B         analyse channels A..B only (inclusive)\n"
+    "  --bin B                sum B adjacent channels into one variable (default 1)\n"
+    "  --poisson              Poisson scaling of pixels and channels (Keenan & Kotula),\n"
+    "                         for raw counts; results are un-weighted after\n"
+    "  --uncentred            eigenimages from the uncentred data (as PyMca's covariance\n"
+    "                         method); the default centres on the mean spectrum\n"
+    "  --roi [NAME=]A:B[keV]  also compute this ROI image in the same pass (repeatable)\n"
+    "\n"
+    "Output:\n"
+    "  -o, --output FILE      HDF5 file to write (default: INPUT's name + _pca.h5 here); an\n"
+    "                         existing HDF5 file gets a new entry, other entries are kept\n"
+    "  --entry NAME           name of the NXentry (default mva_pca, made unique)\n"
+    "\n" CLI_COMMON_HELP
+    "\n"
+    "Example:\n"
+    "  mva-gen -o map.h5 && mva-pca map.h5 -k 4 --poisson -o map_pca.h5\n"
+    "  mva-pca map.h5::/entry/data/data --channels 100:1800 --bin 2 --roi Fe=6.2:6.6keV\n";
+
+typedef struct {
+    cli_common c;
+    const char *input, *output, *entry;
+    mva_pca_opts pca;
+    mva_roi_def rois[MAX_ROIS];
+    size_t nroi;
+    char ch_text[64];
+} pca_args;
+
+static int parse_tool_option(pca_args *a, int opt, const char *arg)
+{
+    size_t lo, hi;
+    switch (opt) {
+    case 'k':
+        return cli_parse_size(a->c.prog, "-k", arg, 1, &a->pca.k);
+    case 'o':
+        a->output = arg;
+        return 0;
+    case OPT_FIRST_TOOL: /* --channels */
+        if (cli_parse_range(a->c.prog, "--channels", arg, &lo, &hi))
+            return -1;
+        a->pca.ch_begin = lo;
+        a->pca.ch_end = hi + 1;
+        snprintf(a->ch_text, sizeof a->ch_text, "%zu:%zu", lo, hi);
+        return 0;
+    case OPT_FIRST_TOOL + 1:
+        return cli_parse_size(a->c.prog, "--bin", arg, 1, &a->pca.bin);
+    case OPT_FIRST_TOOL + 2:
+        a->pca.poisson = 1;
+        return 0;
+    case OPT_FIRST_TOOL + 3:
+        a->pca.uncentred = 1;
+        return 0;
+    case OPT_FIRST_TOOL + 4: {
+        mva_error err;
+        if (a->nroi == MAX_ROIS) {
+            cli_fail(a->c.prog, "at most %d ROIs", MAX_ROIS);
+            return -1;
+        }
+        if (mva_roi_parse(arg, &a->rois[a->nroi], &err) != MVA_OK) {
+            cli_fail(a->c.prog, "%s", err.msg);
+            return -1;
+        }
+        a->nroi++;
+        return 0;
+    }
+    case OPT_FIRST_TOOL + 5:
+        a->entry = arg;
+        return 0;
+    default:
+        cli_fail(a->c.prog, "try 'mva-pca --help'");
+        return -1;
+    }
+}
+
+/* Returns 0 to go on, 1 to exit successfully (help, version), 2 on a usage error. */
+static int parse_args(pca_args *a, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"components", required_argument, NULL, 'k'},
+        {"output", required_argument, NULL, 'o'},
+        {"channels", required_argument, NULL, OPT_FIRST_TOOL},
+        {"bin", required_argument, NULL, OPT_FIRST_TOOL + 1},
+        {"poisson", no_argument, NULL, OPT_FIRST_TOOL + 2},
+        {"uncentred", no_argument, NULL, OPT_FIRST_TOOL + 3},
+        {"uncentered", no_argument, NULL, OPT_FIRST_TOOL + 3},
+        {"roi", required_argument, NULL, OPT_FIRST_TOOL + 4},
+        {"entry", required_argument, NULL, OPT_FIRST_TOOL + 5},
+        CLI_COMMON_LONGOPTS,
+        {NULL, 0, NULL, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "k:o:qhV", longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (opt == 'V') {
+            printf("mva-pca %s\n", mva_version());
+            return 1;
+        }
+        int r = cli_common_option(&a->c, opt, optarg);
+        if (r < 0 || (r == 0 && parse_tool_option(a, opt, optarg) != 0))
+            return 2;
+    }
+    if (optind != argc - 1) {
+        cli_fail(a->c.prog, optind >= argc ? "no INPUT given; try 'mva-pca --help'"
+                                           : "one INPUT expected; try 'mva-pca --help'");
+        return 2;
+    }
+    a->input = argv[optind];
+    return 0;
+}
+
+static void print_summary(const pca_args *a, const mva_stack_info *info,
+                          const mva_pca_model *m, const char *out, const char *entry,
+                          double secs)
+{
+    printf("input      %s%s%s\n", info->source, info->path[0] ? "::" : "", info->path);
+    printf("shape      %zu x %zu pixels x %zu channels (%s, %s)\n", info->rows, info->cols,
+           info->channels, mva_dtype_name(info->dtype), info->layout);
+    printf("variables  %zu (channels %s, bin %zu)%s%s\n", m->p,
+           a->ch_text[0] ? a->ch_text : "all", m->bin, m->poisson ? ", Poisson scaling" : "",
+           m->uncentred ? ", uncentred scores" : "");
+    printf("method     exact (streamed covariance + LAPACK), %zu valid pixels", m->n_valid);
+    if (m->n_valid < info->rows * info->cols)
+        printf(", %zu masked (NaN/Inf)", info->rows * info->cols - m->n_valid);
+    printf("\n\n  PC   eigenvalue      explained   cumulative\n");
+    double cum = 0;
+    for (size_t q = 0; q < m->k; q++) {
+        cum += m->explained[q];
+        printf("  %-3zu  %-14.6g  %8.4f%%   %8.4f%%\n", q + 1, m->eigenvalues[q],
+               100 * m->explained[q], 100 * cum);
+    }
+    printf("\ntime       %.2f s\n", secs);
+    printf("written    %s (entry /%s)\n", out, entry);
+}
+
+/* Every parameter, as text, for the provenance record. */
+static size_t record_params(const pca_args *a, mva_param *pr, char buf[][64])
+{
+    size_t budget = a->c.pass.mem_budget ? a->c.pass.mem_budget : MVA_PASS_DEFAULT_BUDGET;
+    snprintf(buf[0], 64, "%zu", a->pca.k);
+    snprintf(buf[1], 64, "%zu", a->pca.bin);
+    snprintf(buf[2], 64, "%zu", a->nroi);
+    snprintf(buf[3], 64, "%zu", budget);
+    size_t n = 0;
+    pr[n++] = (mva_param){"components", buf[0]};
+    pr[n++] = (mva_param){"method", "exact"};
+    pr[n++] = (mva_param){"channels", a->ch_text[0] ? a->ch_text : "all"};
+    pr[n++] = (mva_param){"bin", buf[1]};
+    pr[n++] = (mva_param){"poisson", a->pca.poisson ? "yes" : "no"};
+    pr[n++] = (mva_param){"centred_scores", a->pca.uncentred ? "no" : "yes"};
+    pr[n++] = (mva_param){"rois", buf[2]};
+    pr[n++] = (mva_param){"memory_budget_bytes", buf[3]};
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    pca_args a;
+    memset(&a, 0, sizeof a);
+    a.c.prog = "mva-pca";
+    a.pca = mva_pca_opts_default();
+    int pr = parse_args(&a, argc, argv);
+    if (pr)
+        return pr == 1 ? 0 : 2;
+
+    char outbuf[4096], entry[256] = "";
+    const char *out = a.output;
+    if (out == NULL) {
+        cli_default_output(a.input, "_pca.h5", outbuf, sizeof outbuf);
+        out = outbuf;
+    }
+    double t0 = cli_now();
+    mva_error err;
+    mva_error_clear(&err);
+    mva_stack *s = NULL;
+    mva_roi_acc *roi = NULL;
+    mva_roi_result *rr = NULL;
+    mva_pca_model *m = NULL;
+    int rc = mva_stack_open(&s, a.input, &a.c.open, &err);
+    if (rc == MVA_OK && a.nroi)
+        rc = mva_roi_acc_new(&roi, mva_stack_get_info(s), a.rois, a.nroi, &err);
+    if (rc == MVA_OK) {
+        cli_progress_init(&a.c, "mva-pca");
+        mva_accum extra;
+        if (roi)
+            extra = mva_roi_acc_accum(roi);
+        rc = mva_pca_fit(s, &a.pca, roi ? &extra : NULL, roi ? 1 : 0, &a.c.pass, &m, &err);
+        cli_progress_done();
+    }
+    if (rc == MVA_OK && roi)
+        rc = mva_roi_acc_take(roi, &rr, &err);
+    if (rc == MVA_OK) {
+        mva_param params[16];
+        char buf[4][64];
+        size_t np = record_params(&a, params, buf);
+        mva_result_spec spec = {a.entry, "mva-pca", cli_command_line(argc, argv),
+                                mva_stack_get_info(s), m, rr, params, np};
+        rc = mva_result_write(out, &spec, entry, sizeof entry, &err);
+    }
+    if (rc == MVA_OK && !a.c.quiet)
+        print_summary(&a, mva_stack_get_info(s), m, out, entry, cli_now() - t0);
+    if (rc != MVA_OK)
+        cli_fail(a.c.prog, "%s", err.msg);
+    mva_pca_model_free(m);
+    mva_roi_result_free(rr);
+    mva_roi_acc_free(roi);
+    mva_stack_close(s);
+    return rc == MVA_OK ? 0 : 1;
+}
