@@ -1,0 +1,138 @@
+#!/bin/sh
+# Command-line tests: the tools end to end on generated maps, outputs read back with h5py,
+# bad inputs rejected with a clear message, a non-zero exit and no output file left.
+set -u
+BUILD=${BUILD:-build}
+BIN="$BUILD/bin"
+PY=/usr/bin/python3
+T=$(mktemp -d /tmp/mva-cli-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+ok() { echo "ok   $1"; }
+ko() { echo "FAIL $1"; fails=$((fails + 1)); }
+
+# expect_fail NAME OUTPUT PATTERN CMD...: CMD must exit non-zero, print PATTERN on stderr and
+# leave no OUTPUT file (nor any temporary next to it).
+expect_fail() {
+    name=$1 out=$2 pat=$3
+    shift 3
+    if "$@" >"$T/stdout" 2>"$T/stderr"; then
+        ko "$name: exit status 0"
+    elif ! grep -q -- "$pat" "$T/stderr"; then
+        ko "$name: stderr lacks '$pat': $(cat "$T/stderr")"
+    elif [ -n "$out" ] && ls "$out"* >/dev/null 2>&1; then
+        ko "$name: output left behind: $(ls "$out"*)"
+    else
+        ok "$name"
+    fi
+}
+
+# ---- generate small maps in several layouts ----
+G="$BIN/mva-gen --rows 6 --cols 9 --channels 96 --counts 3000 --seed 7 --quiet"
+$G -o "$T/gz.h5" --compression gzip || ko "mva-gen gzip"
+$G -o "$T/raw.h5" --compression none --chunk none || ko "mva-gen contiguous"
+$G -o "$T/first.h5" --layout first || ko "mva-gen channel-first"
+$G -o "$T/f64.h5" --dtype float64 --compression none || ko "mva-gen float64"
+sum_before=$(md5sum <"$T/gz.h5")
+
+# ---- --help and --version ----
+for t in mva-pca mva-roi mva-info mva-gen; do
+    if "$BIN/$t" --help | grep -q "Example"; then ok "$t --help has an example"; else ko "$t --help"; fi
+    if "$BIN/$t" --version | grep -q "[0-9]\.[0-9]"; then ok "$t --version"; else ko "$t --version"; fi
+done
+expect_fail "mva-pca without input" "" "no INPUT" "$BIN/mva-pca"
+expect_fail "mva-pca bad -k" "" "expected an integer" "$BIN/mva-pca" "$T/gz.h5" -k zero
+expect_fail "mva-pca unknown option" "" "try 'mva-pca --help'" "$BIN/mva-pca" "$T/gz.h5" --frobnicate
+
+# ---- mva-info ----
+if "$BIN/mva-info" "$T/gz.h5" | grep -q "6 rows x 9 cols"; then ok "mva-info shape"; else ko "mva-info shape"; fi
+if "$BIN/mva-info" "$T/gz.h5" | grep -qi "gzip"; then ok "mva-info compression"; else ko "mva-info compression"; fi
+
+# ---- mva-pca: same answer for every layout and storage ----
+for f in gz raw first f64; do
+    if "$BIN/mva-pca" "$T/$f.h5" -k 3 -q -o "$T/$f-pca.h5"; then ok "mva-pca $f"; else ko "mva-pca $f"; fi
+done
+if $PY - "$T" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+def load(name):
+    with h5py.File(f"{t}/{name}-pca.h5", "r") as f:
+        e = f[f.attrs["default"]]
+        return (e["eigenvalues"][()], e["eigenspectra/data"][()], e["eigenimages/data"][()])
+ref = load("gz")
+for other in ("raw", "first", "f64"):
+    o = load(other)
+    for a, b in zip(ref, o):
+        assert a.shape == b.shape, (other, a.shape, b.shape)
+        assert np.allclose(a, b, rtol=1e-9, atol=1e-9 * np.abs(a).max()), other
+# Reference: the same PCA by numpy on the whole matrix.
+with h5py.File(f"{t}/gz.h5", "r") as f:
+    x = f["/entry/data/data"][()].astype(float).reshape(-1, 96)
+xc = x - x.mean(0)
+ev = np.linalg.svd(xc, compute_uv=False) ** 2 / (x.shape[0] - 1)
+assert np.allclose(ref[0][:10], ev[:10], rtol=1e-10), (ref[0][:3], ev[:3])
+PYEOF
+then ok "mva-pca same result for gzip, contiguous, channel-first, float64 and numpy"; else ko "mva-pca layouts"; fi
+
+if $PY tests/interop/check_nexus.py "$T/gz-pca.h5" --expect-k 3 >"$T/nx.txt" 2>&1; then
+    ok "NeXus structure checked with h5py"
+else
+    ko "NeXus structure: $(cat "$T/nx.txt")"
+fi
+
+# A second analysis into the same file adds an entry and keeps the first.
+"$BIN/mva-pca" "$T/gz.h5" -k 2 --poisson -q -o "$T/gz-pca.h5" || ko "mva-pca second entry"
+if $PY -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert {'mva_pca','mva_pca_1'} <= set(f), list(f); assert f['mva_pca/eigenimages/data'].shape[0]==3" "$T/gz-pca.h5"; then
+    ok "second analysis adds an entry"; else ko "second analysis adds an entry"; fi
+
+# ---- mva-roi against numpy ----
+if "$BIN/mva-roi" "$T/gz.h5" --roi A=10:20 --roi B=40:41 --csv >"$T/roi.csv" &&
+    $PY - "$T" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+with h5py.File(f"{t}/gz.h5", "r") as f:
+    x = f["/entry/data/data"][()].astype(float).reshape(-1, 96)
+rows = np.loadtxt(f"{t}/roi.csv", delimiter=",", skiprows=1)
+for col, (a, b) in ((3, (10, 20)), (5, (40, 41))):
+    raw = x[:, a:b + 1].sum(1)
+    net = raw - 0.5 * (b - a + 1) * (x[:, a] + x[:, b])
+    assert np.array_equal(rows[:, col], raw)
+    assert np.array_equal(rows[:, col + 1], net)
+assert np.array_equal(rows[:, 2], x.sum(1))
+PYEOF
+then ok "mva-roi --csv equals numpy sums"; else ko "mva-roi --csv"; fi
+if "$BIN/mva-roi" "$T/gz.h5" --roi Low=0.3:0.5keV -q -o "$T/roi.h5" &&
+    $PY tests/interop/check_nexus.py "$T/roi.h5" --expect-roi 1 >"$T/nx.txt" 2>&1; then
+    ok "mva-roi HDF5 output checked with h5py"; else ko "mva-roi HDF5: $(cat "$T/nx.txt")"; fi
+
+# ---- bad inputs: clear error, non-zero exit, no output ----
+$PY - "$T" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+with h5py.File(f"{t}/one_d.h5", "w") as f:
+    f["spectrum"] = np.arange(100, dtype=np.uint32)
+with h5py.File(f"{t}/zero.h5", "w") as f:
+    f.create_dataset("data", shape=(0, 5, 10), dtype=np.uint32)
+with h5py.File(f"{t}/nocal.h5", "w") as f:
+    f["data"] = np.ones((2, 3, 40), dtype=np.uint16)
+with h5py.File(f"{t}/strings.h5", "w") as f:
+    f.create_dataset("data", data=np.array([[[b"a", b"b"]] * 2] * 2))
+PYEOF
+printf 'not hdf5 at all\n' >"$T/text.txt"
+head -c 20000 "$T/raw.h5" >"$T/truncated.h5"
+O="$T/bad-out.h5"
+expect_fail "missing file" "$O" "cannot open" "$BIN/mva-pca" "$T/nope.h5" -o "$O"
+expect_fail "missing dataset" "$O" "/entry/nothing" "$BIN/mva-pca" "$T/gz.h5::/entry/nothing" -o "$O"
+expect_fail "1-D dataset" "$O" "1-D" "$BIN/mva-pca" "$T/one_d.h5::/spectrum" -o "$O"
+expect_fail "zero-size dataset" "$O" "zero" "$BIN/mva-pca" "$T/zero.h5::/data" -o "$O"
+expect_fail "string dataset" "$O" "string" "$BIN/mva-pca" "$T/strings.h5::/data" -o "$O"
+expect_fail "non-HDF5 file" "$O" "text.txt" "$BIN/mva-pca" "$T/text.txt" -o "$O"
+expect_fail "truncated file" "$O" "truncated.h5" "$BIN/mva-pca" "$T/truncated.h5" -o "$O"
+expect_fail "too many components" "$O" "components asked" "$BIN/mva-pca" "$T/gz.h5" -k 97 -o "$O"
+expect_fail "ROI without calibration" "$O" "no energy calibration" "$BIN/mva-roi" "$T/nocal.h5" --roi 1:2keV -o "$O"
+expect_fail "bad shape" "$O" "54 pixels" "$BIN/mva-pca" "$T/gz.h5" --shape 5x5 -o "$O"
+expect_fail "unwritable output" "/nonexistent-dir/x.h5" "nonexistent-dir" "$BIN/mva-pca" "$T/gz.h5" -k 2 -o /nonexistent-dir/x.h5
+if [ "$(md5sum <"$T/gz.h5")" = "$sum_before" ]; then ok "input never modified"; else ko "input modified"; fi
+
+echo "test_tools: $fails failure(s)"
+[ "$fails" -eq 0 ]
