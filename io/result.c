@@ -21,7 +21,8 @@
  *                            becomes '_', a repeated key gets _1, _2, ...)
  *       configuration        NXnote: type = "text/plain", data = "key = value" lines, in order
  *       pca                  NXcollection, the PCA model's scalars: rows, cols, channels, p,
- *                            k, bin (uint64), poisson, uncentred, method (int32), seconds
+ *                            k, bin, n_eigenvalues, passes, oversample, seed (uint64),
+ *                            poisson, uncentred, method (int32, @name), final_change, seconds
  *                            (float64 @units=s)
  *   PCA (spec->pca):
  *     eigenimages            NXdata @signal=data @axes=[component, y, x]:
@@ -670,8 +671,16 @@ static int pca_scalars(wctx *c, hid_t proc, const mva_pca_model *m)
     const struct {
         const char *name;
         size_t v;
-    } sizes[] = {{"rows", m->rows}, {"cols", m->cols}, {"channels", m->channels},
-                 {"p", m->p},       {"k", m->k},       {"bin", m->bin}};
+    } sizes[] = {{"rows", m->rows},
+                 {"cols", m->cols},
+                 {"channels", m->channels},
+                 {"p", m->p},
+                 {"k", m->k},
+                 {"bin", m->bin},
+                 {"n_eigenvalues", m->n_eigenvalues},
+                 {"passes", m->passes},
+                 {"oversample", m->oversample},
+                 {"seed", (size_t)m->seed}};
     for (size_t i = 0; rc == MVA_OK && i < sizeof sizes / sizeof sizes[0]; i++)
         rc = scalar_size(c, g, sizes[i].name, sizes[i].v);
     if (rc == MVA_OK)
@@ -680,6 +689,10 @@ static int pca_scalars(wctx *c, hid_t proc, const mva_pca_model *m)
         rc = scalar_int(c, g, "uncentred", m->uncentred);
     if (rc == MVA_OK)
         rc = scalar_int(c, g, "method", m->method);
+    if (rc == MVA_OK)
+        rc = attr_str(c, g, "method", "name", mva_pca_method_name(m->method));
+    if (rc == MVA_OK)
+        rc = scalar_f64(c, g, "final_change", m->final_change);
     if (rc == MVA_OK)
         rc = scalar_f64(c, g, "seconds", m->seconds);
     if (rc == MVA_OK)
@@ -1555,7 +1568,22 @@ static int read_pca_shape(rctx *r, mva_pca_model **out)
     (*out)->poisson = poisson;
     (*out)->uncentred = uncentred;
     (*out)->method = method;
-    return MVA_OK;
+    size_t ne = 0, passes = 0, over = 0, seed = 0;
+    rc = r_size(r, "process/pca/n_eigenvalues", &ne);
+    if (rc == MVA_OK)
+        rc = r_size(r, "process/pca/passes", &passes);
+    if (rc == MVA_OK)
+        rc = r_size(r, "process/pca/oversample", &over);
+    if (rc == MVA_OK)
+        rc = r_size(r, "process/pca/seed", &seed);
+    if (rc == MVA_OK)
+        rc = r_read(r, "process/pca/final_change", H5T_NATIVE_DOUBLE, 0, NULL,
+                    &(*out)->final_change);
+    (*out)->n_eigenvalues = ne;
+    (*out)->passes = passes;
+    (*out)->oversample = over;
+    (*out)->seed = seed;
+    return rc;
 }
 
 static int read_pca_arrays(rctx *r, mva_pca_model *m)

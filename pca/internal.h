@@ -1,10 +1,13 @@
-/* Internal: the map from stack channels to PCA variables (channel range, mask, binning). */
-#ifndef MVA_PCA_VARS_H
-#define MVA_PCA_VARS_H
+/* Internal to pca/: the map from stack channels to variables (channel range, mask, binning)
+ * and the pieces the exact and randomized methods share. */
+#ifndef MVA_PCA_INTERNAL_H
+#define MVA_PCA_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mva/error.h"
+#include "mva/pass.h"
 #include "mva/pca.h"
 
 typedef struct pca_vars {
@@ -26,5 +29,45 @@ void pca_vars_free(pca_vars *v);
 
 /* out[0..p) = the variables of one spectrum x[0..channels). */
 void pca_vars_apply(const pca_vars *v, const double *x, double *out);
+
+/* Rows per BLAS call in the accumulators: large enough for BLAS-3 speed, small enough to keep
+ * the work buffers to a few MB whatever the block size. */
+#define PCA_SUB_ROWS 512
+
+/* Variables of pixel x into row, weighted by 1/sqrt(total) under Poisson scaling (0 for an
+ * empty pixel); returns the weight (1 without scaling) and adds the unweighted variables to
+ * vsum. */
+double pca_load_row(const pca_vars *v, int poisson, const double *x, double *row,
+                    double *vsum);
+
+/* Runs one pass with `first` followed by the extra accumulators. */
+int pca_run_pass(mva_stack *s, mva_accum first, const mva_accum *extra, size_t nextra,
+                 const mva_pass_opts *popts, mva_error *err);
+
+/* From the pass totals: mean (vsum / n), the Poisson variable weights 1/sqrt(vsum) when
+ * m->var_weight, and scaled_mean = smean * weight (smean: mean of the pixel-weighted rows). */
+void pca_set_means(mva_pca_model *m, const double *vsum, const double *smean, size_t n);
+
+/* Takes eigenvector v (p values, scaled space) as component q: comp_w row q = v, the model's
+ * eigenspectrum = v un-weighted, both signed so the eigenspectrum's largest |entry| is > 0. */
+void pca_orient_component(mva_pca_model *m, const double *v, size_t q, double *comp_w);
+
+/* The scores pass: eigenimages of the k components comp_w (k x p, scaled space). */
+int pca_score_pass(mva_stack *s, const pca_vars *v, mva_pca_model *m, const double *comp_w,
+                   const mva_pass_opts *popts, mva_error *err);
+
+/* Fills x[0..count) with standard normal numbers from a Mersenne Twister seeded with seed
+ * (the same numbers on every machine).  MVA_ENOMEM if GSL cannot allocate its state. */
+int pca_gaussian_fill(double *x, size_t count, uint64_t seed);
+
+/* The methods.  Each runs its passes (the extra accumulators share the first), and fills
+ * n_valid, mean, scaled_mean, var_weight, pix_weight, eigenvalues, explained,
+ * total_variance and comp_w (k x p); the caller then runs the scores pass. */
+int pca_fit_exact(mva_stack *s, const pca_vars *v, const mva_pca_opts *o, mva_pca_model *m,
+                  const mva_accum *extra, size_t nextra, const mva_pass_opts *popts,
+                  double *comp_w, mva_error *err);
+int pca_fit_randomized(mva_stack *s, const pca_vars *v, const mva_pca_opts *o,
+                       mva_pca_model *m, const mva_accum *extra, size_t nextra,
+                       const mva_pass_opts *popts, double *comp_w, mva_error *err);
 
 #endif

@@ -10,7 +10,11 @@ mva_pca_opts mva_pca_opts_default(void)
     memset(&o, 0, sizeof o);
     o.k = 10;
     o.bin = 1;
-    o.method = MVA_PCA_EXACT;
+    o.method = MVA_PCA_AUTO;
+    o.oversample = 10;
+    o.max_passes = 8;
+    o.tol = 1e-8;
+    o.seed = MVA_PCA_DEFAULT_SEED;
     return o;
 }
 
@@ -38,6 +42,7 @@ int mva_pca_model_alloc(mva_pca_model **out, size_t rows, size_t cols, size_t ch
     m->p = p;
     m->k = k;
     m->bin = 1;
+    m->n_eigenvalues = p;
     m->var_ch0 = alloc_array(p, 1, sizeof *m->var_ch0);
     m->mean = alloc_array(p, 1, sizeof(double));
     m->scaled_mean = alloc_array(p, 1, sizeof(double));

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vars.h"
+#include "internal.h"
 
 int pca_vars_init(pca_vars *v, size_t channels, const mva_pca_opts *opts, mva_error *err)
 {

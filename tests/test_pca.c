@@ -66,6 +66,13 @@ static void reference_pca(const double *x, size_t n, size_t p, int centred, doub
     free(u);
 }
 
+static mva_pca_opts exact_opts(void)
+{
+    mva_pca_opts o = mva_pca_opts_default();
+    o.method = MVA_PCA_EXACT;
+    return o;
+}
+
 static mva_pca_model *fit(const double *x, size_t rows, size_t cols, size_t p,
                           const mva_pca_opts *o, size_t block)
 {
@@ -101,7 +108,7 @@ static void test_exact_pca_matches_lapack_gesdd(void **state)
     double *x = malloc(N * P * sizeof *x), ev[P], vt[P * P], mean[P];
     make_data(x, N, P, 1000.0);
     reference_pca(x, N, P, 1, ev, vt, mean);
-    mva_pca_opts o = mva_pca_opts_default();
+    mva_pca_opts o = exact_opts();
     o.k = 3;
     mva_pca_model *m = fit(x, ROWS, COLS, P, &o, 0);
     assert_int_equal(m->p, P);
@@ -135,7 +142,7 @@ static void test_exact_pca_same_for_every_block_size(void **state)
     (void)state;
     double *x = malloc(N * P * sizeof *x);
     make_data(x, N, P, 50.0);
-    mva_pca_opts o = mva_pca_opts_default();
+    mva_pca_opts o = exact_opts();
     o.k = 4;
     mva_pca_model *ref = fit(x, ROWS, COLS, P, &o, N);
     size_t blocks[] = {1, 7, 1000};
@@ -161,7 +168,7 @@ static void test_exact_pca_keeps_precision_under_large_offset(void **state)
     double *x = malloc(N * P * sizeof *x), ev[P], vt[P * P], mean[P];
     make_data(x, N, P, 1e9);
     reference_pca(x, N, P, 1, ev, vt, mean);
-    mva_pca_opts o = mva_pca_opts_default();
+    mva_pca_opts o = exact_opts();
     o.k = 2;
     mva_pca_model *m = fit(x, ROWS, COLS, P, &o, 5);
     for (size_t j = 0; j < 3; j++)
@@ -175,7 +182,7 @@ static void test_sign_convention_largest_entry_positive(void **state)
     (void)state;
     double *x = malloc(N * P * sizeof *x);
     make_data(x, N, P, 10.0);
-    mva_pca_opts o = mva_pca_opts_default();
+    mva_pca_opts o = exact_opts();
     o.k = 5;
     mva_pca_model *m = fit(x, ROWS, COLS, P, &o, 0);
     for (size_t q = 0; q < 5; q++) {
@@ -196,7 +203,7 @@ static void test_uncentred_scores_project_raw_data(void **state)
     (void)state;
     double *x = malloc(N * P * sizeof *x);
     make_data(x, N, P, 10.0);
-    mva_pca_opts o = mva_pca_opts_default();
+    mva_pca_opts o = exact_opts();
     o.k = 2;
     o.uncentred = 1;
     mva_pca_model *m = fit(x, ROWS, COLS, P, &o, 0);
@@ -228,7 +235,7 @@ static void test_nan_pixels_are_masked_and_left_out(void **state)
     x[5 * P + 3] = NAN;
     x[77 * P + 16] = INFINITY;
     reference_pca(y, ny, P, 1, ev, vt, mean);
-    mva_pca_opts o = mva_pca_opts_default();
+    mva_pca_opts o = exact_opts();
     o.k = 2;
     mva_pca_model *m = fit(x, ROWS, COLS, P, &o, 10);
     assert_int_equal(m->n_valid, N - 2);
@@ -269,7 +276,7 @@ static void test_poisson_scaling_matches_weighted_matrix(void **state)
             y[i * P + j] = x[i * P + j] * pw[i] * cw[j];
     }
     reference_pca(y, N, P, 1, ev, vt, mean);
-    mva_pca_opts o = mva_pca_opts_default();
+    mva_pca_opts o = exact_opts();
     o.k = 3;
     o.poisson = 1;
     mva_pca_model *m = fit(x, ROWS, COLS, P, &o, 6);
@@ -305,7 +312,7 @@ static void test_binning_and_channel_range_match_reduced_matrix(void **state)
                 y[i * pv + v] += x[i * P + c];
         }
     reference_pca(y, N, pv, 1, ev, vt, mean);
-    mva_pca_opts o = mva_pca_opts_default();
+    mva_pca_opts o = exact_opts();
     o.k = 2;
     o.bin = b;
     o.ch_begin = c0;
@@ -328,7 +335,7 @@ static void test_rejects_more_components_than_variables(void **state)
     mva_stack *s = NULL;
     mva_error err;
     assert_int_equal(mva_stack_from_memory(&s, x, ROWS, COLS, P, &err), MVA_OK);
-    mva_pca_opts o = mva_pca_opts_default();
+    mva_pca_opts o = exact_opts();
     o.k = 18;
     mva_pca_model *m = NULL;
     assert_int_equal(mva_pca_fit(s, &o, NULL, 0, NULL, &m, &err), MVA_EINVAL);
@@ -343,6 +350,197 @@ static void test_rejects_more_components_than_variables(void **state)
     free(x);
 }
 
+/* ---- randomized method against the exact one ---- */
+
+enum { RR = 20, RC = 21, RN = RR * RC, RP = 60 };
+
+/* Largest sine of the principal angles between the spans of the k rows of a and of b
+ * (p values each, orthonormal rows), from the singular values of a b^T. */
+static double subspace_sine(const double *a, const double *b, size_t k, size_t p)
+{
+    double *g = malloc(k * k * sizeof *g), *sv = malloc(k * sizeof *sv);
+    double *u = malloc(k * k * sizeof *u), *vt = malloc(k * k * sizeof *vt);
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = 0; j < k; j++) {
+            g[i * k + j] = 0;
+            for (size_t c = 0; c < p; c++)
+                g[i * k + j] += a[i * p + c] * b[j * p + c];
+        }
+    assert_int_equal(LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'A', (lapack_int)k, (lapack_int)k, g,
+                                    (lapack_int)k, sv, u, (lapack_int)k, vt, (lapack_int)k),
+                     0);
+    double smin = sv[k - 1] > 1 ? 1 : sv[k - 1];
+    free(g);
+    free(sv);
+    free(u);
+    free(vt);
+    return sqrt(1 - smin * smin);
+}
+
+static mva_pca_opts randomized_opts(size_t k, size_t passes)
+{
+    mva_pca_opts o = mva_pca_opts_default();
+    o.method = MVA_PCA_RANDOMIZED;
+    o.k = k;
+    o.max_passes = passes;
+    o.tol = 0; /* run every pass */
+    return o;
+}
+
+static void test_randomized_matches_exact_with_spectral_gap(void **state)
+{
+    (void)state;
+    double *x = malloc(RN * RP * sizeof *x);
+    make_data(x, RN, RP, 200.0);
+    mva_pca_opts e = exact_opts();
+    e.k = 3;
+    mva_pca_model *ref = fit(x, RR, RC, RP, &e, 0);
+    mva_pca_opts o = randomized_opts(3, 6);
+    mva_pca_model *m = fit(x, RR, RC, RP, &o, 37);
+    assert_int_equal(m->method, MVA_PCA_RANDOMIZED);
+    assert_int_equal(m->passes, 7); /* 6 range-finder passes + the scores pass */
+    assert_true(subspace_sine(m->components, ref->components, 3, RP) <= 1e-4);
+    for (size_t j = 0; j < 3; j++)
+        assert_true(fabs(m->eigenvalues[j] - ref->eigenvalues[j]) <= 1e-6 * ref->eigenvalues[j]);
+    assert_true(fabs(m->total_variance - ref->total_variance) <= 1e-10 * ref->total_variance);
+    for (size_t q = 0; q < 3 * RN; q++) /* same sign convention, same eigenimages */
+        assert_true(fabs(m->scores[q] - ref->scores[q]) <= 1e-3 * (1 + fabs(ref->scores[q])));
+    assert_int_equal(m->n_eigenvalues, 13);
+    assert_true(isnan(m->eigenvalues[13]));
+    mva_pca_model_free(m);
+    mva_pca_model_free(ref);
+    free(x);
+}
+
+/* On data without a gap the subspace is ill-defined; what must hold is the reconstruction:
+ * ||C - C V V^T||_F^2 = trace - sum_q v_q^T Cov v_q within 0.3% of the optimum
+ * sum_{j>k} lambda_j (Halko et al. 2011, Thm 10.8 bounds it). */
+static void test_randomized_reconstruction_near_optimal_without_gap(void **state)
+{
+    (void)state;
+    double *x = malloc(RN * RP * sizeof *x), *cov = calloc(RP * RP, sizeof *cov);
+    double mean[RP] = {0};
+    for (size_t i = 0; i < RN * RP; i++)
+        x[i] = 10.0 + urand() * (1.0 + (double)(i % RP) / RP);
+    for (size_t i = 0; i < RN; i++)
+        for (size_t j = 0; j < RP; j++)
+            mean[j] += x[i * RP + j] / RN;
+    for (size_t i = 0; i < RN; i++)
+        for (size_t a = 0; a < RP; a++)
+            for (size_t b = 0; b < RP; b++)
+                cov[a * RP + b] += (x[i * RP + a] - mean[a]) * (x[i * RP + b] - mean[b]) / (RN - 1);
+    mva_pca_opts e = exact_opts();
+    e.k = 5;
+    mva_pca_model *ref = fit(x, RR, RC, RP, &e, 0);
+    mva_pca_opts o = randomized_opts(5, 6);
+    mva_pca_model *m = fit(x, RR, RC, RP, &o, 0);
+    double optimal = 0, captured = 0;
+    for (size_t j = 5; j < RP; j++)
+        optimal += ref->eigenvalues[j];
+    for (size_t q = 0; q < 5; q++) {
+        const double *v = m->components + q * RP;
+        for (size_t a = 0; a < RP; a++)
+            for (size_t b = 0; b < RP; b++)
+                captured += v[a] * cov[a * RP + b] * v[b];
+    }
+    double got = ref->total_variance - captured;
+    assert_true(got >= optimal * (1 - 1e-9));
+    assert_true(got <= 1.003 * optimal);
+    mva_pca_model_free(m);
+    mva_pca_model_free(ref);
+    free(x);
+    free(cov);
+}
+
+static void test_randomized_is_reproducible_and_block_independent(void **state)
+{
+    (void)state;
+    double *x = malloc(RN * RP * sizeof *x);
+    make_data(x, RN, RP, 20.0);
+    mva_pca_opts o = randomized_opts(3, 5);
+    mva_pca_model *a = fit(x, RR, RC, RP, &o, 0);
+    mva_pca_model *b = fit(x, RR, RC, RP, &o, 0);
+    mva_pca_model *c = fit(x, RR, RC, RP, &o, 1);
+    assert_memory_equal(a->components, b->components, 3 * RP * sizeof(double));
+    assert_true(a->seed == MVA_PCA_DEFAULT_SEED);
+    /* 1e-7: sqrt(1 - s^2) cannot resolve smaller sines */
+    assert_true(subspace_sine(a->components, c->components, 3, RP) <= 1e-7);
+    o.seed = 7;
+    mva_pca_model *d = fit(x, RR, RC, RP, &o, 0);
+    assert_true(subspace_sine(a->components, d->components, 3, RP) <= 1e-4);
+    mva_pca_model_free(a);
+    mva_pca_model_free(b);
+    mva_pca_model_free(c);
+    mva_pca_model_free(d);
+    free(x);
+}
+
+static void test_randomized_poisson_and_binning_match_exact(void **state)
+{
+    (void)state;
+    double *x = malloc(RN * RP * sizeof *x);
+    make_data(x, RN, RP, 30.0);
+    for (size_t i = 0; i < RN; i++) /* a dead channel */
+        x[i * RP + 7] = 0;
+    mva_pca_opts e = exact_opts();
+    e.k = 3;
+    e.poisson = 1;
+    e.bin = 2;
+    e.ch_begin = 2;
+    mva_pca_model *ref = fit(x, RR, RC, RP, &e, 0);
+    mva_pca_opts o = randomized_opts(3, 8);
+    o.poisson = 1;
+    o.bin = 2;
+    o.ch_begin = 2;
+    mva_pca_model *m = fit(x, RR, RC, RP, &o, 50);
+    double *wr = malloc(3 * ref->p * sizeof *wr), *wm = malloc(3 * ref->p * sizeof *wm);
+    for (size_t q = 0; q < 3; q++) /* compare in the scaled space, where they are orthonormal */
+        for (size_t j = 0; j < ref->p; j++) {
+            wr[q * ref->p + j] = ref->components[q * ref->p + j] * ref->var_weight[j];
+            wm[q * ref->p + j] = m->components[q * ref->p + j] * m->var_weight[j];
+        }
+    assert_true(subspace_sine(wm, wr, 3, ref->p) <= 1e-4);
+    for (size_t j = 0; j < 3; j++)
+        assert_true(fabs(m->eigenvalues[j] - ref->eigenvalues[j]) <= 1e-6 * ref->eigenvalues[j]);
+    free(wr);
+    free(wm);
+    mva_pca_model_free(m);
+    mva_pca_model_free(ref);
+    free(x);
+}
+
+static void test_randomized_stops_when_ritz_values_settle(void **state)
+{
+    (void)state;
+    double *x = malloc(RN * RP * sizeof *x);
+    make_data(x, RN, RP, 5.0);
+    mva_pca_opts o = randomized_opts(2, 20);
+    o.tol = 1e-10;
+    mva_pca_model *m = fit(x, RR, RC, RP, &o, 0);
+    assert_true(m->passes < 21);
+    assert_true(m->final_change <= 1e-10);
+    mva_pca_model_free(m);
+    free(x);
+}
+
+static void test_auto_picks_exact_for_small_and_randomized_for_large_maps(void **state)
+{
+    (void)state;
+    mva_stack_info info;
+    memset(&info, 0, sizeof info);
+    info.dtype = MVA_DTYPE_UINT32;
+    mva_pca_opts o = mva_pca_opts_default();
+    info.rows = 101, info.cols = 200, info.channels = 2000;
+    info.stored_bytes = 12000000; /* gzip */
+    assert_int_equal(mva_pca_choose_method(&info, &o), MVA_PCA_EXACT);
+    info.rows = 400, info.cols = 640, info.channels = 2048, info.stored_bytes = 0;
+    assert_int_equal(mva_pca_choose_method(&info, &o), MVA_PCA_RANDOMIZED);
+    info.rows = 1000, info.cols = 1000, info.channels = 4096;
+    assert_int_equal(mva_pca_choose_method(&info, &o), MVA_PCA_RANDOMIZED);
+    info.channels = 16; /* l = k + 10 >= p: nothing to gain */
+    assert_int_equal(mva_pca_choose_method(&info, &o), MVA_PCA_EXACT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +553,12 @@ int main(void)
         cmocka_unit_test(test_poisson_scaling_matches_weighted_matrix),
         cmocka_unit_test(test_binning_and_channel_range_match_reduced_matrix),
         cmocka_unit_test(test_rejects_more_components_than_variables),
+        cmocka_unit_test(test_randomized_matches_exact_with_spectral_gap),
+        cmocka_unit_test(test_randomized_reconstruction_near_optimal_without_gap),
+        cmocka_unit_test(test_randomized_is_reproducible_and_block_independent),
+        cmocka_unit_test(test_randomized_poisson_and_binning_match_exact),
+        cmocka_unit_test(test_randomized_stops_when_ritz_values_settle),
+        cmocka_unit_test(test_auto_picks_exact_for_small_and_randomized_for_large_maps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -71,6 +71,15 @@ int cli_parse_size(const char *prog, const char *opt, const char *s, size_t min,
     return 0;
 }
 
+int cli_parse_double(const char *prog, const char *opt, const char *s, double min, double *out)
+{
+    if (mva_parse_double(s, out) != 0 || !(*out >= min)) {
+        cli_fail(prog, "%s '%s': expected a number >= %g", opt, s, min);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_parse_range(const char *prog, const char *opt, const char *s, size_t *a, size_t *b)
 {
     char buf[64];

@@ -26,6 +26,7 @@ void cli_fail(const char *prog, const char *fmt, ...)
 int cli_parse_shape(const char *prog, const char *s, size_t *rows, size_t *cols);
 int cli_parse_calib(const char *prog, const char *s, mva_calib *cal);
 int cli_parse_size(const char *prog, const char *opt, const char *s, size_t min, size_t *out);
+int cli_parse_double(const char *prog, const char *opt, const char *s, double min, double *out);
 int cli_parse_range(const char *prog, const char *opt, const char *s, size_t *a, size_t *b);
 int cli_parse_axis(const char *prog, const char *s, int *axis);
 

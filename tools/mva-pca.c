@@ -1,5 +1,6 @@
 /* mva-pca: principal component analysis of an XRF map, streamed, into a NeXus HDF5 file. */
 #include <getopt.h>
+#include <gsl/gsl_errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,15 @@ static const char *usage =
     "  --uncentred            eigenimages from the uncentred data (as PyMca's covariance\n"
     "                         method); the default centres on the mean spectrum\n"
     "  --roi [NAME=]A:B[keV]  also compute this ROI image in the same pass (repeatable)\n"
+    "  --method M             exact: covariance + LAPACK, 2 passes, n*p^2 flops;\n"
+    "                         randomized: subspace iteration, one pass per iteration,\n"
+    "                         ~4*n*p*(k+10) flops per pass; auto (default): the one\n"
+    "                         estimated faster for this map\n"
+    "  --passes N             randomized: at most N range-finder passes (default 8)\n"
+    "  --tol T                randomized: stop when the k leading eigenvalues change by\n"
+    "                         less than T, relative, between passes (default 1e-8)\n"
+    "  --oversample N         randomized: basis of k + N vectors (default 10)\n"
+    "  --seed N               randomized: seed of the Gaussian start (default 20261125)\n"
     "\n"
     "Output:\n"
     "  -o, --output FILE      HDF5 file to write (default: INPUT's name + _pca.h5 here); an\n"
@@ -34,7 +44,8 @@ static const char *usage =
     "\n"
     "Example:\n"
     "  mva-gen -o map.h5 && mva-pca map.h5 -k 4 --poisson -o map_pca.h5\n"
-    "  mva-pca map.h5::/entry/data/data --channels 100:1800 --bin 2 --roi Fe=6.2:6.6keV\n";
+    "  mva-pca map.h5::/entry/data/data --channels 100:1800 --bin 2 --roi Fe=6.2:6.6keV\n"
+    "  mva-pca big.h5 -k 10 --method randomized --passes 6\n";
 
 typedef struct {
     cli_common c;
@@ -44,6 +55,21 @@ typedef struct {
     size_t nroi;
     char ch_text[64];
 } pca_args;
+
+static int parse_method(pca_args *a, const char *arg)
+{
+    if (strcmp(arg, "exact") == 0)
+        a->pca.method = MVA_PCA_EXACT;
+    else if (strcmp(arg, "randomized") == 0)
+        a->pca.method = MVA_PCA_RANDOMIZED;
+    else if (strcmp(arg, "auto") == 0)
+        a->pca.method = MVA_PCA_AUTO;
+    else {
+        cli_fail(a->c.prog, "--method '%s': expected exact, randomized or auto", arg);
+        return -1;
+    }
+    return 0;
+}
 
 static int parse_tool_option(pca_args *a, int opt, const char *arg)
 {
@@ -85,6 +111,21 @@ static int parse_tool_option(pca_args *a, int opt, const char *arg)
     case OPT_FIRST_TOOL + 5:
         a->entry = arg;
         return 0;
+    case OPT_FIRST_TOOL + 6:
+        return parse_method(a, arg);
+    case OPT_FIRST_TOOL + 7:
+        return cli_parse_size(a->c.prog, "--passes", arg, 2, &a->pca.max_passes);
+    case OPT_FIRST_TOOL + 8:
+        return cli_parse_double(a->c.prog, "--tol", arg, 0.0, &a->pca.tol);
+    case OPT_FIRST_TOOL + 9:
+        return cli_parse_size(a->c.prog, "--oversample", arg, 0, &a->pca.oversample);
+    case OPT_FIRST_TOOL + 10: {
+        size_t seed;
+        if (cli_parse_size(a->c.prog, "--seed", arg, 0, &seed))
+            return -1;
+        a->pca.seed = seed;
+        return 0;
+    }
     default:
         cli_fail(a->c.prog, "try 'mva-pca --help'");
         return -1;
@@ -104,6 +145,11 @@ static int parse_args(pca_args *a, int argc, char **argv)
         {"uncentered", no_argument, NULL, OPT_FIRST_TOOL + 3},
         {"roi", required_argument, NULL, OPT_FIRST_TOOL + 4},
         {"entry", required_argument, NULL, OPT_FIRST_TOOL + 5},
+        {"method", required_argument, NULL, OPT_FIRST_TOOL + 6},
+        {"passes", required_argument, NULL, OPT_FIRST_TOOL + 7},
+        {"tol", required_argument, NULL, OPT_FIRST_TOOL + 8},
+        {"oversample", required_argument, NULL, OPT_FIRST_TOOL + 9},
+        {"seed", required_argument, NULL, OPT_FIRST_TOOL + 10},
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}};
     int opt;
@@ -139,13 +185,22 @@ static void print_summary(const pca_args *a, const mva_stack_info *info,
     printf("variables  %zu (channels %s, bin %zu)%s%s\n", m->p,
            a->ch_text[0] ? a->ch_text : "all", m->bin, m->poisson ? ", Poisson scaling" : "",
            m->uncentred ? ", uncentred scores" : "");
-    printf("method     exact (streamed covariance + LAPACK), %zu valid pixels", m->n_valid);
+    if (m->method == MVA_PCA_EXACT)
+        printf("method     exact (streamed covariance + LAPACK)%s, %zu passes, %zu valid pixels",
+               a->pca.method == MVA_PCA_AUTO ? ", chosen by auto" : "", m->passes, m->n_valid);
+    else
+        printf("method     randomized%s: %zu passes (last change %.2g), seed %llu, %zu valid "
+               "pixels",
+               a->pca.method == MVA_PCA_AUTO ? " (chosen by auto)" : "", m->passes,
+               m->final_change, (unsigned long long)m->seed, m->n_valid);
     if (m->n_valid < info->rows * info->cols)
         printf(", %zu masked (NaN/Inf)", info->rows * info->cols - m->n_valid);
     printf("\n\n  PC   eigenvalue      explained   cumulative\n");
     double cum = 0;
     for (size_t q = 0; q < m->k; q++) {
         cum += m->explained[q];
+        if (q >= m->n_eigenvalues)
+            break;
         printf("  %-3zu  %-14.6g  %8.4f%%   %8.4f%%\n", q + 1, m->eigenvalues[q],
                100 * m->explained[q], 100 * cum);
     }
@@ -154,16 +209,26 @@ static void print_summary(const pca_args *a, const mva_stack_info *info,
 }
 
 /* Every parameter, as text, for the provenance record. */
-static size_t record_params(const pca_args *a, mva_param *pr, char buf[][64])
+static size_t record_params(const pca_args *a, const mva_pca_model *m, mva_param *pr,
+                            char buf[][64])
 {
     size_t budget = a->c.pass.mem_budget ? a->c.pass.mem_budget : MVA_PASS_DEFAULT_BUDGET;
     snprintf(buf[0], 64, "%zu", a->pca.k);
     snprintf(buf[1], 64, "%zu", a->pca.bin);
     snprintf(buf[2], 64, "%zu", a->nroi);
     snprintf(buf[3], 64, "%zu", budget);
+    snprintf(buf[4], 64, "%zu", a->pca.max_passes);
+    snprintf(buf[5], 64, "%.17g", a->pca.tol);
+    snprintf(buf[6], 64, "%zu", a->pca.oversample);
+    snprintf(buf[7], 64, "%llu", (unsigned long long)a->pca.seed);
     size_t n = 0;
     pr[n++] = (mva_param){"components", buf[0]};
-    pr[n++] = (mva_param){"method", "exact"};
+    pr[n++] = (mva_param){"method_requested", mva_pca_method_name(a->pca.method)};
+    pr[n++] = (mva_param){"method", mva_pca_method_name(m->method)};
+    pr[n++] = (mva_param){"max_passes", buf[4]};
+    pr[n++] = (mva_param){"tolerance", buf[5]};
+    pr[n++] = (mva_param){"oversample", buf[6]};
+    pr[n++] = (mva_param){"seed", buf[7]};
     pr[n++] = (mva_param){"channels", a->ch_text[0] ? a->ch_text : "all"};
     pr[n++] = (mva_param){"bin", buf[1]};
     pr[n++] = (mva_param){"poisson", a->pca.poisson ? "yes" : "no"};
@@ -179,6 +244,7 @@ int main(int argc, char **argv)
     memset(&a, 0, sizeof a);
     a.c.prog = "mva-pca";
     a.pca = mva_pca_opts_default();
+    gsl_set_error_handler_off(); /* GSL's default handler aborts; we check return codes */
     int pr = parse_args(&a, argc, argv);
     if (pr)
         return pr == 1 ? 0 : 2;
@@ -210,9 +276,9 @@ int main(int argc, char **argv)
     if (rc == MVA_OK && roi)
         rc = mva_roi_acc_take(roi, &rr, &err);
     if (rc == MVA_OK) {
-        mva_param params[16];
-        char buf[4][64];
-        size_t np = record_params(&a, params, buf);
+        mva_param params[24];
+        char buf[8][64];
+        size_t np = record_params(&a, m, params, buf);
         mva_result_spec spec = {a.entry, "mva-pca", cli_command_line(argc, argv),
                                 mva_stack_get_info(s), m, rr, params, np};
         rc = mva_result_write(out, &spec, entry, sizeof entry, &err);

@@ -14,12 +14,20 @@
 #define MVA_PCA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mva/error.h"
 #include "mva/pass.h"
 #include "mva/stack.h"
 
-enum { MVA_PCA_EXACT = 0 };
+/* Methods.  EXACT costs n p^2 flops (covariance) + p^3 (LAPACK) and two passes; RANDOMIZED
+ * (subspace iteration on the Gram operator, Halko, Martinsson & Tropp 2011, Alg. 4.4 with
+ * Rayleigh-Ritz) costs about 4 n p l flops per pass, l = k + oversample, and one pass per
+ * iteration plus the scores pass.  AUTO estimates both from n, p, k and the cost of a read
+ * and takes the cheaper. */
+enum { MVA_PCA_EXACT = 0, MVA_PCA_RANDOMIZED = 1, MVA_PCA_AUTO = 2 };
+
+#define MVA_PCA_DEFAULT_SEED 20261125u
 
 /* Options; start from mva_pca_opts_default(). */
 typedef struct mva_pca_opts {
@@ -29,10 +37,17 @@ typedef struct mva_pca_opts {
     size_t bin;                   /* sum this many adjacent selected channels (1 = none) */
     int poisson;                  /* Poisson (counts) scaling */
     int uncentred;                /* scores of the uncentred data (PyMca numpyCovariancePCA) */
-    int method;                   /* MVA_PCA_EXACT */
+    int method;                   /* MVA_PCA_AUTO (default), _EXACT or _RANDOMIZED */
+    /* randomized method */
+    size_t oversample;            /* l = k + oversample basis vectors (default 10) */
+    size_t max_passes;            /* range-finder passes at most (default 8) */
+    double tol;                   /* stop when no leading Ritz value moves by more than this,
+                                     relative, between passes (default 1e-8) */
+    uint64_t seed;                /* Gaussian start (default MVA_PCA_DEFAULT_SEED) */
 } mva_pca_opts;
 
-/* k = 10, all channels, no binning, no scaling, centred scores, exact method. */
+/* k = 10, all channels, no binning, no scaling, centred scores, method AUTO, oversampling 10,
+ * at most 8 range-finder passes, tolerance 1e-8, the default seed. */
 mva_pca_opts mva_pca_opts_default(void);
 
 /*
@@ -47,12 +62,20 @@ typedef struct mva_pca_model {
     size_t p;                   /* variables after range, mask and binning */
     size_t k;                   /* components kept */
     size_t bin;                 /* binning factor used */
-    int poisson, uncentred, method;
+    int poisson, uncentred;
+    int method;                 /* the method used: MVA_PCA_EXACT or MVA_PCA_RANDOMIZED */
     size_t n_valid;             /* pixels used in the fit */
+    size_t n_eigenvalues;       /* eigenvalues known: p (exact) or l (randomized); the rest
+                                   of eigenvalues[] and explained[] are NaN */
+    size_t passes;              /* passes over the data, scores pass included */
+    size_t oversample;          /* randomized: basis vectors beyond k */
+    double final_change;        /* randomized: largest relative change of the k leading Ritz
+                                   values in the last pass (0 for exact) */
+    uint64_t seed;              /* randomized: seed of the Gaussian start */
     size_t *var_ch0;            /* p: first stack channel of each variable */
     double *var_energy;         /* p: energy (keV) of each variable's centre, or NULL */
     double *mean;               /* p: average spectrum of the valid pixels (data units) */
-    double *eigenvalues;        /* p: all eigenvalues of the (scaled) covariance, descending */
+    double *eigenvalues;        /* p: eigenvalues of the (scaled) covariance, descending */
     double *explained;          /* p: eigenvalue / trace */
     double total_variance;      /* trace of the (scaled) covariance */
     double *components;         /* k x p eigenspectra (un-weighted when poisson) */
@@ -63,6 +86,12 @@ typedef struct mva_pca_model {
     unsigned char *mask;        /* n, 1 = pixel excluded */
     double seconds;             /* wall time of the fit */
 } mva_pca_model;
+
+/* Name of a method ("exact", "randomized", "auto"). */
+const char *mva_pca_method_name(int method);
+
+/* The method AUTO picks for a stack described by info under opts (EXACT or RANDOMIZED). */
+int mva_pca_choose_method(const mva_stack_info *info, const mva_pca_opts *opts);
 
 /*
  * Fits a PCA of s.  extra (may be NULL) are further accumulators that share the first pass

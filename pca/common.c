@@ -1,0 +1,151 @@
+/* Pieces shared by the exact and randomized PCA: loading a pixel's variables with its
+ * Poisson weight, the means and weights, the sign convention, and the scores pass. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+double pca_load_row(const pca_vars *v, int poisson, const double *x, double *row,
+                    double *vsum)
+{
+    pca_vars_apply(v, x, row);
+    double t = 0.0;
+    for (size_t j = 0; j < v->p; j++) {
+        vsum[j] += row[j];
+        t += row[j];
+    }
+    if (!poisson)
+        return 1.0;
+    double w = t > 0.0 ? 1.0 / sqrt(t) : 0.0; /* empty pixel: weight 0, stays finite */
+    for (size_t j = 0; j < v->p; j++)
+        row[j] *= w;
+    return w;
+}
+
+int pca_run_pass(mva_stack *s, mva_accum first, const mva_accum *extra, size_t nextra,
+                 const mva_pass_opts *popts, mva_error *err)
+{
+    mva_accum *accs = malloc((nextra + 1) * sizeof *accs);
+    if (accs == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "out of memory");
+    accs[0] = first;
+    for (size_t i = 0; i < nextra; i++)
+        accs[i + 1] = extra[i];
+    int rc = mva_pass_run(s, accs, nextra + 1, popts, err);
+    free(accs);
+    return rc;
+}
+
+void pca_set_means(mva_pca_model *m, const double *vsum, const double *smean, size_t n)
+{
+    for (size_t j = 0; j < m->p; j++) {
+        m->mean[j] = vsum[j] / (double)n;
+        double cw = 1.0;
+        if (m->var_weight) {
+            cw = vsum[j] > 0.0 ? 1.0 / sqrt(vsum[j]) : 0.0; /* dead channel: weight 0 */
+            m->var_weight[j] = cw;
+        }
+        m->scaled_mean[j] = smean[j] * cw;
+    }
+}
+
+void pca_orient_component(mva_pca_model *m, const double *v, size_t q, double *comp_w)
+{
+    size_t p = m->p, big = 0;
+    double *c = m->components + q * p, *cw = comp_w + q * p;
+    for (size_t j = 0; j < p; j++) {
+        double w = m->var_weight ? m->var_weight[j] : 1.0;
+        cw[j] = v[j];
+        c[j] = w > 0.0 ? cw[j] / w : 0.0;
+        if (fabs(c[j]) > fabs(c[big]))
+            big = j;
+    }
+    if (c[big] < 0.0) {
+        for (size_t j = 0; j < p; j++) {
+            c[j] = -c[j];
+            cw[j] = -cw[j];
+        }
+    }
+}
+
+typedef struct {
+    const pca_vars *v;
+    const mva_pca_model *m;
+    const double *comp_w; /* k x p eigenvectors of the scaled covariance */
+    size_t n;
+    double *u, *s;        /* PCA_SUB_ROWS x p scaled rows, PCA_SUB_ROWS x k scores */
+    size_t *idx;          /* PCA_SUB_ROWS pixel indices */
+} score_acc;
+
+/* Scores of the nb rows in a->u, un-weighted, scattered into the k x n eigenimages. */
+static void score_rows(score_acc *a, size_t nb)
+{
+    const mva_pca_model *m = a->m;
+    size_t p = m->p, k = m->k;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)k, (int)p, 1.0, a->u,
+                (int)p, a->comp_w, (int)p, 0.0, a->s, (int)k);
+    for (size_t r = 0; r < nb; r++) {
+        size_t i = a->idx[r];
+        /* Un-weight: multiply by sqrt(pixel total) = 1/w, 0 for an empty pixel. */
+        double unw = 1.0;
+        if (m->pix_weight)
+            unw = m->pix_weight[i] > 0.0 ? 1.0 / m->pix_weight[i] : 0.0;
+        for (size_t q = 0; q < k; q++)
+            m->scores[q * a->n + i] = a->s[r * k + q] * unw;
+    }
+}
+
+static int score_consume(void *self, const mva_block *b, mva_error *err)
+{
+    (void)err;
+    score_acc *a = self;
+    const mva_pca_model *m = a->m;
+    size_t p = m->p, nb = 0;
+    for (size_t t = 0; t < b->npix; t++) {
+        size_t i = b->first + t;
+        if (!b->valid[t]) {
+            for (size_t q = 0; q < m->k; q++)
+                m->scores[q * a->n + i] = NAN;
+            continue;
+        }
+        double *row = a->u + nb * p;
+        pca_vars_apply(a->v, b->x + t * b->p, row);
+        double w = m->pix_weight ? m->pix_weight[i] : 1.0;
+        for (size_t j = 0; j < p; j++) {
+            double s = row[j] * w;
+            if (m->var_weight)
+                s *= m->var_weight[j];
+            row[j] = m->uncentred ? s : s - m->scaled_mean[j];
+        }
+        a->idx[nb] = i;
+        if (++nb == PCA_SUB_ROWS) {
+            score_rows(a, nb);
+            nb = 0;
+        }
+    }
+    if (nb)
+        score_rows(a, nb);
+    return MVA_OK;
+}
+
+int pca_score_pass(mva_stack *s, const pca_vars *v, mva_pca_model *m, const double *comp_w,
+                   const mva_pass_opts *popts, mva_error *err)
+{
+    score_acc a = {v, m, comp_w, m->rows * m->cols, NULL, NULL, NULL};
+    a.u = malloc((size_t)PCA_SUB_ROWS * m->p * sizeof(double));
+    a.s = malloc((size_t)PCA_SUB_ROWS * m->k * sizeof(double));
+    a.idx = malloc((size_t)PCA_SUB_ROWS * sizeof(size_t));
+    int rc;
+    if (!a.u || !a.s || !a.idx) {
+        rc = mva_error_set(err, MVA_ENOMEM, "out of memory");
+    } else {
+        mva_accum acc = {&a, NULL, score_consume, NULL};
+        rc = mva_pass_run(s, &acc, 1, popts, err);
+    }
+    free(a.u);
+    free(a.s);
+    free(a.idx);
+    return rc;
+}
