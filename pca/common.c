@@ -77,6 +77,8 @@ typedef struct {
     size_t n;
     double *u, *s;        /* PCA_SUB_ROWS x p scaled rows, PCA_SUB_ROWS x k scores */
     size_t *idx;          /* PCA_SUB_ROWS pixel indices */
+    double *cw;           /* k x p: comp_w times the variable weights (direct path) */
+    double *mc;           /* k: comp_w . scaled_mean (0 when uncentred) */
 } score_acc;
 
 /* Scores of the nb rows in a->u, un-weighted, scattered into the k x n eigenimages. */
@@ -97,6 +99,27 @@ static void score_rows(score_acc *a, size_t nb)
     }
 }
 
+/*
+ * Direct path for a plain channel range: the scores of pixel i are
+ *   (w_i x_i * c - mu) . v_q  un-weighted by 1/w_i  =  x_i . (c * v_q) - (mu . v_q) / w_i,
+ * one dgemm on the block in place, no copy.  (c: variable weights, w_i: pixel weight.)
+ */
+static void score_direct(score_acc *a, const mva_block *b, size_t t0, size_t nb)
+{
+    const mva_pca_model *m = a->m;
+    size_t k = m->k;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)k, (int)m->p, 1.0,
+                b->x + t0 * b->p + a->v->c0, (int)b->p, a->cw, (int)m->p, 0.0, a->s, (int)k);
+    for (size_t r = 0; r < nb; r++) {
+        size_t i = b->first + t0 + r;
+        double unw = 1.0;
+        if (m->pix_weight)
+            unw = m->pix_weight[i] > 0.0 ? 1.0 / m->pix_weight[i] : 0.0;
+        for (size_t q = 0; q < k; q++)
+            m->scores[q * a->n + i] = unw > 0.0 ? a->s[r * k + q] - a->mc[q] * unw : 0.0;
+    }
+}
+
 static int score_consume(void *self, const mva_block *b, mva_error *err)
 {
     (void)err;
@@ -108,6 +131,14 @@ static int score_consume(void *self, const mva_block *b, mva_error *err)
         if (!b->valid[t]) {
             for (size_t q = 0; q < m->k; q++)
                 m->scores[q * a->n + i] = NAN;
+            continue;
+        }
+        if (a->v->identity) {
+            size_t run = 1;
+            while (t + run < b->npix && b->valid[t + run] && run < PCA_DIRECT_ROWS)
+                run++;
+            score_direct(a, b, t, run);
+            t += run - 1;
             continue;
         }
         double *row = a->u + nb * p;
@@ -130,22 +161,42 @@ static int score_consume(void *self, const mva_block *b, mva_error *err)
     return MVA_OK;
 }
 
+/* The direct path's folded components and mean terms. */
+static void score_prepare(score_acc *a)
+{
+    const mva_pca_model *m = a->m;
+    for (size_t q = 0; q < m->k; q++) {
+        a->mc[q] = 0.0;
+        for (size_t j = 0; j < m->p; j++) {
+            double c = m->var_weight ? m->var_weight[j] : 1.0;
+            a->cw[q * m->p + j] = a->comp_w[q * m->p + j] * c;
+            if (!m->uncentred)
+                a->mc[q] += a->comp_w[q * m->p + j] * m->scaled_mean[j];
+        }
+    }
+}
+
 int pca_score_pass(mva_stack *s, const pca_vars *v, mva_pca_model *m, const double *comp_w,
                    const mva_pass_opts *popts, mva_error *err)
 {
-    score_acc a = {v, m, comp_w, m->rows * m->cols, NULL, NULL, NULL};
+    score_acc a = {v, m, comp_w, m->rows * m->cols, NULL, NULL, NULL, NULL, NULL};
     a.u = malloc((size_t)PCA_SUB_ROWS * m->p * sizeof(double));
     a.s = malloc((size_t)PCA_SUB_ROWS * m->k * sizeof(double));
     a.idx = malloc((size_t)PCA_SUB_ROWS * sizeof(size_t));
+    a.cw = malloc(m->k * m->p * sizeof(double));
+    a.mc = malloc(m->k * sizeof(double));
     int rc;
-    if (!a.u || !a.s || !a.idx) {
+    if (!a.u || !a.s || !a.idx || !a.cw || !a.mc) {
         rc = mva_error_set(err, MVA_ENOMEM, "out of memory");
     } else {
+        score_prepare(&a);
         mva_accum acc = {&a, NULL, score_consume, NULL};
         rc = mva_pass_run(s, &acc, 1, popts, err);
     }
     free(a.u);
     free(a.s);
     free(a.idx);
+    free(a.cw);
+    free(a.mc);
     return rc;
 }

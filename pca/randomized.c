@@ -38,6 +38,9 @@ typedef struct {
     double *z;            /* p x l accumulated products */
     double *w, *y;        /* PCA_SUB_ROWS x p rows, PCA_SUB_ROWS x l projections */
     double *pix_w;        /* n: Poisson pixel weights (pass 1), or NULL */
+    double *wt;           /* PCA_SUB_ROWS row weights (direct path) */
+    double *sb, *cs;      /* l: shift^T basis, column sums of Y (direct path) */
+    int sb_ready;         /* sb computed for this pass's shift and basis */
 } rf_acc;
 
 /* Folds nb loaded rows into the product: Y = D basis, Z += D^T Y. */
@@ -68,12 +71,97 @@ static void rf_rows(rf_acc *a, size_t nb)
     a->n += nb;
 }
 
+/* shift^T basis, once per pass (both are fixed once the pass has its shift). */
+static void rf_shift_basis(rf_acc *a)
+{
+    if (a->sb_ready)
+        return;
+    cblas_dgemv(CblasRowMajor, CblasTrans, (int)a->p, (int)a->l, 1.0, a->basis, (int)a->l,
+                a->shift, 1, 0.0, a->sb, 1);
+    a->sb_ready = 1;
+}
+
+/*
+ * Direct path, for a variable map that is a plain channel range: nb rows x (leading
+ * dimension ld, already offset to the first channel) used in place, without copying the
+ * block.  Row r counts with weight wt[r] (Poisson, else 1).  The shift s is folded into the
+ * products: with D = diag(wt) X - 1 s^T,
+ *   Y = D B = diag(wt) (X B) - 1 (s^T B)   and   D^T Y = X^T diag(wt) Y - s (1^T Y).
+ */
+static void rf_direct(rf_acc *a, const double *x, size_t ld, size_t nb)
+{
+    size_t p = a->p, l = a->l;
+    if (!a->have_shift) { /* provisional mean: the first rows' */
+        memset(a->shift, 0, p * sizeof *a->shift);
+        for (size_t r = 0; r < nb; r++)
+            for (size_t j = 0; j < p; j++)
+                a->shift[j] += a->wt[r] * x[r * ld + j] / (double)nb;
+        a->have_shift = 1;
+    }
+    if (a->first_pass) {
+        for (size_t r = 0; r < nb; r++)
+            for (size_t j = 0; j < p; j++) {
+                double d = a->wt[r] * x[r * ld + j] - a->shift[j];
+                a->dsum[j] += d;
+                a->ss[j] += d * d;
+            }
+    }
+    rf_shift_basis(a);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)l, (int)p, 1.0, x,
+                (int)ld, a->basis, (int)l, 0.0, a->y, (int)l);
+    memset(a->cs, 0, l * sizeof *a->cs);
+    for (size_t r = 0; r < nb; r++)
+        for (size_t c = 0; c < l; c++) {
+            double v = a->wt[r] * a->y[r * l + c] - a->sb[c];
+            a->cs[c] += v;
+            a->y[r * l + c] = v * a->wt[r];
+        }
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p, (int)l, (int)nb, 1.0, x,
+                (int)ld, a->y, (int)l, 1.0, a->z, (int)l);
+    cblas_dger(CblasRowMajor, (int)p, (int)l, -1.0, a->shift, 1, a->cs, 1, a->z, (int)l);
+    a->n += nb;
+}
+
+/* Row weights (and, in pass 1, variable totals and pixel weights) of the valid run of rows
+ * [t0, t0 + nb) of block b, for the direct path. */
+static void rf_weigh(rf_acc *a, const mva_block *b, size_t t0, size_t nb)
+{
+    const double *x = b->x + t0 * b->p + a->v->c0;
+    for (size_t r = 0; r < nb; r++) {
+        double w = 1.0;
+        if (a->poisson || a->first_pass) {
+            double t = 0.0;
+            for (size_t j = 0; j < a->p; j++) {
+                t += x[r * b->p + j];
+                if (a->first_pass)
+                    a->vsum[j] += x[r * b->p + j];
+            }
+            if (a->poisson)
+                w = t > 0.0 ? 1.0 / sqrt(t) : 0.0;
+        }
+        a->wt[r] = w;
+        if (a->pix_w)
+            a->pix_w[b->first + t0 + r] = w;
+    }
+}
+
 static int rf_consume(void *self, const mva_block *b, mva_error *err)
 {
     (void)err;
     rf_acc *a = self;
     size_t nb = 0;
     for (size_t t = 0; t < b->npix; t++) {
+        if (a->v->identity) { /* runs of valid pixels, used in place */
+            size_t run = 0;
+            while (t + run < b->npix && b->valid[t + run] && run < PCA_DIRECT_ROWS)
+                run++;
+            if (run) {
+                rf_weigh(a, b, t, run);
+                rf_direct(a, b->x + t * b->p + a->v->c0, b->p, run);
+                t += run - 1;
+            }
+            continue;
+        }
         if (!b->valid[t])
             continue;
         double wgt = pca_load_row(a->v, a->poisson, b->x + t * b->p, a->w + nb * a->p, a->vsum);
@@ -98,6 +186,9 @@ static void rf_free(rf_acc *a)
     free(a->z);
     free(a->w);
     free(a->y);
+    free(a->wt);
+    free(a->sb);
+    free(a->cs);
 }
 
 static int rf_alloc(rf_acc *a, const pca_vars *v, int poisson, size_t l, mva_error *err)
@@ -114,7 +205,11 @@ static int rf_alloc(rf_acc *a, const pca_vars *v, int poisson, size_t l, mva_err
     a->z = calloc(a->p * l, sizeof(double));
     a->w = malloc((size_t)PCA_SUB_ROWS * a->p * sizeof(double));
     a->y = malloc((size_t)PCA_SUB_ROWS * l * sizeof(double));
-    if (!a->shift || !a->dsum || !a->ss || !a->vsum || !a->z || !a->w || !a->y) {
+    a->wt = malloc((size_t)PCA_SUB_ROWS * sizeof(double));
+    a->sb = malloc(l * sizeof(double));
+    a->cs = malloc(l * sizeof(double));
+    if (!a->shift || !a->dsum || !a->ss || !a->vsum || !a->z || !a->w || !a->y || !a->wt ||
+        !a->sb || !a->cs) {
         rf_free(a);
         return mva_error_set(err, MVA_ENOMEM, "out of memory for the randomized PCA");
     }
@@ -205,6 +300,7 @@ static int first_pass(mva_stack *s, rf_acc *a, const mva_pca_opts *o, mva_pca_mo
     if (pca_gaussian_fill(omega, a->p * a->l, o->seed) != MVA_OK)
         return mva_error_set(err, MVA_ENOMEM, "out of memory");
     a->first_pass = 1;
+    a->sb_ready = 0;
     a->basis = omega;
     a->pix_w = m->pix_weight;
     mva_accum acc = {a, NULL, rf_consume, NULL};
@@ -254,6 +350,7 @@ static int iterate(mva_stack *s, rf_acc *a, const mva_pca_model *m, rr_state *st
     memset(a->z, 0, a->p * a->l * sizeof *a->z);
     memset(a->vsum, 0, a->p * sizeof *a->vsum);
     a->first_pass = 0;
+    a->sb_ready = 0;
     a->basis = st->wq;
     a->pix_w = NULL;
     a->n = 0;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mva/pass.h"
 
@@ -60,7 +61,8 @@ typedef struct {
     slot slots[2];
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int stop; /* set by the consumer to end the reader early */
+    int stop;    /* set by the consumer to end the reader early */
+    int integer; /* the stored type is an integer: no NaN/Inf to look for */
 } pass_state;
 
 /* Reads block b into sl and flags the pixels that hold a non-finite value. */
@@ -72,6 +74,11 @@ static void fill_slot(pass_state *st, size_t b, slot *sl)
     sl->status = mva_stack_read(st->s, sl->first, sl->npix, sl->x, &sl->err);
     if (sl->status != MVA_OK)
         return;
+    if (st->integer) { /* converted integers are always finite */
+        memset(sl->valid, 1, sl->npix);
+        sl->nvalid = sl->npix;
+        return;
+    }
     size_t nvalid = 0;
     for (size_t i = 0; i < sl->npix; i++) {
         const double *row = sl->x + i * st->p;
@@ -209,9 +216,17 @@ static int finish_all(const mva_accum *accs, size_t nacc, mva_error *err)
     return MVA_OK;
 }
 
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 int mva_pass_run(mva_stack *s, const mva_accum *accs, size_t nacc, const mva_pass_opts *opts,
                  mva_error *err)
 {
+    double t0 = now_seconds();
     const mva_stack_info *info = mva_stack_get_info(s);
     pass_state st;
     memset(&st, 0, sizeof st);
@@ -220,6 +235,7 @@ int mva_pass_run(mva_stack *s, const mva_accum *accs, size_t nacc, const mva_pas
     st.p = info->channels;
     st.bpix = mva_pass_block_pixels(s, opts);
     st.nblocks = (st.n + st.bpix - 1) / st.bpix;
+    st.integer = info->dtype >= MVA_DTYPE_INT8 && info->dtype <= MVA_DTYPE_UINT64;
 
     int rc = begin_all(info, accs, nacc, err);
     if (rc == MVA_OK)
@@ -247,6 +263,9 @@ int mva_pass_run(mva_stack *s, const mva_accum *accs, size_t nacc, const mva_pas
     }
     if (rc == MVA_OK)
         rc = finish_all(accs, nacc, err);
+    if (rc == MVA_OK && opts && opts->pass_done)
+        opts->pass_done(opts->progress_user, now_seconds() - t0,
+                        (double)st.n * (double)st.p * sizeof(double));
 done:
     for (int i = 0; i < 2; i++) {
         free(st.slots[i].x);

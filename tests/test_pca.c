@@ -509,6 +509,42 @@ static void test_randomized_poisson_and_binning_match_exact(void **state)
     free(x);
 }
 
+/* The in-place path (plain channel range): Poisson weights, a range not starting at 0 and
+ * NaN pixels that cut the runs of valid rows. */
+static void test_randomized_in_place_path_matches_exact(void **state)
+{
+    (void)state;
+    double *x = malloc(RN * RP * sizeof *x);
+    make_data(x, RN, RP, 30.0);
+    x[17 * RP + 4] = NAN;
+    x[200 * RP + 40] = INFINITY;
+    mva_pca_opts e = exact_opts();
+    e.k = 3;
+    e.poisson = 1;
+    e.ch_begin = 3;
+    e.ch_end = 55;
+    mva_pca_model *ref = fit(x, RR, RC, RP, &e, 0);
+    mva_pca_opts o = randomized_opts(3, 8);
+    o.poisson = 1;
+    o.ch_begin = 3;
+    o.ch_end = 55;
+    mva_pca_model *m = fit(x, RR, RC, RP, &o, 100);
+    assert_int_equal(m->n_valid, RN - 2);
+    for (size_t j = 0; j < 3; j++)
+        assert_true(fabs(m->eigenvalues[j] - ref->eigenvalues[j]) <= 1e-6 * ref->eigenvalues[j]);
+    assert_true(fabs(m->total_variance - ref->total_variance) <= 1e-10 * ref->total_variance);
+    for (size_t q = 0; q < 3 * RN; q++) {
+        if (isnan(ref->scores[q])) {
+            assert_true(isnan(m->scores[q]));
+            continue;
+        }
+        assert_true(fabs(m->scores[q] - ref->scores[q]) <= 1e-4 * (1 + fabs(ref->scores[q])));
+    }
+    mva_pca_model_free(m);
+    mva_pca_model_free(ref);
+    free(x);
+}
+
 static void test_randomized_stops_when_ritz_values_settle(void **state)
 {
     (void)state;
@@ -557,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_randomized_reconstruction_near_optimal_without_gap),
         cmocka_unit_test(test_randomized_is_reproducible_and_block_independent),
         cmocka_unit_test(test_randomized_poisson_and_binning_match_exact),
+        cmocka_unit_test(test_randomized_in_place_path_matches_exact),
         cmocka_unit_test(test_randomized_stops_when_ritz_values_settle),
         cmocka_unit_test(test_auto_picks_exact_for_small_and_randomized_for_large_maps),
     };

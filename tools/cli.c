@@ -127,6 +127,9 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
     case 'q':
         c->quiet = 1;
         return 1;
+    case 'v':
+        c->verbose = 1;
+        return 1;
     default:
         return 0;
     }
@@ -145,11 +148,23 @@ static int show_progress(void *user, double f)
     return 0;
 }
 
+static int pass_count;
+
+static void show_pass(void *user, double seconds, double bytes)
+{
+    (void)user;
+    cli_progress_done();
+    fprintf(stderr, "pass %d: %.3f s, %.0f MB/s of doubles\n", ++pass_count, seconds,
+            bytes / 1e6 / (seconds > 0 ? seconds : 1e-9));
+}
+
 void cli_progress_init(cli_common *c, const char *label)
 {
     progress_label = label;
     if (!c->quiet && isatty(STDERR_FILENO))
         c->pass.progress = show_progress;
+    if (c->verbose)
+        c->pass.pass_done = show_pass;
 }
 
 void cli_progress_label(const char *label)

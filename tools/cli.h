@@ -10,6 +10,7 @@
 typedef struct cli_common {
     const char *prog;
     int quiet;
+    int verbose;
     mva_open_opts open;
     mva_pass_opts pass;
 } cli_common;
@@ -64,6 +65,7 @@ enum {
     {"shape", required_argument, NULL, OPT_SHAPE}, {"calib", required_argument, NULL, OPT_CALIB}, \
         {"channel-axis", required_argument, NULL, OPT_AXIS},                                    \
         {"memory", required_argument, NULL, OPT_MEMORY}, {"quiet", no_argument, NULL, 'q'},     \
+        {"verbose", no_argument, NULL, 'v'},                                                    \
         {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}
 
 #define CLI_COMMON_HELP                                                                         \
@@ -75,6 +77,7 @@ enum {
     "  --calib A,B[,C]        energy calibration E(keV) = A + B*ch + C*ch^2\n"                 \
     "  --memory MIB           block buffer budget in MiB (default 64)\n"                       \
     "  -q, --quiet            no progress or summary\n"                                       \
+    "  -v, --verbose          time and throughput of every pass over the data, on stderr\n"   \
     "  -h, --help             this help;  -V, --version  version\n"
 
 #endif

@@ -51,7 +51,7 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof c);
     c.prog = "mva-info";
     int opt;
-    while ((opt = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "qvhV", longopts, NULL)) != -1) {
         if (opt == 'h') {
             fputs(usage, stdout);
             return 0;

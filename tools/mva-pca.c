@@ -153,7 +153,7 @@ static int parse_args(pca_args *a, int argc, char **argv)
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}};
     int opt;
-    while ((opt = getopt_long(argc, argv, "k:o:qhV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "k:o:qvhV", longopts, NULL)) != -1) {
         if (opt == 'h') {
             fputs(usage, stdout);
             return 1;

@@ -35,6 +35,10 @@ typedef struct mva_accum {
 /* Progress callback: fraction of the pass done in [0, 1]; return non-zero to cancel. */
 typedef int (*mva_progress_fn)(void *user, double fraction);
 
+/* Called after each complete pass with its wall time and the bytes of doubles delivered
+ * (pixels x channels x 8), for benchmarks and verbose output. */
+typedef void (*mva_pass_done_fn)(void *user, double seconds, double bytes);
+
 /* Pass options; zero-initialise for the defaults. */
 typedef struct mva_pass_opts {
     size_t mem_budget;      /* upper bound in bytes for the two block buffers and the
@@ -45,6 +49,7 @@ typedef struct mva_pass_opts {
     int no_readahead;       /* 1 = read in the calling thread */
     mva_progress_fn progress;
     void *progress_user;
+    mva_pass_done_fn pass_done; /* optional, gets progress_user */
 } mva_pass_opts;
 
 #define MVA_PASS_DEFAULT_BUDGET ((size_t)64 << 20)
