@@ -1,33 +1,78 @@
 #!/bin/sh
-# make bench: figures for the sample map (printed, never asserted).
-#   1. 101 x 200 x 2000 uint32, gzip by rows: plain decompress-only read (the floor) vs
-#      mva-pca -k 10, wall time and peak RSS.
+# make bench: figures (printed, never asserted).
+#   1. 101 x 200 x 2000 uint32, gzip by rows: decompress-only read (the floor) vs mva-roi and
+#      mva-pca -k 10 (auto, exact, randomized): wall time and peak RSS.
+#   2. 400 x 640 x 2048 uint32 uncompressed (2.1 GB; skipped with BENCH_BIG=0): cat, the
+#      floor, mva-pca -k 10 with the time and throughput of every pass, peak RSS.
+#   3. exact vs randomized on both maps, and the subspace sine between their components.
 set -e
 BUILD=${1:-build}
 BIN="$BUILD/bin"
 OUT=samples/out
+PY=/usr/bin/python3
 mkdir -p "$OUT"
-CFLAGS_H5=$(pkg-config --cflags hdf5-serial)
-LIBS_H5=$(pkg-config --libs hdf5-serial)
 cc -O2 -o "$BUILD/runstat" bench/runstat.c
-cc -O2 $CFLAGS_H5 -o "$BUILD/h5read" bench/h5read.c $LIBS_H5
+cc -O2 $(pkg-config --cflags hdf5-serial) -o "$BUILD/h5read" bench/h5read.c \
+    $(pkg-config --libs hdf5-serial)
+
+sine() { # largest principal-angle sine between the eigenspectra of two results
+    $PY - "$1" "$2" "$3" <<'PYEOF' 2>/dev/null || echo "(h5py missing)"
+import sys, h5py, numpy as np
+def comps(f):
+    with h5py.File(f, "r") as h:
+        e = h[h.attrs["default"]]
+        c = e["eigenspectra/data"][: int(sys.argv[3])]
+        w = e["var_weight"][()] if "var_weight" in e else np.ones(c.shape[1])
+    q, _ = np.linalg.qr((c * w).T)
+    return q
+a, b = comps(sys.argv[1]), comps(sys.argv[2])
+s = np.linalg.svd(a.T @ b, compute_uv=False)
+print("%.2e" % np.sqrt(max(0.0, 1 - s.min() ** 2)))
+PYEOF
+}
+
+echo "machine: $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 MAP="$OUT/bench-101x200x2000.h5"
 [ -f "$MAP" ] || "$BIN/mva-gen" -o "$MAP" --rows 101 --cols 200 --channels 2000 \
     --dtype uint32 --compression gzip --quiet
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-echo "map: $MAP ($(du -m "$MAP" | cut -f1) MB on disk, 161.6 MB as uint32)"
+echo "map 1: $MAP ($(du -m "$MAP" | cut -f1) MB on disk, 161.6 MB as uint32, gzip by rows)"
 cat "$MAP" >/dev/null
 echo
-echo "== decompress-only read (floor), best of 3"
+echo "== decompress-only read with HDF5 (the floor), 3 runs"
 for i in 1 2 3; do "$BUILD/runstat" "$BUILD/h5read" "$MAP" /entry/data/data; done
 echo
-echo "== mva-pca -k 10 (exact), best of 3"
-for i in 1 2 3; do
-    "$BUILD/runstat" "$BIN/mva-pca" "$MAP" -k 10 -q -o "$OUT/bench-pca.h5"
-    rm -f "$OUT/bench-pca.h5"
-done
-echo
-echo "== mva-roi, 3 ROIs"
+echo "== mva-roi, 3 ROIs (one pass)"
 "$BUILD/runstat" "$BIN/mva-roi" "$MAP" --roi Fe=6.2:6.6keV --roi Cu=7.9:8.2keV \
     --roi Pb=10.35:10.75keV -q -o "$OUT/bench-roi.h5"
 rm -f "$OUT/bench-roi.h5"
+for m in auto exact randomized; do
+    echo
+    echo "== mva-pca -k 10 --method $m, 2 runs"
+    for i in 1 2; do
+        rm -f "$OUT/bench-pca-$m.h5"
+        "$BUILD/runstat" "$BIN/mva-pca" "$MAP" -k 10 --method $m -q -v -o "$OUT/bench-pca-$m.h5"
+    done
+done
+echo
+echo "subspace sine, exact vs randomized: first 3 components $(sine "$OUT/bench-pca-exact.h5" "$OUT/bench-pca-randomized.h5" 3), first 4 $(sine "$OUT/bench-pca-exact.h5" "$OUT/bench-pca-randomized.h5" 4), all 10 $(sine "$OUT/bench-pca-exact.h5" "$OUT/bench-pca-randomized.h5" 10)"
+rm -f "$OUT"/bench-pca-*.h5
+
+[ "${BENCH_BIG:-1}" = 0 ] && exit 0
+BIG="$OUT/bench-400x640x2048.h5"
+[ -f "$BIG" ] || "$BIN/mva-gen" -o "$BIG" --rows 400 --cols 640 --channels 2048 \
+    --dtype uint32 --compression none --quiet
+echo
+echo "map 2: $BIG ($(du -m "$BIG" | cut -f1) MB, uncompressed)"
+echo "== cat FILE > /dev/null (page cache), 3 runs"
+for i in 1 2 3; do "$BUILD/runstat" cat "$BIG"; done 2>&1 | sed 's/^/  /'
+echo "== HDF5 read only"
+"$BUILD/runstat" "$BUILD/h5read" "$BIG" /entry/data/data
+for m in auto exact randomized; do
+    echo
+    echo "== mva-pca -k 10 --method $m (every pass: time, MB/s of doubles = 2x the uint32 file)"
+    rm -f "$OUT/bench-big-$m.h5"
+    "$BUILD/runstat" "$BIN/mva-pca" "$BIG" -k 10 --method $m -q -v -o "$OUT/bench-big-$m.h5"
+done
+echo
+echo "subspace sine, exact vs randomized: first 3 components $(sine "$OUT/bench-big-exact.h5" "$OUT/bench-big-randomized.h5" 3), first 4 $(sine "$OUT/bench-big-exact.h5" "$OUT/bench-big-randomized.h5" 4), all 10 $(sine "$OUT/bench-big-exact.h5" "$OUT/bench-big-randomized.h5" 10)"
+rm -f "$OUT"/bench-big-*.h5

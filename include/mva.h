@@ -9,5 +9,7 @@
 #include "mva/pca.h"
 #include "mva/result.h"
 #include "mva/hdf5.h"
+#include "mva/edf.h"
+#include "mva/spec.h"
 
 #endif

@@ -7,7 +7,8 @@ set -e
 pkgs="build-essential pkg-config libhdf5-dev hdf5-filter-plugin liblapacke-dev
 libopenblas-dev libgsl-dev zlib1g-dev libcmocka-dev"
 if [ "$1" = "--test" ]; then
-    pkgs="$pkgs python3 python3-h5py python3-numpy hdf5-tools locales"
+    pkgs="$pkgs python3 python3-h5py python3-numpy hdf5-tools locales python3-fabio
+python3-silx python3-pymca5"
 fi
 missing=""
 for p in $pkgs; do

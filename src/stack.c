@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mva/edf.h"
 #include "mva/hdf5.h"
+#include "mva/spec.h"
 #include "mva/stack.h"
 
 struct mva_stack {
@@ -153,12 +155,17 @@ int mva_stack_from_memory(mva_stack **out, const double *data, size_t rows, size
 
 /* ---- format detection ---- */
 
+/* The format is taken from the content, never from the file name: HDF5 by its signature,
+ * EDF by a header opening with '{' (also inside gzip), SPEC by '#' lines with a "#S" scan. */
 int mva_stack_open(mva_stack **out, const char *input, const mva_open_opts *opts,
                    mva_error *err)
 {
+    if (opts && (opts->files != NULL || opts->use_pattern))
+        return mva_edf_open(out, input, opts, err);
     char file[4096], path[1024];
-    if (mva_hdf5_split_input(input, file, sizeof file, path, sizeof path) != MVA_OK)
-        return mva_error_set(err, MVA_ERANGE, "%s: input name too long", input);
+    if (input == NULL || mva_hdf5_split_input(input, file, sizeof file, path, sizeof path) != MVA_OK)
+        return mva_error_set(err, MVA_ERANGE, "%s: input name too long or missing",
+                             input ? input : "(null)");
     FILE *f = fopen(file, "rb");
     if (f == NULL)
         return mva_error_set(err, MVA_ENOTFOUND, "%s: cannot open: %s", file,
@@ -168,10 +175,18 @@ int mva_stack_open(mva_stack **out, const char *input, const mva_open_opts *opts
     fclose(f);
     if (mva_hdf5_is_hdf5(file))
         return mva_hdf5_open(out, input, opts, err);
+    if (path[0] != '\0')
+        return mva_error_set(err, MVA_EFORMAT, "%s: a dataset path (::%s) was given but the "
+                             "file is not HDF5", file, path);
+    if (mva_edf_is_edf(file))
+        return mva_edf_open(out, input, opts, err);
+    if (mva_spec_is_spec(file))
+        return mva_spec_open(out, input, opts, err);
     if (got == 0)
         return mva_error_set(err, MVA_EFORMAT, "%s: empty file (0 bytes)", file);
     return mva_error_set(err, MVA_EFORMAT,
-                         "%s: not a recognised stack: expected an HDF5 file (signature "
-                         "\\211HDF\\r\\n\\032\\n at byte 0)",
+                         "%s: not a recognised stack: expected HDF5 (signature \\211HDF at "
+                         "byte 0), EDF (a header starting with '{', possibly gzipped) or SPEC "
+                         "('#S' scan lines with '@A' spectra)",
                          file);
 }

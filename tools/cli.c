@@ -1,4 +1,5 @@
 /* Shared helpers of the command-line tools. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,10 +110,91 @@ int cli_parse_axis(const char *prog, const char *s, int *axis)
     return 0;
 }
 
+void cli_common_free(cli_common *c)
+{
+    for (size_t i = 0; i < c->nlist; i++)
+        free(c->list[i]);
+    free(c->list);
+    c->list = NULL;
+    c->nlist = 0;
+}
+
+/* --list FILE: one file name per line (blank lines and '#' comments skipped). */
+static int read_list(cli_common *c, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        cli_fail(c->prog, "--list %s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    size_t lineno = 0;
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t len = strcspn(line, "\r\n");
+        line[len] = '\0';
+        if (len == 0 || line[0] == '#')
+            continue;
+        char **grown = realloc(c->list, (c->nlist + 1) * sizeof *grown);
+        char *copy = strdup(line);
+        if (grown == NULL || copy == NULL) {
+            free(copy);
+            if (grown)
+                c->list = grown;
+            cli_fail(c->prog, "--list %s: out of memory at line %zu", path, lineno);
+            rc = -1;
+            break;
+        }
+        c->list = grown;
+        c->list[c->nlist++] = copy;
+    }
+    fclose(f);
+    if (rc == 0 && c->nlist == 0) {
+        cli_fail(c->prog, "--list %s: no file names in it", path);
+        rc = -1;
+    }
+    c->open.files = (const char *const *)c->list;
+    c->open.nfiles = c->nlist;
+    return rc;
+}
+
+static int parse_series(cli_common *c, const char *arg)
+{
+    char *end;
+    long first = strtol(arg, &end, 10), last;
+    if (end == arg || *end != ':')
+        goto bad;
+    const char *second = end + 1;
+    last = strtol(second, &end, 10);
+    if (end == second || *end != '\0' || first < 0 || last < first)
+        goto bad;
+    c->open.use_pattern = 1;
+    c->open.first = first;
+    c->open.last = last;
+    return 0;
+bad:
+    cli_fail(c->prog, "--series '%s': expected FIRST:LAST file numbers, e.g. 0:100", arg);
+    return -1;
+}
+
 int cli_common_option(cli_common *c, int opt, const char *arg)
 {
     size_t mib;
     switch (opt) {
+    case OPT_DETECTOR:
+        if (strcmp(arg, "sum") == 0) {
+            c->open.detector = MVA_DETECTOR_SUM;
+            return 1;
+        }
+        if (cli_parse_size(c->prog, "--detector", arg, 0, &mib) || mib > 1000000)
+            return -1;
+        c->open.detector = (int)mib;
+        return 1;
+    case OPT_SERIES:
+        return parse_series(c, arg) ? -1 : 1;
+    case OPT_LIST:
+        return read_list(c, arg) ? -1 : 1;
     case OPT_SHAPE:
         return cli_parse_shape(c->prog, arg, &c->open.rows, &c->open.cols) ? -1 : 1;
     case OPT_CALIB:

@@ -13,7 +13,12 @@ typedef struct cli_common {
     int verbose;
     mva_open_opts open;
     mva_pass_opts pass;
+    char **list;   /* --list: EDF file names (owned) */
+    size_t nlist;
 } cli_common;
+
+/* Frees what the common options allocated (the --list names). */
+void cli_common_free(cli_common *c);
 
 /* Prints "PROG: message" on stderr. */
 void cli_fail(const char *prog, const char *fmt, ...)
@@ -58,6 +63,9 @@ enum {
     OPT_QUIET,
     OPT_HELP,
     OPT_VERSION,
+    OPT_DETECTOR,
+    OPT_SERIES,
+    OPT_LIST,
     OPT_FIRST_TOOL /* tools number their own options from here */
 };
 
@@ -66,13 +74,23 @@ enum {
         {"channel-axis", required_argument, NULL, OPT_AXIS},                                    \
         {"memory", required_argument, NULL, OPT_MEMORY}, {"quiet", no_argument, NULL, 'q'},     \
         {"verbose", no_argument, NULL, 'v'},                                                    \
+        {"detector", required_argument, NULL, OPT_DETECTOR},                                    \
+        {"series", required_argument, NULL, OPT_SERIES},                                        \
+        {"list", required_argument, NULL, OPT_LIST},                                            \
         {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}
 
 #define CLI_COMMON_HELP                                                                         \
     "Input options (every tool):\n"                                                             \
-    "  INPUT                  HDF5 file, or FILE.h5::/path/to/dataset; found the NeXus way\n"   \
-    "                         (@default/@signal) or as the only 3-D dataset\n"                 \
-    "  --shape RxC            map shape (rows x cols) for 2-D (pixels, channels) data\n"       \
+    "  INPUT                  HDF5 file or FILE.h5::/path/to/dataset (found the NeXus way,\n"  \
+    "                         @default/@signal, or as the only 3-D dataset); an EDF file (one\n"\
+    "                         of a numbered series map_0000.edf... is extended to the whole\n" \
+    "                         series; or a 3-D or multi-block EDF, .gz too); a SPEC file with\n"\
+    "                         one @A spectrum per pixel.  The format is read from the content\n"\
+    "  --series FIRST:LAST    INPUT is a printf pattern, e.g. 'map_%04d.edf', numbered\n"   \
+    "                         FIRST..LAST, one file per map row\n"                           \
+    "  --list FILE            EDF files (one per map row) listed in FILE, one per line\n"     \
+    "  --detector N|sum       SPEC with several MCAs per point: which one (from 0), or the sum\n"\
+    "  --shape RxC            map shape (rows x cols), e.g. for 2-D (pixels, channels) data\n"       \
     "  --channel-axis first|last  where the channel axis is (default: from the file)\n"        \
     "  --calib A,B[,C]        energy calibration E(keV) = A + B*ch + C*ch^2\n"                 \
     "  --memory MIB           block buffer budget in MiB (default 64)\n"                       \

@@ -67,17 +67,21 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc - 1) {
+    const char *input = optind == argc && c.nlist ? c.list[0] : argv[optind];
+    if (!(optind == argc && c.nlist) && optind != argc - 1) {
         cli_fail(c.prog, "one INPUT expected; try 'mva-info --help'");
+        cli_common_free(&c);
         return 2;
     }
     mva_error err;
     mva_stack *s = NULL;
-    if (mva_stack_open(&s, argv[optind], &c.open, &err) != MVA_OK) {
+    if (mva_stack_open(&s, input, &c.open, &err) != MVA_OK) {
         cli_fail(c.prog, "%s", err.msg);
+        cli_common_free(&c);
         return 1;
     }
     print_info(mva_stack_get_info(s));
     mva_stack_close(s);
+    cli_common_free(&c);
     return 0;
 }

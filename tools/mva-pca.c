@@ -166,6 +166,10 @@ static int parse_args(pca_args *a, int argc, char **argv)
         if (r < 0 || (r == 0 && parse_tool_option(a, opt, optarg) != 0))
             return 2;
     }
+    if (optind == argc && a->c.nlist) { /* --list names the input */
+        a->input = a->c.list[0];
+        return 0;
+    }
     if (optind != argc - 1) {
         cli_fail(a->c.prog, optind >= argc ? "no INPUT given; try 'mva-pca --help'"
                                            : "one INPUT expected; try 'mva-pca --help'");
@@ -291,5 +295,6 @@ int main(int argc, char **argv)
     mva_roi_result_free(rr);
     mva_roi_acc_free(roi);
     mva_stack_close(s);
+    cli_common_free(&a.c);
     return rc == MVA_OK ? 0 : 1;
 }

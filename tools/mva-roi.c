@@ -94,6 +94,10 @@ static int parse_args(roi_args *a, int argc, char **argv)
         if (r < 0 || (r == 0 && parse_tool_option(a, opt, optarg) != 0))
             return 2;
     }
+    if (optind == argc && a->c.nlist) { /* --list names the input */
+        a->input = a->c.list[0];
+        return 0;
+    }
     if (optind != argc - 1) {
         cli_fail(a->c.prog, optind >= argc ? "no INPUT given; try 'mva-roi --help'"
                                            : "one INPUT expected; try 'mva-roi --help'");
@@ -184,5 +188,6 @@ int main(int argc, char **argv)
         cli_fail(a.c.prog, "%s", err.msg);
     mva_roi_result_free(r);
     mva_stack_close(s);
+    cli_common_free(&a.c);
     return rc == MVA_OK ? 0 : 1;
 }

@@ -100,9 +100,11 @@ typedef struct mva_reader_ops {
 typedef struct mva_stack mva_stack;
 
 /*
- * Opens INPUT, detecting the format from the content (HDF5 signature, EDF '{', SPEC '#S').
- * For HDF5, INPUT may be "file.h5::/path/to/dataset".  opts may be NULL.  On success *out
- * owns the reader; free it with mva_stack_close().
+ * Opens INPUT, detecting the format from the content, not the name: HDF5 (signature), EDF
+ * (header starting with '{', also gzipped), SPEC ('#S' scans with '@A' spectra).  For HDF5,
+ * INPUT may be "file.h5::/path/to/dataset".  With opts->files or opts->use_pattern the input
+ * is an EDF series.  opts may be NULL.  On success *out owns the reader; free it with
+ * mva_stack_close().
  */
 int mva_stack_open(mva_stack **out, const char *input, const mva_open_opts *opts,
                    mva_error *err);
