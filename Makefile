@@ -8,6 +8,8 @@
 #   make install PREFIX=/usr/local
 
 PREFIX  ?= /usr/local
+V       ?= 0
+Q       := $(if $(filter 1,$(V)),,@)
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2 -g
@@ -47,36 +49,44 @@ check-deps:
 deps:
 	./scripts/deps.sh
 
+# Short lines by default; make V=1 shows the commands.
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(SHARED): $(LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) -shared -Wl,-soname,libmva.so.0 -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,libmva.so.0 -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/%: $(BUILD)/tools/%.o $(TOOL_LIB) $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(GEN): $(BUILD)/samples/mva-gen.o $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(TEST_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(TEST_CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_LIB) $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
 
 test: test-deps
-	$(MAKE) all $(TESTS)
+	@$(MAKE) --no-print-directory all $(TESTS)
 	@./tests/run.sh $(BUILD)
 
 test-deps:
@@ -84,7 +94,7 @@ test-deps:
 
 demo:
 	@./scripts/deps.sh
-	$(MAKE) all
+	@$(MAKE) --no-print-directory all
 	@./scripts/demo.sh $(BUILD)
 
 bench: all

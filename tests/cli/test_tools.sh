@@ -134,5 +134,19 @@ expect_fail "bad shape" "$O" "54 pixels" "$BIN/mva-pca" "$T/gz.h5" --shape 5x5 -
 expect_fail "unwritable output" "/nonexistent-dir/x.h5" "nonexistent-dir" "$BIN/mva-pca" "$T/gz.h5" -k 2 -o /nonexistent-dir/x.h5
 if [ "$(md5sum <"$T/gz.h5")" = "$sum_before" ]; then ok "input never modified"; else ko "input modified"; fi
 
+# ---- make install, mva.pc, and the library example of the README ----
+$G -o "$T/wide.h5" --b 0.1 || ko "mva-gen 0.1 keV channels"
+if make --no-print-directory -s install PREFIX="$T/inst" BUILD="$BUILD" >"$T/install.log" 2>&1 &&
+    PKG_CONFIG_PATH="$T/inst/lib/pkgconfig" cc samples/example.c \
+        $(PKG_CONFIG_PATH="$T/inst/lib/pkgconfig" pkg-config --cflags --libs mva) \
+        -Wl,-rpath,"$T/inst/lib" -o "$T/example" 2>>"$T/install.log" &&
+    "$T/example" "$T/wide.h5" "$T/example.h5" >"$T/example.txt" 2>>"$T/install.log" &&
+    grep -q "^PC1 " "$T/example.txt" &&
+    $PY tests/interop/check_nexus.py "$T/example.h5" --expect-k 4 --expect-roi 1 >>"$T/install.log" 2>&1; then
+    ok "make install + pkg-config mva + samples/example.c"
+else
+    ko "install/example: $(tail -5 "$T/install.log")"
+fi
+
 echo "test_tools: $fails failure(s)"
 [ "$fails" -eq 0 ]
