@@ -21,42 +21,20 @@
 
 #include "mva/edf.h"
 #include "mva/stack.h"
-
-static char tmpdir[64];
+#include "util/tmpdir.h"
 
 /* ---- fixtures ---- */
 
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mva-edf-XXXXXX");
-    return mkdtemp(tmpdir) == NULL ? -1 : 0;
+    return test_tmpdir_create("edf");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(tmpdir);
-    if (d == NULL)
-        return 0;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(tmpdir);
-    return 0;
-}
-
-/* path of name inside the temporary directory (buf holds 512 chars) */
-static const char *tmp_path(char *buf, const char *name)
-{
-    snprintf(buf, 512, "%s/%s", tmpdir, name);
-    return buf;
+    return test_tmpdir_remove();
 }
 
 /* ---- building EDF files in memory ---- */

@@ -19,35 +19,20 @@
 
 #include "mva/spec.h"
 #include "mva/stack.h"
-
-static char tmpdir[64];
+#include "util/tmpdir.h"
 
 /* ---- fixtures ---- */
 
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mva-test-XXXXXX");
-    return mkdtemp(tmpdir) == NULL ? -1 : 0;
+    return test_tmpdir_create("spec");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(tmpdir);
-    if (d == NULL)
-        return 0;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(tmpdir);
-    return 0;
+    return test_tmpdir_remove();
 }
 
 /* ---- writing and reading test files ---- */

@@ -217,6 +217,42 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
     }
 }
 
+int cli_parse_args(cli_common *c, int argc, char **argv, const char *shortopts,
+                   const struct option *longopts, const char *usage, cli_option_fn tool_option,
+                   void *tool, const char **input)
+{
+    int opt;
+    while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (opt == 'V') {
+            printf("%s %s\n", c->prog, mva_version());
+            return 1;
+        }
+        int r = cli_common_option(c, opt, optarg);
+        if (r < 0)
+            return 2;
+        if (r == 0 && (tool_option == NULL || tool_option(tool, opt, optarg) != 0)) {
+            if (tool_option == NULL)
+                cli_fail(c->prog, "try '%s --help'", c->prog);
+            return 2;
+        }
+    }
+    if (optind == argc && c->nlist) { /* --list names the input */
+        *input = c->list[0];
+        return 0;
+    }
+    if (optind != argc - 1) {
+        cli_fail(c->prog, "%s; try '%s --help'",
+                 optind >= argc ? "no INPUT given" : "one INPUT expected", c->prog);
+        return 2;
+    }
+    *input = argv[optind];
+    return 0;
+}
+
 /* ---- progress on a terminal ---- */
 
 static const char *progress_label = "";

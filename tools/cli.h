@@ -2,6 +2,7 @@
 #ifndef MVA_TOOLS_CLI_H
 #define MVA_TOOLS_CLI_H
 
+#include <getopt.h>
 #include <stddef.h>
 
 #include "mva.h"
@@ -16,6 +17,19 @@ typedef struct cli_common {
     char **list;   /* --list: EDF file names (owned) */
     size_t nlist;
 } cli_common;
+
+/* A tool's own options: returns 0 when handled, non-zero (after printing why) otherwise. */
+typedef int (*cli_option_fn)(void *tool, int opt, const char *arg);
+
+/*
+ * Parses the command line: --help (prints usage) and --version, the common options, then the
+ * tool's through `tool_option`; one INPUT (or none with --list).  Returns 0 to go on with
+ * *input set, 1 when the tool should exit successfully (help, version), 2 on a usage error
+ * (already reported).
+ */
+int cli_parse_args(cli_common *c, int argc, char **argv, const char *shortopts,
+                   const struct option *longopts, const char *usage, cli_option_fn tool_option,
+                   void *tool, const char **input);
 
 /* Frees what the common options allocated (the --list names). */
 void cli_common_free(cli_common *c);

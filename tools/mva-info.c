@@ -50,28 +50,11 @@ int main(int argc, char **argv)
     cli_common c;
     memset(&c, 0, sizeof c);
     c.prog = "mva-info";
-    int opt;
-    while ((opt = getopt_long(argc, argv, "qvhV", longopts, NULL)) != -1) {
-        if (opt == 'h') {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (opt == 'V') {
-            printf("mva-info %s\n", mva_version());
-            return 0;
-        }
-        int r = cli_common_option(&c, opt, optarg);
-        if (r <= 0) {
-            if (r == 0)
-                cli_fail(c.prog, "try 'mva-info --help'");
-            return 2;
-        }
-    }
-    const char *input = optind == argc && c.nlist ? c.list[0] : argv[optind];
-    if (!(optind == argc && c.nlist) && optind != argc - 1) {
-        cli_fail(c.prog, "one INPUT expected; try 'mva-info --help'");
+    const char *input = NULL;
+    int pr = cli_parse_args(&c, argc, argv, "qvhV", longopts, usage, NULL, NULL, &input);
+    if (pr) {
         cli_common_free(&c);
-        return 2;
+        return pr == 1 ? 0 : 2;
     }
     mva_error err;
     mva_stack *s = NULL;

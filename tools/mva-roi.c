@@ -71,6 +71,11 @@ static int parse_tool_option(roi_args *a, int opt, const char *arg)
     }
 }
 
+static int tool_option(void *tool, int opt, const char *arg)
+{
+    return parse_tool_option(tool, opt, arg);
+}
+
 static int parse_args(roi_args *a, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -80,31 +85,8 @@ static int parse_args(roi_args *a, int argc, char **argv)
         {"entry", required_argument, NULL, OPT_FIRST_TOOL + 2},
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}};
-    int opt;
-    while ((opt = getopt_long(argc, argv, "o:qvhV", longopts, NULL)) != -1) {
-        if (opt == 'h') {
-            fputs(usage, stdout);
-            return 1;
-        }
-        if (opt == 'V') {
-            printf("mva-roi %s\n", mva_version());
-            return 1;
-        }
-        int r = cli_common_option(&a->c, opt, optarg);
-        if (r < 0 || (r == 0 && parse_tool_option(a, opt, optarg) != 0))
-            return 2;
-    }
-    if (optind == argc && a->c.nlist) { /* --list names the input */
-        a->input = a->c.list[0];
-        return 0;
-    }
-    if (optind != argc - 1) {
-        cli_fail(a->c.prog, optind >= argc ? "no INPUT given; try 'mva-roi --help'"
-                                           : "one INPUT expected; try 'mva-roi --help'");
-        return 2;
-    }
-    a->input = argv[optind];
-    return 0;
+    return cli_parse_args(&a->c, argc, argv, "o:qvhV", longopts, usage, tool_option, a,
+                          &a->input);
 }
 
 static void print_csv(const mva_roi_result *r)
