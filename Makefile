@@ -100,9 +100,10 @@ demo:
 bench: all
 	@./bench/bench.sh $(BUILD)
 
+# The test scripts that compile against the library add MVA_LINK_EXTRA to their link lines.
 sanitize:
-	$(MAKE) BUILD=build-san OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	  LDFLAGS="-fsanitize=address,undefined" test
+	MVA_LINK_EXTRA="-fsanitize=address,undefined" $(MAKE) BUILD=build-san \
+	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" test
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/mva \

@@ -139,7 +139,7 @@ $G -o "$T/wide.h5" --b 0.1 || ko "mva-gen 0.1 keV channels"
 if make --no-print-directory -s install PREFIX="$T/inst" BUILD="$BUILD" >"$T/install.log" 2>&1 &&
     PKG_CONFIG_PATH="$T/inst/lib/pkgconfig" cc samples/example.c \
         $(PKG_CONFIG_PATH="$T/inst/lib/pkgconfig" pkg-config --cflags --libs mva) \
-        -Wl,-rpath,"$T/inst/lib" -o "$T/example" 2>>"$T/install.log" &&
+        -Wl,-rpath,"$T/inst/lib" ${MVA_LINK_EXTRA:-} -o "$T/example" 2>>"$T/install.log" &&
     "$T/example" "$T/wide.h5" "$T/example.h5" >"$T/example.txt" 2>>"$T/install.log" &&
     grep -q "^PC1 " "$T/example.txt" &&
     $PY tests/interop/check_nexus.py "$T/example.h5" --expect-k 4 --expect-roi 1 >>"$T/install.log" 2>&1; then

@@ -30,8 +30,8 @@ def build_dump(tmpdir, dump=None):
     build = os.environ.get("BUILD", "build")
     cmd = ("cc -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -o '%s' '%s' %s/lib/libmva.a "
            "$(pkg-config --libs hdf5-serial lapacke openblas zlib) "
-           "$(pkg-config --define-variable=GSL_CBLAS_LIB= --libs gsl) -pthread -lm"
-           % (exe, src, build))
+           "$(pkg-config --define-variable=GSL_CBLAS_LIB= --libs gsl) -pthread -lm %s"
+           % (exe, src, build, os.environ.get("MVA_LINK_EXTRA", "")))
     subprocess.run(cmd, shell=True, check=True, cwd=ROOT)
     return exe
 

@@ -39,9 +39,11 @@ def check(ok, what):
 
 def build_dump(tmp):
     exe = os.path.join(tmp, "dump")
-    cmd = ("cc -O2 -Iinclude -Isrc -o %s tests/interop/dump.c build/lib/libmva.a "
+    # BUILD and MVA_LINK_EXTRA as make sets them (make sanitize links with the sanitizers).
+    cmd = ("cc -O2 -Iinclude -Isrc -o %s tests/interop/dump.c %s/lib/libmva.a "
            "$(pkg-config --libs hdf5-serial lapacke openblas zlib) "
-           "$(pkg-config --define-variable=GSL_CBLAS_LIB= --libs gsl) -pthread -lm" % exe)
+           "$(pkg-config --define-variable=GSL_CBLAS_LIB= --libs gsl) -pthread -lm %s"
+           % (exe, os.environ.get("BUILD", "build"), os.environ.get("MVA_LINK_EXTRA", "")))
     subprocess.run(cmd, shell=True, check=True, cwd=ROOT)
     return exe
 
