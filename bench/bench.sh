@@ -5,6 +5,8 @@
 #   2. 400 x 640 x 2048 uint32 uncompressed (2.1 GB; skipped with BENCH_BIG=0): cat, the
 #      floor, mva-pca -k 10 with the time and throughput of every pass, peak RSS.
 #   3. exact vs randomized on both maps, and the subspace sine between their components.
+#   Map 1 is read by the HDF5 reader's parallel inflate; MVA_DECODE_THREADS=0 gives plain
+#   H5Dread, shown for one pass with nothing to compute (passread) and for mva-roi.
 set -e
 BUILD=${1:-build}
 BIN="$BUILD/bin"
@@ -14,6 +16,9 @@ mkdir -p "$OUT"
 cc -O2 -o "$BUILD/runstat" bench/runstat.c
 cc -O2 $(pkg-config --cflags hdf5-serial) -o "$BUILD/h5read" bench/h5read.c \
     $(pkg-config --libs hdf5-serial)
+cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Iinclude -pthread -o "$BUILD/passread" \
+    bench/passread.c "$BUILD/lib/libmva.a" $(pkg-config --libs hdf5-serial lapacke openblas zlib) \
+    $(pkg-config --define-variable=GSL_CBLAS_LIB= --libs gsl) -pthread -lm
 
 sine() { # largest principal-angle sine between the eigenspectra of two results
     $PY - "$1" "$2" "$3" <<'PYEOF' 2>/dev/null || echo "(h5py missing)"
@@ -40,6 +45,15 @@ cat "$MAP" >/dev/null
 echo
 echo "== decompress-only read with HDF5 (the floor), 3 runs"
 for i in 1 2 3; do "$BUILD/runstat" "$BUILD/h5read" "$MAP" /entry/data/data; done
+echo
+echo "== one pass with nothing to compute (passread, best of 5): parallel inflate, plain H5Dread"
+"$BUILD/passread" "$MAP" 5
+MVA_DECODE_THREADS=0 "$BUILD/passread" "$MAP" 5
+echo
+echo "== mva-roi, 3 ROIs (one pass), plain H5Dread (MVA_DECODE_THREADS=0)"
+MVA_DECODE_THREADS=0 "$BUILD/runstat" "$BIN/mva-roi" "$MAP" --roi Fe=6.2:6.6keV \
+    --roi Cu=7.9:8.2keV --roi Pb=10.35:10.75keV -q -o "$OUT/bench-roi.h5"
+rm -f "$OUT/bench-roi.h5"
 echo
 echo "== mva-roi, 3 ROIs (one pass)"
 "$BUILD/runstat" "$BIN/mva-roi" "$MAP" --roi Fe=6.2:6.6keV --roi Cu=7.9:8.2keV \

@@ -8,17 +8,34 @@
  * middle rows, partial last row), reads each in the stored type into a scratch buffer and
  * converts it to double in one loop, transposing when the channels are stored first.
  *
+ * Parallel inflate: when the channels are last, every chunk holds whole spectra and the
+ * filters are deflate, optionally after shuffle (nothing else: fletcher32, szip, plugins,
+ * partial edge chunks left unfiltered all go to H5Dread), a read instead fetches the raw
+ * chunks that meet the block with H5Dread_chunk in the calling thread -- HDF5 is not
+ * thread-safe, so every HDF5 call stays there -- and inflates, unshuffles, byte-swaps (file
+ * order to host order) and converts them on a pool of threads (online CPUs, 1 to 4, the
+ * caller among them; MVA_DECODE_THREADS overrides, 0 turns this off) straight into the
+ * block.  Each chunk's filter mask is honoured.  Chunks cut by the end of the block stay
+ * decoded for the next one.  Memory: the compressed chunks of one block, two decoded chunks
+ * per thread, and the decoded chunks of at most two chunk rows (one row of leftovers).  A
+ * block that meets a chunk never written (fill value) goes through H5Dread.
+ *
  * HDF5's automatic error printing is switched off: the library never prints, the messages
  * go into the mva_error record instead.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include <hdf5.h>
+#include <zlib.h>
 
 #include "mva/hdf5.h"
 #include "mva/stack.h"
@@ -30,6 +47,84 @@
 #define CACHE_MAX ((size_t)256 << 20)
 #define TILE 64          /* pixels per tile of the channel-first transpose */
 #define H5_MSG 256       /* buffer for one HDF5 error description */
+
+/*
+ * Direct chunk decoding ("parallel inflate").  HDF5 1.10 (serial, not thread-safe)
+ * decompresses in the calling thread only, which caps a pass at one core's inflate speed.
+ * For the common storage -- channel-last chunks holding whole spectra, deflate optionally
+ * after shuffle -- the reader fetches the raw chunk bytes itself (H5Dread_chunk, in the
+ * calling thread: every HDF5 call stays in one thread) and inflates, unshuffles, swaps and
+ * converts them on a small pool of threads, straight into the caller's block.
+ */
+#define DECODE_MAX_THREADS 4
+#define DECODE_ENV "MVA_DECODE_THREADS"
+#define WHY_CAP 200
+
+/* One chunk that intersects the block being read. */
+typedef struct dtask {
+    size_t crow, ccol;           /* chunk index in the chunk grid (map rows, map cols) */
+    size_t r0, r1, c0, c1;       /* map rows and cols the chunk holds (clipped to the map) */
+    size_t raw_off, nraw;        /* compressed bytes in the raw arena */
+    uint32_t mask;               /* filters skipped for this chunk (bit i = filter i) */
+    const unsigned char *cached; /* decoded already by the previous read, or NULL */
+    unsigned char *keep;         /* decode into this cache buffer: the next block needs it */
+    int leftover;                /* holds pixels after the block */
+    int release;                 /* cached for this block only: free it after the read */
+    int code;                    /* MVA_OK, or what failed */
+    char why[WHY_CAP];
+} dtask;
+
+/* The leftover chunks of one chunk row, decoded, indexed by chunk column. */
+typedef struct chunk_row {
+    int valid;
+    size_t crow;
+    unsigned char **slot;        /* ncc entries, NULL = not cached */
+} chunk_row;
+
+typedef struct decode_scratch {
+    unsigned char *tmp;          /* inflated, still shuffled */
+    unsigned char *dec;          /* decoded chunk that no later block needs */
+} decode_scratch;
+
+struct h5_reader;
+
+typedef struct worker_arg {
+    struct h5_reader *r;
+    int idx;                     /* scratch index; 0 is the calling thread */
+} worker_arg;
+
+typedef struct fast_path {
+    int on;
+    int nthreads;                /* decoding threads, the calling thread included */
+    int shuffle;                 /* pipeline is shuffle, deflate (else deflate alone) */
+    uint32_t bit_shuffle, bit_deflate;
+    int swap;                    /* file byte order differs from the host's */
+    size_t es;                   /* bytes per value */
+    size_t ch_r, ch_c;           /* chunk extent in map rows and cols (1 row for 2-D) */
+    size_t grid_rows, ncc;       /* map rows; chunks per chunk row */
+    size_t chunk_bytes;          /* decoded size of every chunk (edge chunks are full size) */
+    int rank;
+    /* state of one read */
+    dtask *tasks;
+    size_t task_cap;
+    unsigned char *raw;
+    size_t raw_cap;
+    chunk_row cache[2];          /* [cur]: leftovers of the last read; the other: of this */
+    int cur;
+    unsigned char **spare;       /* decoded-chunk buffers not in use */
+    size_t nspare, spare_cap;
+    decode_scratch scratch[DECODE_MAX_THREADS];
+    /* the pool: tasks [0, ready) are published, [0, next) taken, finished are done */
+    int pool_started, nworkers;
+    pthread_t th[DECODE_MAX_THREADS - 1];
+    worker_arg args[DECODE_MAX_THREADS];
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, done_cv;
+    size_t ntasks, ready, next, finished;
+    int stop;
+    size_t first, end;           /* the block being read */
+    double *out;
+} fast_path;
 
 typedef struct h5_reader {
     hid_t file, dset, fspace;
@@ -44,6 +139,7 @@ typedef struct h5_reader {
     size_t scratch_cap;
     char file_name[FILE_CAP];
     char path[PATH_CAP];
+    fast_path fast;
 } h5_reader;
 
 /* ---- input name and signature ---- */
@@ -740,6 +836,126 @@ done:
     return rc;
 }
 
+/* ---- storage: can chunks be decoded here? ---- */
+
+/* Decoding threads, the calling thread included: MVA_DECODE_THREADS when set (0 turns
+ * direct decoding off, for tests and benchmarks), else the online CPUs, 1 to 4. */
+static int decode_threads(void)
+{
+    const char *env = getenv(DECODE_ENV);
+    if (env != NULL && env[0] != '\0') {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end == '\0' && v >= 0)
+            return v > DECODE_MAX_THREADS ? DECODE_MAX_THREADS : (int)v;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > DECODE_MAX_THREADS ? DECODE_MAX_THREADS : (int)n;
+}
+
+/* 1 when the stored type is the native memtype (swap 0) or its byte-swapped twin (swap 1):
+ * then the raw chunk bytes are the values, give or take the byte order. */
+static int raw_type_usable(const h5_reader *r, hid_t d, int *swap)
+{
+    hid_t ft = H5Dget_type(d), other = H5Tcopy(r->memtype);
+    int ok = 0;
+    if (ft >= 0 && H5Tequal(ft, r->memtype) > 0) {
+        ok = 1;
+        *swap = 0;
+    } else if (ft >= 0 && other >= 0 && mva_dtype_size(r->dtype) > 1) {
+        H5T_order_t o = H5Tget_order(r->memtype);
+        if (H5Tset_order(other, o == H5T_ORDER_LE ? H5T_ORDER_BE : H5T_ORDER_LE) >= 0 &&
+            H5Tequal(ft, other) > 0) {
+            ok = 1;
+            *swap = 1;
+        }
+    }
+    if (other >= 0)
+        H5Tclose(other);
+    if (ft >= 0)
+        H5Tclose(ft);
+    return ok;
+}
+
+/* The pipeline is deflate, or shuffle then deflate (the order h5py and most writers use).
+ * Anything else -- fletcher32 included, whose checksum HDF5 does not export -- is left to
+ * H5Dread. */
+static int pipeline_usable(const h5_reader *r, hid_t dcpl, fast_path *f)
+{
+    int nf = H5Pget_nfilters(dcpl);
+    H5Z_filter_t id[2];
+    unsigned cd[2][8];
+    size_t ncd[2] = {8, 8};
+    if (nf < 1 || nf > 2)
+        return 0;
+    for (int i = 0; i < nf; i++) {
+        unsigned flags, conf;
+        id[i] = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd[i], cd[i], 0, NULL, &conf);
+    }
+    if (id[nf - 1] != H5Z_FILTER_DEFLATE)
+        return 0;
+    f->shuffle = nf == 2;
+    if (f->shuffle &&
+        (id[0] != H5Z_FILTER_SHUFFLE || (ncd[0] >= 1 && cd[0][0] != mva_dtype_size(r->dtype))))
+        return 0;
+    f->bit_shuffle = f->shuffle ? 1u : 0u;
+    f->bit_deflate = 1u << (nf - 1);
+    return 1;
+}
+
+/* Chunk geometry: channel-last, every chunk holding whole spectra. */
+static int geometry_usable(const h5_reader *r, const hsize_t *chunk, fast_path *f)
+{
+    if (r->chfirst || chunk[r->rank - 1] != r->dims[r->rank - 1])
+        return 0;
+    f->rank = r->rank;
+    f->es = mva_dtype_size(r->dtype);
+    f->ch_r = r->rank == 3 ? (size_t)chunk[0] : 1;
+    f->ch_c = (size_t)chunk[r->rank - 2];
+    f->grid_rows = r->rank == 3 ? (size_t)r->dims[0] : 1;
+    f->ncc = (r->grid_cols + f->ch_c - 1) / f->ch_c;
+    size_t px, vals;
+    /* zlib counts output in uInt; HDF5 limits chunks to 4 GiB as well. */
+    return mva_size_mul(f->ch_r, f->ch_c, &px) == MVA_OK &&
+           mva_size_mul(px, r->p, &vals) == MVA_OK &&
+           mva_size_mul(vals, f->es, &f->chunk_bytes) == MVA_OK &&
+           f->chunk_bytes <= UINT_MAX;
+}
+
+/* Decides whether reads go through direct chunk decoding and says so in info->storage. */
+static void plan_fast_path(h5_reader *r, hid_t d, mva_stack_info *info)
+{
+#if H5_VERSION_GE(1, 10, 3)
+    fast_path *f = &r->fast;
+    hid_t dcpl = H5Dget_create_plist(d);
+    hsize_t chunk[3];
+    unsigned opts = 0;
+    int n = decode_threads();
+    /* Partial edge chunks stored unfiltered would carry a mask of 0: not ours to guess. */
+    int ok = n > 0 && dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED &&
+             H5Pget_chunk(dcpl, r->rank, chunk) == r->rank &&
+             H5Pget_chunk_opts(dcpl, &opts) >= 0 &&
+             !(opts & H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS) && geometry_usable(r, chunk, f) &&
+             pipeline_usable(r, dcpl, f) && raw_type_usable(r, d, &f->swap);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (!ok)
+        return;
+    f->on = 1;
+    f->nthreads = n;
+    /* Threads decode different chunks of one block: a block of one chunk row per thread
+     * keeps them all busy (the engine sizes blocks in whole multiples of this). */
+    size_t cp;
+    if (mva_size_mul(info->chunk_pixels, (size_t)n, &cp) == MVA_OK)
+        info->chunk_pixels = cp;
+    size_t used = strlen(info->storage);
+    snprintf(info->storage + used, sizeof info->storage - used,
+             ", parallel inflate on %d thread%s", n, n > 1 ? "s" : "");
+#else
+    (void)r, (void)d, (void)info;
+#endif
+}
+
 /* ---- calibration ---- */
 
 static int calib_set(mva_calib *cal, const double *v, size_t n, double scale)
@@ -950,6 +1166,544 @@ static int read_rect(h5_reader *r, size_t row, size_t nr, size_t col, size_t nc,
     return rc;
 }
 
+/* ---- reading: direct chunk decoding ---- */
+
+/* HDF5's shuffle filter (H5Zshuffle.c) stores byte b of element j at b * n + j; this puts it
+ * back, taking the byte planes in reverse order when swap is set (which also swaps the
+ * bytes of every value).  Element-major, so that the writes stream; the byte size is a
+ * constant in the common cases so that the inner loop unrolls. */
+static void unshuffle(const unsigned char *src, unsigned char *dst, size_t n, size_t es,
+                      int swap)
+{
+    const unsigned char *plane[8];
+    if (es > 8) {
+        for (size_t b = 0; b < es; b++)
+            for (size_t j = 0; j < n; j++)
+                dst[j * es + b] = src[(swap ? es - 1 - b : b) * n + j];
+        return;
+    }
+    for (size_t b = 0; b < es; b++)
+        plane[b] = src + (swap ? es - 1 - b : b) * n;
+#define UNSHUFFLE_FIXED(ES)                                                                    \
+    for (size_t j = 0; j < n; j++)                                                             \
+        for (size_t b = 0; b < (ES); b++)                                                      \
+            dst[j * (ES) + b] = plane[b][j];
+    switch (es) {
+    case 2: UNSHUFFLE_FIXED(2) break;
+    case 4: UNSHUFFLE_FIXED(4) break;
+    case 8: UNSHUFFLE_FIXED(8) break;
+    default: UNSHUFFLE_FIXED(es) break;
+    }
+#undef UNSHUFFLE_FIXED
+}
+
+static void swap_bytes(unsigned char *v, size_t n, size_t es)
+{
+    for (size_t j = 0; j < n; j++, v += es)
+        for (size_t a = 0, b = es - 1; a < b; a++, b--) {
+            unsigned char t = v[a];
+            v[a] = v[b];
+            v[b] = t;
+        }
+}
+
+/* zlib stream (RFC 1950) of exactly want bytes, as HDF5's deflate filter writes it. */
+static int inflate_exact(const unsigned char *src, size_t nsrc, unsigned char *dst,
+                         size_t want, dtask *t)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (nsrc > UINT_MAX) {
+        t->code = MVA_EIO;
+        snprintf(t->why, WHY_CAP, "%zu compressed bytes, more than zlib takes at once", nsrc);
+        return 0;
+    }
+    int z = inflateInit(&zs);
+    if (z != Z_OK) {
+        t->code = z == Z_MEM_ERROR ? MVA_ENOMEM : MVA_EIO;
+        snprintf(t->why, WHY_CAP, "cannot start inflate: %s", zError(z));
+        return 0;
+    }
+    zs.next_in = (unsigned char *)src;
+    zs.avail_in = (uInt)nsrc;
+    zs.next_out = dst;
+    zs.avail_out = (uInt)want;
+    z = inflate(&zs, Z_FINISH);
+    size_t got = (size_t)zs.total_out;
+    if (z == Z_STREAM_END && got == want) {
+        inflateEnd(&zs);
+        return 1;
+    }
+    t->code = z == Z_MEM_ERROR ? MVA_ENOMEM : MVA_EIO;
+    if (z == Z_STREAM_END)
+        snprintf(t->why, WHY_CAP, "inflates to %zu bytes, expected %zu", got, want);
+    else if (z == Z_BUF_ERROR && zs.avail_out == 0)
+        snprintf(t->why, WHY_CAP, "inflates to more than the expected %zu bytes", want);
+    else if (z == Z_BUF_ERROR)
+        snprintf(t->why, WHY_CAP,
+                 "compressed data end early (%zu bytes inflate to %zu of the expected %zu)",
+                 nsrc, got, want);
+    else
+        snprintf(t->why, WHY_CAP, "inflate failed: %s (%zu compressed bytes, expected %zu out)",
+                 zs.msg ? zs.msg : zError(z), nsrc, want);
+    inflateEnd(&zs);
+    return 0;
+}
+
+/* Raw chunk bytes -> values in host byte order at dst (chunk_bytes), honouring the chunk's
+ * filter mask: a set bit means that filter was skipped when the chunk was written. */
+static int decode_chunk(const fast_path *f, dtask *t, const unsigned char *raw,
+                        decode_scratch *s, unsigned char *dst)
+{
+    int deflated = !(t->mask & f->bit_deflate);
+    int shuffled = f->shuffle && !(t->mask & f->bit_shuffle) && f->es > 1;
+    const unsigned char *src = raw;
+    if (deflated) {
+        unsigned char *to = shuffled ? s->tmp : dst;
+        if (!inflate_exact(raw, t->nraw, to, f->chunk_bytes, t))
+            return 0;
+        src = to;
+    } else if (t->nraw != f->chunk_bytes) {
+        t->code = MVA_EIO;
+        snprintf(t->why, WHY_CAP, "stored without deflate (filter mask 0x%x) in %zu bytes, "
+                 "expected %zu", (unsigned)t->mask, t->nraw, f->chunk_bytes);
+        return 0;
+    }
+    size_t n = f->chunk_bytes / f->es;
+    if (shuffled) {
+        unshuffle(src, dst, n, f->es, f->swap);
+        return 1;
+    }
+    if (src != dst)
+        memcpy(dst, src, f->chunk_bytes);
+    if (f->swap)
+        swap_bytes(dst, n, f->es);
+    return 1;
+}
+
+/* Converts the pixels of a decoded chunk that fall in the block [first, end) into out, one
+ * run of whole spectra per map row of the chunk, with the converters of the H5Dread path. */
+static void emit_chunk(const h5_reader *r, const dtask *t, const unsigned char *chunk,
+                       size_t first, size_t end, double *out)
+{
+    const fast_path *f = &r->fast;
+    size_t C = r->grid_cols, p = r->p;
+    size_t ra = first / C > t->r0 ? first / C : t->r0;
+    size_t rb = (end - 1) / C < t->r1 - 1 ? (end - 1) / C : t->r1 - 1;
+    for (size_t row = ra; row <= rb; row++) {
+        size_t lo = row * C + t->c0, hi = row * C + t->c1;
+        if (lo < first)
+            lo = first;
+        if (hi > end)
+            hi = end;
+        if (lo >= hi)
+            continue;
+        size_t at = ((row - t->r0) * f->ch_c + (lo - row * C - t->c0)) * p;
+        converters[r->dtype](chunk + at * f->es, hi - lo, p, 0, out + (lo - first) * p);
+    }
+}
+
+/* Decodes (unless cached) and emits task k; runs in any decoding thread. */
+static void run_task(h5_reader *r, size_t k, int idx)
+{
+    fast_path *f = &r->fast;
+    dtask *t = &f->tasks[k];
+    const unsigned char *chunk = t->cached;
+    if (chunk == NULL) {
+        decode_scratch *s = &f->scratch[idx];
+        if (s->dec == NULL)
+            s->dec = malloc(f->chunk_bytes);
+        if (s->tmp == NULL && f->shuffle)
+            s->tmp = malloc(f->chunk_bytes);
+        if (s->dec == NULL || (f->shuffle && s->tmp == NULL)) {
+            t->code = MVA_ENOMEM;
+            snprintf(t->why, WHY_CAP, "out of memory for %zu decoded bytes", f->chunk_bytes);
+            return;
+        }
+        unsigned char *dst = t->keep ? t->keep : s->dec;
+        if (!decode_chunk(f, t, f->raw + t->raw_off, s, dst))
+            return;
+        chunk = dst;
+    }
+    emit_chunk(r, t, chunk, f->first, f->end, f->out);
+}
+
+/* Takes and runs published tasks until none is left; returns when the batch is drained
+ * (other threads may still be finishing theirs). */
+static void help_batch(h5_reader *r, int idx)
+{
+    fast_path *f = &r->fast;
+    pthread_mutex_lock(&f->mu);
+    while (f->next < f->ready) {
+        size_t k = f->next++;
+        pthread_mutex_unlock(&f->mu);
+        run_task(r, k, idx);
+        pthread_mutex_lock(&f->mu);
+        if (++f->finished == f->ntasks)
+            pthread_cond_broadcast(&f->done_cv);
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void *worker_main(void *arg)
+{
+    worker_arg *a = arg;
+    fast_path *f = &a->r->fast;
+    pthread_mutex_lock(&f->mu);
+    for (;;) {
+        while (!f->stop && f->next >= f->ready)
+            pthread_cond_wait(&f->work_cv, &f->mu);
+        if (f->stop)
+            break;
+        size_t k = f->next++;
+        pthread_mutex_unlock(&f->mu);
+        run_task(a->r, k, a->idx);
+        pthread_mutex_lock(&f->mu);
+        if (++f->finished == f->ntasks)
+            pthread_cond_broadcast(&f->done_cv);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+/* Starts the workers at the first read; with none (or when creating them fails) the
+ * calling thread decodes everything itself. */
+static void pool_start(h5_reader *r)
+{
+    fast_path *f = &r->fast;
+    if (f->pool_started)
+        return;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->work_cv, NULL);
+    pthread_cond_init(&f->done_cv, NULL);
+    f->pool_started = 1;
+    for (int i = 0; i < DECODE_MAX_THREADS; i++)
+        f->args[i] = (worker_arg){r, i};
+    for (int i = 1; i < f->nthreads; i++) {
+        if (pthread_create(&f->th[f->nworkers], NULL, worker_main, &f->args[i]) != 0)
+            break;
+        f->nworkers++;
+    }
+}
+
+static void pool_stop(fast_path *f)
+{
+    if (!f->pool_started)
+        return;
+    pthread_mutex_lock(&f->mu);
+    f->stop = 1;
+    pthread_cond_broadcast(&f->work_cv);
+    pthread_mutex_unlock(&f->mu);
+    for (int i = 0; i < f->nworkers; i++)
+        pthread_join(f->th[i], NULL);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->work_cv);
+    pthread_cond_destroy(&f->done_cv);
+}
+
+static void fast_free(fast_path *f)
+{
+    pool_stop(f);
+    for (int i = 0; i < DECODE_MAX_THREADS; i++) {
+        free(f->scratch[i].tmp);
+        free(f->scratch[i].dec);
+    }
+    for (int c = 0; c < 2; c++) {
+        if (f->cache[c].slot != NULL)
+            for (size_t k = 0; k < f->ncc; k++)
+                free(f->cache[c].slot[k]);
+        free(f->cache[c].slot);
+    }
+    for (size_t k = 0; k < f->nspare; k++)
+        free(f->spare[k]);
+    free(f->spare);
+    free(f->tasks);
+    free(f->raw);
+}
+
+/* A decoded-chunk buffer for the cache, or NULL (then the chunk is simply not kept). */
+static unsigned char *spare_get(fast_path *f)
+{
+    return f->nspare > 0 ? f->spare[--f->nspare] : malloc(f->chunk_bytes);
+}
+
+/* Returns a cache buffer; spare holds at most two chunk rows, as the cache itself. */
+static void spare_put(fast_path *f, unsigned char *buf)
+{
+    if (buf == NULL)
+        return;
+    if (f->nspare == f->spare_cap) {
+        size_t cap = f->spare_cap ? 2 * f->spare_cap : 4;
+        unsigned char **s = cap <= 2 * f->ncc + 4 ? realloc(f->spare, cap * sizeof *s) : NULL;
+        if (s == NULL) {
+            free(buf);
+            return;
+        }
+        f->spare = s;
+        f->spare_cap = cap;
+    }
+    f->spare[f->nspare++] = buf;
+}
+
+/* Grows *buf (of *cap elements of size) to hold n; 0 on failure. */
+static int grow(void **buf, size_t *cap, size_t n, size_t size)
+{
+    if (n <= *cap)
+        return 1;
+    if (n > SIZE_MAX / size)
+        return 0;
+    void *b = realloc(*buf, n * size);
+    if (b == NULL)
+        return 0;
+    *buf = b;
+    *cap = n;
+    return 1;
+}
+
+/* Does the chunk hold any pixel of [first, end)?  Only its rows in the first and last map
+ * row of the block can miss it. */
+static int chunk_meets_block(size_t C, const dtask *t, size_t first, size_t end)
+{
+    size_t ra = first / C > t->r0 ? first / C : t->r0;
+    size_t rb = (end - 1) / C < t->r1 - 1 ? (end - 1) / C : t->r1 - 1;
+    for (size_t row = ra; row <= rb; row++)
+        if (row * C + t->c0 < end && row * C + t->c1 > first)
+            return 1;
+    return 0;
+}
+
+/* Fills f->tasks with the chunks that meet the block, in chunk order; *n gets their number. */
+static int plan_tasks(h5_reader *r, size_t first, size_t end, size_t *n)
+{
+    fast_path *f = &r->fast;
+    size_t C = r->grid_cols;
+    size_t cra = first / C / f->ch_r, crb = (end - 1) / C / f->ch_r, k = 0;
+    size_t most;
+    if (mva_size_mul(crb - cra + 1, f->ncc, &most) != MVA_OK ||
+        !grow((void **)&f->tasks, &f->task_cap, most, sizeof *f->tasks))
+        return 0;
+    for (size_t cr = cra; cr <= crb; cr++) {
+        for (size_t cc = 0; cc < f->ncc; cc++) {
+            dtask *t = &f->tasks[k];
+            memset(t, 0, sizeof *t);
+            t->crow = cr;
+            t->ccol = cc;
+            t->r0 = cr * f->ch_r;
+            t->r1 = t->r0 + f->ch_r < f->grid_rows ? t->r0 + f->ch_r : f->grid_rows;
+            t->c0 = cc * f->ch_c;
+            t->c1 = t->c0 + f->ch_c < C ? t->c0 + f->ch_c : C;
+            if (!chunk_meets_block(C, t, first, end))
+                continue;
+            t->leftover = (t->r1 - 1) * C + t->c1 > end;
+            k++;
+        }
+    }
+    *n = k;
+    return 1;
+}
+
+static void chunk_offset(const fast_path *f, const dtask *t, hsize_t *off)
+{
+    int k = 0;
+    if (f->rank == 3)
+        off[k++] = (hsize_t)t->r0;
+    off[k++] = (hsize_t)t->c0;
+    off[k] = 0;
+}
+
+/* Sizes the raw chunks that must be read and lays them out in the raw arena.  Returns 0
+ * when a chunk is not stored (never written: H5Dread supplies the fill value) or its size
+ * cannot be had, so that the block goes through H5Dread. */
+static int size_raw_chunks(h5_reader *r, size_t ntasks, int *nomem)
+{
+    fast_path *f = &r->fast;
+    size_t total = 0;
+    /* deflate can grow incompressible data by a few bytes per 16 KiB (zlib's compressBound);
+     * a larger size is a corrupt index, not something to allocate. */
+    uLong bound = compressBound((uLong)f->chunk_bytes) + 64;
+    for (size_t k = 0; k < ntasks; k++) {
+        dtask *t = &f->tasks[k];
+        if (t->cached != NULL)
+            continue;
+        hsize_t off[3], size = 0;
+        chunk_offset(f, t, off);
+        if (H5Dget_chunk_storage_size(r->dset, off, &size) < 0 || size == 0 ||
+            size > (hsize_t)bound)
+            return 0;
+        t->raw_off = total;
+        t->nraw = (size_t)size;
+        total += t->nraw;
+    }
+    if (!grow((void **)&f->raw, &f->raw_cap, total ? total : 1, 1)) {
+        *nomem = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* Cache hits: chunks of the last read's leftover row that this block needs. */
+static void attach_cache(fast_path *f, size_t ntasks)
+{
+    chunk_row *cur = &f->cache[f->cur];
+    if (!cur->valid)
+        return;
+    for (size_t k = 0; k < ntasks; k++) {
+        dtask *t = &f->tasks[k];
+        if (t->crow == cur->crow && cur->slot[t->ccol] != NULL)
+            t->cached = cur->slot[t->ccol];
+    }
+}
+
+/* Moves the cache to this read's leftovers.  A hit that is a leftover again moves over; a
+ * hit that is not is released after the read (its data are still being emitted); cached
+ * chunks this block does not need are released now; chunks to decode for the next block
+ * get a buffer (none when memory is short: then they are simply decoded again). */
+static int rotate_cache(fast_path *f, size_t ntasks, size_t crow)
+{
+    for (int c = 0; c < 2; c++)
+        if (f->cache[c].slot == NULL &&
+            (f->cache[c].slot = calloc(f->ncc, sizeof *f->cache[c].slot)) == NULL)
+            return 0;
+    chunk_row *cur = &f->cache[f->cur], *nxt = &f->cache[1 - f->cur];
+    for (size_t k = 0; k < ntasks; k++) {
+        dtask *t = &f->tasks[k];
+        if (t->cached == NULL)
+            continue;
+        cur->slot[t->ccol] = NULL;
+        if (t->leftover)
+            nxt->slot[t->ccol] = (unsigned char *)t->cached;
+        else
+            t->release = 1;
+    }
+    for (size_t k = 0; k < f->ncc; k++) {
+        spare_put(f, cur->slot[k]);
+        cur->slot[k] = NULL;
+    }
+    cur->valid = 0;
+    for (size_t k = 0; k < ntasks; k++) {
+        dtask *t = &f->tasks[k];
+        if (t->cached == NULL && t->leftover)
+            nxt->slot[t->ccol] = t->keep = spare_get(f);
+    }
+    nxt->valid = 1;
+    nxt->crow = crow;
+    f->cur = 1 - f->cur;
+    return 1;
+}
+
+/* After the read: hits that were only for this block go back to the spare buffers, and a
+ * leftover whose decoding failed or never ran (k >= ran) is not kept. */
+static void settle_cache(fast_path *f, size_t ntasks, size_t ran)
+{
+    chunk_row *cur = &f->cache[f->cur];
+    for (size_t k = 0; k < ntasks; k++) {
+        dtask *t = &f->tasks[k];
+        if (t->release)
+            spare_put(f, (unsigned char *)t->cached);
+        if (t->keep != NULL && (k >= ran || t->code != MVA_OK)) {
+            cur->slot[t->ccol] = NULL;
+            spare_put(f, t->keep);
+        }
+    }
+}
+
+/* Reads the compressed bytes of t's chunk; HDF5, so only ever in the calling thread. */
+static int fetch_raw(h5_reader *r, dtask *t)
+{
+    fast_path *f = &r->fast;
+    hsize_t off[3];
+    uint32_t mask = 0;
+    chunk_offset(f, t, off);
+    if (H5Dread_chunk(r->dset, H5P_DEFAULT, off, &mask, f->raw + t->raw_off) < 0) {
+        char e[H5_MSG];
+        t->code = MVA_EIO;
+        snprintf(t->why, WHY_CAP, "cannot read the %zu stored bytes: %s", t->nraw,
+                 h5_error_text(e));
+        return 0;
+    }
+    t->mask = mask;
+    return 1;
+}
+
+static int task_error(const h5_reader *r, const dtask *t, size_t first, size_t end,
+                      mva_error *err)
+{
+    char where[128];
+    size_t C = r->grid_cols;
+    if (r->rank == 3)
+        snprintf(where, sizeof where, "chunk at (%zu,%zu,0) (rows %zu..%zu, cols %zu..%zu)",
+                 t->r0, t->c0, t->r0, t->r1 - 1, t->c0, t->c1 - 1);
+    else
+        snprintf(where, sizeof where, "chunk at (%zu,0) (pixels %zu..%zu)", t->c0, t->c0,
+                 t->c1 - 1);
+    return mva_error_set(err, t->code,
+                         "%s::%s: reading pixels %zu..%zu (dataset rows %zu..%zu) failed: %s: %s",
+                         r->file_name, r->path, first, end - 1, first / C, (end - 1) / C, where,
+                         t->why);
+}
+
+/* Publishes the tasks as their raw bytes arrive, so that the workers inflate chunk k while
+ * this thread reads chunk k+1, then decodes alongside them.  Returns how many tasks ran. */
+static size_t run_batch(h5_reader *r, size_t ntasks, size_t first, size_t end, double *out)
+{
+    fast_path *f = &r->fast;
+    pthread_mutex_lock(&f->mu);
+    f->ntasks = ntasks;
+    f->ready = f->next = f->finished = 0;
+    f->first = first;
+    f->end = end;
+    f->out = out;
+    pthread_mutex_unlock(&f->mu);
+    size_t k;
+    for (k = 0; k < ntasks; k++) {
+        if (f->tasks[k].cached == NULL && !fetch_raw(r, &f->tasks[k]))
+            break;
+        pthread_mutex_lock(&f->mu);
+        f->ready = k + 1;
+        pthread_cond_signal(&f->work_cv);
+        pthread_mutex_unlock(&f->mu);
+    }
+    pthread_mutex_lock(&f->mu);
+    f->ntasks = k;
+    pthread_mutex_unlock(&f->mu);
+    help_batch(r, 0);
+    pthread_mutex_lock(&f->mu);
+    while (f->finished < f->ntasks)
+        pthread_cond_wait(&f->done_cv, &f->mu);
+    pthread_mutex_unlock(&f->mu);
+    return k;
+}
+
+#define FAST_FALLBACK 1 /* not a status: read this block with H5Dread */
+
+/* Pixels [first, first+count) through direct chunk decoding, or FAST_FALLBACK when a chunk
+ * of the block is not stored. */
+static int fast_read(h5_reader *r, size_t first, size_t count, double *out, mva_error *err)
+{
+    fast_path *f = &r->fast;
+    size_t end = first + count, ntasks = 0;
+    int nomem = 0;
+    if (!plan_tasks(r, first, end, &ntasks))
+        return mva_error_set(err, MVA_ENOMEM, "%s::%s: out of memory for the chunk list of "
+                             "pixels %zu..%zu", r->file_name, r->path, first, end - 1);
+    attach_cache(f, ntasks);
+    if (!size_raw_chunks(r, ntasks, &nomem))
+        return nomem ? mva_error_set(err, MVA_ENOMEM, "%s::%s: out of memory for the "
+                                     "compressed chunks of pixels %zu..%zu",
+                                     r->file_name, r->path, first, end - 1)
+                     : FAST_FALLBACK;
+    if (!rotate_cache(f, ntasks, (end - 1) / r->grid_cols / f->ch_r))
+        return mva_error_set(err, MVA_ENOMEM, "%s::%s: out of memory", r->file_name, r->path);
+    pool_start(r);
+    size_t ran = run_batch(r, ntasks, first, end, out);
+    int rc = MVA_OK;
+    for (size_t k = 0; k < ntasks && rc == MVA_OK; k++)
+        if (f->tasks[k].code != MVA_OK)
+            rc = task_error(r, &f->tasks[k], first, end, err);
+    settle_cache(f, ntasks, ran);
+    return rc;
+}
+
 /* Pixels [first, first+count) of the stored grid as at most three rectangles: the rest of
  * the first row, the whole rows, the start of the last row. */
 static int h5_read(void *self, size_t first, size_t count, double *out, mva_error *err)
@@ -958,6 +1712,11 @@ static int h5_read(void *self, size_t first, size_t count, double *out, mva_erro
     size_t done = 0, C = r->grid_cols;
     /* In a thread-safe HDF5 the automatic printing is per thread; this is the reader's. */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (r->fast.on && count > 0) {
+        int rc = fast_read(r, first, count, out, err);
+        if (rc != FAST_FALLBACK)
+            return rc;
+    }
     while (done < count) {
         size_t i = first + done, left = count - done;
         size_t row = i / C, col = i % C, nr = 1, nc;
@@ -980,6 +1739,7 @@ static void h5_close(void *self)
     h5_reader *r = self;
     if (r == NULL)
         return;
+    fast_free(&r->fast);
     if (r->fspace >= 0)
         H5Sclose(r->fspace);
     if (r->dset >= 0)
@@ -1055,6 +1815,8 @@ static int inspect_dataset(h5_reader *r, const mva_open_opts *opts, mva_stack_in
         rc = set_shape(r, d, opts, info, err);
     if (rc == MVA_OK)
         rc = describe_storage(r, d, info, &dapl, err);
+    if (rc == MVA_OK)
+        plan_fast_path(r, d, info);
     if (rc == MVA_OK && opts->calib.known)
         info->calib = opts->calib;
     else if (rc == MVA_OK)

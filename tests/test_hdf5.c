@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <hdf5.h>
+#include <zlib.h>
 
 #include "mva/hdf5.h"
 #include "mva/stack.h"
@@ -260,8 +261,11 @@ static void round_trip(const char *name, const hsize_t *chunk, H5Z_filter_t filt
     assert_string_equal(info->layout, channel_first ? "channels,rows,cols" : "rows,cols,channels");
     assert_contains(info->storage, storage_part);
     assert_true(info->stored_bytes > 0);
-    if (chunk != NULL && !channel_first)
-        assert_int_equal(info->chunk_pixels, chunk[0] * COLS);
+    /* whole chunk rows; the parallel inflate asks for one per decoding thread */
+    if (chunk != NULL && !channel_first) {
+        assert_true(info->chunk_pixels >= chunk[0] * COLS);
+        assert_int_equal(info->chunk_pixels % (chunk[0] * COLS), 0);
+    }
     check_windows(s, x, NPIX, P);
     mva_stack_close(s);
     assert_no_open_objects();
@@ -961,6 +965,412 @@ static void test_hdf5_rejects_unavailable_filter(void **state)
     assert_contains(err.msg, "HDF5_PLUGIN_PATH");
 }
 
+/* ---- tests: direct chunk decoding (parallel inflate) ---- */
+
+#define FR 7 /* a map whose chunks (3, 4, p) cut rows, columns and the map edges */
+#define FC 9
+#define FN (FR * FC)
+#define FP 6
+
+static double v_fast(size_t i, size_t c) { return (double)((i * 7919 + c * 104729) % 65521); }
+
+/* Creates /data of FR x FC x FP (or 2-D FN x FP when rank is 2) with chunk shape chunk,
+ * shuffle when asked, then gzip at level (no gzip when level < 0), and writes x. */
+static void write_fast(const char *path, hid_t ftype, int rank, const hsize_t *chunk,
+                       int shuffle, int level, int fletcher, const double *x)
+{
+    hsize_t dims3[3] = {FR, FC, FP}, dims2[2] = {FN, FP};
+    hid_t f = new_file(path);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, rank, chunk);
+    if (shuffle)
+        H5Pset_shuffle(dcpl);
+    if (level >= 0)
+        H5Pset_deflate(dcpl, (unsigned)level);
+    if (fletcher)
+        H5Pset_fletcher32(dcpl);
+    hid_t space = H5Screate_simple(rank, rank == 3 ? dims3 : dims2, NULL);
+    hid_t d = H5Dcreate2(f, "/data", ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    assert_true(d >= 0);
+    assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Pclose(dcpl);
+    H5Fclose(f);
+}
+
+/* Reads every window width 1..n walking the stack in order (a chunk cut by consecutive
+ * windows comes from the cache), then windows at scattered places, all compared exactly. */
+static void check_all_windows(mva_stack *s, const double *expect, size_t n, size_t p)
+{
+    double *buf = malloc(n * p * sizeof *buf);
+    assert_non_null(buf);
+    unsigned seed = 12345;
+    for (size_t w = 1; w <= n + 40; w++) {
+        int scattered = w > n;
+        size_t width = scattered ? 1 + (seed = seed * 1103515245u + 12345u) % n : w;
+        for (size_t first = 0; first < n; first += width) {
+            size_t at = scattered ? (seed = seed * 1103515245u + 12345u) % n : first;
+            size_t count = n - at < width ? n - at : width;
+            mva_error err = {0, ""};
+            int rc = mva_stack_read(s, at, count, buf, &err);
+            if (rc != MVA_OK)
+                fail_msg("read %zu+%zu: %s", at, count, err.msg);
+            if (memcmp(buf, expect + at * p, count * p * sizeof *buf) != 0)
+                fail_msg("window %zu+%zu differs from the values written", at, count);
+        }
+    }
+    free(buf);
+}
+
+/* Opens path, checks that the fast path is (or is not) taken, and reads every window. */
+static void check_fast(const char *path, int want_fast, const double *x, size_t n)
+{
+    char input[600];
+    snprintf(input, sizeof input, "%s::/data", path);
+    mva_stack *s = open_ok(input, NULL);
+    const char *storage = mva_stack_get_info(s)->storage;
+    if (want_fast && strstr(storage, "parallel inflate") == NULL)
+        fail_msg("%s: storage \"%s\" does not name the parallel inflate", path, storage);
+    if (!want_fast && strstr(storage, "parallel inflate") != NULL)
+        fail_msg("%s: storage \"%s\" names the parallel inflate", path, storage);
+    check_all_windows(s, x, n, FP);
+    mva_stack_close(s);
+    assert_no_open_objects();
+}
+
+static void test_hdf5_fast_gzip_chunks_cutting_rows_read_exactly(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[FN * FP];
+    fill(x, FN, FP, v_fast);
+    const hsize_t shapes[][3] = {{3, 4, FP}, {1, FC, FP}, {2, FC, FP}, {FR, FC, FP}, {1, 1, FP},
+                                 {5, 2, FP}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        tmp_path(path, "fast-gzip.h5");
+        write_fast(path, H5T_STD_U32LE, 3, shapes[k], 0, 4, 0, x);
+        check_fast(path, 1, x, FN);
+    }
+}
+
+static void test_hdf5_fast_shuffle_gzip_every_value_size(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[FN * FP];
+    const hsize_t chunk[3] = {3, 4, FP};
+    const struct {
+        hid_t type;
+        double (*f)(size_t, size_t);
+    } types[] = {{H5T_STD_I8LE, v_int8},   {H5T_STD_U16LE, v_u16},   {H5T_STD_U32LE, v_fast},
+                 {H5T_STD_I64LE, v_i64},   {H5T_IEEE_F32LE, v_f32},  {H5T_IEEE_F64LE, v_f64},
+                 {H5T_STD_U16BE, v_u16},   {H5T_STD_I32BE, v_fast},  {H5T_IEEE_F64BE, v_f64}};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        fill(x, FN, FP, types[k].f);
+        tmp_path(path, "fast-shuffle.h5");
+        write_fast(path, types[k].type, 3, chunk, 1, 1, 0, x);
+        check_fast(path, 1, x, FN);
+    }
+}
+
+static void test_hdf5_fast_big_endian_uint16_gzip(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[FN * FP];
+    const hsize_t chunk[3] = {2, 5, FP};
+    fill(x, FN, FP, v_u16);
+    write_fast(tmp_path(path, "fast-u16be.h5"), H5T_STD_U16BE, 3, chunk, 0, 6, 0, x);
+    mva_stack *s = open_ok(path, NULL);
+    assert_int_equal(mva_stack_get_info(s)->dtype, MVA_DTYPE_UINT16);
+    assert_contains(mva_stack_get_info(s)->storage, "gzip level 6, parallel inflate");
+    check_all_windows(s, x, FN, FP);
+    mva_stack_close(s);
+}
+
+static void test_hdf5_fast_2d_spectra_list(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[FN * FP];
+    const hsize_t chunk[2] = {10, FP};
+    fill(x, FN, FP, v_fast);
+    write_fast(tmp_path(path, "fast-2d.h5"), H5T_STD_U32LE, 2, chunk, 1, 3, 0, x);
+    check_fast(path, 1, x, FN);
+}
+
+/* An extendible dataset may have chunks wider and taller than the map: the decoded chunk
+ * keeps its own stride. */
+static void test_hdf5_fast_chunks_larger_than_the_map(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[FN * FP];
+    hsize_t dims[3] = {FR, FC, FP}, maxdims[3] = {H5S_UNLIMITED, H5S_UNLIMITED, FP};
+    hsize_t chunk[3] = {4, 16, FP};
+    fill(x, FN, FP, v_fast);
+    hid_t f = new_file(tmp_path(path, "fast-extendible.h5"));
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 3, chunk);
+    H5Pset_shuffle(dcpl);
+    H5Pset_deflate(dcpl, 2);
+    hid_t space = H5Screate_simple(3, dims, maxdims);
+    hid_t d = H5Dcreate2(f, "/data", H5T_STD_U32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    assert_true(d >= 0);
+    assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Pclose(dcpl);
+    H5Fclose(f);
+    check_fast(path, 1, x, FN);
+}
+
+/* Layouts and pipelines left to H5Dread still read the same values. */
+static void test_hdf5_fast_path_only_for_whole_spectra_and_deflate(void **state)
+{
+    (void)state;
+    char path[512], input[600];
+    double x[FN * FP], stored[FN * FP];
+    fill(x, FN, FP, v_fast);
+    const hsize_t split[3] = {3, 4, FP / 2}, whole[3] = {3, 4, FP};
+    write_fast(tmp_path(path, "fast-split.h5"), H5T_STD_U32LE, 3, split, 1, 4, 0, x);
+    check_fast(path, 0, x, FN);
+    write_fast(tmp_path(path, "fast-fletcher.h5"), H5T_STD_U32LE, 3, whole, 1, 4, 1, x);
+    check_fast(path, 0, x, FN);
+    write_fast(tmp_path(path, "fast-shuffle-only.h5"), H5T_STD_U32LE, 3, whole, 1, -1, 0, x);
+    check_fast(path, 0, x, FN);
+    /* channels first: (FP, FR, FC) chunks (FP, 2, FC) */
+    hsize_t dims[3] = {FP, FR, FC}, chunk[3] = {FP, 2, FC};
+    to_channel_first(x, FN, FP, stored);
+    hid_t f = new_file(tmp_path(path, "fast-chfirst.h5"));
+    H5Dclose(make_dataset(f, "/data", H5T_STD_U32LE, 3, dims, chunk, H5Z_FILTER_DEFLATE, 4,
+                          stored));
+    H5Fclose(f);
+    mva_open_opts opts = {0};
+    opts.channel_axis = MVA_AXIS_FIRST;
+    snprintf(input, sizeof input, "%s::/data", path);
+    mva_stack *s = open_ok(input, &opts);
+    assert_null(strstr(mva_stack_get_info(s)->storage, "parallel inflate"));
+    check_all_windows(s, x, FN, FP);
+    mva_stack_close(s);
+}
+
+/* The raw bytes of chunk (r0, c0) of the FR x FC x FP map x as little-endian uint32, edge
+ * chunks padded with zeros to the full chunk shape, shuffled when asked. */
+static size_t chunk_bytes_u32(const double *x, const hsize_t *chunk, size_t r0, size_t c0,
+                              int shuffle, unsigned char *out)
+{
+    size_t n = (size_t)(chunk[0] * chunk[1] * chunk[2]);
+    for (size_t i = 0; i < chunk[0]; i++)
+        for (size_t j = 0; j < chunk[1]; j++)
+            for (size_t c = 0; c < FP; c++) {
+                size_t r = r0 + i, col = c0 + j, e = (i * chunk[1] + j) * FP + c;
+                uint32_t v = r < FR && col < FC ? (uint32_t)x[(r * FC + col) * FP + c] : 0;
+                for (size_t b = 0; b < 4; b++) {
+                    unsigned char byte = (unsigned char)(v >> (8 * b));
+                    out[shuffle ? b * n + e : e * 4 + b] = byte;
+                }
+            }
+    return n * 4;
+}
+
+/* One chunk written raw with H5Dwrite_chunk and a filter mask saying deflate was skipped
+ * (bit 0 for a deflate-only pipeline, bit 1 after shuffle): read as stored, by both paths. */
+static void test_hdf5_fast_honours_chunk_filter_mask(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[FN * FP];
+    unsigned char raw[3 * 4 * FP * 4];
+    const hsize_t chunk[3] = {3, 4, FP}, at[3] = {3, 8, 0};
+    for (int shuffle = 0; shuffle <= 1; shuffle++) {
+        fill(x, FN, FP, v_fast);
+        write_fast(tmp_path(path, "fast-mask.h5"), H5T_STD_U32LE, 3, chunk, shuffle, 4, 0, x);
+        /* new values in the edge chunk rows 3..5, col 8, so that the old chunk cannot pass */
+        for (size_t r = 3; r < 6; r++)
+            for (size_t c = 0; c < FP; c++)
+                x[(r * FC + 8) * FP + c] += 1000;
+        size_t nraw = chunk_bytes_u32(x, chunk, 3, 8, shuffle, raw);
+        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        hid_t d = H5Dopen2(f, "/data", H5P_DEFAULT);
+        assert_true(H5Dwrite_chunk(d, H5P_DEFAULT, shuffle ? 2u : 1u, at, nraw, raw) >= 0);
+        H5Dclose(d);
+        H5Fclose(f);
+        check_fast(path, 1, x, FN);
+        setenv("MVA_DECODE_THREADS", "0", 1);
+        check_fast(path, 0, x, FN);
+        unsetenv("MVA_DECODE_THREADS");
+    }
+}
+
+/* Replaces chunk at with nbytes of data (filter mask 0: claimed to be deflated). */
+static void overwrite_chunk(const char *path, const hsize_t *at, const void *data,
+                            size_t nbytes)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "/data", H5P_DEFAULT);
+    assert_true(H5Dwrite_chunk(d, H5P_DEFAULT, 0, at, nbytes, data) >= 0);
+    H5Dclose(d);
+    H5Fclose(f);
+}
+
+/* Reading the whole map fails with MVA_EIO and a message naming the place and the reason;
+ * every other chunk still reads. */
+static void expect_bad_chunk(const char *path, const double *x, const char *reason)
+{
+    double *buf = malloc(FN * FP * sizeof *buf);
+    mva_error err = {0, ""};
+    mva_stack *s = open_ok(path, NULL);
+    assert_contains(mva_stack_get_info(s)->storage, "parallel inflate");
+    for (int rep = 0; rep < 2; rep++) {
+        assert_int_equal(mva_stack_read(s, 0, FN, buf, &err), MVA_EIO);
+        assert_contains(err.msg, path);
+        assert_contains(err.msg, "::/data");
+        assert_contains(err.msg, "pixels 0..62");
+        assert_contains(err.msg, "chunk at (3,4,0) (rows 3..5, cols 4..7)");
+        assert_contains(err.msg, reason);
+    }
+    /* rows 0..2 and row 6 hold no pixel of the bad chunk */
+    assert_int_equal(mva_stack_read(s, 0, 3 * FC, buf, &err), MVA_OK);
+    assert_memory_equal(buf, x, 3 * FC * FP * sizeof *buf);
+    assert_int_equal(mva_stack_read(s, 6 * FC, FC, buf, &err), MVA_OK);
+    assert_memory_equal(buf, x + 6 * FC * FP, FC * FP * sizeof *buf);
+    assert_int_equal(mva_stack_read(s, 3 * FC + 3, 2, buf, &err), MVA_EIO);
+    assert_contains(err.msg, "pixels 30..31 (dataset rows 3..3)");
+    /* the chunk that failed is not kept for the next block */
+    assert_int_equal(mva_stack_read(s, 3 * FC + 5, 1, buf, &err), MVA_EIO);
+    assert_contains(err.msg, "chunk at (3,4,0)");
+    mva_stack_close(s);
+    assert_no_open_objects();
+    free(buf);
+}
+
+static void test_hdf5_fast_corrupt_chunk_is_an_io_error(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[FN * FP];
+    unsigned char raw[3 * 4 * FP * 4], z[3 * 4 * FP * 4 + 64], junk[300];
+    const hsize_t chunk[3] = {3, 4, FP}, at[3] = {3, 4, 0};
+    fill(x, FN, FP, v_fast);
+    tmp_path(path, "fast-corrupt.h5");
+    /* not a zlib stream */
+    for (size_t k = 0; k < sizeof junk; k++)
+        junk[k] = (unsigned char)(k * 37 + 11);
+    write_fast(path, H5T_STD_U32LE, 3, chunk, 1, 4, 0, x);
+    overwrite_chunk(path, at, junk, sizeof junk);
+    expect_bad_chunk(path, x, "inflate failed: incorrect header check");
+    /* a valid stream of the wrong length: one spectrum short */
+    size_t nraw = chunk_bytes_u32(x, chunk, 3, 4, 1, raw);
+    uLongf nz = sizeof z;
+    assert_int_equal(compress2(z, &nz, raw, nraw - FP * 4, 4), Z_OK);
+    write_fast(path, H5T_STD_U32LE, 3, chunk, 1, 4, 0, x);
+    overwrite_chunk(path, at, z, nz);
+    expect_bad_chunk(path, x, "inflates to 264 bytes, expected 288");
+    /* the same stream cut in half */
+    write_fast(path, H5T_STD_U32LE, 3, chunk, 1, 4, 0, x);
+    overwrite_chunk(path, at, z, nz / 2);
+    expect_bad_chunk(path, x, "compressed data end early");
+    /* a stream of too many bytes */
+    nz = sizeof z;
+    unsigned char big[3 * 4 * FP * 4 + 8] = {0};
+    assert_int_equal(compress2(z, &nz, big, sizeof big, 4), Z_OK);
+    write_fast(path, H5T_STD_U32LE, 3, chunk, 1, 4, 0, x);
+    overwrite_chunk(path, at, z, nz);
+    expect_bad_chunk(path, x, "inflates to more than the expected 288 bytes");
+}
+
+/* A chunk never written is not stored: that block goes through H5Dread (fill value). */
+static void test_hdf5_fast_unwritten_chunk_reads_fill_value(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[FN * FP];
+    hsize_t dims[3] = {FR, FC, FP}, chunk[3] = {3, 4, FP}, start[3] = {0, 0, 0};
+    hsize_t count[3] = {6, FC, FP};
+    unsigned fillv = 77;
+    fill(x, FN, FP, v_fast);
+    for (size_t k = 6 * FC * FP; k < FN * FP; k++)
+        x[k] = fillv;
+    hid_t f = new_file(tmp_path(path, "fast-sparse.h5"));
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 3, chunk);
+    H5Pset_deflate(dcpl, 4);
+    H5Pset_fill_value(dcpl, H5T_NATIVE_UINT, &fillv);
+    hid_t space = H5Screate_simple(3, dims, NULL), mspace = H5Screate_simple(3, count, NULL);
+    hid_t d = H5Dcreate2(f, "/data", H5T_STD_U32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL);
+    assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, mspace, space, H5P_DEFAULT, x) >= 0);
+    H5Sclose(mspace);
+    H5Sclose(space);
+    H5Pclose(dcpl);
+    H5Dclose(d);
+    H5Fclose(f);
+    check_fast(path, 1, x, FN);
+}
+
+/* Reads the whole R x C x PP stack with MVA_DECODE_THREADS=threads in windows of 1234
+ * pixels (cutting chunks); the storage line says how many threads decode. */
+#define TR 400
+#define TC 40
+#define TP 64
+static void read_with_threads(const char *path, const char *threads, double *out)
+{
+    char want[64];
+    mva_error err = {0, ""};
+    setenv("MVA_DECODE_THREADS", threads, 1);
+    mva_stack *s = open_ok(path, NULL);
+    unsetenv("MVA_DECODE_THREADS");
+    snprintf(want, sizeof want, "parallel inflate on %s thread", threads);
+    assert_contains(mva_stack_get_info(s)->storage, want);
+    size_t n = TR * TC;
+    for (size_t first = 0; first < n; first += 1234) {
+        size_t count = n - first < 1234 ? n - first : 1234;
+        int rc = mva_stack_read(s, first, count, out + first * TP, &err);
+        if (rc != MVA_OK)
+            fail_msg("read %zu+%zu: %s", first, count, err.msg);
+    }
+    mva_stack_close(s);
+}
+
+static double v_noise(size_t i, size_t c)
+{
+    uint64_t h = (uint64_t)(i * TP + c) * 0x9E3779B97F4A7C15ull;
+    return (double)((h >> 40) % (c + 3));
+}
+
+static void test_hdf5_fast_same_result_on_1_and_3_threads(void **state)
+{
+    (void)state;
+    char path[512];
+    size_t nval = (size_t)TR * TC * TP;
+    double *x = malloc(nval * sizeof *x), *a = malloc(nval * sizeof *a);
+    double *b = malloc(nval * sizeof *b);
+    hsize_t dims[3] = {TR, TC, TP}, chunk[3] = {7, 16, TP};
+    assert_true(x != NULL && a != NULL && b != NULL);
+    fill(x, (size_t)TR * TC, TP, v_noise);
+    hid_t f = new_file(tmp_path(path, "fast-threads.h5"));
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 3, chunk);
+    H5Pset_shuffle(dcpl);
+    H5Pset_deflate(dcpl, 1);
+    hid_t space = H5Screate_simple(3, dims, NULL);
+    hid_t d = H5Dcreate2(f, "/data", H5T_STD_U16LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+    H5Sclose(space);
+    H5Pclose(dcpl);
+    H5Dclose(d);
+    H5Fclose(f);
+    read_with_threads(path, "1", a);
+    read_with_threads(path, "3", b);
+    assert_memory_equal(a, x, nval * sizeof *x);
+    assert_memory_equal(b, x, nval * sizeof *x);
+    free(x);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -997,6 +1407,16 @@ int main(void)
         cmocka_unit_test(test_hdf5_corrupt_chunk_names_failing_rows),
         cmocka_unit_test(test_hdf5_cut_blocks_decode_each_chunk_once),
         cmocka_unit_test(test_hdf5_rejects_unavailable_filter),
+        cmocka_unit_test(test_hdf5_fast_gzip_chunks_cutting_rows_read_exactly),
+        cmocka_unit_test(test_hdf5_fast_shuffle_gzip_every_value_size),
+        cmocka_unit_test(test_hdf5_fast_big_endian_uint16_gzip),
+        cmocka_unit_test(test_hdf5_fast_2d_spectra_list),
+        cmocka_unit_test(test_hdf5_fast_chunks_larger_than_the_map),
+        cmocka_unit_test(test_hdf5_fast_path_only_for_whole_spectra_and_deflate),
+        cmocka_unit_test(test_hdf5_fast_honours_chunk_filter_mask),
+        cmocka_unit_test(test_hdf5_fast_corrupt_chunk_is_an_io_error),
+        cmocka_unit_test(test_hdf5_fast_unwritten_chunk_reads_fill_value),
+        cmocka_unit_test(test_hdf5_fast_same_result_on_1_and_3_threads),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

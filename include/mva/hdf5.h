@@ -31,6 +31,13 @@
  * plugins from HDF5_PLUGIN_PATH such as LZ4; a missing one is reported at open with its id),
  * with a chunk cache holding two rows of chunks (at most 256 MiB), so that no chunk is
  * decompressed twice when blocks cut chunks.  HDF5's automatic error printing is turned off.
+ *
+ * Parallel inflate: when chunks hold whole spectra (channels last) and the filters are
+ * deflate or shuffle + deflate, the raw chunks are fetched with H5Dread_chunk in the reading
+ * thread (HDF5 calls stay in one thread) and inflated with zlib, unshuffled and converted on
+ * a small pool of threads (the online CPUs, at most 4; environment MVA_DECODE_THREADS=N sets
+ * N, 0 turns it off).  Values are bit-identical to the H5Dread path; mva-info shows
+ * "parallel inflate on N threads" in the storage line when it is used.
  */
 #ifndef MVA_HDF5_H
 #define MVA_HDF5_H
