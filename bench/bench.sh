@@ -71,6 +71,29 @@ echo
 echo "subspace sine, exact vs randomized: first 3 components $(sine "$OUT/bench-pca-exact.h5" "$OUT/bench-pca-randomized.h5" 3), first 4 $(sine "$OUT/bench-pca-exact.h5" "$OUT/bench-pca-randomized.h5" 4), all 10 $(sine "$OUT/bench-pca-exact.h5" "$OUT/bench-pca-randomized.h5" 10)"
 rm -f "$OUT"/bench-pca-*.h5
 
+echo
+echo "== readers: one pass with nothing to compute (passread, best of 3) next to cat"
+R="$OUT/bench-readers"
+if [ ! -f "$R/map.spec" ] && $PY -c "import h5py" 2>/dev/null; then
+    mkdir -p "$R"
+    $PY tests/interop/make_edf.py -i "$MAP" -o "$R/row_%04d.edf" --cube "$R/cube.edf"
+    $PY tests/interop/make_spec.py -i "$MAP" -o "$R/map.spec" >/dev/null
+fi
+if [ -f "$R/map.spec" ]; then
+    h5raw="$OUT/bench-101x200x2000-raw.h5"
+    [ -f "$h5raw" ] || "$BIN/mva-gen" -o "$h5raw" --rows 101 --cols 200 --channels 2000 \
+        --compression none --quiet
+    for f in "$MAP" "$h5raw" "$R/row_0000.edf" "$R/cube.edf" "$R/map.spec"; do
+        case "$f" in *row_0000.edf) files="$R"/row_*.edf ;; *) files="$f" ;; esac
+        # shellcheck disable=SC2086
+        cat $files >/dev/null
+        echo "-- $f ($(du -cm $files | tail -1 | cut -f1) MB)"
+        # shellcheck disable=SC2086
+        "$BUILD/runstat" sh -c "cat $files >/dev/null"
+        "$BUILD/passread" "$f" 3
+    done
+fi
+
 [ "${BENCH_BIG:-1}" = 0 ] && exit 0
 BIG="$OUT/bench-400x640x2048.h5"
 [ -f "$BIG" ] || "$BIN/mva-gen" -o "$BIG" --rows 400 --cols 640 --channels 2048 \
@@ -78,7 +101,7 @@ BIG="$OUT/bench-400x640x2048.h5"
 echo
 echo "map 2: $BIG ($(du -m "$BIG" | cut -f1) MB, uncompressed)"
 echo "== cat FILE > /dev/null (page cache), 3 runs"
-for i in 1 2 3; do "$BUILD/runstat" cat "$BIG"; done 2>&1 | sed 's/^/  /'
+for i in 1 2 3; do "$BUILD/runstat" sh -c "cat '$BIG' >/dev/null"; done
 echo "== HDF5 read only"
 "$BUILD/runstat" "$BUILD/h5read" "$BIG" /entry/data/data
 for m in auto exact randomized; do
