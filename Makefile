@@ -14,7 +14,7 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2 -g
 
-PKGS     := hdf5-serial lapacke openblas zlib
+PKGS     := hdf5-serial lapacke openblas zlib libpng
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) gsl 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
               $(shell pkg-config --define-variable=GSL_CBLAS_LIB= --libs gsl 2>/dev/null)
@@ -27,7 +27,7 @@ LDLIBS   += $(PKG_LIBS) -pthread -lm
 
 VERSION := $(shell sed -n 's/^\#define MVA_VERSION_STRING "\(.*\)"/\1/p' include/mva/error.h)
 
-LIB_SRC  := $(wildcard src/*.c io/*.c roi/*.c pca/*.c)
+LIB_SRC  := $(wildcard src/*.c io/*.c roi/*.c pca/*.c nmf/*.c report/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC := $(wildcard tools/mva-*.c)
 TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
