@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -199,4 +200,65 @@ int pca_score_pass(mva_stack *s, const pca_vars *v, mva_pca_model *m, const doub
     free(a.cw);
     free(a.mc);
     return rc;
+}
+
+/* Index of the bend of the log scree: the point farthest below the chord from the first to
+ * the last positive eigenvalue (the "kneedle" idea, Satopaa et al. 2011). */
+static size_t scree_elbow(const double *ev, size_t ne)
+{
+    size_t last = 0;
+    while (last + 1 < ne && ev[last + 1] > 0 && isfinite(ev[last + 1]))
+        last++;
+    if (last < 2)
+        return last + 1;
+    double y0 = log10(ev[0]), y1 = log10(ev[last]), best = -1;
+    size_t at = 1;
+    for (size_t j = 1; j < last; j++) {
+        double chord = y0 + (y1 - y0) * (double)j / (double)last;
+        double below = chord - log10(ev[j]);
+        if (below > best) {
+            best = below;
+            at = j;
+        }
+    }
+    return at;
+}
+
+void pca_select_k(mva_pca_model *m, const mva_pca_opts *o)
+{
+    size_t kmax = m->k, ne = m->n_eigenvalues, k = kmax;
+    double n = (double)m->n_valid, p = (double)m->p;
+    m->k_rule = o->k_rule;
+    if (o->k_rule == MVA_K_NOISE) {
+        double total = 0;
+        for (size_t j = 0; j < m->p; j++)
+            total += m->mean[j] * n;
+        m->noise_edge = 1.05 * (sqrt(n) + sqrt(p)) * (sqrt(n) + sqrt(p)) / (total * (n - 1));
+        size_t above = 0;
+        while (above < ne && m->eigenvalues[above] > m->noise_edge)
+            above++;
+        k = above < 1 ? 1 : above > kmax ? kmax : above;
+        snprintf(m->k_reason, sizeof m->k_reason,
+                 "k = %zu: %zu eigenvalue%s above the Poisson noise edge %.4g (Marchenko-Pastur, "
+                 "1.05 (sqrt(n)+sqrt(p))^2 / (counts (n-1)))%s",
+                 k, above, above == 1 ? "" : "s", m->noise_edge,
+                 above > kmax ? ", capped at the maximum k" : "");
+    } else if (o->k_rule == MVA_K_VARIANCE) {
+        double cum = 0;
+        size_t j = 0;
+        while (j < ne && j < kmax && cum < o->k_variance)
+            cum += m->explained[j++];
+        k = j ? j : 1;
+        snprintf(m->k_reason, sizeof m->k_reason,
+                 "k = %zu: %.4f%% of the variance explained (target %.4f%%)%s", k, 100 * cum,
+                 100 * o->k_variance, cum < o->k_variance ? ", capped at the maximum k" : "");
+    } else if (o->k_rule == MVA_K_ELBOW) {
+        size_t at = scree_elbow(m->eigenvalues, ne);
+        k = at < 1 ? 1 : at > kmax ? kmax : at;
+        snprintf(m->k_reason, sizeof m->k_reason,
+                 "k = %zu: the log scree bends at component %zu", k, at + 1);
+    } else {
+        snprintf(m->k_reason, sizeof m->k_reason, "k = %zu as given", k);
+    }
+    m->k = k;
 }

@@ -129,15 +129,16 @@ static void finish_cov(cov_acc *c, mva_pca_model *m)
  * upper triangle is handed to LAPACK as the column-major lower one, which LAPACKE passes
  * through without the transposed copy it makes for row-major input.
  */
-static int eigen(double *cov, mva_pca_model *m, double *comp_w, mva_error *err)
+static int eigen(double *cov, mva_pca_model *m, const mva_pca_opts *o, double *comp_w,
+                 mva_error *err)
 {
-    lapack_int p = (lapack_int)m->p, k = (lapack_int)m->k, found = 0, tryrac = 1, info;
+    lapack_int p = (lapack_int)m->p, k, found = 0, tryrac = 1, info;
     size_t pz = m->p;
     double *d = malloc(pz * sizeof *d), *e = malloc(pz * sizeof *e);
     double *d2 = malloc(pz * sizeof *d2), *e2 = malloc(pz * sizeof *e2);
     double *tau = malloc(pz * sizeof *tau), *w = malloc(pz * sizeof *w);
     double *z = malloc(pz * m->k * sizeof *z);
-    lapack_int *isuppz = malloc(2 * (size_t)k * sizeof *isuppz);
+    lapack_int *isuppz = malloc(2 * m->k * sizeof *isuppz);
     int rc = MVA_OK;
     if (!d || !e || !d2 || !e2 || !tau || !w || !z || !isuppz) {
         rc = mva_error_set(err, MVA_ENOMEM, "out of memory for the eigen-decomposition");
@@ -159,6 +160,8 @@ static int eigen(double *cov, mva_pca_model *m, double *comp_w, mva_error *err)
         m->eigenvalues[j] = d2[pz - 1 - j];
         m->explained[j] = m->total_variance > 0 ? m->eigenvalues[j] / m->total_variance : 0;
     }
+    pca_select_k(m, o); /* all eigenvalues known: the rule may lower k */
+    k = (lapack_int)m->k;
     e[pz - 1] = 0.0;
     info = LAPACKE_dstemr(LAPACK_COL_MAJOR, 'V', 'I', p, d, e, 0.0, 0.0, p - k + 1, p, &found,
                           w, z, p, k, isuppz, &tryrac);
@@ -212,7 +215,7 @@ int pca_fit_exact(mva_stack *s, const pca_vars *v, const mva_pca_opts *o, mva_pc
     if (rc == MVA_OK) {
         m->passes = 1;
         finish_cov(&c, m);
-        rc = eigen(c.m2, m, comp_w, err);
+        rc = eigen(c.m2, m, o, comp_w, err);
     }
     cov_free(&c);
     return rc;

@@ -64,6 +64,14 @@ static int check_opts(const mva_stack_info *info, const mva_pca_opts *o, mva_err
         return mva_error_set(err, MVA_EINVAL,
                              "%s: channel range ends at %zu, the stack has %zu channels",
                              info->source, o->ch_end, info->channels);
+    if (o->k_rule < MVA_K_FIXED || o->k_rule > MVA_K_ELBOW)
+        return mva_error_set(err, MVA_EINVAL, "unknown rule %d for choosing k", o->k_rule);
+    if (o->k_rule == MVA_K_NOISE && !o->poisson)
+        return mva_error_set(err, MVA_EINVAL, "choosing k from the noise edge needs Poisson "
+                             "scaling (counts data): its noise level is known only then");
+    if (o->k_rule == MVA_K_VARIANCE && !(o->k_variance > 0 && o->k_variance < 1))
+        return mva_error_set(err, MVA_EINVAL, "explained-variance target %g: expected a "
+                             "fraction between 0 and 1, e.g. 0.99", o->k_variance);
     if (o->method != MVA_PCA_EXACT && (o->max_passes < 2 || !(o->tol >= 0)))
         return mva_error_set(err, MVA_EINVAL, "randomized PCA needs at least 2 passes and a "
                              "tolerance >= 0 (got %zu passes, tolerance %g)",
@@ -81,6 +89,22 @@ static void describe_vars(const mva_stack_info *info, const pca_vars *v, mva_pca
             m->var_energy[j] = mva_calib_energy(
                 &info->calib, (double)v->var_ch0[j] + 0.5 * (double)(v->bin - 1));
     }
+}
+
+/* A rule may have chosen fewer components than were allocated for: give the rest back
+ * (the scores were never touched, so they never cost resident memory). */
+static int shrink_to_k(mva_pca_model *m, mva_error *err)
+{
+    size_t n = m->rows * m->cols;
+    double *c = realloc(m->components, m->k * m->p * sizeof *c);
+    if (c == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "out of memory");
+    m->components = c;
+    double *sc = realloc(m->scores, m->k * n * sizeof *sc);
+    if (sc == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "out of memory");
+    m->scores = sc;
+    return MVA_OK;
 }
 
 int mva_pca_fit(mva_stack *s, const mva_pca_opts *opts, const mva_accum *extra, size_t nextra,
@@ -118,6 +142,8 @@ int mva_pca_fit(mva_stack *s, const mva_pca_opts *opts, const mva_accum *extra, 
         rc = pca_fit_exact(s, &v, opts, m, extra, nextra, popts, comp_w, err);
     else
         rc = pca_fit_randomized(s, &v, opts, m, extra, nextra, popts, comp_w, err);
+    if (rc == MVA_OK)
+        rc = shrink_to_k(m, err);
     if (rc == MVA_OK)
         rc = pca_score_pass(s, &v, m, comp_w, popts, err);
     if (rc == MVA_OK) {

@@ -60,6 +60,10 @@ void pca_orient_component(mva_pca_model *m, const double *v, size_t q, double *c
 int pca_score_pass(mva_stack *s, const pca_vars *v, mva_pca_model *m, const double *comp_w,
                    const mva_pass_opts *popts, mva_error *err);
 
+/* Chooses m->k (at most its current value) by opts->k_rule from the eigenvalues known so far
+ * (m->n_eigenvalues of them), and writes the reason into m->k_reason. */
+void pca_select_k(mva_pca_model *m, const mva_pca_opts *o);
+
 /* Fills x[0..count) with standard normal numbers from a Mersenne Twister seeded with seed
  * (the same numbers on every machine).  MVA_ENOMEM if GSL cannot allocate its state. */
 int pca_gaussian_fill(double *x, size_t count, uint64_t seed);

@@ -374,7 +374,8 @@ static double ritz_change(const rr_state *st)
 }
 
 /* Ritz values -> eigenvalues; Ritz vectors Q S -> the k components. */
-static int finish(mva_pca_model *m, const rr_state *st, double *comp_w, mva_error *err)
+static int finish(mva_pca_model *m, const rr_state *st, const mva_pca_opts *o, double *comp_w,
+                  mva_error *err)
 {
     size_t p = st->p, l = st->l;
     double *v = malloc(p * sizeof *v), inv = 1.0 / (double)(m->n_valid - 1);
@@ -387,6 +388,7 @@ static int finish(mva_pca_model *m, const rr_state *st, double *comp_w, mva_erro
         m->explained[j] = m->total_variance > 0 ? m->eigenvalues[j] / m->total_variance : 0;
     }
     m->n_eigenvalues = l;
+    pca_select_k(m, o);
     for (size_t q = 0; q < m->k; q++) {
         size_t col = l - 1 - q;
         cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)p, (int)l, 1.0, st->q, (int)l,
@@ -453,7 +455,7 @@ int pca_fit_randomized(mva_stack *s, const pca_vars *v, const mva_pca_opts *o,
     if (rc == MVA_OK && m->passes < 2)
         rc = mva_error_set(err, MVA_EINVAL, "randomized PCA needs at least 2 passes");
     if (rc == MVA_OK)
-        rc = finish(m, &st, comp_w, err);
+        rc = finish(m, &st, o, comp_w, err);
 done:
     rf_free(&a);
     rr_free(&st);

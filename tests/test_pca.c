@@ -559,6 +559,46 @@ static void test_randomized_stops_when_ritz_values_settle(void **state)
     free(x);
 }
 
+static void test_k_rules_choose_and_explain(void **state)
+{
+    (void)state;
+    double *x = malloc(RN * RP * sizeof *x);
+    make_data(x, RN, RP, 200.0);
+    for (int method = MVA_PCA_EXACT; method <= MVA_PCA_RANDOMIZED; method++) {
+        mva_pca_opts o = mva_pca_opts_default();
+        o.method = method;
+        o.k = 12;
+        o.k_rule = MVA_K_VARIANCE;
+        o.k_variance = 0.9;
+        mva_pca_model *m = fit(x, RR, RC, RP, &o, 0);
+        double cum = 0;
+        for (size_t q = 0; q < m->k; q++)
+            cum += m->explained[q];
+        assert_true(cum >= 0.9 && cum - m->explained[m->k - 1] < 0.9);
+        assert_non_null(strstr(m->k_reason, "of the variance explained"));
+        assert_true(isfinite(m->scores[(m->k - 1) * RN]));
+        mva_pca_model_free(m);
+        o.k_rule = MVA_K_ELBOW; /* three strong components over noise: the bend is at 4 */
+        m = fit(x, RR, RC, RP, &o, 0);
+        assert_int_equal(m->k, 3);
+        mva_pca_model_free(m);
+    }
+    mva_stack *s = NULL;
+    mva_error err;
+    assert_int_equal(mva_stack_from_memory(&s, x, RR, RC, RP, &err), MVA_OK);
+    mva_pca_opts o = mva_pca_opts_default();
+    o.k_rule = MVA_K_NOISE;
+    mva_pca_model *m = NULL;
+    assert_int_equal(mva_pca_fit(s, &o, NULL, 0, NULL, &m, &err), MVA_EINVAL);
+    assert_non_null(strstr(err.msg, "needs Poisson scaling"));
+    o.k_rule = MVA_K_VARIANCE;
+    o.k_variance = 1.5;
+    assert_int_equal(mva_pca_fit(s, &o, NULL, 0, NULL, &m, &err), MVA_EINVAL);
+    assert_non_null(strstr(err.msg, "between 0 and 1"));
+    mva_stack_close(s);
+    free(x);
+}
+
 static void test_auto_picks_exact_for_small_and_randomized_for_large_maps(void **state)
 {
     (void)state;
@@ -598,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_randomized_poisson_and_binning_match_exact),
         cmocka_unit_test(test_randomized_in_place_path_matches_exact),
         cmocka_unit_test(test_randomized_stops_when_ritz_values_settle),
+        cmocka_unit_test(test_k_rules_choose_and_explain),
         cmocka_unit_test(test_auto_picks_exact_for_small_and_randomized_for_large_maps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,7 +18,12 @@ static const char *usage =
     "PyMca and h5py open, and prints a summary.\n"
     "\n"
     "PCA options:\n"
-    "  -k, --components N     components to keep (default 10)\n"
+    "  -k, --components N     components to keep (default 10), or a rule:\n"
+    "                         auto: the eigenvalues above the Poisson noise edge\n"
+    "                         (Marchenko-Pastur; turns --poisson on: counts data);\n"
+    "                         0.99: the fewest explaining 99%% of the variance;\n"
+    "                         elbow: where the log scree bends\n"
+    "  --k-max N              the most components a rule may keep (default 30)\n"
     "  --channels A:B         analyse channels A..B only (inclusive)\n"
     "  --bin B                sum B adjacent channels into one variable (default 1)\n"
     "  --poisson              Poisson scaling of pixels and channels (Keenan & Kotula),\n"
@@ -54,7 +59,32 @@ typedef struct {
     mva_roi_def rois[MAX_ROIS];
     size_t nroi;
     char ch_text[64];
+    char k_text[32]; /* the -k rule as given, empty for a number */
+    size_t k_max;
 } pca_args;
+
+/* -k N, -k auto, -k elbow or -k 0.99 */
+static int parse_k(pca_args *a, const char *arg)
+{
+    a->pca.k_rule = MVA_K_FIXED;
+    if (strcmp(arg, "auto") == 0) {
+        a->pca.k_rule = MVA_K_NOISE;
+    } else if (strcmp(arg, "elbow") == 0) {
+        a->pca.k_rule = MVA_K_ELBOW;
+    } else if (strchr(arg, '.') != NULL) {
+        a->pca.k_rule = MVA_K_VARIANCE;
+        if (cli_parse_double(a->c.prog, "-k", arg, 0.0, &a->pca.k_variance))
+            return -1;
+        if (!(a->pca.k_variance > 0 && a->pca.k_variance < 1)) {
+            cli_fail(a->c.prog, "-k '%s': a variance target must lie between 0 and 1", arg);
+            return -1;
+        }
+    } else {
+        return cli_parse_size(a->c.prog, "-k", arg, 1, &a->pca.k);
+    }
+    snprintf(a->k_text, sizeof a->k_text, "%s", arg);
+    return 0;
+}
 
 static int parse_method(pca_args *a, const char *arg)
 {
@@ -76,7 +106,9 @@ static int parse_tool_option(pca_args *a, int opt, const char *arg)
     size_t lo, hi;
     switch (opt) {
     case 'k':
-        return cli_parse_size(a->c.prog, "-k", arg, 1, &a->pca.k);
+        return parse_k(a, arg);
+    case OPT_FIRST_TOOL + 11:
+        return cli_parse_size(a->c.prog, "--k-max", arg, 1, &a->k_max);
     case 'o':
         a->output = arg;
         return 0;
@@ -155,6 +187,7 @@ static int parse_args(pca_args *a, int argc, char **argv)
         {"tol", required_argument, NULL, OPT_FIRST_TOOL + 8},
         {"oversample", required_argument, NULL, OPT_FIRST_TOOL + 9},
         {"seed", required_argument, NULL, OPT_FIRST_TOOL + 10},
+        {"k-max", required_argument, NULL, OPT_FIRST_TOOL + 11},
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}};
     return cli_parse_args(&a->c, argc, argv, "k:o:qvhV", longopts, usage, tool_option, a,
@@ -181,7 +214,8 @@ static void print_summary(const pca_args *a, const mva_stack_info *info,
                m->final_change, (unsigned long long)m->seed, m->n_valid);
     if (m->n_valid < info->rows * info->cols)
         printf(", %zu masked (NaN/Inf)", info->rows * info->cols - m->n_valid);
-    printf("\n\n  PC   eigenvalue      explained   cumulative\n");
+    printf("\ncomponents %s\n", m->k_reason);
+    printf("\n  PC   eigenvalue      explained   cumulative\n");
     double cum = 0;
     for (size_t q = 0; q < m->k; q++) {
         cum += m->explained[q];
@@ -199,7 +233,7 @@ static size_t record_params(const pca_args *a, const mva_pca_model *m, mva_param
                             char buf[][64])
 {
     size_t budget = a->c.pass.mem_budget ? a->c.pass.mem_budget : MVA_PASS_DEFAULT_BUDGET;
-    snprintf(buf[0], 64, "%zu", a->pca.k);
+    snprintf(buf[0], 64, "%zu", m->k);
     snprintf(buf[1], 64, "%zu", a->pca.bin);
     snprintf(buf[2], 64, "%zu", a->nroi);
     snprintf(buf[3], 64, "%zu", budget);
@@ -209,6 +243,8 @@ static size_t record_params(const pca_args *a, const mva_pca_model *m, mva_param
     snprintf(buf[7], 64, "%llu", (unsigned long long)a->pca.seed);
     size_t n = 0;
     pr[n++] = (mva_param){"components", buf[0]};
+    pr[n++] = (mva_param){"components_rule", a->k_text[0] ? a->k_text : "fixed"};
+    pr[n++] = (mva_param){"components_reason", m->k_reason};
     pr[n++] = (mva_param){"method_requested", mva_pca_method_name(a->pca.method)};
     pr[n++] = (mva_param){"method", mva_pca_method_name(m->method)};
     pr[n++] = (mva_param){"max_passes", buf[4]};
@@ -234,6 +270,14 @@ int main(int argc, char **argv)
     int pr = parse_args(&a, argc, argv);
     if (pr)
         return pr == 1 ? 0 : 2;
+    if (a.pca.k_rule != MVA_K_FIXED) /* k is then the most a rule may keep */
+        a.pca.k = a.k_max ? a.k_max : 30;
+    if (a.pca.k_rule == MVA_K_NOISE && !a.pca.poisson) {
+        a.pca.poisson = 1;
+        if (!a.c.quiet)
+            fprintf(stderr, "mva-pca: -k auto: Poisson scaling turned on (the noise edge is "
+                            "known for counts only)\n");
+    }
 
     char outbuf[4096], entry[256] = "";
     const char *out = a.output;

@@ -29,9 +29,19 @@ enum { MVA_PCA_EXACT = 0, MVA_PCA_RANDOMIZED = 1, MVA_PCA_AUTO = 2 };
 
 #define MVA_PCA_DEFAULT_SEED 20261125u
 
+/* How the number of components is chosen.  FIXED: k.  NOISE (needs Poisson scaling): the
+ * eigenvalues above the Marchenko-Pastur edge of pure Poisson noise, 1.05 (sqrt(n) +
+ * sqrt(p))^2 / (total counts (n - 1)) -- after the Poisson scaling noise has variance
+ * 1 / total counts in every cell.  VARIANCE: the fewest components explaining k_variance of
+ * the total variance.  ELBOW: the bend of the log scree (largest distance below the chord).
+ * For all but FIXED, k is the upper bound. */
+enum { MVA_K_FIXED = 0, MVA_K_NOISE = 1, MVA_K_VARIANCE = 2, MVA_K_ELBOW = 3 };
+
 /* Options; start from mva_pca_opts_default(). */
 typedef struct mva_pca_opts {
-    size_t k;                     /* components to keep (eigenspectra/eigenimages) */
+    size_t k;                     /* components to keep, or the most to keep (k_rule) */
+    int k_rule;                   /* MVA_K_FIXED (default), _NOISE, _VARIANCE, _ELBOW */
+    double k_variance;            /* MVA_K_VARIANCE: explained-variance target in (0, 1) */
     size_t ch_begin, ch_end;      /* channel range [ch_begin, ch_end); ch_end = 0: to the end */
     const unsigned char *ch_mask; /* optional, one flag per stack channel, 0 = ignore */
     size_t bin;                   /* sum this many adjacent selected channels (1 = none) */
@@ -72,6 +82,9 @@ typedef struct mva_pca_model {
     double final_change;        /* randomized: largest relative change of the k leading Ritz
                                    values in the last pass (0 for exact) */
     uint64_t seed;              /* randomized: seed of the Gaussian start */
+    int k_rule;                 /* how k was chosen (MVA_K_*) */
+    double noise_edge;          /* MVA_K_NOISE: the eigenvalue edge of pure noise, else 0 */
+    char k_reason[256];         /* one sentence: which rule chose k and why */
     size_t *var_ch0;            /* p: first stack channel of each variable */
     double *var_energy;         /* p: energy (keV) of each variable's centre, or NULL */
     double *mean;               /* p: average spectrum of the valid pixels (data units) */
