@@ -31,7 +31,7 @@ LIB_SRC  := $(wildcard src/*.c io/*.c roi/*.c pca/*.c nmf/*.c report/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC := $(wildcard tools/mva-*.c)
 TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
-TOOL_LIB := $(BUILD)/tools/cli.o
+TOOL_LIB := $(BUILD)/tools/cli.o $(BUILD)/tools/pca_tool.o
 GEN      := $(BUILD)/bin/mva-gen
 TEST_SRC := $(wildcard tests/test_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)

@@ -36,7 +36,8 @@ int main(int argc, char **argv)
     if (rc == MVA_OK) {
         for (size_t q = 0; q < m->k; q++)
             printf("PC%zu %.4f%%\n", q + 1, 100.0 * m->explained[q]);
-        mva_result_spec spec = {NULL, "example", NULL, mva_stack_get_info(s), m, rr, NULL, 0};
+        mva_result_spec spec = {.program = "example", .input = mva_stack_get_info(s), .pca = m,
+                                .roi = rr};
         rc = mva_result_write(argv[2], &spec, NULL, 0, &err);
     }
     if (rc != MVA_OK)

@@ -158,8 +158,13 @@ int main(int argc, char **argv)
         char nb[32];
         snprintf(nb, sizeof nb, "%zu", a.nroi);
         mva_param params[] = {{"rois", nb}};
-        mva_result_spec spec = {a.entry, "mva-roi", cli_command_line(argc, argv),
-                                mva_stack_get_info(s), NULL, r, params, 1};
+        mva_result_spec spec = {.entry = a.entry,
+                                .program = "mva-roi",
+                                .command_line = cli_command_line(argc, argv),
+                                .input = mva_stack_get_info(s),
+                                .roi = r,
+                                .params = params,
+                                .nparams = 1};
         rc = mva_result_write(out, &spec, entry, sizeof entry, &err);
     }
     if (rc == MVA_OK && a.csv)

@@ -1,0 +1,242 @@
+/*
+ * The stack rebuilt from a PCA model (mva-expand), and the reconstruction statistics added to
+ * a results file (mva-compress).  Plain HDF5: NeXus groups, datasets chunked by map row and
+ * gzip-compressed, variable-length UTF-8 strings as h5py writes them.
+ */
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mva/compress.h"
+
+static int set_str_attr(hid_t obj, const char *name, const char *value)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t st = a < 0 ? -1 : H5Awrite(a, t, &value);
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return st < 0 ? -1 : 0;
+}
+
+static int set_str_array_attr(hid_t obj, const char *name, const char **values, hsize_t n)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate_simple(1, &n, NULL);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t st = a < 0 ? -1 : H5Awrite(a, t, values);
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return st < 0 ? -1 : 0;
+}
+
+static hid_t new_group(hid_t loc, const char *name, const char *nx_class)
+{
+    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g >= 0 && set_str_attr(g, "NX_class", nx_class) != 0) {
+        H5Gclose(g);
+        return -1;
+    }
+    return g;
+}
+
+static int write_doubles(hid_t loc, const char *name, int rank, const hsize_t *dims,
+                         const double *v)
+{
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t st = d < 0 ? -1 : H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Sclose(sp);
+    return st < 0 ? -1 : 0;
+}
+
+static int write_scalar(hid_t loc, const char *name, double v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t st = d < 0 ? -1 : H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Sclose(sp);
+    return st < 0 ? -1 : 0;
+}
+
+int mva_recon_write(const char *path, const char *entry, const mva_recon_stats *r,
+                    size_t rows, size_t cols, mva_error *err)
+{
+    H5E_auto2_t old_fn;
+    void *old_data;
+    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    int rc = MVA_OK;
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT), e = -1, g = -1, img = -1;
+    if (f >= 0)
+        e = H5Gopen2(f, entry, H5P_DEFAULT);
+    if (e >= 0)
+        g = new_group(e, "reconstruction", "NXcollection");
+    if (g >= 0)
+        img = new_group(g, "chi2", "NXdata");
+    hsize_t dims[2] = {rows, cols};
+    const char *axes[2] = {".", "."};
+    int bad = img < 0 || write_scalar(g, "relative_frobenius_error", r->rel_frobenius) ||
+              write_scalar(g, "max_abs_error", r->max_abs) ||
+              write_scalar(g, "reduced_chi2_mean", r->chi2_mean) ||
+              write_scalar(g, "compression_ratio_values", r->values_ratio) ||
+              write_scalar(g, "compression_ratio_bytes", r->bytes_ratio) ||
+              write_doubles(img, "data", 2, dims, r->chi2) || set_str_attr(img, "signal", "data") ||
+              set_str_array_attr(img, "axes", axes, 2) ||
+              set_str_attr(img, "title", "reduced chi-square per pixel (Poisson)");
+    if (bad)
+        rc = mva_error_set(err, MVA_EIO, "%s: cannot add /%s/reconstruction", path, entry);
+    if (img >= 0)
+        H5Gclose(img);
+    if (g >= 0)
+        H5Gclose(g);
+    if (e >= 0)
+        H5Gclose(e);
+    if (f >= 0 && H5Fclose(f) < 0 && rc == MVA_OK)
+        rc = mva_error_set(err, MVA_EIO, "%s: closing failed", path);
+    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    return rc;
+}
+
+/* ---- expansion ---- */
+
+typedef struct {
+    hid_t file, data, fspace, memtype, filetype;
+} out_file;
+
+static void out_close(out_file *o)
+{
+    if (o->data >= 0)
+        H5Dclose(o->data);
+    if (o->fspace >= 0)
+        H5Sclose(o->fspace);
+    if (o->file >= 0)
+        H5Fclose(o->file);
+}
+
+/* The NeXus skeleton: /expanded (NXentry) / data (NXdata) with the stack and its axis. */
+static int create_layout(out_file *o, const mva_pca_model *m, size_t rows, size_t cols,
+                         const char *tmp)
+{
+    o->file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (o->file < 0 || set_str_attr(o->file, "default", "expanded"))
+        return -1;
+    hid_t e = new_group(o->file, "expanded", "NXentry");
+    hid_t g = e < 0 ? -1 : new_group(e, "data", "NXdata");
+    int bad = g < 0 || set_str_attr(e, "default", "data") || set_str_attr(g, "signal", "data");
+    const char *axes[3] = {".", ".", m->var_energy ? "energy" : "channel"};
+    bad = bad || set_str_array_attr(g, "axes", axes, 3);
+    double *axis = malloc(m->p * sizeof *axis);
+    for (size_t j = 0; axis && j < m->p; j++) {
+        double ch = (double)m->var_ch0[j] + 0.5 * (double)(m->bin - 1);
+        axis[j] = m->var_energy ? m->var_energy[j] : ch;
+    }
+    hsize_t pdim = m->p;
+    bad = bad || axis == NULL || write_doubles(g, axes[2], 1, &pdim, axis);
+    if (!bad && m->var_energy) {
+        hid_t ax = H5Dopen2(g, "energy", H5P_DEFAULT);
+        bad = ax < 0 || set_str_attr(ax, "units", "keV");
+        if (ax >= 0)
+            H5Dclose(ax);
+    }
+    free(axis);
+    hsize_t dims[3] = {rows, cols, m->p}, chunk[3] = {1, cols, m->p};
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 3, chunk);
+    H5Pset_shuffle(dcpl);
+    H5Pset_deflate(dcpl, 1); /* level 1: rebuilt doubles barely compress better at 4, 3x slower */
+    o->fspace = H5Screate_simple(3, dims, NULL);
+    o->data = bad ? -1 : H5Dcreate2(g, "data", o->filetype, o->fspace, H5P_DEFAULT, dcpl,
+                                    H5P_DEFAULT);
+    bad = bad || o->data < 0 || set_str_attr(o->data, "interpretation", "spectrum");
+    H5Pclose(dcpl);
+    if (g >= 0)
+        H5Gclose(g);
+    if (e >= 0)
+        H5Gclose(e);
+    return bad ? -1 : 0;
+}
+
+/* Row r of the region into buf (ncols x p doubles), converted as asked. */
+static void expand_row(const mva_pca_model *m, const mva_expand_opts *o, size_t r, size_t c0,
+                       size_t ncols, double *buf)
+{
+    for (size_t c = 0; c < ncols; c++) {
+        double *x = buf + c * m->p;
+        mva_pca_reconstruct(m, r * m->cols + c0 + c, x);
+        for (size_t j = 0; j < m->p; j++) {
+            if (o->round)
+                x[j] = nearbyint(x[j]);
+            if (o->dtype == MVA_DTYPE_UINT32)
+                x[j] = x[j] < 0 ? 0 : x[j] > 4294967295.0 ? 4294967295.0 : x[j];
+        }
+    }
+}
+
+int mva_expand_write(const mva_pca_model *m, const mva_expand_opts *opt, const char *path,
+                     mva_error *err)
+{
+    mva_expand_opts o = opt ? *opt : (mva_expand_opts){0, 0, 0, 0, 0, 0};
+    if (o.r1 == 0)
+        o.r1 = m->rows;
+    if (o.c1 == 0)
+        o.c1 = m->cols;
+    if (o.r0 >= o.r1 || o.r1 > m->rows || o.c0 >= o.c1 || o.c1 > m->cols)
+        return mva_error_set(err, MVA_EINVAL, "region %zu:%zu,%zu:%zu is outside the %zu x %zu "
+                             "map", o.r0, o.r1, o.c0, o.c1, m->rows, m->cols);
+    if (o.dtype != 0 && o.dtype != MVA_DTYPE_FLOAT64 && o.dtype != MVA_DTYPE_FLOAT32 &&
+        o.dtype != MVA_DTYPE_UINT32)
+        return mva_error_set(err, MVA_EINVAL, "expand: dtype %s: expected float64, float32 "
+                             "or uint32", mva_dtype_name(o.dtype));
+    out_file f = {-1, -1, -1, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE};
+    if (o.dtype == MVA_DTYPE_FLOAT32)
+        f.filetype = H5T_IEEE_F32LE;
+    else if (o.dtype == MVA_DTYPE_UINT32)
+        f.filetype = H5T_STD_U32LE;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    H5E_auto2_t old_fn;
+    void *old_data;
+    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    size_t rows = o.r1 - o.r0, cols = o.c1 - o.c0;
+    double *buf = malloc(cols * m->p * sizeof *buf);
+    int rc = MVA_OK;
+    if (buf == NULL || create_layout(&f, m, rows, cols, tmp) != 0) {
+        rc = mva_error_set(err, buf ? MVA_EIO : MVA_ENOMEM, "%s: cannot create the output file",
+                           path);
+    }
+    hsize_t count[3] = {1, cols, m->p};
+    hid_t ms = H5Screate_simple(3, count, NULL);
+    for (size_t r = 0; rc == MVA_OK && r < rows; r++) {
+        expand_row(m, &o, o.r0 + r, o.c0, cols, buf);
+        hsize_t start[3] = {r, 0, 0};
+        H5Sselect_hyperslab(f.fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+        if (H5Dwrite(f.data, H5T_NATIVE_DOUBLE, ms, f.fspace, H5P_DEFAULT, buf) < 0)
+            rc = mva_error_set(err, MVA_EIO, "%s: writing row %zu failed", path, r);
+    }
+    H5Sclose(ms);
+    out_close(&f);
+    free(buf);
+    if (rc == MVA_OK && rename(tmp, path) != 0)
+        rc = mva_error_set(err, MVA_EIO, "%s: cannot rename the finished file into place",
+                           path);
+    if (rc != MVA_OK)
+        unlink(tmp);
+    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    return rc;
+}

@@ -1,0 +1,388 @@
+/* mva-pca and mva-compress: principal component analysis of an XRF map, streamed, into a
+ * NeXus HDF5 file; mva-compress also measures how well the k components stand for the stack
+ * (one more pass) and records it next to the model. */
+#include <errno.h>
+#include <getopt.h>
+#include <gsl/gsl_errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define MAX_ROIS 256
+
+#include "mva/compress.h"
+#include "pca_tool.h"
+
+static const char *usage_pca =
+    "Usage: mva-pca INPUT [options]\n"
+    "\n"
+    "Principal component analysis of an X-ray fluorescence map, read in blocks (memory does\n"
+    "not grow with the map).  Writes eigenimages, eigenspectra, eigenvalues, explained\n"
+    "variance, mean spectrum (and ROI images when asked) to a NeXus HDF5 file that silx,\n"
+    "PyMca and h5py open, and prints a summary.\n"
+    "\n" PCA_OPTIONS_HELP
+    "\n"
+    "Example:\n"
+    "  mva-gen -o map.h5 && mva-pca map.h5 -k 4 --poisson -o map_pca.h5\n"
+    "  mva-pca map.h5::/entry/data/data --channels 100:1800 --bin 2 --roi Fe=6.2:6.6keV\n"
+    "  mva-pca big.h5 -k 10 --method randomized --passes 6\n";
+
+static const char *usage_compress =
+    "Usage: mva-compress INPUT [options]\n"
+    "\n"
+    "Keeps a map as a PCA model: mean, scaling, k eigenspectra and k eigenimages, with the\n"
+    "calibration, map shape and provenance, in one NeXus file (mva-expand rebuilds the\n"
+    "stack).  One more streamed pass measures the model against the stack: compression ratio\n"
+    "(numbers and bytes), relative Frobenius error, largest error, and the reduced chi-square\n"
+    "per pixel under Poisson statistics (mean, and an image in <entry>/reconstruction).\n"
+    "\n" PCA_OPTIONS_HELP
+    "\n"
+    "Example:\n"
+    "  mva-compress map.h5 -k 4 -o map_k4.h5 && mva-expand map_k4.h5 -o map_k4_stack.h5\n"
+    "  mva-compress map.h5 -k auto -o map_model.h5\n";
+
+typedef struct {
+    cli_common c;
+    const char *input, *output, *entry;
+    mva_pca_opts pca;
+    mva_roi_def rois[MAX_ROIS];
+    size_t nroi;
+    char ch_text[64];
+    char k_text[32]; /* the -k rule as given, empty for a number */
+    size_t k_max;
+    const char *usage;
+    int compress;     /* mva-compress: measure the reconstruction too */
+} pca_args;
+
+/* -k N, -k auto, -k elbow or -k 0.99 */
+static int parse_k(pca_args *a, const char *arg)
+{
+    a->pca.k_rule = MVA_K_FIXED;
+    if (strcmp(arg, "auto") == 0) {
+        a->pca.k_rule = MVA_K_NOISE;
+    } else if (strcmp(arg, "elbow") == 0) {
+        a->pca.k_rule = MVA_K_ELBOW;
+    } else if (strchr(arg, '.') != NULL) {
+        a->pca.k_rule = MVA_K_VARIANCE;
+        if (cli_parse_double(a->c.prog, "-k", arg, 0.0, &a->pca.k_variance))
+            return -1;
+        if (!(a->pca.k_variance > 0 && a->pca.k_variance < 1)) {
+            cli_fail(a->c.prog, "-k '%s': a variance target must lie between 0 and 1", arg);
+            return -1;
+        }
+    } else {
+        return cli_parse_size(a->c.prog, "-k", arg, 1, &a->pca.k);
+    }
+    snprintf(a->k_text, sizeof a->k_text, "%s", arg);
+    return 0;
+}
+
+static int parse_method(pca_args *a, const char *arg)
+{
+    if (strcmp(arg, "exact") == 0)
+        a->pca.method = MVA_PCA_EXACT;
+    else if (strcmp(arg, "randomized") == 0)
+        a->pca.method = MVA_PCA_RANDOMIZED;
+    else if (strcmp(arg, "auto") == 0)
+        a->pca.method = MVA_PCA_AUTO;
+    else {
+        cli_fail(a->c.prog, "--method '%s': expected exact, randomized or auto", arg);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_tool_option(pca_args *a, int opt, const char *arg)
+{
+    size_t lo, hi;
+    switch (opt) {
+    case 'k':
+        return parse_k(a, arg);
+    case OPT_FIRST_TOOL + 11:
+        return cli_parse_size(a->c.prog, "--k-max", arg, 1, &a->k_max);
+    case 'o':
+        a->output = arg;
+        return 0;
+    case OPT_FIRST_TOOL: /* --channels */
+        if (cli_parse_range(a->c.prog, "--channels", arg, &lo, &hi))
+            return -1;
+        a->pca.ch_begin = lo;
+        a->pca.ch_end = hi + 1;
+        snprintf(a->ch_text, sizeof a->ch_text, "%zu:%zu", lo, hi);
+        return 0;
+    case OPT_FIRST_TOOL + 1:
+        return cli_parse_size(a->c.prog, "--bin", arg, 1, &a->pca.bin);
+    case OPT_FIRST_TOOL + 2:
+        a->pca.poisson = 1;
+        return 0;
+    case OPT_FIRST_TOOL + 3:
+        a->pca.uncentred = 1;
+        return 0;
+    case OPT_FIRST_TOOL + 4: {
+        mva_error err;
+        if (a->nroi == MAX_ROIS) {
+            cli_fail(a->c.prog, "at most %d ROIs", MAX_ROIS);
+            return -1;
+        }
+        if (mva_roi_parse(arg, &a->rois[a->nroi], &err) != MVA_OK) {
+            cli_fail(a->c.prog, "%s", err.msg);
+            return -1;
+        }
+        a->nroi++;
+        return 0;
+    }
+    case OPT_FIRST_TOOL + 5:
+        a->entry = arg;
+        return 0;
+    case OPT_FIRST_TOOL + 6:
+        return parse_method(a, arg);
+    case OPT_FIRST_TOOL + 7:
+        return cli_parse_size(a->c.prog, "--passes", arg, 2, &a->pca.max_passes);
+    case OPT_FIRST_TOOL + 8:
+        return cli_parse_double(a->c.prog, "--tol", arg, 0.0, &a->pca.tol);
+    case OPT_FIRST_TOOL + 9:
+        return cli_parse_size(a->c.prog, "--oversample", arg, 0, &a->pca.oversample);
+    case OPT_FIRST_TOOL + 10: {
+        size_t seed;
+        if (cli_parse_size(a->c.prog, "--seed", arg, 0, &seed))
+            return -1;
+        a->pca.seed = seed;
+        return 0;
+    }
+    default:
+        cli_fail(a->c.prog, "try 'mva-pca --help'");
+        return -1;
+    }
+}
+
+static int tool_option(void *tool, int opt, const char *arg)
+{
+    return parse_tool_option(tool, opt, arg);
+}
+
+/* Returns 0 to go on, 1 to exit successfully (help, version), 2 on a usage error. */
+static int parse_args(pca_args *a, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"components", required_argument, NULL, 'k'},
+        {"output", required_argument, NULL, 'o'},
+        {"channels", required_argument, NULL, OPT_FIRST_TOOL},
+        {"bin", required_argument, NULL, OPT_FIRST_TOOL + 1},
+        {"poisson", no_argument, NULL, OPT_FIRST_TOOL + 2},
+        {"uncentred", no_argument, NULL, OPT_FIRST_TOOL + 3},
+        {"uncentered", no_argument, NULL, OPT_FIRST_TOOL + 3},
+        {"roi", required_argument, NULL, OPT_FIRST_TOOL + 4},
+        {"entry", required_argument, NULL, OPT_FIRST_TOOL + 5},
+        {"method", required_argument, NULL, OPT_FIRST_TOOL + 6},
+        {"passes", required_argument, NULL, OPT_FIRST_TOOL + 7},
+        {"tol", required_argument, NULL, OPT_FIRST_TOOL + 8},
+        {"oversample", required_argument, NULL, OPT_FIRST_TOOL + 9},
+        {"seed", required_argument, NULL, OPT_FIRST_TOOL + 10},
+        {"k-max", required_argument, NULL, OPT_FIRST_TOOL + 11},
+        CLI_COMMON_LONGOPTS,
+        {NULL, 0, NULL, 0}};
+    return cli_parse_args(&a->c, argc, argv, "k:o:qvhV", longopts, a->usage, tool_option, a,
+                          &a->input);
+}
+
+static void print_summary(const pca_args *a, const mva_stack_info *info,
+                          const mva_pca_model *m, const char *out, const char *entry,
+                          double secs)
+{
+    printf("input      %s%s%s\n", info->source, info->path[0] ? "::" : "", info->path);
+    printf("shape      %zu x %zu pixels x %zu channels (%s, %s)\n", info->rows, info->cols,
+           info->channels, mva_dtype_name(info->dtype), info->layout);
+    printf("variables  %zu (channels %s, bin %zu)%s%s\n", m->p,
+           a->ch_text[0] ? a->ch_text : "all", m->bin, m->poisson ? ", Poisson scaling" : "",
+           m->uncentred ? ", uncentred scores" : "");
+    if (m->method == MVA_PCA_EXACT)
+        printf("method     exact (streamed covariance + LAPACK)%s, %zu passes, %zu valid pixels",
+               a->pca.method == MVA_PCA_AUTO ? ", chosen by auto" : "", m->passes, m->n_valid);
+    else
+        printf("method     randomized%s: %zu passes (last change %.2g), seed %llu, %zu valid "
+               "pixels",
+               a->pca.method == MVA_PCA_AUTO ? " (chosen by auto)" : "", m->passes,
+               m->final_change, (unsigned long long)m->seed, m->n_valid);
+    if (m->n_valid < info->rows * info->cols)
+        printf(", %zu masked (NaN/Inf)", info->rows * info->cols - m->n_valid);
+    printf("\ncomponents %s\n", m->k_reason);
+    printf("\n  PC   eigenvalue      explained   cumulative\n");
+    double cum = 0;
+    for (size_t q = 0; q < m->k; q++) {
+        cum += m->explained[q];
+        if (q >= m->n_eigenvalues)
+            break;
+        printf("  %-3zu  %-14.6g  %8.4f%%   %8.4f%%\n", q + 1, m->eigenvalues[q],
+               100 * m->explained[q], 100 * cum);
+    }
+    printf("\ntime       %.2f s\n", secs);
+    printf("written    %s (entry /%s)\n", out, entry);
+}
+
+/* Every parameter, as text, for the provenance record. */
+static size_t record_params(const pca_args *a, const mva_pca_model *m, mva_param *pr,
+                            char buf[][64])
+{
+    size_t budget = a->c.pass.mem_budget ? a->c.pass.mem_budget : MVA_PASS_DEFAULT_BUDGET;
+    snprintf(buf[0], 64, "%zu", m->k);
+    snprintf(buf[1], 64, "%zu", a->pca.bin);
+    snprintf(buf[2], 64, "%zu", a->nroi);
+    snprintf(buf[3], 64, "%zu", budget);
+    snprintf(buf[4], 64, "%zu", a->pca.max_passes);
+    snprintf(buf[5], 64, "%.17g", a->pca.tol);
+    snprintf(buf[6], 64, "%zu", a->pca.oversample);
+    snprintf(buf[7], 64, "%llu", (unsigned long long)a->pca.seed);
+    size_t n = 0;
+    pr[n++] = (mva_param){"components", buf[0]};
+    pr[n++] = (mva_param){"components_rule", a->k_text[0] ? a->k_text : "fixed"};
+    pr[n++] = (mva_param){"components_reason", m->k_reason};
+    pr[n++] = (mva_param){"method_requested", mva_pca_method_name(a->pca.method)};
+    pr[n++] = (mva_param){"method", mva_pca_method_name(m->method)};
+    pr[n++] = (mva_param){"max_passes", buf[4]};
+    pr[n++] = (mva_param){"tolerance", buf[5]};
+    pr[n++] = (mva_param){"oversample", buf[6]};
+    pr[n++] = (mva_param){"seed", buf[7]};
+    pr[n++] = (mva_param){"channels", a->ch_text[0] ? a->ch_text : "all"};
+    pr[n++] = (mva_param){"bin", buf[1]};
+    pr[n++] = (mva_param){"poisson", a->pca.poisson ? "yes" : "no"};
+    pr[n++] = (mva_param){"centred_scores", a->pca.uncentred ? "no" : "yes"};
+    pr[n++] = (mva_param){"rois", buf[2]};
+    pr[n++] = (mva_param){"memory_budget_bytes", buf[3]};
+    return n;
+}
+
+/* Copies an existing output file, so that the new entry is added to a copy and the original
+ * is replaced only when everything is written. */
+static int copy_file(const char *from, const char *to, mva_error *err)
+{
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    char buf[1 << 16];
+    size_t got;
+    int rc = in && out ? MVA_OK
+                       : mva_error_set(err, MVA_EIO, "%s: cannot copy to %s: %s", from, to,
+                                       strerror(errno));
+    while (rc == MVA_OK && (got = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, got, out) != got)
+            rc = mva_error_set(err, MVA_EIO, "%s: write failed: %s", to, strerror(errno));
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0 && rc == MVA_OK)
+        rc = mva_error_set(err, MVA_EIO, "%s: write failed: %s", to, strerror(errno));
+    return rc;
+}
+
+/* mva-compress: the model and its reconstruction statistics, written together under a
+ * temporary name and renamed into place. */
+static int write_compressed(pca_args *a, mva_stack *s, const mva_pca_model *m,
+                            const mva_result_spec *spec, const char *out, char *entry,
+                            size_t cap, mva_recon_stats **stats, mva_error *err)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp-compress.%ld", out, (long)getpid());
+    cli_progress_label("measuring");
+    int rc = mva_recon_measure(s, m, &a->pca, &a->c.pass, stats, err);
+    cli_progress_done();
+    if (rc == MVA_OK && access(out, F_OK) == 0)
+        rc = copy_file(out, tmp, err);
+    if (rc == MVA_OK)
+        rc = mva_result_write(tmp, spec, entry, cap, err);
+    if (rc == MVA_OK)
+        rc = mva_recon_write(tmp, entry, *stats, m->rows, m->cols, err);
+    if (rc == MVA_OK && rename(tmp, out) != 0)
+        rc = mva_error_set(err, MVA_EIO, "%s: cannot rename the finished file into place: %s",
+                           out, strerror(errno));
+    if (rc != MVA_OK)
+        unlink(tmp);
+    return rc;
+}
+
+static void print_compression(const mva_recon_stats *r)
+{
+    printf("compression %.1fx in numbers, %.1fx in bytes (stack in its stored type, model "
+           "in float64)\n", r->values_ratio, r->bytes_ratio);
+    printf("error      relative Frobenius %.4g, largest %.4g, reduced chi-square %.4f "
+           "(Poisson; 1 = the noise)\n", r->rel_frobenius, r->max_abs, r->chi2_mean);
+}
+
+int pca_tool_main(int argc, char **argv, int compress)
+{
+    pca_args a;
+    memset(&a, 0, sizeof a);
+    a.c.prog = compress ? "mva-compress" : "mva-pca";
+    a.usage = compress ? usage_compress : usage_pca;
+    a.compress = compress;
+    a.pca = mva_pca_opts_default();
+    gsl_set_error_handler_off(); /* GSL's default handler aborts; we check return codes */
+    int pr = parse_args(&a, argc, argv);
+    if (pr)
+        return pr == 1 ? 0 : 2;
+    if (a.pca.k_rule != MVA_K_FIXED) /* k is then the most a rule may keep */
+        a.pca.k = a.k_max ? a.k_max : 30;
+    if (a.pca.k_rule == MVA_K_NOISE && !a.pca.poisson) {
+        a.pca.poisson = 1;
+        if (!a.c.quiet)
+            fprintf(stderr, "%s: -k auto: Poisson scaling turned on (the noise edge is "
+                            "known for counts only)\n", a.c.prog);
+    }
+
+    char outbuf[4096], entry[256] = "";
+    const char *out = a.output;
+    if (out == NULL) {
+        cli_default_output(a.input, a.compress ? "_model.h5" : "_pca.h5", outbuf, sizeof outbuf);
+        out = outbuf;
+    }
+    double t0 = cli_now();
+    mva_error err;
+    mva_error_clear(&err);
+    mva_stack *s = NULL;
+    mva_roi_acc *roi = NULL;
+    mva_roi_result *rr = NULL;
+    mva_pca_model *m = NULL;
+    mva_recon_stats *stats = NULL;
+    int rc = mva_stack_open(&s, a.input, &a.c.open, &err);
+    if (rc == MVA_OK && a.nroi)
+        rc = mva_roi_acc_new(&roi, mva_stack_get_info(s), a.rois, a.nroi, &err);
+    if (rc == MVA_OK) {
+        cli_progress_init(&a.c, a.c.prog);
+        mva_accum extra;
+        if (roi)
+            extra = mva_roi_acc_accum(roi);
+        rc = mva_pca_fit(s, &a.pca, roi ? &extra : NULL, roi ? 1 : 0, &a.c.pass, &m, &err);
+        cli_progress_done();
+    }
+    if (rc == MVA_OK && roi)
+        rc = mva_roi_acc_take(roi, &rr, &err);
+    if (rc == MVA_OK) {
+        mva_param params[24];
+        char buf[8][64];
+        size_t np = record_params(&a, m, params, buf);
+        mva_result_spec spec = {.entry = a.entry,
+                                .program = a.c.prog,
+                                .command_line = cli_command_line(argc, argv),
+                                .input = mva_stack_get_info(s),
+                                .pca = m,
+                                .roi = rr,
+                                .params = params,
+                                .nparams = np};
+        rc = a.compress ? write_compressed(&a, s, m, &spec, out, entry, sizeof entry, &stats,
+                                           &err)
+                        : mva_result_write(out, &spec, entry, sizeof entry, &err);
+    }
+    if (rc == MVA_OK && !a.c.quiet) {
+        print_summary(&a, mva_stack_get_info(s), m, out, entry, cli_now() - t0);
+        if (stats)
+            print_compression(stats);
+    }
+    if (rc != MVA_OK)
+        cli_fail(a.c.prog, "%s", err.msg);
+    mva_pca_model_free(m);
+    mva_recon_stats_free(stats);
+    mva_roi_result_free(rr);
+    mva_roi_acc_free(roi);
+    mva_stack_close(s);
+    cli_common_free(&a.c);
+    return rc == MVA_OK ? 0 : 1;
+}
