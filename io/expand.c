@@ -10,68 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "h5util.h"
 #include "mva/compress.h"
-
-static int set_str_attr(hid_t obj, const char *name, const char *value)
-{
-    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t st = a < 0 ? -1 : H5Awrite(a, t, &value);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
-    return st < 0 ? -1 : 0;
-}
-
-static int set_str_array_attr(hid_t obj, const char *name, const char **values, hsize_t n)
-{
-    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate_simple(1, &n, NULL);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t st = a < 0 ? -1 : H5Awrite(a, t, values);
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
-    return st < 0 ? -1 : 0;
-}
-
-static hid_t new_group(hid_t loc, const char *name, const char *nx_class)
-{
-    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (g >= 0 && set_str_attr(g, "NX_class", nx_class) != 0) {
-        H5Gclose(g);
-        return -1;
-    }
-    return g;
-}
-
-static int write_doubles(hid_t loc, const char *name, int rank, const hsize_t *dims,
-                         const double *v)
-{
-    hid_t sp = H5Screate_simple(rank, dims, NULL);
-    hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t st = d < 0 ? -1 : H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-    if (d >= 0)
-        H5Dclose(d);
-    H5Sclose(sp);
-    return st < 0 ? -1 : 0;
-}
-
-static int write_scalar(hid_t loc, const char *name, double v)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t st = d < 0 ? -1 : H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v);
-    if (d >= 0)
-        H5Dclose(d);
-    H5Sclose(sp);
-    return st < 0 ? -1 : 0;
-}
 
 int mva_recon_write(const char *path, const char *entry, const mva_recon_stats *r,
                     size_t rows, size_t cols, mva_error *err)
@@ -85,19 +25,19 @@ int mva_recon_write(const char *path, const char *entry, const mva_recon_stats *
     if (f >= 0)
         e = H5Gopen2(f, entry, H5P_DEFAULT);
     if (e >= 0)
-        g = new_group(e, "reconstruction", "NXcollection");
+        g = h5u_group(e, "reconstruction", "NXcollection");
     if (g >= 0)
-        img = new_group(g, "chi2", "NXdata");
+        img = h5u_group(g, "chi2", "NXdata");
     hsize_t dims[2] = {rows, cols};
     const char *axes[2] = {".", "."};
-    int bad = img < 0 || write_scalar(g, "relative_frobenius_error", r->rel_frobenius) ||
-              write_scalar(g, "max_abs_error", r->max_abs) ||
-              write_scalar(g, "reduced_chi2_mean", r->chi2_mean) ||
-              write_scalar(g, "compression_ratio_values", r->values_ratio) ||
-              write_scalar(g, "compression_ratio_bytes", r->bytes_ratio) ||
-              write_doubles(img, "data", 2, dims, r->chi2) || set_str_attr(img, "signal", "data") ||
-              set_str_array_attr(img, "axes", axes, 2) ||
-              set_str_attr(img, "title", "reduced chi-square per pixel (Poisson)");
+    int bad = img < 0 || h5u_doubles(g, "relative_frobenius_error", 0, NULL, &r->rel_frobenius) ||
+              h5u_doubles(g, "max_abs_error", 0, NULL, &r->max_abs) ||
+              h5u_doubles(g, "reduced_chi2_mean", 0, NULL, &r->chi2_mean) ||
+              h5u_doubles(g, "compression_ratio_values", 0, NULL, &r->values_ratio) ||
+              h5u_doubles(g, "compression_ratio_bytes", 0, NULL, &r->bytes_ratio) ||
+              h5u_doubles(img, "data", 2, dims, r->chi2) || h5u_str_attr(img, "signal", "data") ||
+              h5u_str_array_attr(img, "axes", axes, 2) ||
+              h5u_str_attr(img, "title", "reduced chi-square per pixel (Poisson)");
     if (bad)
         rc = mva_error_set(err, MVA_EIO, "%s: cannot add /%s/reconstruction", path, entry);
     if (img >= 0)
@@ -133,23 +73,23 @@ static int create_layout(out_file *o, const mva_pca_model *m, size_t rows, size_
                          const char *tmp)
 {
     o->file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (o->file < 0 || set_str_attr(o->file, "default", "expanded"))
+    if (o->file < 0 || h5u_str_attr(o->file, "default", "expanded"))
         return -1;
-    hid_t e = new_group(o->file, "expanded", "NXentry");
-    hid_t g = e < 0 ? -1 : new_group(e, "data", "NXdata");
-    int bad = g < 0 || set_str_attr(e, "default", "data") || set_str_attr(g, "signal", "data");
+    hid_t e = h5u_group(o->file, "expanded", "NXentry");
+    hid_t g = e < 0 ? -1 : h5u_group(e, "data", "NXdata");
+    int bad = g < 0 || h5u_str_attr(e, "default", "data") || h5u_str_attr(g, "signal", "data");
     const char *axes[3] = {".", ".", m->var_energy ? "energy" : "channel"};
-    bad = bad || set_str_array_attr(g, "axes", axes, 3);
+    bad = bad || h5u_str_array_attr(g, "axes", axes, 3);
     double *axis = malloc(m->p * sizeof *axis);
     for (size_t j = 0; axis && j < m->p; j++) {
         double ch = (double)m->var_ch0[j] + 0.5 * (double)(m->bin - 1);
         axis[j] = m->var_energy ? m->var_energy[j] : ch;
     }
     hsize_t pdim = m->p;
-    bad = bad || axis == NULL || write_doubles(g, axes[2], 1, &pdim, axis);
+    bad = bad || axis == NULL || h5u_doubles(g, axes[2], 1, &pdim, axis);
     if (!bad && m->var_energy) {
         hid_t ax = H5Dopen2(g, "energy", H5P_DEFAULT);
-        bad = ax < 0 || set_str_attr(ax, "units", "keV");
+        bad = ax < 0 || h5u_str_attr(ax, "units", "keV");
         if (ax >= 0)
             H5Dclose(ax);
     }
@@ -162,7 +102,7 @@ static int create_layout(out_file *o, const mva_pca_model *m, size_t rows, size_
     o->fspace = H5Screate_simple(3, dims, NULL);
     o->data = bad ? -1 : H5Dcreate2(g, "data", o->filetype, o->fspace, H5P_DEFAULT, dcpl,
                                     H5P_DEFAULT);
-    bad = bad || o->data < 0 || set_str_attr(o->data, "interpretation", "spectrum");
+    bad = bad || o->data < 0 || h5u_str_attr(o->data, "interpretation", "spectrum");
     H5Pclose(dcpl);
     if (g >= 0)
         H5Gclose(g);

@@ -1,0 +1,83 @@
+/*
+ * mva/select.h - pixel selections and the spectra of the selected pixels.
+ *
+ * A mask is a plain byte image the size of the map (rows x cols, row-major), 1 = selected.
+ * Selections come from any image of a results file (eigenimage, ROI image, total counts) by
+ * a value range, a threshold in standard deviations from the image median, or a top fraction,
+ * or from a mask file (HDF5 dataset, PNG, text grid); they combine with and / or / and-not.
+ * The spectra of a selection come from one streamed pass over the original stack.
+ */
+#ifndef MVA_SELECT_H
+#define MVA_SELECT_H
+
+#include <stddef.h>
+
+#include "mva/error.h"
+#include "mva/pass.h"
+#include "mva/stack.h"
+
+enum { MVA_SEL_AND = 0, MVA_SEL_OR = 1, MVA_SEL_AND_NOT = 2, MVA_SEL_SET = 3 };
+
+/* mask[i] = lo <= img[i] <= hi (NaN pixels never selected).  Returns the count. */
+size_t mva_select_range(const double *img, size_t n, double lo, double hi,
+                        unsigned char *mask);
+
+/* mask[i] = img[i] >= median + nsigma * sd (above != 0) or img[i] <= median + nsigma * sd
+ * (above == 0), median and standard deviation of the finite pixels.  *threshold gets the
+ * value used (may be NULL).  Returns the count, or 0 when the image has no finite pixel. */
+size_t mva_select_sigma(const double *img, size_t n, double nsigma, int above,
+                        unsigned char *mask, double *threshold);
+
+/* mask[i] = img[i] is among the top `fraction` (0..1] of the finite pixels (ties at the
+ * threshold included).  Returns the count. */
+size_t mva_select_top(const double *img, size_t n, double fraction, unsigned char *mask,
+                      double *threshold);
+
+/* Combines: dst = dst op src (MVA_SEL_AND, _OR, _AND_NOT; _SET copies).  Returns the count. */
+size_t mva_select_combine(unsigned char *dst, const unsigned char *src, size_t n, int op);
+
+/* Reads image SPEC of entry (NULL = the file's default entry) in a results file: a dataset
+ * path relative to the entry, with an optional index along its first axis, e.g.
+ * "eigenimages/data[1]", "roi_raw/data[0]", "total_counts/data".  *img (rows x cols doubles,
+ * caller frees) and the shape on success. */
+int mva_image_read(const char *results, const char *entry, const char *spec, double **img,
+                   size_t *rows, size_t *cols, mva_error *err);
+
+/* The stack a results entry was computed from, as "file" or "file::/dataset" (from its
+ * process group), into input (cap bytes). */
+int mva_results_input(const char *results, const char *entry, char *input, size_t cap,
+                      mva_error *err);
+
+/* Reads a mask of rows x cols from "file.h5::/path" (any numeric 2-D dataset, non-zero =
+ * selected), a PNG (gray or colour, non-black = selected, must be cols wide and rows high)
+ * or a text file (rows lines of cols 0/1 values).  mask is caller-allocated. */
+int mva_mask_read(const char *path, size_t rows, size_t cols, unsigned char *mask,
+                  mva_error *err);
+
+/* What one pass over the stack gives for a selection. */
+typedef struct mva_selection_spectra {
+    size_t p, n_selected, n_valid;
+    double *sum;          /* p: cumulative spectrum of the selected pixels */
+    double *avg;          /* p: their average */
+    double *max;          /* p: their per-channel maximum */
+    double *map_avg;      /* p: the average spectrum of every valid pixel of the map */
+} mva_selection_spectra;
+
+/* One pass over s: the spectra of the pixels selected in mask (rows x cols of s); pixels
+ * holding NaN/Inf are left out of everything.  *out is new (mva_selection_spectra_free). */
+int mva_select_spectra(mva_stack *s, const unsigned char *mask, const mva_pass_opts *popts,
+                       mva_selection_spectra **out, mva_error *err);
+
+void mva_selection_spectra_free(mva_selection_spectra *r);
+
+/* Adds an NXentry (name, made unique; NULL = "mva_select") to the results file `path`, or
+ * creates it: NXdata cumulative_spectrum, average_spectrum, max_spectrum, map_average_spectrum
+ * over the energy axis of cal (channels when unknown), the mask as an NXdata image, the pixel
+ * counts and a process group recording description and the input.  Temporary copy + rename:
+ * the file is replaced only when complete.  entry_out gets the entry name. */
+int mva_select_write(const char *path, const char *name, const mva_selection_spectra *r,
+                     const unsigned char *mask, size_t rows, size_t cols, const mva_calib *cal,
+                     const char *description, const char *input, char *entry_out,
+                     size_t entry_cap, mva_error *err);
+
+#endif

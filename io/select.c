@@ -1,0 +1,457 @@
+/*
+ * Selections and files: images read from results files, masks read from HDF5, PNG or text,
+ * and the spectra of a selection written as a new NXentry of a results file.
+ */
+#include <errno.h>
+#include <hdf5.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "h5util.h"
+#include "mva/hdf5.h"
+#include "mva/select.h"
+#include "numparse.h"
+
+/* HDF5 prints its own error stack unless told not to; the library never prints. */
+typedef struct {
+    H5E_auto2_t fn;
+    void *data;
+} quiet_h5;
+
+static void quiet_on(quiet_h5 *q)
+{
+    H5Eget_auto2(H5E_DEFAULT, &q->fn, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+static void quiet_off(const quiet_h5 *q)
+{
+    H5Eset_auto2(H5E_DEFAULT, q->fn, q->data);
+}
+
+/* A string attribute (fixed or variable length) into buf; 0 or -1. */
+static int read_str_attr(hid_t obj, const char *name, char *buf, size_t cap)
+{
+    if (H5Aexists(obj, name) <= 0)
+        return -1;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = H5Aget_type(a);
+    int rc = -1;
+    if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
+        char *s = NULL;
+        hid_t mt = H5Tget_native_type(t, H5T_DIR_ASCEND);
+        if (H5Aread(a, mt, &s) >= 0 && s) {
+            snprintf(buf, cap, "%s", s);
+            H5free_memory(s);
+            rc = 0;
+        }
+        H5Tclose(mt);
+    } else if (H5Tget_class(t) == H5T_STRING) {
+        size_t len = H5Tget_size(t);
+        char *s = calloc(len + 1, 1);
+        if (s && H5Aread(a, t, s) >= 0) {
+            snprintf(buf, cap, "%s", s);
+            rc = 0;
+        }
+        free(s);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    return rc;
+}
+
+/* "eigenimages/data[2]" -> path "eigenimages/data", index 2 (or -1). */
+static int split_spec(const char *spec, char *path, size_t cap, long *index)
+{
+    const char *br = strchr(spec, '[');
+    *index = -1;
+    size_t len = br ? (size_t)(br - spec) : strlen(spec);
+    if (len == 0 || len >= cap)
+        return -1;
+    memcpy(path, spec, len);
+    path[len] = '\0';
+    if (br) {
+        char *end;
+        *index = strtol(br + 1, &end, 10);
+        if (end == br + 1 || *end != ']' || end[1] != '\0' || *index < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int read_image_data(hid_t d, long index, const char *where, double **img, size_t *rows,
+                           size_t *cols, mva_error *err)
+{
+    hid_t sp = H5Dget_space(d);
+    hsize_t dims[3] = {0, 0, 0};
+    int rank = H5Sget_simple_extent_ndims(sp), rc = MVA_OK;
+    if (rank < 2 || rank > 3) {
+        H5Sclose(sp);
+        return mva_error_set(err, MVA_EFORMAT, "%s: expected an image (2-D) or a stack of "
+                             "images (3-D), found %d-D", where, rank);
+    }
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    hsize_t start[3] = {0, 0, 0}, count[3] = {dims[0], dims[1], dims[2]};
+    if (rank == 3) {
+        if (index < 0 || (hsize_t)index >= dims[0]) {
+            H5Sclose(sp);
+            return mva_error_set(err, MVA_EINVAL, "%s holds %llu images: give one of [0] to "
+                                 "[%llu]", where, (unsigned long long)dims[0],
+                                 (unsigned long long)dims[0] - 1);
+        }
+        start[0] = (hsize_t)index;
+        count[0] = 1;
+    }
+    *rows = rank == 3 ? dims[1] : dims[0];
+    *cols = rank == 3 ? dims[2] : dims[1];
+    *img = malloc(*rows * *cols * sizeof **img);
+    hid_t ms = H5Screate_simple(rank, count, NULL);
+    H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL);
+    if (*img == NULL)
+        rc = mva_error_set(err, MVA_ENOMEM, "out of memory");
+    else if (H5Dread(d, H5T_NATIVE_DOUBLE, ms, sp, H5P_DEFAULT, *img) < 0)
+        rc = mva_error_set(err, MVA_EIO, "%s: read failed", where);
+    H5Sclose(ms);
+    H5Sclose(sp);
+    if (rc != MVA_OK) {
+        free(*img);
+        *img = NULL;
+    }
+    return rc;
+}
+
+int mva_image_read(const char *results, const char *entry, const char *spec, double **img,
+                   size_t *rows, size_t *cols, mva_error *err)
+{
+    char path[1024], ent[256], where[1600];
+    long index;
+    if (split_spec(spec, path, sizeof path, &index) != 0)
+        return mva_error_set(err, MVA_EINVAL, "image '%s': expected DATASET or DATASET[INDEX] "
+                             "inside the entry, e.g. eigenimages/data[1]", spec);
+    quiet_h5 q;
+    quiet_on(&q);
+    hid_t f = H5Fopen(results, H5F_ACC_RDONLY, H5P_DEFAULT), d = -1;
+    int rc = MVA_OK;
+    if (f < 0)
+        rc = mva_error_set(err, MVA_EIO, "%s: cannot open as HDF5", results);
+    else if (entry == NULL && read_str_attr(f, "default", ent, sizeof ent) != 0)
+        rc = mva_error_set(err, MVA_EFORMAT, "%s: no @default entry; name one with --entry",
+                           results);
+    if (rc == MVA_OK) {
+        snprintf(where, sizeof where, "%s: /%s/%s", results, entry ? entry : ent, path);
+        char full[1400];
+        snprintf(full, sizeof full, "/%s/%s", entry ? entry : ent, path);
+        d = H5Oexists_by_name(f, full, H5P_DEFAULT) > 0 ? H5Dopen2(f, full, H5P_DEFAULT) : -1;
+        if (d < 0)
+            rc = mva_error_set(err, MVA_ENOTFOUND, "%s: no such dataset", where);
+    }
+    if (rc == MVA_OK)
+        rc = read_image_data(d, index, where, img, rows, cols, err);
+    if (d >= 0)
+        H5Dclose(d);
+    if (f >= 0)
+        H5Fclose(f);
+    quiet_off(&q);
+    return rc;
+}
+
+/* A scalar string dataset into buf; 0 or -1. */
+static int read_str_dataset(hid_t f, const char *path, char *buf, size_t cap)
+{
+    if (H5Lexists(f, path, H5P_DEFAULT) <= 0)
+        return -1;
+    hid_t d = H5Dopen2(f, path, H5P_DEFAULT), t = H5Dget_type(d);
+    int rc = -1;
+    if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
+        char *s = NULL;
+        hid_t mt = H5Tget_native_type(t, H5T_DIR_ASCEND);
+        if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) >= 0 && s) {
+            snprintf(buf, cap, "%s", s);
+            H5free_memory(s);
+            rc = 0;
+        }
+        H5Tclose(mt);
+    }
+    H5Tclose(t);
+    H5Dclose(d);
+    return rc;
+}
+
+int mva_results_input(const char *results, const char *entry, char *input, size_t cap,
+                      mva_error *err)
+{
+    char ent[256], file[4096], dset[1024] = "", fmt[32] = "", path[1400];
+    quiet_h5 q;
+    quiet_on(&q);
+    hid_t f = H5Fopen(results, H5F_ACC_RDONLY, H5P_DEFAULT);
+    int rc = MVA_OK;
+    if (f < 0)
+        rc = mva_error_set(err, MVA_EIO, "%s: cannot open as HDF5", results);
+    else if (entry == NULL && read_str_attr(f, "default", ent, sizeof ent) != 0)
+        rc = mva_error_set(err, MVA_EFORMAT, "%s: no @default entry; name one with --entry",
+                           results);
+    if (rc == MVA_OK) {
+        snprintf(path, sizeof path, "/%s/process/input_file", entry ? entry : ent);
+        if (read_str_dataset(f, path, file, sizeof file) != 0)
+            rc = mva_error_set(err, MVA_ENOTFOUND, "%s: %s missing: give the stack with "
+                               "--stack", results, path);
+    }
+    if (rc == MVA_OK) {
+        snprintf(path, sizeof path, "/%s/process/input_dataset", entry ? entry : ent);
+        read_str_dataset(f, path, dset, sizeof dset);
+        snprintf(path, sizeof path, "/%s/process/input_format", entry ? entry : ent);
+        read_str_dataset(f, path, fmt, sizeof fmt);
+        if (strcmp(fmt, "hdf5") == 0 && dset[0])
+            snprintf(input, cap, "%s::%s", file, dset);
+        else
+            snprintf(input, cap, "%s", file);
+    }
+    if (f >= 0)
+        H5Fclose(f);
+    quiet_off(&q);
+    return rc;
+}
+
+/* ---- masks from files ---- */
+
+static int mask_from_hdf5(const char *input, size_t rows, size_t cols, unsigned char *mask,
+                          mva_error *err)
+{
+    char file[4096], path[1024];
+    if (mva_hdf5_split_input(input, file, sizeof file, path, sizeof path) != MVA_OK ||
+        path[0] == '\0')
+        return mva_error_set(err, MVA_EINVAL, "%s: an HDF5 mask needs the dataset: "
+                             "FILE.h5::/path/to/mask", input);
+    quiet_h5 q;
+    quiet_on(&q);
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = f >= 0 && H5Oexists_by_name(f, path, H5P_DEFAULT) > 0
+                  ? H5Dopen2(f, path, H5P_DEFAULT) : -1;
+    double *img = NULL;
+    size_t r = 0, c = 0;
+    char where[5200];
+    snprintf(where, sizeof where, "%s: %s", file, path);
+    int rc = d < 0 ? mva_error_set(err, MVA_ENOTFOUND, "%s: no such dataset", where)
+                   : read_image_data(d, 0, where, &img, &r, &c, err);
+    if (rc == MVA_OK && (r != rows || c != cols))
+        rc = mva_error_set(err, MVA_EINVAL, "%s: mask is %zu x %zu, the map is %zu x %zu",
+                           where, r, c, rows, cols);
+    for (size_t i = 0; rc == MVA_OK && i < rows * cols; i++)
+        mask[i] = img[i] != 0.0 && img[i] == img[i];
+    free(img);
+    if (d >= 0)
+        H5Dclose(d);
+    if (f >= 0)
+        H5Fclose(f);
+    quiet_off(&q);
+    return rc;
+}
+
+static int mask_from_png(const char *path, size_t rows, size_t cols, unsigned char *mask,
+                         mva_error *err)
+{
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&im, path))
+        return mva_error_set(err, MVA_EFORMAT, "%s: not a readable PNG: %s", path, im.message);
+    if (im.width != cols || im.height != rows) {
+        png_image_free(&im);
+        return mva_error_set(err, MVA_EINVAL, "%s: mask is %u x %u pixels (width x height), "
+                             "the map is %zu x %zu (cols x rows)", path, im.width, im.height,
+                             cols, rows);
+    }
+    im.format = PNG_FORMAT_GRAY;
+    if (!png_image_finish_read(&im, NULL, mask, (png_int_32)cols, NULL))
+        return mva_error_set(err, MVA_EFORMAT, "%s: %s", path, im.message);
+    for (size_t i = 0; i < rows * cols; i++)
+        mask[i] = mask[i] != 0;
+    return MVA_OK;
+}
+
+static int mask_from_text(const char *path, size_t rows, size_t cols, unsigned char *mask,
+                          mva_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return mva_error_set(err, MVA_ENOTFOUND, "%s: cannot open: %s", path, strerror(errno));
+    char tok[64];
+    size_t k = 0, n = rows * cols;
+    int rc = MVA_OK;
+    while (rc == MVA_OK && fscanf(f, "%63s", tok) == 1) {
+        double v;
+        if (mva_parse_double(tok, &v) != 0)
+            rc = mva_error_set(err, MVA_EFORMAT, "%s: value %zu ('%s') is not a number",
+                               path, k + 1, tok);
+        else if (k >= n)
+            rc = mva_error_set(err, MVA_EFORMAT, "%s: more than rows x cols = %zu values",
+                               path, n);
+        else
+            mask[k++] = v != 0.0;
+    }
+    fclose(f);
+    if (rc == MVA_OK && k != n)
+        rc = mva_error_set(err, MVA_EFORMAT, "%s: %zu values, expected rows x cols = %zu x %zu "
+                           "= %zu", path, k, rows, cols, n);
+    return rc;
+}
+
+int mva_mask_read(const char *path, size_t rows, size_t cols, unsigned char *mask,
+                  mva_error *err)
+{
+    char file[4096], dpath[1024];
+    if (mva_hdf5_split_input(path, file, sizeof file, dpath, sizeof dpath) == MVA_OK &&
+        mva_hdf5_is_hdf5(file))
+        return mask_from_hdf5(path, rows, cols, mask, err);
+    unsigned char sig[8] = {0};
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return mva_error_set(err, MVA_ENOTFOUND, "%s: cannot open: %s", path, strerror(errno));
+    size_t got = fread(sig, 1, sizeof sig, f);
+    fclose(f);
+    if (got == 8 && png_sig_cmp(sig, 0, 8) == 0)
+        return mask_from_png(path, rows, cols, mask, err);
+    return mask_from_text(path, rows, cols, mask, err);
+}
+
+/* ---- writing a selection ---- */
+
+/* One spectrum as NXdata over the energy (or channel) axis; `aux` (may be NULL) is a second
+ * curve drawn with it (@auxiliary_signals), as silx does. */
+static int spectrum_nxdata(hid_t entry, const char *name, const char *title, const double *v,
+                           const char *aux_name, const double *aux, const double *axis,
+                           const char *axis_name, size_t p)
+{
+    hsize_t dim = p;
+    hid_t g = h5u_group(entry, name, "NXdata");
+    const char *axes[1] = {axis_name}, *auxv[1] = {aux_name};
+    int bad = g < 0 || h5u_str_attr(g, "signal", "data") ||
+              h5u_str_array_attr(g, "axes", axes, 1) || h5u_doubles(g, "data", 1, &dim, v) ||
+              h5u_doubles(g, axis_name, 1, &dim, axis) || h5u_string(g, "title", title);
+    if (!bad && aux)
+        bad = h5u_doubles(g, aux_name, 1, &dim, aux) ||
+              h5u_str_array_attr(g, "auxiliary_signals", auxv, 1);
+    if (g >= 0)
+        H5Gclose(g);
+    return bad ? -1 : 0;
+}
+
+static int mask_nxdata(hid_t entry, const unsigned char *mask, size_t rows, size_t cols)
+{
+    hsize_t dims[2] = {rows, cols};
+    const char *axes[2] = {".", "."};
+    hid_t g = h5u_group(entry, "mask", "NXdata");
+    int bad = g < 0 || h5u_str_attr(g, "signal", "data") ||
+              h5u_str_array_attr(g, "axes", axes, 2) || h5u_bytes(g, "data", 2, dims, mask) ||
+              h5u_string(g, "title", "selected pixels (1)");
+    if (g >= 0)
+        H5Gclose(g);
+    return bad ? -1 : 0;
+}
+
+static int process_group(hid_t entry, const char *description, const char *input)
+{
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    hid_t g = h5u_group(entry, "process", "NXprocess");
+    int bad = g < 0 || h5u_string(g, "program", "mva-select") ||
+              h5u_string(g, "version", mva_version()) || h5u_string(g, "date", date) ||
+              h5u_string(g, "selection", description ? description : "") ||
+              h5u_string(g, "input_file", input ? input : "");
+    if (g >= 0)
+        H5Gclose(g);
+    return bad ? -1 : 0;
+}
+
+/* Everything of one selection into a new entry of the open file f. */
+static int write_entry(hid_t f, const char *name, const mva_selection_spectra *r,
+                       const unsigned char *mask, size_t rows, size_t cols,
+                       const mva_calib *cal, const char *description, const char *input)
+{
+    double *axis = malloc(r->p * sizeof *axis);
+    const char *axis_name = cal && cal->known ? "energy" : "channel";
+    if (axis == NULL)
+        return -1;
+    for (size_t j = 0; j < r->p; j++)
+        axis[j] = cal && cal->known ? mva_calib_energy(cal, (double)j) : (double)j;
+    hid_t e = h5u_group(f, name, "NXentry");
+    double ns = (double)r->n_selected, nv = (double)r->n_valid;
+    int bad = e < 0 || h5u_str_attr(e, "default", "selected_vs_map") ||
+              spectrum_nxdata(e, "selected_vs_map", "average spectrum: selected pixels vs map",
+                              r->avg, "map_average", r->map_avg, axis, axis_name, r->p) ||
+              spectrum_nxdata(e, "cumulative_spectrum", "sum of the selected pixels", r->sum,
+                              NULL, NULL, axis, axis_name, r->p) ||
+              spectrum_nxdata(e, "average_spectrum", "average of the selected pixels", r->avg,
+                              NULL, NULL, axis, axis_name, r->p) ||
+              spectrum_nxdata(e, "max_spectrum", "maximum of the selected pixels", r->max,
+                              NULL, NULL, axis, axis_name, r->p) ||
+              spectrum_nxdata(e, "map_average_spectrum", "average of every valid pixel",
+                              r->map_avg, NULL, NULL, axis, axis_name, r->p) ||
+              mask_nxdata(e, mask, rows, cols) ||
+              h5u_doubles(e, "n_selected", 0, NULL, &ns) ||
+              h5u_doubles(e, "n_valid_pixels", 0, NULL, &nv) ||
+              process_group(e, description, input);
+    if (e >= 0)
+        H5Gclose(e);
+    free(axis);
+    return bad ? -1 : 0;
+}
+
+/* name, name_1, name_2, ... the first not in f. */
+static void unique_name(hid_t f, const char *base, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", base);
+    for (int i = 1; H5Lexists(f, out, H5P_DEFAULT) > 0 && i < 100000; i++)
+        snprintf(out, cap, "%s_%d", base, i);
+}
+
+int mva_select_write(const char *path, const char *name, const mva_selection_spectra *r,
+                     const unsigned char *mask, size_t rows, size_t cols, const mva_calib *cal,
+                     const char *description, const char *input, char *entry_out,
+                     size_t entry_cap, mva_error *err)
+{
+    char tmp[4200], ent[256];
+    snprintf(tmp, sizeof tmp, "%s.tmp-select.%ld", path, (long)getpid());
+    int exists = access(path, F_OK) == 0;
+    if (exists && !mva_hdf5_is_hdf5(path))
+        return mva_error_set(err, MVA_EINVAL, "%s exists and is not an HDF5 file: not "
+                             "overwritten", path);
+    if (exists && h5u_copy_file(path, tmp) != 0) {
+        unlink(tmp);
+        return mva_error_set(err, MVA_EIO, "%s: cannot copy to %s: %s", path, tmp,
+                             strerror(errno));
+    }
+    quiet_h5 q;
+    quiet_on(&q);
+    hid_t f = exists ? H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT)
+                     : H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = MVA_OK;
+    if (f < 0)
+        rc = mva_error_set(err, MVA_EIO, "%s: cannot write (temporary %s)", path, tmp);
+    if (rc == MVA_OK) {
+        unique_name(f, name ? name : "mva_select", ent, sizeof ent);
+        if (write_entry(f, ent, r, mask, rows, cols, cal, description, input) != 0)
+            rc = mva_error_set(err, MVA_EIO, "%s: writing /%s failed", path, ent);
+        if (rc == MVA_OK && H5Aexists(f, "default") > 0)
+            H5Adelete(f, "default");
+        if (rc == MVA_OK && h5u_str_attr(f, "default", ent) != 0)
+            rc = mva_error_set(err, MVA_EIO, "%s: cannot set @default", path);
+    }
+    if (f >= 0 && H5Fclose(f) < 0 && rc == MVA_OK)
+        rc = mva_error_set(err, MVA_EIO, "%s: closing failed", path);
+    quiet_off(&q);
+    if (rc == MVA_OK && rename(tmp, path) != 0)
+        rc = mva_error_set(err, MVA_EIO, "%s: cannot rename the finished file into place: %s",
+                           path, strerror(errno));
+    if (rc != MVA_OK)
+        unlink(tmp);
+    else if (entry_out)
+        snprintf(entry_out, entry_cap, "%s", ent);
+    return rc;
+}

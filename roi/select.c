@@ -1,0 +1,175 @@
+/* Pixel selections from images, and the spectra of a selection in one pass. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mva/select.h"
+
+size_t mva_select_range(const double *img, size_t n, double lo, double hi, unsigned char *mask)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = img[i] >= lo && img[i] <= hi; /* false for NaN */
+        count += mask[i];
+    }
+    return count;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The finite values of img, sorted (caller frees); *m gets how many. */
+static double *sorted_finite(const double *img, size_t n, size_t *m)
+{
+    double *v = malloc((n ? n : 1) * sizeof *v);
+    if (v == NULL)
+        return NULL;
+    *m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(img[i]))
+            v[(*m)++] = img[i];
+    qsort(v, *m, sizeof *v, cmp_double);
+    return v;
+}
+
+size_t mva_select_sigma(const double *img, size_t n, double nsigma, int above,
+                        unsigned char *mask, double *threshold)
+{
+    size_t m = 0;
+    double *v = sorted_finite(img, n, &m);
+    memset(mask, 0, n);
+    if (v == NULL || m == 0) {
+        free(v);
+        return 0;
+    }
+    double median = m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]), mean = 0, var = 0;
+    for (size_t i = 0; i < m; i++)
+        mean += v[i] / (double)m;
+    for (size_t i = 0; i < m; i++)
+        var += (v[i] - mean) * (v[i] - mean) / (double)(m > 1 ? m - 1 : 1);
+    free(v);
+    double t = median + nsigma * sqrt(var);
+    if (threshold)
+        *threshold = t;
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = isfinite(img[i]) && (above ? img[i] >= t : img[i] <= t);
+        count += mask[i];
+    }
+    return count;
+}
+
+size_t mva_select_top(const double *img, size_t n, double fraction, unsigned char *mask,
+                      double *threshold)
+{
+    size_t m = 0;
+    double *v = sorted_finite(img, n, &m);
+    memset(mask, 0, n);
+    if (v == NULL || m == 0 || !(fraction > 0)) {
+        free(v);
+        return 0;
+    }
+    size_t keep = (size_t)ceil(fraction * (double)m);
+    if (keep > m)
+        keep = m;
+    double t = v[m - (keep ? keep : 1)];
+    free(v);
+    if (threshold)
+        *threshold = t;
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = isfinite(img[i]) && img[i] >= t;
+        count += mask[i];
+    }
+    return count;
+}
+
+size_t mva_select_combine(unsigned char *dst, const unsigned char *src, size_t n, int op)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char a = dst[i] != 0, b = src[i] != 0;
+        dst[i] = op == MVA_SEL_OR ? (a | b) : op == MVA_SEL_AND_NOT ? (a & !b)
+                 : op == MVA_SEL_SET ? b : (a & b);
+        count += dst[i];
+    }
+    return count;
+}
+
+void mva_selection_spectra_free(mva_selection_spectra *r)
+{
+    if (r == NULL)
+        return;
+    free(r->sum);
+    free(r->avg);
+    free(r->max);
+    free(r->map_avg);
+    free(r);
+}
+
+typedef struct {
+    const unsigned char *mask;
+    mva_selection_spectra *r;
+} sel_acc;
+
+static int sel_consume(void *self, const mva_block *b, mva_error *err)
+{
+    (void)err;
+    sel_acc *a = self;
+    mva_selection_spectra *r = a->r;
+    for (size_t t = 0; t < b->npix; t++) {
+        if (!b->valid[t])
+            continue;
+        const double *y = b->x + t * b->p;
+        for (size_t j = 0; j < b->p; j++)
+            r->map_avg[j] += y[j];
+        r->n_valid++;
+        if (!a->mask[b->first + t])
+            continue;
+        for (size_t j = 0; j < b->p; j++) {
+            r->sum[j] += y[j];
+            if (y[j] > r->max[j])
+                r->max[j] = y[j];
+        }
+        r->n_selected++;
+    }
+    return MVA_OK;
+}
+
+int mva_select_spectra(mva_stack *s, const unsigned char *mask, const mva_pass_opts *popts,
+                       mva_selection_spectra **out, mva_error *err)
+{
+    size_t p = mva_stack_get_info(s)->channels;
+    mva_selection_spectra *r = calloc(1, sizeof *r);
+    if (r) {
+        r->p = p;
+        r->sum = calloc(p, sizeof(double));
+        r->avg = calloc(p, sizeof(double));
+        r->max = malloc(p * sizeof(double));
+        r->map_avg = calloc(p, sizeof(double));
+    }
+    if (!r || !r->sum || !r->avg || !r->max || !r->map_avg) {
+        mva_selection_spectra_free(r);
+        return mva_error_set(err, MVA_ENOMEM, "out of memory");
+    }
+    for (size_t j = 0; j < p; j++)
+        r->max[j] = -INFINITY;
+    sel_acc a = {mask, r};
+    mva_accum acc = {&a, NULL, sel_consume, NULL};
+    int rc = mva_pass_run(s, &acc, 1, popts, err);
+    if (rc != MVA_OK) {
+        mva_selection_spectra_free(r);
+        return rc;
+    }
+    for (size_t j = 0; j < p; j++) {
+        r->avg[j] = r->n_selected ? r->sum[j] / (double)r->n_selected : 0.0;
+        r->map_avg[j] = r->n_valid ? r->map_avg[j] / (double)r->n_valid : 0.0;
+        if (r->n_selected == 0)
+            r->max[j] = 0.0;
+    }
+    *out = r;
+    return MVA_OK;
+}

@@ -1,0 +1,66 @@
+#!/bin/sh
+# mva-select: the analyst's path to a trace element that the sum spectrum hides.  mva-gen
+# puts As in a small cluster, its Ka line under Pb La; Poisson-scaled PCA shows it in an
+# eigenimage; selecting that image's bright pixels must give back the cluster, and their
+# cumulative spectrum against the map's average must peak at As Ka (10.54 keV).
+set -u
+BUILD=${BUILD:-build}
+BIN="$BUILD/bin"
+PY=/usr/bin/python3
+T=$(mktemp -d /tmp/mva-select-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+ok() { echo "ok   $1"; }
+ko() { echo "FAIL $1"; fails=$((fails + 1)); }
+
+"$BIN/mva-gen" -q --rows 60 --cols 80 --channels 1024 --b 0.02 --counts 8000 --seed 4 -o "$T/map.h5" || ko "mva-gen"
+"$BIN/mva-pca" "$T/map.h5" -k 5 --poisson -q -o "$T/res.h5" || ko "mva-pca"
+if "$BIN/mva-select" --help | grep -q Example; then ok "mva-select --help has an example"; else ko "--help"; fi
+# Which eigenimage holds the cluster is the user's reading of the pictures; here the test
+# finds it the way a user would: the component whose image is most extreme on few pixels.
+comp=$($PY - "$T/res.h5" <<'PYEOF'
+import sys, h5py, numpy as np
+im = h5py.File(sys.argv[1])["mva_pca/eigenimages/data"][()]
+k = im.shape[0]
+z = [(np.abs(im[q] - np.median(im[q])) / im[q].std()).max() for q in range(k)]
+print(int(np.argmax(z)))
+PYEOF
+)
+"$BIN/mva-select" "$T/res.h5" --image "eigenimages/data[$comp]" --above 3sigma \
+    --or --below -3sigma --csv "$T/sel.csv" >"$T/out.txt" || ko "mva-select"
+grep -q "^pixels" "$T/out.txt" && ok "mva-select summary: $(grep '^pixels' "$T/out.txt")" || ko "summary"
+if $PY - "$T" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+truth = h5py.File(f"{t}/map.h5")["truth/trace_mask"][()].astype(bool)
+f = h5py.File(f"{t}/res.h5")
+assert f.attrs["default"] == "mva_select"
+e = f["mva_select"]
+m = e["mask/data"][()].astype(bool)
+hit = (m & truth).sum()
+assert hit >= 0.9 * truth.sum() and m.sum() <= 1.5 * truth.sum(), (m.sum(), truth.sum(), hit)
+s = e["selected_vs_map"]
+a, b, en = s["data"][()], s["map_average"][()], s["energy"][()]
+ratio = (a + 1) / (b + 1)
+band = (en > 2) & (en < 16)
+peak = en[band][np.argmax(ratio[band])]
+assert abs(peak - 10.54) < 0.1, peak
+csv = np.loadtxt(f"{t}/sel.csv", delimiter=",", skiprows=1)
+assert np.allclose(csv[:, 2], e["cumulative_spectrum/data"][()])
+assert np.allclose(csv[:, 5], b)
+print("selected %d, %d of the %d trace pixels, enriched at %.2f keV" % (m.sum(), hit, truth.sum(), peak))
+PYEOF
+then ok "the selection finds the As cluster and its spectrum peaks at As Ka"; else ko "trace element not found"; fi
+# A mask file combined with an image test; errors.
+$PY -c "
+import numpy as np; m = np.zeros((60, 80), int); m[:30] = 1; np.savetxt('$T/top.txt', m, fmt='%d')"
+"$BIN/mva-select" "$T/res.h5" --entry mva_pca --image "eigenimages/data[0]" --top 50% --not --mask "$T/top.txt" -q -o "$T/sel2.h5" &&
+    $PY -c "
+import h5py; m = h5py.File('$T/sel2.h5')['mva_select/mask/data'][()]; assert m[:30].sum() == 0 and m[30:].sum() > 0" &&
+    ok "--top 50% --not --mask" || ko "--not --mask"
+if "$BIN/mva-select" "$T/res.h5" --entry mva_pca --image "eigenimages/data[9]" --top 1% -o "$T/x.h5" 2>"$T/err"; then ko "bad image index accepted"
+elif grep -q "holds 5 images" "$T/err" && [ ! -e "$T/x.h5" ]; then ok "bad image index: $(cat "$T/err")"; else ko "bad index: $(cat "$T/err")"; fi
+if "$BIN/mva-select" "$T/res.h5" --entry mva_pca -o "$T/x.h5" 2>"$T/err"; then ko "no test accepted"
+elif grep -q "no test given" "$T/err"; then ok "no test: clear error"; else ko "no test: $(cat "$T/err")"; fi
+echo "test_select: $fails failure(s)"
+[ "$fails" -eq 0 ]
