@@ -8,6 +8,7 @@
 #include "mva/roi.h"
 #include "mva/pca.h"
 #include "mva/result.h"
+#include "mva/report.h"
 #include "mva/hdf5.h"
 #include "mva/edf.h"
 #include "mva/spec.h"

@@ -8,7 +8,7 @@ pkgs="build-essential pkg-config libhdf5-dev hdf5-filter-plugin liblapacke-dev
 libopenblas-dev libgsl-dev zlib1g-dev libpng-dev libcmocka-dev"
 if [ "$1" = "--test" ]; then
     pkgs="$pkgs python3 python3-h5py python3-numpy hdf5-tools locales python3-fabio
-python3-silx python3-pymca5"
+python3-silx python3-pymca5 libxml2-utils chromium"
 fi
 missing=""
 for p in $pkgs; do

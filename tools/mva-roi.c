@@ -27,6 +27,8 @@ static const char *usage =
     "                         --csv is given); an existing HDF5 file gets a new entry\n"
     "  --entry NAME           name of the NXentry (default mva_roi, made unique)\n"
     "  --csv                  print a table on stdout: row,col,total,NAME_raw,NAME_net,...\n"
+    "  --report DIR           also write an HTML report of the result into DIR (PNG images,\n"
+    "                         SVG plots, index.html; see mva-report)\n"
     "\n" CLI_COMMON_HELP
     "\n"
     "Example:\n"
@@ -36,6 +38,7 @@ static const char *usage =
 typedef struct {
     cli_common c;
     const char *input, *output, *entry;
+    const char *report; /* --report DIR */
     int csv;
     mva_roi_def rois[MAX_ROIS];
     size_t nroi;
@@ -65,6 +68,9 @@ static int parse_tool_option(roi_args *a, int opt, const char *arg)
     case OPT_FIRST_TOOL + 2:
         a->entry = arg;
         return 0;
+    case OPT_FIRST_TOOL + 3:
+        a->report = arg;
+        return 0;
     default:
         cli_fail(a->c.prog, "try 'mva-roi --help'");
         return -1;
@@ -83,6 +89,7 @@ static int parse_args(roi_args *a, int argc, char **argv)
         {"roi", required_argument, NULL, OPT_FIRST_TOOL},
         {"csv", no_argument, NULL, OPT_FIRST_TOOL + 1},
         {"entry", required_argument, NULL, OPT_FIRST_TOOL + 2},
+        {"report", required_argument, NULL, OPT_FIRST_TOOL + 3},
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}};
     return cli_parse_args(&a->c, argc, argv, "o:qvhV", longopts, usage, tool_option, a,
@@ -139,7 +146,7 @@ int main(int argc, char **argv)
         return pr == 1 ? 0 : 2;
     char outbuf[4096], entry[256] = "";
     const char *out = a.output;
-    if (out == NULL && !a.csv) {
+    if (out == NULL && (!a.csv || a.report != NULL)) {
         cli_default_output(a.input, "_roi.h5", outbuf, sizeof outbuf);
         out = outbuf;
     }
@@ -167,6 +174,8 @@ int main(int argc, char **argv)
                                 .nparams = 1};
         rc = mva_result_write(out, &spec, entry, sizeof entry, &err);
     }
+    if (rc == MVA_OK && a.report != NULL)
+        rc = mva_report_write(out, entry, a.report, NULL, &err);
     if (rc == MVA_OK && a.csv)
         print_csv(r);
     else if (rc == MVA_OK && !a.c.quiet)

@@ -47,6 +47,7 @@ static const char *usage_compress =
 typedef struct {
     cli_common c;
     const char *input, *output, *entry;
+    const char *report; /* --report DIR */
     mva_pca_opts pca;
     mva_roi_def rois[MAX_ROIS];
     size_t nroi;
@@ -103,6 +104,9 @@ static int parse_tool_option(pca_args *a, int opt, const char *arg)
         return parse_k(a, arg);
     case OPT_FIRST_TOOL + 11:
         return cli_parse_size(a->c.prog, "--k-max", arg, 1, &a->k_max);
+    case OPT_FIRST_TOOL + 12:
+        a->report = arg;
+        return 0;
     case 'o':
         a->output = arg;
         return 0;
@@ -182,6 +186,7 @@ static int parse_args(pca_args *a, int argc, char **argv)
         {"oversample", required_argument, NULL, OPT_FIRST_TOOL + 9},
         {"seed", required_argument, NULL, OPT_FIRST_TOOL + 10},
         {"k-max", required_argument, NULL, OPT_FIRST_TOOL + 11},
+        {"report", required_argument, NULL, OPT_FIRST_TOOL + 12},
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}};
     return cli_parse_args(&a->c, argc, argv, "k:o:qvhV", longopts, a->usage, tool_option, a,
@@ -371,10 +376,14 @@ int pca_tool_main(int argc, char **argv, int compress)
                                            &err)
                         : mva_result_write(out, &spec, entry, sizeof entry, &err);
     }
+    if (rc == MVA_OK && a.report != NULL)
+        rc = mva_report_write(out, entry, a.report, NULL, &err);
     if (rc == MVA_OK && !a.c.quiet) {
         print_summary(&a, mva_stack_get_info(s), m, out, entry, cli_now() - t0);
         if (stats)
             print_compression(stats);
+        if (a.report != NULL)
+            printf("report     %s/index.html\n", a.report);
     }
     if (rc != MVA_OK)
         cli_fail(a.c.prog, "%s", err.msg);

@@ -36,6 +36,8 @@ int pca_tool_main(int argc, char **argv, int compress);
     "  -o, --output FILE      HDF5 file to write (default: INPUT's name + _pca.h5 here); an\n" \
     "                         existing HDF5 file gets a new entry, other entries are kept\n" \
     "  --entry NAME           name of the NXentry (default mva_pca, made unique)\n" \
+    "  --report DIR           also write an HTML report of the result into DIR (PNG images,\n" \
+    "                         SVG plots, index.html; see mva-report)\n" \
     "\n" CLI_COMMON_HELP
 
 #endif

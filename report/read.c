@@ -1,0 +1,282 @@
+/* The descriptive part of a results entry (process group, spectrum axis), read directly with
+ * HDF5; the arrays come through mva_result_read_pca / _roi.  Layout: io/result.c. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#include "internal.h"
+
+/* 1 when every link of the absolute path exists (H5Lexists needs each parent to exist). */
+static int exists(hid_t file, const char *path)
+{
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return 0;
+    for (char *s = strchr(buf + 1, '/');; s = strchr(s + 1, '/')) {
+        if (s != NULL)
+            *s = '\0';
+        if (H5Lexists(file, buf, H5P_DEFAULT) <= 0)
+            return 0;
+        if (s == NULL)
+            return 1;
+        *s = '/';
+    }
+}
+
+/* Reads a scalar string (variable or fixed length) of a dataset or attribute into buf;
+ * leaves buf empty when it cannot. */
+static void read_str(hid_t obj, int is_attr, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    hid_t ft = is_attr ? H5Aget_type(obj) : H5Dget_type(obj);
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    if (ft < 0 || mt < 0 || H5Tget_class(ft) != H5T_STRING)
+        goto done;
+    if (H5Tis_variable_str(ft) > 0) {
+        char *v = NULL;
+        H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(ft));
+        if ((is_attr ? H5Aread(obj, mt, &v) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                                      &v)) >= 0 && v != NULL) {
+            snprintf(buf, cap, "%s", v);
+            H5free_memory(v);
+        }
+    } else {
+        size_t n = H5Tget_size(ft);
+        char *v = calloc(n + 1, 1);
+        H5Tset_size(mt, n + 1);
+        if (v != NULL && (is_attr ? H5Aread(obj, mt, v)
+                                  : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v)) >= 0)
+            snprintf(buf, cap, "%s", v);
+        free(v);
+    }
+done:
+    if (mt >= 0)
+        H5Tclose(mt);
+    if (ft >= 0)
+        H5Tclose(ft);
+}
+
+static void dset_str(hid_t file, const char *entry, const char *rel, char *buf, size_t cap)
+{
+    char path[1024];
+    buf[0] = '\0';
+    snprintf(path, sizeof path, "/%s/%s", entry, rel);
+    if (!exists(file, path))
+        return;
+    hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
+    if (d >= 0) {
+        read_str(d, 0, buf, cap);
+        H5Dclose(d);
+    }
+}
+
+/* Reads a 1-D numeric dataset of at most cap elements as mtype; returns its length (0 when
+ * missing or unreadable). */
+static size_t dset_vec(hid_t file, const char *entry, const char *rel, hid_t mtype, void *out,
+                       size_t cap)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "/%s/%s", entry, rel);
+    if (!exists(file, path))
+        return 0;
+    hid_t d = H5Dopen2(file, path, H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
+    hsize_t dims[1] = {0};
+    size_t n = 0;
+    if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
+        H5Sget_simple_extent_dims(sp, dims, NULL) == 1 && dims[0] <= cap &&
+        H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) >= 0)
+        n = (size_t)dims[0];
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (d >= 0)
+        H5Dclose(d);
+    return n;
+}
+
+/* The parameters from process/configuration's "key = value" lines, which keep the order
+ * and repeated keys that process/parameters (one dataset per key) cannot. */
+static int read_params(hid_t file, rpt_info *in, mva_error *err)
+{
+    size_t cap = 1 << 16;
+    char *text = malloc(cap);
+    if (text == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "report: out of memory");
+    dset_str(file, in->entry, "process/configuration/data", text, cap);
+    size_t n = 0;
+    for (const char *c = text; *c; c++)
+        n += *c == '\n';
+    in->params = calloc(n + 1, sizeof *in->params);
+    if (in->params == NULL) {
+        free(text);
+        return mva_error_set(err, MVA_ENOMEM, "report: out of memory");
+    }
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        char *eq = strstr(line, " = ");
+        if (eq == NULL)
+            continue;
+        *eq = '\0';
+        rpt_param *p = &in->params[in->nparams++];
+        snprintf(p->key, sizeof p->key, "%s", line);
+        snprintf(p->value, sizeof p->value, "%s", eq + 3);
+    }
+    free(text);
+    return MVA_OK;
+}
+
+static int holds(hid_t file, const char *entry, const char *marker)
+{
+    char path[1024];
+    if (entry[0] == '\0' || strchr(entry, '/') != NULL)
+        return 0;
+    snprintf(path, sizeof path, "/%s/%s", entry, marker);
+    return exists(file, path);
+}
+
+static int holds_result(hid_t file, const char *entry)
+{
+    return holds(file, entry, "eigenspectra") || holds(file, entry, "roi_definitions");
+}
+
+/* The caller's entry, else the root's @default, else the first entry by name holding a
+ * result (the readers of io/result.c choose the same way). */
+static int choose_entry(hid_t file, const char *path, const char *entry, rpt_info *in,
+                        mva_error *err)
+{
+    if (entry != NULL) {
+        if (entry[0] == '/')
+            entry++;
+        snprintf(in->entry, sizeof in->entry, "%s", entry);
+        if (!holds_result(file, in->entry))
+            return mva_error_set(err, MVA_ENOTFOUND,
+                                 "%s: entry /%s not found or holds no PCA or ROI result", path,
+                                 entry);
+        return MVA_OK;
+    }
+    hid_t root = H5Gopen2(file, "/", H5P_DEFAULT);
+    if (root >= 0 && H5Aexists(root, "default") > 0) {
+        hid_t a = H5Aopen(root, "default", H5P_DEFAULT);
+        if (a >= 0) {
+            read_str(a, 1, in->entry, sizeof in->entry);
+            H5Aclose(a);
+        }
+    }
+    H5G_info_t gi;
+    if (!holds_result(file, in->entry) && root >= 0 && H5Gget_info(root, &gi) >= 0) {
+        in->entry[0] = '\0';
+        for (hsize_t i = 0; i < gi.nlinks; i++) {
+            ssize_t len = H5Lget_name_by_idx(root, ".", H5_INDEX_NAME, H5_ITER_INC, i, in->entry,
+                                             sizeof in->entry, H5P_DEFAULT);
+            if (len > 0 && (size_t)len < sizeof in->entry && holds_result(file, in->entry))
+                break;
+            in->entry[0] = '\0';
+        }
+    }
+    if (root >= 0)
+        H5Gclose(root);
+    if (in->entry[0] == '\0')
+        return mva_error_set(err, MVA_ENOTFOUND, "%s: no entry holds a PCA or ROI result",
+                             path);
+    return MVA_OK;
+}
+
+static void read_process(hid_t file, rpt_info *in)
+{
+    dset_str(file, in->entry, "process/program", in->program, sizeof in->program);
+    dset_str(file, in->entry, "process/version", in->version, sizeof in->version);
+    dset_str(file, in->entry, "process/date", in->date, sizeof in->date);
+    dset_str(file, in->entry, "process/command_line", in->command_line,
+             sizeof in->command_line);
+    dset_str(file, in->entry, "process/input_file", in->input_file, sizeof in->input_file);
+    dset_str(file, in->entry, "process/input_dataset", in->input_dataset,
+             sizeof in->input_dataset);
+    dset_str(file, in->entry, "process/input_format", in->input_format,
+             sizeof in->input_format);
+    dset_str(file, in->entry, "process/input_dtype", in->input_dtype, sizeof in->input_dtype);
+    uint64_t shape[3] = {0, 0, 0};
+    if (dset_vec(file, in->entry, "process/input_shape", H5T_NATIVE_UINT64, shape, 3) == 3)
+        for (int i = 0; i < 3; i++)
+            in->shape[i] = (size_t)shape[i];
+    in->has_calib =
+        dset_vec(file, in->entry, "process/input_calibration", H5T_NATIVE_DOUBLE, in->calib, 3) ==
+        3;
+}
+
+/* The axis of the ROI spectra: energy when the input was calibrated, else channels. */
+static int read_roi_axis(hid_t file, rpt_info *in, mva_error *err)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "/%s/average_spectrum/energy", in->entry);
+    if (!exists(file, path))
+        return MVA_OK;
+    hid_t d = H5Dopen2(file, path, H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
+    hsize_t n = 0;
+    int rc = MVA_OK;
+    if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1)
+        H5Sget_simple_extent_dims(sp, &n, NULL);
+    if (n > 0) {
+        in->roi_axis = malloc((size_t)n * sizeof(double));
+        if (in->roi_axis == NULL)
+            rc = mva_error_set(err, MVA_ENOMEM, "report: out of memory");
+        else if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, in->roi_axis) >= 0) {
+            in->roi_axis_n = (size_t)n;
+            in->roi_axis_kev = 1;
+        } else {
+            free(in->roi_axis);
+            in->roi_axis = NULL;
+        }
+    }
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (d >= 0)
+        H5Dclose(d);
+    return rc;
+}
+
+int rpt_info_read(const char *path, const char *entry, rpt_info *in, mva_error *err)
+{
+    memset(in, 0, sizeof *in);
+    if (access(path, R_OK) != 0)
+        return mva_error_set(err, errno == ENOENT ? MVA_ENOTFOUND : MVA_EIO, "%s: %s", path,
+                             strerror(errno));
+    /* Silence HDF5's printing of its error stack, as io/result.c does: the library never
+     * prints, the message goes into err. */
+    H5E_auto2_t fn = NULL;
+    void *data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &fn, &data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    int rc = MVA_OK;
+    hid_t file = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+    if (file < 0) {
+        rc = mva_error_set(err, MVA_EFORMAT, "%s: not an HDF5 file that can be read", path);
+        goto done;
+    }
+    rc = choose_entry(file, path, entry, in, err);
+    if (rc != MVA_OK)
+        goto done;
+    in->has_pca = holds(file, in->entry, "eigenspectra");
+    in->has_roi = holds(file, in->entry, "roi_definitions");
+    read_process(file, in);
+    rc = read_params(file, in, err);
+    if (rc == MVA_OK && in->has_roi)
+        rc = read_roi_axis(file, in, err);
+done:
+    if (file >= 0)
+        H5Fclose(file);
+    H5Eset_auto2(H5E_DEFAULT, fn, data);
+    return rc;
+}
+
+void rpt_info_free(rpt_info *in)
+{
+    free(in->params);
+    free(in->roi_axis);
+    in->params = NULL;
+    in->roi_axis = NULL;
+}
