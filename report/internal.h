@@ -108,15 +108,54 @@ typedef struct rpt_info {
     rpt_param *params;               /* parameters as recorded, in order */
     size_t nparams;
     int has_pca, has_roi;
+    int has_select;                  /* a selection entry (mva_select_write's layout) */
+    char selection[2048];            /* its process/selection text */
     double *roi_axis;                /* energy (keV) or channel of the ROI spectra, or NULL */
     size_t roi_axis_n;
     int roi_axis_kev;
 } rpt_info;
 
-/* Finds entry (NULL: the root's @default, else the first entry holding a PCA or ROI result)
- * and reads its description.  Missing descriptive fields stay empty; a missing file or
+/* Finds entry (NULL: the root's @default, else the first entry holding a PCA, ROI or
+ * selection result) and reads its description.  Missing descriptive fields stay empty; a missing file or
  * entry is an error. */
 int rpt_info_read(const char *path, const char *entry, rpt_info *info, mva_error *err);
 void rpt_info_free(rpt_info *info);
+
+/* ---- a selection entry (io/select.c's layout), read with HDF5 ---- */
+typedef struct rpt_selection {
+    size_t p;                 /* channels */
+    double *axis;             /* p: energy (keV) when axis_kev, else channel */
+    int axis_kev;
+    double *avg, *map_avg;    /* p: average spectrum of the selected pixels, of the map */
+    double *sum;              /* p: cumulative spectrum of the selected pixels */
+    unsigned char *mask;      /* rows x cols, 1 = selected */
+    size_t rows, cols;
+    double n_selected, n_valid;
+} rpt_selection;
+
+/* Reads the spectra, mask and counts of selection entry info->entry of path.  MVA_EFORMAT
+ * names a missing or misshapen dataset. */
+int rpt_selection_read(const char *path, const rpt_info *info, rpt_selection *sel,
+                       mva_error *err);
+void rpt_selection_free(rpt_selection *sel);
+
+/* Writes the report of a selection entry into the existing directory dir: selection.svg
+ * (the selection's average spectrum against the map's, element lines at the enriched
+ * peaks), mask.png and index.html. */
+int rpt_selection_report(const char *results, const rpt_info *info, const char *dir,
+                         const mva_report_opts *o, mva_error *err);
+
+/* Automatic scaling keeps the long side of an image within this many pixels. */
+#define RPT_MAX_SIDE 2400
+
+/* ---- index.html pieces shared by the reports ---- */
+extern const char *const rpt_css;
+/* A <tr> of the summary table: key and value, escaped. */
+void rpt_row(rpt_buf *b, const char *key, const char *value);
+
+/* The alpha lines of the table within RPT_OVERLAP keV of l, other than l (lines that a
+ * detector cannot separate, such as As Ka and Pb La); returns their count (at most cap). */
+#define RPT_OVERLAP 0.05
+size_t rpt_line_overlaps(const mva_report_line *l, const mva_report_line **out, size_t cap);
 
 #endif

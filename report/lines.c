@@ -90,16 +90,29 @@ static size_t find_peaks(const double *kev, const double *y, size_t n, double to
 
 /* 1 when the alpha line of l's element is already matched: a beta line is several times
  * weaker than its alpha, so a peak is named after a beta line only when the stronger alpha
- * peak has been found (otherwise Sn Lb would take the Ca Ka peak 29 eV away). */
+ * peak has been found (otherwise Sn Lb would take the Ca Ka peak 29 eV away).  A peak named
+ * after a line the detector cannot separate from that alpha (Pb La for As Ka) counts too. */
 static int alpha_seen(const mva_report_line *l, const unsigned char *used)
 {
     if (l->line[1] != 'b')
         return 1;
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (used[i] && table[i].line[0] == l->line[0] && table[i].line[1] == 'a' &&
+        if (table[i].line[0] == l->line[0] && table[i].line[1] == 'a' &&
             strcmp(table[i].element, l->element) == 0)
-            return 1;
+            for (size_t u = 0; u < sizeof table / sizeof table[0]; u++)
+                if (used[u] && fabs(table[u].kev - table[i].kev) <= RPT_OVERLAP)
+                    return 1;
     return 0;
+}
+
+size_t rpt_line_overlaps(const mva_report_line *l, const mva_report_line **out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof table / sizeof table[0] && n < cap; i++)
+        if (&table[i] != l && table[i].line[1] == 'a' &&
+            fabs(table[i].kev - l->kev) <= RPT_OVERLAP)
+            out[n++] = &table[i];
+    return n;
 }
 
 static const mva_report_line *nearest_line(double e, double tol, const unsigned char *used)

@@ -1,6 +1,7 @@
 /* The descriptive part of a results entry (process group, spectrum axis), read directly with
  * HDF5; the arrays come through mva_result_read_pca / _roi.  Layout: io/result.c. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -97,6 +98,25 @@ static size_t dset_vec(hid_t file, const char *entry, const char *rel, hid_t mty
     return n;
 }
 
+/* A numeric scalar dataset (rank 0, or one element) as a double; NaN when missing. */
+static double dset_scalar(hid_t file, const char *entry, const char *rel)
+{
+    char path[1024];
+    double v = NAN;
+    snprintf(path, sizeof path, "/%s/%s", entry, rel);
+    if (!exists(file, path))
+        return NAN;
+    hid_t d = H5Dopen2(file, path, H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
+    if (sp >= 0 && H5Sget_simple_extent_npoints(sp) == 1 &&
+        H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) < 0)
+        v = NAN;
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (d >= 0)
+        H5Dclose(d);
+    return v;
+}
+
 /* The parameters from process/configuration's "key = value" lines, which keep the order
  * and repeated keys that process/parameters (one dataset per key) cannot. */
 static int read_params(hid_t file, rpt_info *in, mva_error *err)
@@ -139,9 +159,15 @@ static int holds(hid_t file, const char *entry, const char *marker)
     return exists(file, path);
 }
 
+static int holds_selection(hid_t file, const char *entry)
+{
+    return holds(file, entry, "selected_vs_map") && holds(file, entry, "mask");
+}
+
 static int holds_result(hid_t file, const char *entry)
 {
-    return holds(file, entry, "eigenspectra") || holds(file, entry, "roi_definitions");
+    return holds(file, entry, "eigenspectra") || holds(file, entry, "roi_definitions") ||
+           holds_selection(file, entry);
 }
 
 /* The caller's entry, else the root's @default, else the first entry by name holding a
@@ -155,7 +181,8 @@ static int choose_entry(hid_t file, const char *path, const char *entry, rpt_inf
         snprintf(in->entry, sizeof in->entry, "%s", entry);
         if (!holds_result(file, in->entry))
             return mva_error_set(err, MVA_ENOTFOUND,
-                                 "%s: entry /%s not found or holds no PCA or ROI result", path,
+                                 "%s: entry /%s not found or holds no PCA, ROI or selection "
+                                 "result", path,
                                  entry);
         return MVA_OK;
     }
@@ -181,7 +208,7 @@ static int choose_entry(hid_t file, const char *path, const char *entry, rpt_inf
     if (root >= 0)
         H5Gclose(root);
     if (in->entry[0] == '\0')
-        return mva_error_set(err, MVA_ENOTFOUND, "%s: no entry holds a PCA or ROI result",
+        return mva_error_set(err, MVA_ENOTFOUND, "%s: no entry holds a PCA, ROI or selection result",
                              path);
     return MVA_OK;
 }
@@ -262,7 +289,10 @@ int rpt_info_read(const char *path, const char *entry, rpt_info *in, mva_error *
         goto done;
     in->has_pca = holds(file, in->entry, "eigenspectra");
     in->has_roi = holds(file, in->entry, "roi_definitions");
+    in->has_select = !in->has_pca && !in->has_roi && holds_selection(file, in->entry);
     read_process(file, in);
+    if (in->has_select)
+        dset_str(file, in->entry, "process/selection", in->selection, sizeof in->selection);
     rc = read_params(file, in, err);
     if (rc == MVA_OK && in->has_roi)
         rc = read_roi_axis(file, in, err);
@@ -271,6 +301,107 @@ done:
         H5Fclose(file);
     H5Eset_auto2(H5E_DEFAULT, fn, data);
     return rc;
+}
+
+/* ---- a selection entry ---- */
+
+/* Reads dataset rel of the entry as doubles into a new array; its rank and dimensions must
+ * be rank and (when want[i] > 0) want[i].  dims receives them. */
+static int read_doubles(hid_t file, const char *results, const char *entry, const char *rel,
+                        int rank, const size_t *want, hid_t mtype, void **out, size_t *dims,
+                        mva_error *err)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "/%s/%s", entry, rel);
+    if (!exists(file, path))
+        return mva_error_set(err, MVA_EFORMAT, "%s: %s missing", results, path);
+    hid_t d = H5Dopen2(file, path, H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
+    hsize_t h[2] = {0, 0};
+    size_t n = 1;
+    int rc = MVA_OK;
+    if (sp < 0 || H5Sget_simple_extent_ndims(sp) != rank ||
+        H5Sget_simple_extent_dims(sp, h, NULL) != rank)
+        rc = mva_error_set(err, MVA_EFORMAT, "%s: %s: expected %d-D", results, path, rank);
+    for (int i = 0; rc == MVA_OK && i < rank; i++) {
+        dims[i] = (size_t)h[i];
+        if (h[i] == 0 || (want[i] > 0 && dims[i] != want[i]) ||
+            mva_size_mul(n, dims[i], &n) != MVA_OK)
+            rc = mva_error_set(err, MVA_EFORMAT, "%s: %s: dimension %d is %zu, expected %zu",
+                               results, path, i, dims[i], want[i]);
+    }
+    size_t bytes = H5Tget_size(mtype);
+    if (rc == MVA_OK && (*out = malloc(n * bytes)) == NULL)
+        rc = mva_error_set(err, MVA_ENOMEM, "report: out of memory");
+    if (rc == MVA_OK && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0)
+        rc = mva_error_set(err, MVA_EIO, "%s: %s: read failed", results, path);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (d >= 0)
+        H5Dclose(d);
+    return rc;
+}
+
+static int read_selection(hid_t file, const char *results, const char *entry,
+                          rpt_selection *sel, mva_error *err)
+{
+    size_t dims[2], any[2] = {0, 0}, p[1];
+    char axis[64] = "selected_vs_map/energy";
+    char path[1024];
+    snprintf(path, sizeof path, "/%s/%s", entry, axis);
+    sel->axis_kev = exists(file, path);
+    if (!sel->axis_kev)
+        snprintf(axis, sizeof axis, "selected_vs_map/channel");
+    int rc = read_doubles(file, results, entry, "selected_vs_map/data", 1, any,
+                          H5T_NATIVE_DOUBLE, (void **)&sel->avg, dims, err);
+    p[0] = sel->p = dims[0];
+    if (rc == MVA_OK)
+        rc = read_doubles(file, results, entry, "selected_vs_map/map_average", 1, p,
+                          H5T_NATIVE_DOUBLE, (void **)&sel->map_avg, dims, err);
+    if (rc == MVA_OK)
+        rc = read_doubles(file, results, entry, axis, 1, p, H5T_NATIVE_DOUBLE,
+                          (void **)&sel->axis, dims, err);
+    if (rc == MVA_OK)
+        rc = read_doubles(file, results, entry, "cumulative_spectrum/data", 1, p,
+                          H5T_NATIVE_DOUBLE, (void **)&sel->sum, dims, err);
+    if (rc == MVA_OK)
+        rc = read_doubles(file, results, entry, "mask/data", 2, any, H5T_NATIVE_UCHAR,
+                          (void **)&sel->mask, dims, err);
+    if (rc == MVA_OK) {
+        sel->rows = dims[0];
+        sel->cols = dims[1];
+        sel->n_selected = dset_scalar(file, entry, "n_selected");
+        sel->n_valid = dset_scalar(file, entry, "n_valid_pixels");
+    }
+    return rc;
+}
+
+int rpt_selection_read(const char *path, const rpt_info *info, rpt_selection *sel,
+                       mva_error *err)
+{
+    memset(sel, 0, sizeof *sel);
+    H5E_auto2_t fn = NULL;
+    void *data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &fn, &data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    int rc = file < 0 ? mva_error_set(err, MVA_EIO, "%s: cannot open", path)
+                      : read_selection(file, path, info->entry, sel, err);
+    if (file >= 0)
+        H5Fclose(file);
+    H5Eset_auto2(H5E_DEFAULT, fn, data);
+    if (rc != MVA_OK)
+        rpt_selection_free(sel);
+    return rc;
+}
+
+void rpt_selection_free(rpt_selection *sel)
+{
+    free(sel->axis);
+    free(sel->avg);
+    free(sel->map_avg);
+    free(sel->sum);
+    free(sel->mask);
+    memset(sel, 0, sizeof *sel);
 }
 
 void rpt_info_free(rpt_info *in)

@@ -10,6 +10,7 @@
  *   colorbar_viridis.png, colorbar_diverging.png   the colour scales used
  *   scree.svg, eigenspectra.svg, spectrum.svg   (each when there is something to plot)
  *   index.html              written last: when it exists, every file it names does too
+ * A selection entry (mva-select) has a report of its own: report/selection.c.
  */
 #include <errno.h>
 #include <locale.h>
@@ -26,13 +27,13 @@
 #define MONTAGE_GAP 8
 #define MONTAGE_TILE 400   /* longest side of a montage tile, larger maps are thinned */
 #define MONTAGE_LABEL 16   /* pixels under each tile for its label (5 x 2 font + margins) */
-#define MAX_SIDE 2400      /* automatic scaling keeps the long side within this */
+#define MAX_SIDE RPT_MAX_SIDE
 #define SCREE_MAX 100      /* eigenvalues shown in the scree */
 #define MAX_LINES 16       /* element lines marked at most */
 
 mva_report_opts mva_report_opts_default(void)
 {
-    mva_report_opts o = {0, 200, 1.0, 99.0, 99.0, 1, 0.15};
+    mva_report_opts o = {0, 200, 1.0, 99.0, 99.0, 1, 0.15, 0};
     return o;
 }
 
@@ -420,7 +421,7 @@ static int write_plots(report *r)
 
 /* ---- index.html ---- */
 
-static void row(rpt_buf *b, const char *key, const char *value)
+void rpt_row(rpt_buf *b, const char *key, const char *value)
 {
     rpt_printf(b, "<tr><th>");
     rpt_escape(b, key);
@@ -436,40 +437,40 @@ static void summary(rpt_buf *b, const report *r)
     rpt_printf(b, "<table class=\"summary\">\n");
     snprintf(t, sizeof t, "%s%s%s", in->input_file, in->input_dataset[0] ? "::" : "",
              in->input_dataset);
-    row(b, "input", t);
+    rpt_row(b, "input", t);
     snprintf(t, sizeof t, "%zu x %zu pixels x %zu channels (%s, %s)", in->shape[0], in->shape[1],
              in->shape[2], in->input_dtype, in->input_format);
-    row(b, "shape", t);
+    rpt_row(b, "shape", t);
     if (in->has_calib) {
         snprintf(t, sizeof t, "E = %g + %g ch + %g ch^2 keV", in->calib[0], in->calib[1],
                  in->calib[2]);
-        row(b, "calibration", t);
+        rpt_row(b, "calibration", t);
     }
     snprintf(t, sizeof t, "%s", r->results);
-    row(b, "results", t);
+    rpt_row(b, "results", t);
     snprintf(t, sizeof t, "/%s", in->entry);
-    row(b, "entry", t);
+    rpt_row(b, "entry", t);
     if (r->pca != NULL) {
         const mva_pca_model *m = r->pca;
         snprintf(t, sizeof t, "PCA, %s%s%s, %zu variables (bin %zu), %zu passes",
                  mva_pca_method_name(m->method), m->poisson ? ", Poisson scaling" : "",
                  m->uncentred ? ", uncentred scores" : "", m->p, m->bin, m->passes);
-        row(b, "method", t);
+        rpt_row(b, "method", t);
         snprintf(t, sizeof t, "%zu", m->k);
-        row(b, "k", t);
+        rpt_row(b, "k", t);
         snprintf(t, sizeof t, "%zu of %zu", m->n_valid, m->rows * m->cols);
-        row(b, "valid pixels", t);
+        rpt_row(b, "valid pixels", t);
         snprintf(t, sizeof t, "%.3f s", m->seconds);
-        row(b, "time", t);
+        rpt_row(b, "time", t);
     } else {
         snprintf(t, sizeof t, "ROI images, %zu ROIs", r->roi->nroi);
-        row(b, "method", t);
+        rpt_row(b, "method", t);
     }
     snprintf(t, sizeof t, "%s %s", in->program, in->version);
-    row(b, "program", t);
-    row(b, "date", in->date);
+    rpt_row(b, "program", t);
+    rpt_row(b, "date", in->date);
     if (in->command_line[0])
-        row(b, "command line", in->command_line);
+        rpt_row(b, "command line", in->command_line);
     rpt_printf(b, "</table>\n");
 }
 
@@ -494,7 +495,7 @@ static void params_table(rpt_buf *b, const rpt_info *in)
         return;
     rpt_printf(b, "<h2>Parameters</h2>\n<table class=\"summary\">\n");
     for (size_t i = 0; i < in->nparams; i++)
-        row(b, in->params[i].key, in->params[i].value);
+        rpt_row(b, in->params[i].key, in->params[i].value);
     rpt_printf(b, "</table>\n");
 }
 
@@ -532,7 +533,7 @@ static void gallery(rpt_buf *b, const report *r, int group, const char *heading,
     rpt_printf(b, "</div>\n");
 }
 
-static const char *css =
+const char *const rpt_css =
     "body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1300px}"
     "table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:3px 8px;"
     "text-align:left;vertical-align:top}table.num td{text-align:right}"
@@ -571,7 +572,7 @@ static int write_index(report *r)
     rpt_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                    "<title>mva report: ");
     rpt_escape(&b, r->info.entry);
-    rpt_printf(&b, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>Report of ", css);
+    rpt_printf(&b, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>Report of ", rpt_css);
     rpt_escape(&b, r->results);
     rpt_printf(&b, " /");
     rpt_escape(&b, r->info.entry);
@@ -623,6 +624,11 @@ static int check_opts(const mva_report_opts *o, mva_error *err)
 static int run(report *r, const char *entry)
 {
     int rc = rpt_info_read(r->results, entry, &r->info, r->err);
+    if (rc == MVA_OK && r->info.has_select) {
+        rc = make_dir(r->dir, r->err);
+        return rc == MVA_OK ? rpt_selection_report(r->results, &r->info, r->dir, &r->o, r->err)
+                            : rc;
+    }
     if (rc == MVA_OK && r->info.has_pca)
         rc = mva_result_read_pca(r->results, r->info.entry, &r->pca, r->err);
     if (rc == MVA_OK && r->info.has_roi)

@@ -162,15 +162,21 @@ static void series(rpt_buf *b, const rpt_plot *p, const frame *f, size_t s)
 
 static void legend(rpt_buf *b, const rpt_plot *p)
 {
-    int row = 0;
+    /* Room for the longest label at about 7 pixels a character (12 px sans-serif). */
+    int row = 0, room = 90;
+    for (size_t s = 0; s < p->nseries; s++)
+        if (p->series[s].label != NULL && 7 * (int)strlen(p->series[s].label) + 8 > room)
+            room = 7 * (int)strlen(p->series[s].label) + 8;
+    if (room > (W - ML - MR) / 2)
+        room = (W - ML - MR) / 2;
     for (size_t s = 0; s < p->nseries; s++) {
         if (p->series[s].label == NULL)
             continue;
         int y = MT + 16 + 16 * row++;
         rpt_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
-                      "stroke-width=\"3\"/><text x=\"%d\" y=\"%d\">", W - MR - 120, y - 4,
-                   W - MR - 96, y - 4, palette[s % (sizeof palette / sizeof palette[0])],
-                   W - MR - 90, y);
+                      "stroke-width=\"3\"/><text x=\"%d\" y=\"%d\">", W - MR - room - 30,
+                   y - 4, W - MR - room - 6, y - 4,
+                   palette[s % (sizeof palette / sizeof palette[0])], W - MR - room, y);
         rpt_escape(b, p->series[s].label);
         rpt_printf(b, "</text>\n");
     }

@@ -1,6 +1,7 @@
 /* The report: colormaps, robust limits, PNG images decoded back with libpng, element lines,
  * and whole reports of PCA + ROI and ROI-only results files (well-formed SVG with one curve
- * per component, an index.html whose every link exists, no temporary left behind).
+ * per component, an index.html whose every link exists, no temporary left behind), and of
+ * a selection entry (selected vs map spectra, enriched element line, mask).
  *
  * MVA_REPORT_KEEP=<dir> keeps the PCA + ROI report at that path, to look at. */
 #include <setjmp.h>
@@ -21,6 +22,7 @@
 
 #include "mva.h"
 #include "mva/report.h"
+#include "mva/select.h"
 #include "util/tmpdir.h"
 
 enum { ROWS = 6, COLS = 10, NPIX = ROWS * COLS, CH = 200, K = 3 };
@@ -606,6 +608,189 @@ static void test_report_html_links_only_existing_files(void **state)
     free(s);
 }
 
+/* ---- a selection entry (mva_select_write): Zn enriched in a 2 x 3 block ---- */
+
+#define SEL_KEV 8.639 /* Zn Ka, in report/lines.c's table: the peak the selection adds */
+
+/* A results file holding only a selection entry: the map's average is spectrum_at (Fe, Cu,
+ * Ca peaks); the selected pixels have the same plus a Zn Ka peak, and a Fe Ka peak as high
+ * as the map's (the tallest of the selection, but not enriched).  One channel of each curve
+ * is 0, for the log axis. */
+static void write_selection_cal(const char *path, int calibrated)
+{
+    mva_selection_spectra r = {CH, 0, NPIX, calloc(CH, sizeof(double)),
+                               calloc(CH, sizeof(double)), calloc(CH, sizeof(double)),
+                               calloc(CH, sizeof(double))};
+    unsigned char mask[NPIX] = {0};
+    assert_true(r.sum && r.avg && r.max && r.map_avg);
+    for (size_t i = 1; i <= 2; i++)
+        for (size_t j = 3; j <= 5; j++)
+            mask[i * COLS + j] = 1, r.n_selected++;
+    for (size_t j = 0; j < CH; j++) {
+        double e = 0.05 * (double)j;
+        r.map_avg[j] = spectrum_at(e);
+        r.avg[j] = spectrum_at(e) + gauss(e, SEL_KEV, 300);
+        r.sum[j] = r.avg[j] * (double)r.n_selected;
+        r.max[j] = 2 * r.avg[j];
+    }
+    r.avg[0] = r.sum[0] = 0;
+    r.map_avg[1] = 0;
+    mva_calib cal = {calibrated, 0.0, 0.05, 0.0};
+    mva_error err = {0, ""};
+    char entry[64];
+    if (mva_select_write(path, NULL, &r, mask, ROWS, COLS, &cal,
+                         "eigenimages/data[1] >= median +3 sd (0.5)", "/data/map.h5", entry,
+                         sizeof entry, &err) != MVA_OK)
+        fail_msg("mva_select_write: %s", err.msg);
+    assert_string_equal(entry, "mva_select");
+    free(r.sum);
+    free(r.avg);
+    free(r.max);
+    free(r.map_avg);
+}
+
+static void write_selection(const char *path)
+{
+    write_selection_cal(path, 1);
+}
+
+/* The points of the n-th <polyline> of an SVG. */
+static size_t polyline_points(const char *svg, size_t n)
+{
+    const char *p = svg;
+    for (size_t i = 0; i <= n; i++) {
+        p = strstr(p, "<polyline");
+        assert_non_null(p);
+        p++;
+    }
+    p = strstr(p, "points=\"");
+    assert_non_null(p);
+    size_t k = 0;
+    for (p += 8; *p != '"'; p++)
+        k += *p == ',';
+    return k;
+}
+
+static void test_report_selection_plots_selection_against_map(void **state)
+{
+    (void)state;
+    char res[512], dir[512], path[600];
+    tmp_path(res, "sel.h5");
+    tmp_path(dir, "sel_report");
+    write_selection(res);
+    mva_error err = {0, ""};
+    if (mva_report_write(res, "mva_select", dir, NULL, &err) != MVA_OK)
+        fail_msg("mva_report_write: %s", err.msg);
+    snprintf(path, sizeof path, "%s/selection.svg", dir);
+    assert_well_formed(path);
+    char *s = slurp(path);
+    assert_int_equal(count(s, "<polyline"), 2);
+    assert_non_null(strstr(s, "energy (keV)"));
+    /* The line of the enriched peak is marked; Fe Ka, the tallest peak of the selection
+     * but as high in the map, is not. */
+    assert_non_null(strstr(s, ">Zn Ka<"));
+    assert_null(strstr(s, "Fe Ka"));
+    assert_null(strstr(s, "log scale"));
+    free(s);
+    assert_no_temporaries(dir);
+}
+
+static void test_report_selection_log_option_draws_log_axis(void **state)
+{
+    (void)state;
+    char res[512], dir[512], path[600];
+    tmp_path(res, "sellog.h5");
+    tmp_path(dir, "sellog_report");
+    write_selection(res);
+    mva_report_opts o = mva_report_opts_default();
+    o.log = 1;
+    write_report(res, dir, &o); /* the default entry: mva_select_write set it */
+    snprintf(path, sizeof path, "%s/selection.svg", dir);
+    assert_well_formed(path);
+    char *s = slurp(path);
+    assert_non_null(strstr(s, "counts per pixel (log scale)"));
+    assert_non_null(strstr(s, ">1e2<"));
+    assert_non_null(strstr(s, ">1e0<"));
+    /* The zero channels are clipped to the axis, not dropped. */
+    assert_int_equal(polyline_points(s, 0), CH);
+    assert_int_equal(polyline_points(s, 1), CH);
+    assert_non_null(strstr(s, ">Zn Ka<"));
+    free(s);
+}
+
+static void test_report_selection_mask_png_is_map_with_selection_bright(void **state)
+{
+    (void)state;
+    char res[512], dir[512], path[600];
+    tmp_path(res, "selmask.h5");
+    tmp_path(dir, "selmask_report");
+    write_selection(res);
+    mva_report_opts o = mva_report_opts_default();
+    o.scale = 3;
+    write_report(res, dir, &o);
+    snprintf(path, sizeof path, "%s/mask.png", dir);
+    decoded d = decode_png(path);
+    assert_int_equal(d.w, COLS * 3);
+    assert_int_equal(d.h, ROWS * 3);
+    static const unsigned char bright[3] = {0xFD, 0xE7, 0x25}, dark[3] = {0x44, 0x01, 0x54};
+    assert_pixel(&d, 3 * 3 + 1, 1 * 3 + 1, bright); /* row 1, col 3: selected */
+    assert_pixel(&d, 5 * 3 + 2, 2 * 3 + 2, bright); /* row 2, col 5 */
+    assert_pixel(&d, 6 * 3, 1 * 3, dark);           /* row 1, col 6: not */
+    assert_pixel(&d, 0, 0, dark);
+    free(d.rgb);
+    /* Automatic scale: the shorter side (6 rows) reaches 200 pixels. */
+    write_report(res, dir, NULL);
+    d = decode_png(path);
+    assert_int_equal(d.h, ROWS * 34);
+    assert_int_equal(d.w, COLS * 34);
+    free(d.rgb);
+}
+
+static void test_report_selection_without_calibration_plots_channels(void **state)
+{
+    (void)state;
+    char res[512], dir[512], path[600];
+    tmp_path(res, "selch.h5");
+    tmp_path(dir, "selch_report");
+    write_selection_cal(res, 0);
+    write_report(res, dir, NULL);
+    snprintf(path, sizeof path, "%s/selection.svg", dir);
+    assert_well_formed(path);
+    char *s = slurp(path);
+    assert_int_equal(count(s, "<polyline"), 2);
+    assert_non_null(strstr(s, ">channel<"));
+    assert_null(strstr(s, "Zn Ka"));
+    free(s);
+    snprintf(path, sizeof path, "%s/index.html", dir);
+    s = slurp(path);
+    assert_non_null(strstr(s, "No energy calibration"));
+    free(s);
+}
+
+static void test_report_selection_html_summary_and_links(void **state)
+{
+    (void)state;
+    char res[512], dir[512], path[600];
+    tmp_path(res, "selhtml.h5");
+    tmp_path(dir, "selhtml_report");
+    write_selection(res);
+    write_report(res, dir, NULL);
+    /* selection.svg and mask.png, each an <img src> and an <a href>. */
+    assert_int_equal(assert_links_exist(dir), 4);
+    snprintf(path, sizeof path, "%s/index.html", dir);
+    char *s = slurp(path);
+    assert_null(strstr(s, "<script"));
+    assert_non_null(strstr(s, "/mva_select"));
+    assert_non_null(strstr(s, "eigenimages/data[1] &gt;= median +3 sd (0.5)"));
+    assert_non_null(strstr(s, "6 of 60 valid pixels"));
+    assert_non_null(strstr(s, "/data/map.h5"));
+    assert_non_null(strstr(s, "mva-select"));
+    assert_non_null(strstr(s, "cumulative spectrum"));
+    assert_non_null(strstr(s, "Zn Ka (8.639 keV"));
+    free(s);
+    assert_no_temporaries(dir);
+}
+
 /* A program that chose a comma locale still gets SVG numbers with a point. */
 static void test_report_numbers_ignore_comma_locale(void **state)
 {
@@ -681,8 +866,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    static const char *dirs[] = {"both_report", "svg_report", "html_report", "roi_report",
-                                 "locale_report"};
+    static const char *dirs[] = {"both_report",   "svg_report",     "html_report",
+                                 "roi_report",    "locale_report",  "sel_report",
+                                 "sellog_report", "selmask_report", "selhtml_report",
+                                 "selch_report"};
     char p[512];
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
         remove_dir(tmp_path(p, dirs[i]));
@@ -709,6 +896,11 @@ int main(void)
         cmocka_unit_test(test_report_numbers_ignore_comma_locale),
         cmocka_unit_test(test_report_roi_only_entry_has_no_pca_parts),
         cmocka_unit_test(test_report_missing_entry_or_file_is_notfound),
+        cmocka_unit_test(test_report_selection_plots_selection_against_map),
+        cmocka_unit_test(test_report_selection_log_option_draws_log_axis),
+        cmocka_unit_test(test_report_selection_mask_png_is_map_with_selection_bright),
+        cmocka_unit_test(test_report_selection_without_calibration_plots_channels),
+        cmocka_unit_test(test_report_selection_html_summary_and_links),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

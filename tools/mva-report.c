@@ -14,7 +14,10 @@ static const char *usage =
     "into DIR: one PNG per eigenimage (blue-white-red, white at 0), the total-counts and ROI\n"
     "images (viridis), a montage of them all, SVG plots of the eigenspectra, the scree and\n"
     "the average spectrum with ROI bands and element lines, and index.html with the summary\n"
-    "and every parameter.  Relative links only: copy DIR anywhere and open index.html.\n"
+    "and every parameter.  For an entry of mva-select: selection.svg, the average spectrum\n"
+    "of the selected pixels against the map's, with the element lines of the peaks where\n"
+    "the selection is most enriched, and mask.png.  Relative links only: copy DIR anywhere\n"
+    "and open index.html.\n"
     "Each file is written under a temporary name and renamed; index.html comes last.\n"
     "\n"
     "Options:\n"
@@ -26,6 +29,7 @@ static const char *usage =
     "  --contrast LO:HI       percentiles of the colour limits of ROI and total-counts images\n"
     "                         (default 1:99); eigenimages use +-the HI-th percentile of |score|\n"
     "  --no-lines             do not mark element lines on the spectrum\n"
+    "  --log                  selection plot on a log10 y axis (zero counts clipped)\n"
     "  -q, --quiet            print nothing on success\n"
     "  -h, --help             this help;  -V, --version  version\n"
     "\n"
@@ -34,7 +38,9 @@ static const char *usage =
     "Examples:\n"
     "  mva-pca map.h5 -k 4 --roi Fe=6.2:6.6keV -o res.h5 && mva-report res.h5 -o report\n"
     "  mva-report res.h5 --entry mva_pca_1 --scale 4 -o report_pca_1\n"
-    "  mva-roi map.h5 --roi Cu=7.85:8.25keV -o roi.h5 && mva-report roi.h5 --contrast 2:98\n";
+    "  mva-roi map.h5 --roi Cu=7.85:8.25keV -o roi.h5 && mva-report roi.h5 --contrast 2:98\n"
+    "  mva-select res.h5 --image eigenimages/data[3] --above 3sigma &&\n"
+    "    mva-report res.h5 --entry mva_select --log -o report_sel\n";
 
 typedef struct {
     cli_common c;
@@ -42,7 +48,7 @@ typedef struct {
     mva_report_opts opts;
 } report_args;
 
-enum { OPT_ENTRY = OPT_FIRST_TOOL, OPT_SCALE, OPT_CONTRAST, OPT_NO_LINES };
+enum { OPT_ENTRY = OPT_FIRST_TOOL, OPT_SCALE, OPT_CONTRAST, OPT_NO_LINES, OPT_LOG };
 
 static int parse_contrast(report_args *a, const char *arg)
 {
@@ -87,6 +93,9 @@ static int tool_option(void *tool, int opt, const char *arg)
     case OPT_NO_LINES:
         a->opts.markers = 0;
         return 0;
+    case OPT_LOG:
+        a->opts.log = 1;
+        return 0;
     default:
         cli_fail(a->c.prog, "try 'mva-report --help'");
         return -1;
@@ -101,6 +110,7 @@ int main(int argc, char **argv)
         {"scale", required_argument, NULL, OPT_SCALE},
         {"contrast", required_argument, NULL, OPT_CONTRAST},
         {"no-lines", no_argument, NULL, OPT_NO_LINES},
+        {"log", no_argument, NULL, OPT_LOG},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mva/report.h"
 #include "mva/select.h"
 #include "numparse.h"
 
@@ -36,19 +37,23 @@ static const char *usage =
     "  -o, --output FILE      where to write (default: RESULTS.h5 itself, a new entry)\n"
     "  --name NAME            entry name (default mva_select, made unique)\n"
     "  --csv FILE             also write channel,energy,sum,average,max,map_average\n"
+    "  --report DIR           also write an HTML report of the new entry into DIR (as\n"
+    "                         mva-report does): the selection's average spectrum against\n"
+    "                         the map's with the enriched element lines, and the mask\n"
     "\n" CLI_COMMON_HELP
     "\n"
     "Example:\n"
     "  mva-pca map.h5 -k 5 -o res.h5\n"
     "  mva-select res.h5 --image eigenimages/data[3] --above 3sigma --csv trace.csv\n"
-    "  mva-select res.h5 --image roi_raw/data[0] --top 5% --not --mask edge.png\n";
+    "  mva-select res.h5 --image roi_raw/data[0] --top 5% --not --mask edge.png\n"
+    "  mva-select res.h5 --image eigenimages/data[3] --above 3sigma --report trace_report\n";
 
 enum { OPT_IMAGE = OPT_FIRST_TOOL, OPT_ENTRY, OPT_RANGE, OPT_ABOVE, OPT_BELOW, OPT_TOP,
-       OPT_MASK, OPT_AND, OPT_OR, OPT_NOT, OPT_STACK, OPT_NAME, OPT_CSV };
+       OPT_MASK, OPT_AND, OPT_OR, OPT_NOT, OPT_STACK, OPT_NAME, OPT_CSV, OPT_REPORT };
 
 typedef struct {
     cli_common c;
-    const char *results, *entry, *stack, *output, *name, *csv;
+    const char *results, *entry, *stack, *output, *name, *csv, *report;
     double *img;             /* the current image */
     char image_spec[256];
     size_t rows, cols;
@@ -194,6 +199,7 @@ static int tool_option(void *tool, int opt, const char *arg)
     case 'o': a->output = arg; return 0;
     case OPT_NAME: a->name = arg; return 0;
     case OPT_CSV: a->csv = arg; return 0;
+    case OPT_REPORT: a->report = arg; return 0;
     case OPT_IMAGE:
     case OPT_AND:
     case OPT_OR:
@@ -267,6 +273,7 @@ static int parse_args(sel_args *a, int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"name", required_argument, NULL, OPT_NAME},
         {"csv", required_argument, NULL, OPT_CSV},
+        {"report", required_argument, NULL, OPT_REPORT},
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}};
     return cli_parse_args(&a->c, argc, argv, "o:qvhV", longopts, usage, tool_option, a,
@@ -313,12 +320,16 @@ int main(int argc, char **argv)
                               a.cols, cal, a.description, stack, entry, sizeof entry, &err);
     if (rc == MVA_OK && a.csv && write_csv(a.csv, r, cal) != 0)
         rc = mva_error_set(&err, MVA_EIO, "%s: cannot write the CSV file", a.csv);
+    if (rc == MVA_OK && a.report)
+        rc = mva_report_write(a.output ? a.output : a.results, entry, a.report, NULL, &err);
     if (rc == MVA_OK && !a.c.quiet) {
         printf("selection  %s\n", a.description);
         printf("pixels     %zu selected of %zu (%zu valid in the stack)\n", nsel, n,
                r->n_valid);
         printf("written    %s (entry /%s)%s%s\n", a.output ? a.output : a.results, entry,
                a.csv ? ", " : "", a.csv ? a.csv : "");
+        if (a.report)
+            printf("report     %s/index.html\n", a.report);
     }
     if (rc != MVA_OK && err.msg[0])
         cli_fail(a.c.prog, "%s", err.msg);

@@ -4,7 +4,10 @@
  * mva_report_write() reads one NXentry of a results file (mva_result_write's layout) and
  * writes into a directory: one PNG per eigenimage, ROI image and the total-counts image, a
  * montage of them all, SVG plots of the eigenspectra, the scree and the mean spectrum (ROI
- * bands and element lines marked), and index.html with the summary table.  Everything is
+ * bands and element lines marked), and index.html with the summary table.  For a selection
+ * entry (mva_select_write's layout) it writes selection.svg, the average spectrum of the
+ * selected pixels against the map's with the element lines of the peaks the selection is
+ * enriched in, mask.png and index.html.  Everything is
  * linked by relative names; no network, no JavaScript.  Each file is written under a
  * temporary name in the directory and renamed, so no half-written file ever carries its
  * final name.  The pieces (colormaps, robust limits, PNG images, element lines) are public
@@ -83,15 +86,17 @@ typedef struct mva_report_opts {
     double div_pct;        /* diverging images: limit = this percentile of |v| (99) */
     int markers;           /* mark element lines on the mean spectrum (default 1) */
     double line_tol;       /* keV between a peak and its line (default 0.15) */
+    int log;               /* selection plot: log10 y axis, non-positive values clipped
+                              (default 0: linear; the mean spectrum is always log) */
 } mva_report_opts;
 
 mva_report_opts mva_report_opts_default(void);
 
 /*
  * Writes the report of entry (NULL: the file's default entry) of results into dir, created
- * (one level) when missing.  opts may be NULL (defaults).  The entry must hold a PCA or a
- * ROI result.  MVA_ENOTFOUND names the missing file or entry; MVA_EIO a file that could not
- * be written (files already written stay, each complete).
+ * (one level) when missing.  opts may be NULL (defaults).  The entry must hold a PCA, a
+ * ROI or a selection result.  MVA_ENOTFOUND names the missing file or entry; MVA_EIO a file
+ * that could not be written (files already written stay, each complete).
  */
 int mva_report_write(const char *results, const char *entry, const char *dir,
                      const mva_report_opts *opts, mva_error *err);

@@ -153,6 +153,54 @@ else
     skip "mva-report does not read NMF results yet"
 fi
 
+# ---- a selection (mva-select --report): the As cluster of a generated map ----
+# mva-gen hides As (Ka 10.54 keV, under Pb La) in a small cluster; Poisson-scaled PCA shows
+# it in the eigenimage most extreme on few pixels (as tests/cli/test_select.sh finds it).
+PY=/usr/bin/python3
+if [ -x "$PY" ] && "$PY" -c "import h5py, numpy" 2>/dev/null; then
+    "$BIN/mva-gen" -q --rows 30 --cols 40 --channels 1024 --b 0.02 --counts 8000 --seed 4 -o "$T/as.h5" || ko "mva-gen (As map)"
+    "$BIN/mva-pca" "$T/as.h5" -k 5 --poisson -q -o "$T/as_res.h5" || ko "mva-pca -k 5 --poisson"
+    comp=$("$PY" - "$T/as_res.h5" <<'PYEOF'
+import sys, h5py, numpy as np
+im = h5py.File(sys.argv[1])["mva_pca/eigenimages/data"][()]
+z = [(np.abs(im[q] - np.median(im[q])) / im[q].std()).max() for q in range(im.shape[0])]
+print(int(np.argmax(z)))
+PYEOF
+)
+    S="$T/sel_report"
+    if "$BIN/mva-select" "$T/as_res.h5" --image "eigenimages/data[$comp]" --above 3sigma --report "$S" >"$T/out" 2>"$T/err" &&
+        grep -q "^report  *$S/index.html" "$T/out"; then
+        ok "mva-select --report writes the report"
+    else
+        ko "mva-select --report: $(cat "$T/err")"
+    fi
+    if [ "$(grep -o '<polyline' "$S/selection.svg" 2>/dev/null | wc -l)" -eq 2 ]; then ok "selection.svg: 2 curves"; else ko "selection.svg curves"; fi
+    if grep -q '>As K[ab][ <]' "$S/selection.svg" 2>/dev/null; then
+        ok "selection.svg marks As ($(grep -o '>[A-Z][a-z]* K[ab][^<]*<' "$S/selection.svg" | tr -d '<>' | tr '\n' ',' ))"
+    else
+        ko "selection.svg lines: $(grep -o '>[A-Z][a-z]* [KL][ab][^<]*<' "$S/selection.svg" 2>/dev/null | tr '\n' ' ')"
+    fi
+    if out=$(check_links "$S"); then ok "selection index.html: $out links, all to files of the report"; else ko "selection index.html: $out"; fi
+    if [ "$(png_size "$S/mask.png")" = "280x210" ]; then ok "mask.png: 40x30 pixels times 7"; else ko "mask.png size $(png_size "$S/mask.png")"; fi
+    if grep -q "of 1200 valid pixels" "$S/index.html" && grep -q "above\|&gt;= median" "$S/index.html"; then
+        ok "selection summary: pixels and selection text"
+    else
+        ko "selection summary"
+    fi
+    if command -v xmllint >/dev/null 2>&1; then
+        if xmllint --noout "$S/selection.svg" 2>"$T/xml"; then ok "selection.svg well-formed (xmllint)"; else ko "xmllint: $(cat "$T/xml")"; fi
+    fi
+    if "$BIN/mva-report" "$T/as_res.h5" --entry mva_select --log -o "$T/sel_log" -q &&
+        grep -q "log scale" "$T/sel_log/selection.svg" && grep -q '>1e1<' "$T/sel_log/selection.svg"; then
+        ok "mva-report --entry mva_select --log: log axis"
+    else
+        ko "mva-report --log"
+    fi
+    if "$BIN/mva-select" --help | grep -q -- "--report trace_report"; then ok "mva-select --help: --report example"; else ko "mva-select --help"; fi
+else
+    skip "python3 with h5py and numpy not installed: no selection report check"
+fi
+
 # ---- render in headless Chromium (Debian package chromium) ----
 CHROME=$(command -v chromium || command -v chromium-browser || true)
 if [ -n "$CHROME" ]; then
