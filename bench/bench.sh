@@ -5,6 +5,7 @@
 #   2. 400 x 640 x 2048 uint32 uncompressed (2.1 GB; skipped with BENCH_BIG=0): cat, the
 #      floor, mva-pca -k 10 with the time and throughput of every pass, peak RSS.
 #   3. exact vs randomized on both maps, and the subspace sine between their components.
+#   4. mva-nmf -k 6 on map 1 vs scikit-learn NMF (cd, nndsvda): time, peak RSS, relative error.
 #   Map 1 is read by the HDF5 reader's parallel inflate; MVA_DECODE_THREADS=0 gives plain
 #   H5Dread, shown for one pass with nothing to compute (passread) and for mva-roi.
 set -e
@@ -70,6 +71,32 @@ done
 echo
 echo "subspace sine, exact vs randomized: first 3 components $(sine "$OUT/bench-pca-exact.h5" "$OUT/bench-pca-randomized.h5" 3), first 4 $(sine "$OUT/bench-pca-exact.h5" "$OUT/bench-pca-randomized.h5" 4), all 10 $(sine "$OUT/bench-pca-exact.h5" "$OUT/bench-pca-randomized.h5" 10)"
 rm -f "$OUT"/bench-pca-*.h5
+
+echo
+echo "== mva-nmf -k 6 (HALS, NNDSVDa start + compressed warm start), 3 runs"
+for i in 1 2 3; do
+    "$BUILD/runstat" "$BIN/mva-nmf" "$MAP" -k 6 -q -o "$OUT/bench-nmf.h5"
+    [ "$i" -eq 3 ] || rm -f "$OUT/bench-nmf.h5"
+done
+$PY -c "import sys, h5py; e = h5py.File(sys.argv[1])['mva_nmf/process/nmf']; print('relative error %.6f, %d passes over the data' % (e['rel_error'][()], e['passes'][()]))" "$OUT/bench-nmf.h5" || true
+rm -f "$OUT/bench-nmf.h5"
+if $PY -c "import sklearn" 2>/dev/null; then
+    echo
+    echo "== scikit-learn NMF(solver='cd', init='nndsvda', tol=1e-4, max_iter=200), k = 6, same map"
+    "$BUILD/runstat" $PY - "$MAP" <<'PYEOF'
+import sys, time, warnings, h5py, numpy as np
+from sklearn.decomposition import NMF
+warnings.simplefilter("ignore")
+with h5py.File(sys.argv[1], "r") as f:
+    d = f["/entry/data/data"]
+    x = d[()].astype(float).reshape(-1, d.shape[-1])
+t0 = time.time()
+m = NMF(n_components=6, solver="cd", init="nndsvda", max_iter=200, tol=1e-4)
+w = m.fit_transform(x)
+print("fit %.2f s, %d iterations, relative error %.6f" % (time.time() - t0, m.n_iter_,
+      np.linalg.norm(x - w @ m.components_) / np.linalg.norm(x)))
+PYEOF
+fi
 
 echo
 echo "== readers: one pass with nothing to compute (passread, best of 3) next to cat"

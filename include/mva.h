@@ -7,6 +7,7 @@
 #include "mva/pass.h"
 #include "mva/roi.h"
 #include "mva/pca.h"
+#include "mva/nmf.h"
 #include "mva/result.h"
 #include "mva/report.h"
 #include "mva/hdf5.h"

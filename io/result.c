@@ -1,6 +1,6 @@
 /*
  * Analysis results in NeXus HDF5: the writer (one new NXentry per call, written under a
- * temporary name and renamed) and the readers of PCA and ROI results.
+ * temporary name and renamed) and the readers of PCA, NMF and ROI results.
  *
  * Layout of one entry (NeXus base classes; "@x" is an attribute; strings are variable-length
  * UTF-8 as h5py writes them; arrays of size_t are uint64, images are rows x cols row-major;
@@ -54,8 +54,24 @@
  *     mask, n_valid_pixels   shared with the PCA when both are present and equal; otherwise
  *                            the ROI's own are roi_mask and roi_n_valid_pixels
  *
- * Readers find an entry's PCA by its eigenspectra group and its ROI result by its
- * roi_definitions group; the ROI shape is taken from total_counts, sum_spectrum and
+ *   NMF (mva_result_write_nmf; an entry of its own, default name mva_nmf, @default =
+ *   abundances):
+ *     abundances             NXdata @axes=[component, y, x]: data (k, rows, cols) counts per
+ *                            component @interpretation=image (NaN where masked), component
+ *                            (k) 1..k, y, x
+ *     spectra                NXdata @axes=[component, energy|channel]: data (k, p), each row
+ *                            summing to 1, @interpretation=spectrum, component, energy (p,
+ *                            keV) or channel (p) 0..p-1
+ *     convergence            NXdata @signal=objective @axes=[iteration] @SILX_style (log):
+ *                            objective (iterations) after each pass, iteration 1..iterations
+ *     share (k) fraction of the modelled counts, n_valid_pixels, mask (rows, cols) uint8
+ *     process/nmf            NXcollection: rows, cols, p, k, seed, max_iter, inner,
+ *                            iterations, passes (uint64); method, init (int32, @name),
+ *                            poisson, converged (int32); tol, objective, norm_x2, rel_error,
+ *                            seconds (float64, @units=s)
+ *
+ * Readers find an entry's PCA by its eigenspectra group, its NMF by process/nmf and its ROI
+ * result by its roi_definitions group; the ROI shape is taken from total_counts, sum_spectrum and
  * roi_definitions/names.
  *
  * Datasets above COMPRESS_MIN bytes are chunked (one image per chunk for image stacks, at
@@ -295,6 +311,7 @@ typedef struct wctx {
     mva_error *err;
     hid_t str_t;      /* variable-length UTF-8 string */
     int gzip;         /* shuffle and deflate filters are available */
+    const mva_nmf_model *nmf; /* mva_result_write_nmf: the entry's NMF */
 } wctx;
 
 /* Records "<file>: cannot <what> <object path>/<name> (HDF5: reason)". */
@@ -856,6 +873,120 @@ static int write_roi(wctx *c, hid_t entry, const mva_roi_result *r, const mva_ca
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Writing: the NMF                                                                         */
+/* ---------------------------------------------------------------------------------------- */
+
+static int nmf_spectra(wctx *c, hid_t entry, const mva_nmf_model *m)
+{
+    hid_t g = -1;
+    double *ch = NULL;
+    spec_axis ax = {"energy", m->energy, m->p};
+    if (m->energy == NULL) {
+        ch = malloc(m->p * sizeof *ch);
+        if (ch == NULL)
+            return mva_error_set(c->err, MVA_ENOMEM, "%s: out of memory", c->path);
+        for (size_t j = 0; j < m->p; j++)
+            ch[j] = (double)j;
+        ax.name = "channel";
+        ax.v = ch;
+    }
+    const char *axes[2] = {"component", ax.name};
+    hsize_t dims[2] = {m->k, m->p};
+    int rc = nxdata_new(c, entry, "spectra", "NMF component spectra (each sums to 1)", "data",
+                        axes, 2, &g);
+    if (rc == MVA_OK)
+        rc = dset_f64(c, g, "data", 2, dims, m->spectra);
+    if (rc == MVA_OK)
+        rc = attr_str(c, g, "data", "interpretation", "spectrum");
+    if (rc == MVA_OK)
+        rc = dset_index(c, g, "component", m->k, 1);
+    if (rc == MVA_OK)
+        rc = axis_write(c, g, &ax);
+    close_id(g);
+    free(ch);
+    return rc;
+}
+
+/* The objective after each pass against the pass number, log scale in silx. */
+static int nmf_convergence(wctx *c, hid_t entry, const mva_nmf_model *m)
+{
+    hid_t g = -1;
+    const char *axes[1] = {"iteration"};
+    hsize_t dims[1] = {m->iterations};
+    int rc = nxdata_new(c, entry, "convergence", "NMF objective after each pass", "objective",
+                        axes, 1, &g);
+    if (rc == MVA_OK)
+        rc = dset_f64(c, g, "objective", 1, dims, m->history);
+    if (rc == MVA_OK)
+        rc = dset_index(c, g, "iteration", m->iterations, 1);
+    if (rc == MVA_OK)
+        rc = attr_str(c, g, ".", "SILX_style", "{\"signal_scale_type\": \"log\"}");
+    close_id(g);
+    return rc;
+}
+
+static int write_nmf(wctx *c, hid_t entry, const mva_nmf_model *m)
+{
+    hsize_t k[1] = {m->k};
+    int rc = images_nxdata(c, entry, "abundances", "NMF abundances (counts per component)",
+                           m->abundances, m->k, m->rows, m->cols, "component", NULL);
+    if (rc == MVA_OK)
+        rc = nmf_spectra(c, entry, m);
+    if (rc == MVA_OK)
+        rc = nmf_convergence(c, entry, m);
+    if (rc == MVA_OK)
+        rc = dset_f64(c, entry, "share", 1, k, m->share);
+    if (rc == MVA_OK)
+        rc = scalar_size(c, entry, "n_valid_pixels", m->n_valid);
+    if (rc == MVA_OK)
+        rc = dset_mask(c, entry, "mask", m->rows, m->cols, m->mask);
+    return rc;
+}
+
+/* process/nmf: the model's scalars. */
+static int nmf_scalars(wctx *c, hid_t proc, const mva_nmf_model *m)
+{
+    hid_t g = -1;
+    int rc = group_new(c, proc, "nmf", "NXcollection", &g);
+    const struct {
+        const char *name;
+        size_t v;
+    } sizes[] = {{"rows", m->rows},           {"cols", m->cols},
+                 {"p", m->p},                 {"k", m->k},
+                 {"seed", (size_t)m->seed},   {"max_iter", m->max_iter},
+                 {"inner", m->inner},         {"iterations", m->iterations},
+                 {"passes", m->passes}};
+    for (size_t i = 0; rc == MVA_OK && i < sizeof sizes / sizeof sizes[0]; i++)
+        rc = scalar_size(c, g, sizes[i].name, sizes[i].v);
+    const struct {
+        const char *name;
+        double v;
+    } reals[] = {{"tol", m->tol},
+                 {"objective", m->objective},
+                 {"norm_x2", m->norm_x2},
+                 {"rel_error", m->rel_error},
+                 {"seconds", m->seconds}};
+    for (size_t i = 0; rc == MVA_OK && i < sizeof reals / sizeof reals[0]; i++)
+        rc = scalar_f64(c, g, reals[i].name, reals[i].v);
+    if (rc == MVA_OK)
+        rc = attr_str(c, g, "seconds", "units", "s");
+    if (rc == MVA_OK)
+        rc = scalar_int(c, g, "method", m->method);
+    if (rc == MVA_OK)
+        rc = attr_str(c, g, "method", "name", mva_nmf_method_name(m->method));
+    if (rc == MVA_OK)
+        rc = scalar_int(c, g, "init", m->init);
+    if (rc == MVA_OK)
+        rc = attr_str(c, g, "init", "name", mva_nmf_init_name(m->init));
+    if (rc == MVA_OK)
+        rc = scalar_int(c, g, "poisson", m->poisson);
+    if (rc == MVA_OK)
+        rc = scalar_int(c, g, "converged", m->converged);
+    close_id(g);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Writing: process, entry, root                                                            */
 /* ---------------------------------------------------------------------------------------- */
 
@@ -938,12 +1069,16 @@ static int write_process(wctx *c, hid_t entry, const mva_result_spec *s, const c
         rc = write_params(c, g, s->params, s->nparams);
     if (rc == MVA_OK && s->pca != NULL)
         rc = pca_scalars(c, g, s->pca);
+    if (rc == MVA_OK && c->nmf != NULL)
+        rc = nmf_scalars(c, g, c->nmf);
     close_id(g);
     return rc;
 }
 
-static const char *entry_default(const mva_result_spec *s)
+static const char *entry_default(const wctx *c, const mva_result_spec *s)
 {
+    if (c->nmf != NULL)
+        return "abundances";
     if (s->pca != NULL)
         return s->pca->k > 0 ? "eigenimages" : "scree";
     return s->roi->nroi > 0 ? "roi_raw" : "total_counts";
@@ -954,13 +1089,18 @@ static int write_entry_info(wctx *c, hid_t e, const mva_result_spec *s, time_t n
     char title[8192], t0[32], t1[32];
     const mva_stack_info *in = s->input;
     char what[64] = "";
-    if (s->pca != NULL)
+    if (c->nmf != NULL)
+        snprintf(what, sizeof what, "NMF (k = %zu, %s)", c->nmf->k,
+                 mva_nmf_method_name(c->nmf->method));
+    else if (s->pca != NULL)
         snprintf(what, sizeof what, "PCA (k = %zu)%s", s->pca->k, s->roi ? " and ROIs" : "");
     else
         snprintf(what, sizeof what, "ROI images");
     snprintf(title, sizeof title, "%s of %s%s%s", what, in->source, in->path[0] ? "::" : "",
              in->path);
     double secs = s->pca != NULL && s->pca->seconds > 0 ? s->pca->seconds : 0.0;
+    if (c->nmf != NULL && c->nmf->seconds > 0)
+        secs = c->nmf->seconds;
     iso_time(now - (time_t)(secs + 0.5), t0, sizeof t0);
     iso_time(now, t1, sizeof t1);
     int rc = dset_str(c, e, "title", title);
@@ -987,7 +1127,7 @@ static int write_entry(wctx *c, const char *name, const mva_result_spec *s, time
                 memcmp(s->pca->mask, s->roi->mask, s->roi->rows * s->roi->cols) == 0;
     int rc = group_new(c, c->file, name, "NXentry", &e);
     if (rc == MVA_OK)
-        rc = attr_str(c, e, ".", "default", entry_default(s));
+        rc = attr_str(c, e, ".", "default", entry_default(c, s));
     if (rc == MVA_OK)
         rc = write_entry_info(c, e, s, now);
     if (rc == MVA_OK)
@@ -996,6 +1136,8 @@ static int write_entry(wctx *c, const char *name, const mva_result_spec *s, time
         rc = write_pca(c, e, s->pca);
     if (rc == MVA_OK && s->roi != NULL)
         rc = write_roi(c, e, s->roi, &s->input->calib, share);
+    if (rc == MVA_OK && c->nmf != NULL)
+        rc = write_nmf(c, e, c->nmf);
     close_id(e);
     return rc;
 }
@@ -1032,7 +1174,7 @@ static int write_root(wctx *c, const char *entry, const char *path, time_t now)
  * mva_pca / mva_roi, made unique with _1, _2, ... */
 static int choose_entry(wctx *c, const mva_result_spec *s, char *name, size_t cap)
 {
-    const char *base = s->entry ? s->entry : s->pca ? "mva_pca" : "mva_roi";
+    const char *base = s->entry ? s->entry : c->nmf ? "mva_nmf" : s->pca ? "mva_pca" : "mva_roi";
     for (unsigned u = 0; u < 1000000; u++) {
         if (u == 0)
             snprintf(name, cap, "%s", base);
@@ -1096,10 +1238,31 @@ static int check_roi(const char *path, const mva_roi_result *r, mva_error *err)
     return MVA_OK;
 }
 
-static int check_spec(const char *path, const mva_result_spec *s, mva_error *err)
+static int check_nmf(const char *path, const mva_nmf_model *m, mva_error *err)
+{
+    size_t n;
+    if (m->rows == 0 || m->cols == 0 || m->p == 0 || m->k == 0 || m->k > m->p)
+        return mva_error_set(err, MVA_EINVAL,
+                             "%s: NMF model has an invalid shape (rows %zu, cols %zu, p %zu, "
+                             "k %zu)", path, m->rows, m->cols, m->p, m->k);
+    if (mva_size_mul(m->rows, m->cols, &n) != MVA_OK)
+        return mva_error_set(err, MVA_ERANGE, "%s: NMF map shape overflows", path);
+    if (!m->spectra || !m->abundances || !m->share || !m->mask ||
+        (m->iterations > 0 && !m->history))
+        return mva_error_set(err, MVA_EINVAL, "%s: NMF model has a missing array", path);
+    return MVA_OK;
+}
+
+static int check_spec(const char *path, const mva_result_spec *s, const mva_nmf_model *nmf,
+                      mva_error *err)
 {
     if (path == NULL || path[0] == '\0' || s == NULL)
         return mva_error_set(err, MVA_EINVAL, "mva_result_write: no output path or spec");
+    if (nmf != NULL && (s->pca != NULL || s->roi != NULL))
+        return mva_error_set(err, MVA_EINVAL, "%s: an NMF result is written as an entry of its "
+                             "own (spec->pca and spec->roi must be NULL)", path);
+    if (nmf != NULL && s->input != NULL)
+        return check_nmf(path, nmf, err);
     if (s->input == NULL || (s->pca == NULL && s->roi == NULL))
         return mva_error_set(err, MVA_EINVAL, "%s: nothing to write (no input or no result)",
                              path);
@@ -1295,15 +1458,16 @@ done:
     return rc;
 }
 
-int mva_result_write(const char *path, const mva_result_spec *spec, char *entry_out,
-                     size_t entry_cap, mva_error *err)
+static int result_write(const char *path, const mva_result_spec *spec,
+                        const mva_nmf_model *nmf, char *entry_out, size_t entry_cap,
+                        mva_error *err)
 {
-    int rc = check_spec(path, spec, err);
+    int rc = check_spec(path, spec, nmf, err);
     if (rc != MVA_OK)
         return rc;
     quiet q;
     quiet_on(&q);
-    wctx c = {-1, path, err, utf8_string_type(), 0};
+    wctx c = {-1, path, err, utf8_string_type(), 0, nmf};
     c.gzip = H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0 && H5Zfilter_avail(H5Z_FILTER_SHUFFLE) > 0;
     char name[ENTRY_MAX + 16];
     struct stat st;
@@ -1335,6 +1499,22 @@ done:
     close_id(c.str_t);
     quiet_off(&q);
     return rc;
+}
+
+int mva_result_write(const char *path, const mva_result_spec *spec, char *entry_out,
+                     size_t entry_cap, mva_error *err)
+{
+    return result_write(path, spec, NULL, entry_out, entry_cap, err);
+}
+
+int mva_result_write_nmf(const char *path, const mva_result_spec *spec,
+                         const mva_nmf_model *nmf, char *entry_out, size_t entry_cap,
+                         mva_error *err)
+{
+    if (nmf == NULL)
+        return mva_error_set(err, MVA_EINVAL, "%s: no NMF model to write",
+                             path ? path : "mva_result_write_nmf");
+    return result_write(path, spec, nmf, entry_out, entry_cap, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1803,6 +1983,108 @@ int mva_result_read_roi(const char *path, const char *entry, mva_roi_result **ou
         *out = res;
     else
         mva_roi_result_free(res);
+    close_id(r.file);
+    quiet_off(&q);
+    return rc;
+}
+
+/* The NMF model's scalars from process/nmf; allocates the model. */
+static int read_nmf_shape(rctx *r, mva_nmf_model **out)
+{
+    size_t rows, cols, p, k, it, n;
+    int rc = r_size(r, "process/nmf/rows", &rows);
+    if (rc == MVA_OK)
+        rc = r_size(r, "process/nmf/cols", &cols);
+    if (rc == MVA_OK)
+        rc = r_size(r, "process/nmf/p", &p);
+    if (rc == MVA_OK)
+        rc = r_size(r, "process/nmf/k", &k);
+    if (rc == MVA_OK)
+        rc = r_size(r, "process/nmf/iterations", &it);
+    if (rc != MVA_OK)
+        return rc;
+    if (k == 0 || k > p || mva_size_mul(rows, cols, &n) != MVA_OK ||
+        mva_size_mul(n, k, &n) != MVA_OK)
+        return mva_error_set(r->err, MVA_EFORMAT,
+                             "%s: %s/process/nmf: inconsistent shape (rows %zu, cols %zu, p %zu, "
+                             "k %zu)", r->path, r->entry, rows, cols, p, k);
+    /* The history is as long as the passes done, whatever max_iter was. */
+    rc = mva_nmf_model_alloc(out, rows, cols, p, k, it, has(r, "spectra/energy"), r->err);
+    if (rc != MVA_OK)
+        return rc;
+    mva_nmf_model *m = *out;
+    size_t seed = 0;
+    m->iterations = it;
+    rc = r_size(r, "process/nmf/seed", &seed);
+    m->seed = seed;
+    if (rc == MVA_OK)
+        rc = r_size(r, "process/nmf/max_iter", &m->max_iter);
+    if (rc == MVA_OK)
+        rc = r_size(r, "process/nmf/inner", &m->inner);
+    if (rc == MVA_OK)
+        rc = r_size(r, "process/nmf/passes", &m->passes);
+    const struct {
+        const char *rel;
+        int *v;
+    } ints[] = {{"process/nmf/method", &m->method},
+                {"process/nmf/init", &m->init},
+                {"process/nmf/poisson", &m->poisson},
+                {"process/nmf/converged", &m->converged}};
+    for (size_t i = 0; rc == MVA_OK && i < sizeof ints / sizeof ints[0]; i++)
+        rc = r_read(r, ints[i].rel, H5T_NATIVE_INT, 0, NULL, ints[i].v);
+    const struct {
+        const char *rel;
+        double *v;
+    } reals[] = {{"process/nmf/tol", &m->tol},
+                 {"process/nmf/objective", &m->objective},
+                 {"process/nmf/norm_x2", &m->norm_x2},
+                 {"process/nmf/rel_error", &m->rel_error},
+                 {"process/nmf/seconds", &m->seconds}};
+    for (size_t i = 0; rc == MVA_OK && i < sizeof reals / sizeof reals[0]; i++)
+        rc = r_read(r, reals[i].rel, H5T_NATIVE_DOUBLE, 0, NULL, reals[i].v);
+    return rc;
+}
+
+static int read_nmf_arrays(rctx *r, mva_nmf_model *m)
+{
+    hsize_t p[1] = {m->p}, k[1] = {m->k}, kp[2] = {m->k, m->p}, img[2] = {m->rows, m->cols};
+    hsize_t stack[3] = {m->k, m->rows, m->cols}, it[1] = {m->iterations};
+    const hid_t f64 = H5T_NATIVE_DOUBLE;
+    int rc = r_read(r, "abundances/data", f64, 3, stack, m->abundances);
+    if (rc == MVA_OK)
+        rc = r_read(r, "spectra/data", f64, 2, kp, m->spectra);
+    if (rc == MVA_OK && m->energy != NULL)
+        rc = r_read(r, "spectra/energy", f64, 1, p, m->energy);
+    if (rc == MVA_OK)
+        rc = r_read(r, "convergence/objective", f64, 1, it, m->history);
+    if (rc == MVA_OK)
+        rc = r_read(r, "share", f64, 1, k, m->share);
+    if (rc == MVA_OK)
+        rc = r_size(r, "n_valid_pixels", &m->n_valid);
+    if (rc == MVA_OK)
+        rc = r_read(r, "mask", H5T_NATIVE_UCHAR, 2, img, m->mask);
+    return rc;
+}
+
+int mva_result_read_nmf(const char *path, const char *entry, mva_nmf_model **out,
+                        mva_error *err)
+{
+    quiet q;
+    quiet_on(&q);
+    rctx r = {-1, path, "", err};
+    mva_nmf_model *m = NULL;
+    int rc = out != NULL ? r_open_file(&r, path, err)
+                         : mva_error_set(err, MVA_EINVAL, "mva_result_read_nmf: out is NULL");
+    if (rc == MVA_OK)
+        rc = find_entry(&r, entry, "process/nmf", "NMF");
+    if (rc == MVA_OK)
+        rc = read_nmf_shape(&r, &m);
+    if (rc == MVA_OK)
+        rc = read_nmf_arrays(&r, m);
+    if (rc == MVA_OK)
+        *out = m;
+    else
+        mva_nmf_model_free(m);
     close_id(r.file);
     quiet_off(&q);
     return rc;

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "mva/error.h"
+#include "mva/nmf.h"
 #include "mva/pca.h"
 #include "mva/roi.h"
 #include "mva/stack.h"
@@ -26,7 +27,8 @@ typedef struct mva_param {
     const char *value;
 } mva_param;
 
-/* What to write.  pca and roi may each be NULL (but not both). */
+/* What to write.  pca and roi may each be NULL (but not both); for mva_result_write_nmf both
+ * are NULL. */
 typedef struct mva_result_spec {
     const char *entry;             /* NXentry name; NULL = "mva_pca" / "mva_roi", made unique */
     const char *program;           /* e.g. "mva-pca" */
@@ -50,6 +52,17 @@ int mva_result_write(const char *path, const mva_result_spec *spec, char *entry_
                      size_t entry_cap, mva_error *err);
 
 /*
+ * Writes an NMF model as an entry of its own (default name "mva_nmf", made unique), with
+ * spec's entry, program, command line, input and parameters (spec->pca and spec->roi must be
+ * NULL), in the same way as mva_result_write and with the same errors.  A separate function
+ * rather than a field of mva_result_spec: the positional initialisers of that struct in the
+ * tools would otherwise stop compiling (-Wmissing-field-initializers).
+ */
+int mva_result_write_nmf(const char *path, const mva_result_spec *spec,
+                         const mva_nmf_model *nmf, char *entry_out, size_t entry_cap,
+                         mva_error *err);
+
+/*
  * Reads the PCA model of entry (NULL = the file's default entry when it holds a PCA, else the
  * first entry by name that does) back from path, every field as written.  *out is a new
  * model, free with mva_pca_model_free; untouched on error.  MVA_ENOTFOUND names the missing
@@ -62,6 +75,12 @@ int mva_result_read_pca(const char *path, const char *entry, mva_pca_model **out
 /* Reads the ROI result of entry (NULL as above, for an entry holding ROIs) back from path.
  * *out is a new result, free with mva_roi_result_free; errors as for mva_result_read_pca. */
 int mva_result_read_roi(const char *path, const char *entry, mva_roi_result **out,
+                        mva_error *err);
+
+/* Reads the NMF model of entry (NULL = the default entry when it holds an NMF, else the first
+ * entry by name that does) back from path, every field as written.  *out is a new model, free
+ * with mva_nmf_model_free; errors as for mva_result_read_pca. */
+int mva_result_read_nmf(const char *path, const char *entry, mva_nmf_model **out,
                         mva_error *err);
 
 #endif

@@ -1,0 +1,66 @@
+/* Internal to nmf/: the state shared by the statistics pass, the starts and the update
+ * passes.  Everything lives in the scaled space X~ = D_a X D_c (a: pixel weights, c: channel
+ * weights, all 1 without Poisson scaling); the blocks are never copied scaled, the weights are
+ * folded into the small factors instead. */
+#ifndef MVA_NMF_INTERNAL_H
+#define MVA_NMF_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mva/nmf.h"
+
+/* Rows per BLAS call: the products of a run of pixels find X in L2 (as PCA_DIRECT_ROWS). */
+#define NMF_SUB_ROWS 128
+
+typedef struct nmf_state {
+    size_t n, p, k;
+    const mva_nmf_opts *o;
+    const mva_pass_opts *popts;
+    double *W;            /* n x k, scaled space; rows of excluded pixels stay 0 */
+    double *H;            /* k x p, scaled space */
+    double *pixw;         /* n pixel weights a_i (0 for an excluded pixel) */
+    double *chw;          /* p channel weights c_j */
+    unsigned char *mask;  /* n, 1 = excluded (the model's) */
+    size_t n_valid;
+    double norm_x2;       /* ||X~||^2 */
+    double mean_x;        /* mean of X~ over the valid pixels */
+    double xlogx;         /* KL: sum x log x over the valid entries */
+    double *gram;         /* p x p X~^T X~ (NNDSVDa only), else NULL */
+    size_t passes;
+} nmf_state;
+
+/* Pass 0: pixel and channel weights, n_valid, mask, ||X~||^2, mean, and the Gram when
+ * st->gram is allocated. */
+int nmf_stats_pass(mva_stack *s, nmf_state *st, mva_error *err);
+
+/* The starting W and H (one more pass for NNDSVDa). */
+int nmf_init(mva_stack *s, nmf_state *st, mva_error *err);
+
+/* The warm start (HALS with an NNDSVDa start): HALS on X~ ~ Y V^T (Y = X~ V, n x l; V, p x l,
+ * the l leading right singular vectors), in memory, no pass; see nmf/compressed.c. */
+int nmf_compressed_hals(nmf_state *st, const double *y, const double *v, size_t l,
+                        mva_error *err);
+
+/* One pass of updates: W from the current H, then H from the accumulated products.  *obj
+ * receives the objective at the new (W, H) (HALS, MU) or at (new W, old H) (KL). */
+int nmf_iterate_frobenius(mva_stack *s, nmf_state *st, mva_error *err, double *obj);
+int nmf_iterate_kl(mva_stack *s, nmf_state *st, mva_error *err, double *obj);
+
+/* HALS on one row w (k) of W from a = (X~ H^T) row and b = H H^T, sweeps times. */
+void nmf_hals_row(double *w, const double *a, const double *b, size_t k, size_t sweeps);
+
+/* H from C = W^T X~ and D = W^T W (k x p, k x k): o->inner HALS row sweeps or multiplicative
+ * updates; tmp holds k x p. */
+void nmf_update_h(nmf_state *st, const double *c, const double *d, double *tmp);
+
+/* Fills the nbuf buffers, in order, with scale * |N(0, 1)| from one mt19937 stream. */
+int nmf_abs_gaussian_fill(double *const *bufs, const size_t *counts, size_t nbuf,
+                          double scale, uint64_t seed);
+
+/* Runs runs of valid pixels of a block through fn, at most NMF_SUB_ROWS at a time:
+ * fn(self, x of the first pixel (row stride b->p), first pixel index, count). */
+typedef void (*nmf_run_fn)(void *self, const double *x, size_t first, size_t nb);
+void nmf_for_runs(const mva_block *b, nmf_run_fn fn, void *self);
+
+#endif

@@ -1,0 +1,348 @@
+/* The statistics pass (weights, norms, mean, optional Gram) and the starts: NNDSVDa from the
+ * Gram's leading eigenvectors, random, or the caller's. */
+#include <cblas.h>
+#include <float.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void nmf_for_runs(const mva_block *b, nmf_run_fn fn, void *self)
+{
+    for (size_t t = 0; t < b->npix; t++) {
+        if (!b->valid[t])
+            continue;
+        size_t run = 1;
+        while (t + run < b->npix && b->valid[t + run] && run < NMF_SUB_ROWS)
+            run++;
+        fn(self, b->x + t * b->p, b->first + t, run);
+        t += run - 1;
+    }
+}
+
+typedef struct {
+    nmf_state *st;
+    double *vsum, *wsum, *q; /* p: sum x, sum a x, sum a^2 x^2 per channel */
+    double *buf;             /* NMF_SUB_ROWS x p pixel-weighted rows for the Gram */
+    double xlogx;
+} stats_acc;
+
+static void stats_run(void *self, const double *x, size_t first, size_t nb)
+{
+    stats_acc *a = self;
+    nmf_state *st = a->st;
+    size_t p = st->p;
+    for (size_t r = 0; r < nb; r++) {
+        const double *xi = x + r * p;
+        double t = 0.0;
+        for (size_t j = 0; j < p; j++)
+            t += xi[j];
+        /* Keenan & Kotula: pixel weight 1/sqrt(total); an empty pixel gets 0 and stays 0. */
+        double w = st->o->poisson ? (t > 0.0 ? 1.0 / sqrt(t) : 0.0) : 1.0;
+        st->pixw[first + r] = w;
+        for (size_t j = 0; j < p; j++) {
+            a->vsum[j] += xi[j];
+            a->wsum[j] += w * xi[j];
+            a->q[j] += w * w * xi[j] * xi[j];
+            if (xi[j] > 0.0)
+                a->xlogx += xi[j] * log(xi[j]);
+            if (a->buf)
+                a->buf[r * p + j] = w * xi[j];
+        }
+    }
+    if (a->buf) /* Gram of the pixel-weighted rows; channel weights applied after the pass */
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)p, (int)nb, 1.0, a->buf,
+                    (int)p, 1.0, st->gram, (int)p);
+}
+
+static int stats_consume(void *self, const mva_block *b, mva_error *err)
+{
+    (void)err;
+    stats_acc *a = self;
+    for (size_t t = 0; t < b->npix; t++) {
+        a->st->mask[b->first + t] = b->valid[t] ? 0 : 1;
+        a->st->pixw[b->first + t] = 0.0;
+    }
+    a->st->n_valid += b->nvalid;
+    nmf_for_runs(b, stats_run, a);
+    return MVA_OK;
+}
+
+static void stats_finish(stats_acc *a)
+{
+    nmf_state *st = a->st;
+    size_t p = st->p;
+    double sum = 0.0;
+    st->norm_x2 = 0.0;
+    for (size_t j = 0; j < p; j++) {
+        double c = st->o->poisson ? (a->vsum[j] > 0.0 ? 1.0 / sqrt(a->vsum[j]) : 0.0) : 1.0;
+        st->chw[j] = c;
+        st->norm_x2 += c * c * a->q[j];
+        sum += c * a->wsum[j];
+    }
+    st->mean_x = st->n_valid ? sum / ((double)st->n_valid * (double)p) : 0.0;
+    st->xlogx = a->xlogx;
+    if (st->gram)
+        for (size_t i = 0; i < p; i++)
+            for (size_t j = i; j < p; j++) {
+                double g = st->gram[i * p + j] * st->chw[i] * st->chw[j];
+                st->gram[i * p + j] = g;
+                st->gram[j * p + i] = g;
+            }
+}
+
+int nmf_stats_pass(mva_stack *s, nmf_state *st, mva_error *err)
+{
+    size_t p = st->p;
+    stats_acc a = {st, calloc(p, sizeof(double)), calloc(p, sizeof(double)),
+                   calloc(p, sizeof(double)), NULL, 0.0};
+    int rc = MVA_OK;
+    if (st->gram)
+        a.buf = malloc((size_t)NMF_SUB_ROWS * p * sizeof(double));
+    if (!a.vsum || !a.wsum || !a.q || (st->gram && !a.buf)) {
+        rc = mva_error_set(err, MVA_ENOMEM, "NMF statistics: out of memory");
+        goto done;
+    }
+    st->n_valid = 0;
+    mva_accum acc = {&a, NULL, stats_consume, NULL};
+    rc = mva_pass_run(s, &acc, 1, st->popts, err);
+    if (rc != MVA_OK)
+        goto done;
+    st->passes++;
+    if (st->n_valid == 0) {
+        rc = mva_error_set(err, MVA_EINVAL, "%s: no valid pixel (every pixel holds NaN/Inf)",
+                           mva_stack_get_info(s)->source);
+        goto done;
+    }
+    stats_finish(&a);
+done:
+    free(a.vsum);
+    free(a.wsum);
+    free(a.q);
+    free(a.buf);
+    return rc;
+}
+
+/* ---- NNDSVDa ---------------------------------------------------------------------------- */
+
+typedef struct {
+    nmf_state *st;
+    const double *vc; /* p x l: c_j V[j][q] */
+    double *t;        /* NMF_SUB_ROWS x l */
+    double *y;        /* n x l: X~ V */
+    size_t l;
+} u_acc;
+
+/* Rows of Y = X~ V = a_i X (D_c V): the left singular vectors times the singular values. */
+static void u_run(void *self, const double *x, size_t first, size_t nb)
+{
+    u_acc *a = self;
+    size_t p = a->st->p, l = a->l;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)l, (int)p, 1.0, x,
+                (int)p, a->vc, (int)l, 0.0, a->t, (int)l);
+    for (size_t r = 0; r < nb; r++)
+        for (size_t q = 0; q < l; q++)
+            a->y[(first + r) * l + q] = a->st->pixw[first + r] * a->t[r * l + q];
+}
+
+static int u_consume(void *self, const mva_block *b, mva_error *err)
+{
+    (void)err;
+    nmf_for_runs(b, u_run, self);
+    return MVA_OK;
+}
+
+/* The k leading eigenpairs of the Gram, descending: v (p x k, column q = pair q), s (k
+ * singular values sqrt(max(lambda, 0))). */
+static int gram_eigen(nmf_state *st, size_t k, double *v, double *s, mva_error *err)
+{
+    size_t p = st->p;
+    /* dsyevr uses all p entries of w as workspace, whatever the range asked. */
+    double *w = malloc(p * sizeof *w), *z = malloc(p * k * sizeof *z);
+    lapack_int *isuppz = malloc(2 * k * sizeof *isuppz), m = 0;
+    int rc = MVA_OK;
+    if (!w || !z || !isuppz) {
+        rc = mva_error_set(err, MVA_ENOMEM, "NNDSVDa: out of memory");
+        goto done;
+    }
+    lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', (lapack_int)p, st->gram,
+                                     (lapack_int)p, 0.0, 0.0, (lapack_int)(p - k + 1),
+                                     (lapack_int)p, 0.0, &m, w, z, (lapack_int)k, isuppz);
+    if (info != 0 || m != (lapack_int)k) {
+        rc = mva_error_set(err, MVA_ENUMERIC, "NNDSVDa: LAPACKE_dsyevr failed (info %d)",
+                           (int)info);
+        goto done;
+    }
+    /* dsyevr returns ascending eigenvalues: pair q is column k - 1 - q. */
+    for (size_t q = 0; q < k; q++) {
+        s[q] = sqrt(w[k - 1 - q] > 0.0 ? w[k - 1 - q] : 0.0);
+        for (size_t j = 0; j < p; j++)
+            v[j * k + q] = z[j * k + (k - 1 - q)];
+    }
+done:
+    free(w);
+    free(z);
+    free(isuppz);
+    return rc;
+}
+
+/* Norms of the positive and negative parts of n values, stride apart. */
+static void part_norms(const double *x, size_t n, size_t stride, double *pos, double *neg)
+{
+    double sp = 0.0, sn = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i * stride];
+        if (v > 0.0)
+            sp += v * v;
+        else
+            sn += v * v;
+    }
+    *pos = sqrt(sp);
+    *neg = sqrt(sn);
+}
+
+/* Boutsidis & Gallopoulos 2008, as scikit-learn's _initialize_nmf: component q from the
+ * dominant sign part of (u_q, v_q), scaled by sqrt(s_q * |u_part| |v_part|).  W holds
+ * X~ V = U S on entry. */
+static void nndsvd_component(nmf_state *st, const double *v, const double *s, size_t q)
+{
+    size_t n = st->n, p = st->p, k = st->k;
+    double *wq = st->W + q, *hq = st->H + q * p;
+    double inv = s[q] > 0.0 ? 1.0 / s[q] : 0.0;
+    for (size_t i = 0; i < n; i++)
+        wq[i * k] *= inv; /* u_q */
+    for (size_t j = 0; j < p; j++)
+        hq[j] = v[j * k + q];
+    double up, un, vp, vn;
+    part_norms(wq, n, k, &up, &un);
+    part_norms(hq, p, 1, &vp, &vn);
+    int pos = q == 0 || up * vp > un * vn;
+    double sigma = q == 0 ? 1.0 : (pos ? up * vp : un * vn);
+    double nu = q == 0 ? 1.0 : (pos ? up : un), nv = q == 0 ? 1.0 : (pos ? vp : vn);
+    double lbd = sqrt(s[q] * sigma);
+    for (size_t i = 0; i < n; i++) {
+        double u = q == 0 ? fabs(wq[i * k]) : (pos ? fmax(wq[i * k], 0.0) : fmax(-wq[i * k], 0.0));
+        wq[i * k] = nu > 0.0 ? lbd * u / nu : 0.0;
+    }
+    for (size_t j = 0; j < p; j++) {
+        double h = q == 0 ? fabs(hq[j]) : (pos ? fmax(hq[j], 0.0) : fmax(-hq[j], 0.0));
+        hq[j] = nv > 0.0 ? lbd * h / nv : 0.0;
+    }
+}
+
+/* NNDSVDa's fill: entries below 1e-6 (scikit-learn's eps) become the mean of X~. */
+static void nndsvda_fill(nmf_state *st)
+{
+    for (size_t i = 0; i < st->n; i++)
+        for (size_t q = 0; q < st->k; q++) {
+            double *w = st->W + i * st->k + q;
+            *w = st->mask[i] ? 0.0 : (*w < 1e-6 ? st->mean_x : *w);
+        }
+    for (size_t e = 0; e < st->k * st->p; e++)
+        if (st->H[e] < 1e-6)
+            st->H[e] = st->mean_x;
+}
+
+/* Basis vectors kept for the compressed warm start: k plus a margin that holds most of what
+ * the k components miss (Erichson et al. 2018 use oversampling of the same order). */
+static size_t basis_size(const nmf_state *st)
+{
+    if (st->o->compressed_iter == 0 || st->o->method != MVA_NMF_HALS)
+        return st->k;
+    size_t l = 2 * st->k + 10;
+    return l < st->p ? l : st->p;
+}
+
+static int init_nndsvda(mva_stack *s, nmf_state *st, mva_error *err)
+{
+    size_t p = st->p, k = st->k, n = st->n, l = basis_size(st);
+    double *v = malloc(p * l * sizeof *v), *sv = malloc(l * sizeof *sv);
+    double *vk = malloc(p * k * sizeof *vk), *y = calloc(n * l, sizeof *y);
+    double *t = malloc((size_t)NMF_SUB_ROWS * l * sizeof *t);
+    int rc = MVA_OK;
+    if (!v || !sv || !vk || !y || !t) {
+        rc = mva_error_set(err, MVA_ENOMEM, "NNDSVDa: out of memory");
+        goto done;
+    }
+    rc = gram_eigen(st, l, v, sv, err);
+    if (rc != MVA_OK)
+        goto done;
+    free(st->gram); /* p x p no longer needed: give the memory back before the passes */
+    st->gram = NULL;
+    /* v becomes D_c V for the product; the plain V is rebuilt from it below. */
+    for (size_t j = 0; j < p; j++)
+        for (size_t q = 0; q < l; q++)
+            v[j * l + q] *= st->chw[j];
+    u_acc a = {st, v, t, y, l};
+    mva_accum acc = {&a, NULL, u_consume, NULL};
+    rc = mva_pass_run(s, &acc, 1, st->popts, err);
+    if (rc != MVA_OK)
+        goto done;
+    st->passes++;
+    for (size_t j = 0; j < p; j++)
+        for (size_t q = 0; q < l; q++) {
+            v[j * l + q] = st->chw[j] > 0.0 ? v[j * l + q] / st->chw[j] : 0.0;
+            if (q < k)
+                vk[j * k + q] = v[j * l + q];
+        }
+    for (size_t i = 0; i < n; i++)
+        for (size_t q = 0; q < k; q++)
+            st->W[i * k + q] = y[i * l + q];
+    for (size_t q = 0; q < k; q++)
+        nndsvd_component(st, vk, sv, q);
+    nndsvda_fill(st);
+    if (l > k)
+        rc = nmf_compressed_hals(st, y, v, l, err);
+done:
+    free(v);
+    free(sv);
+    free(vk);
+    free(y);
+    free(t);
+    return rc;
+}
+
+static int init_random(nmf_state *st, mva_error *err)
+{
+    /* scikit-learn's scale: W H then has the mean of X~. */
+    double scale = sqrt(st->mean_x / (double)st->k);
+    double *bufs[2] = {st->H, st->W};
+    size_t counts[2] = {st->k * st->p, st->n * st->k};
+    if (nmf_abs_gaussian_fill(bufs, counts, 2, scale, st->o->seed) != MVA_OK)
+        return mva_error_set(err, MVA_ENOMEM, "NMF random start: out of memory");
+    for (size_t i = 0; i < st->n; i++)
+        if (st->mask[i])
+            memset(st->W + i * st->k, 0, st->k * sizeof *st->W);
+    return MVA_OK;
+}
+
+static int init_custom(nmf_state *st, mva_error *err)
+{
+    const mva_nmf_opts *o = st->o;
+    size_t nw = st->n * st->k, nh = st->k * st->p;
+    for (size_t e = 0; e < nw; e++)
+        if (!(o->w_init[e] >= 0.0) || !isfinite(o->w_init[e]))
+            return mva_error_set(err, MVA_EINVAL, "NMF start: w_init[%zu] = %g is not a finite "
+                                 "non-negative number", e, o->w_init[e]);
+    for (size_t e = 0; e < nh; e++)
+        if (!(o->h_init[e] >= 0.0) || !isfinite(o->h_init[e]))
+            return mva_error_set(err, MVA_EINVAL, "NMF start: h_init[%zu] = %g is not a finite "
+                                 "non-negative number", e, o->h_init[e]);
+    memcpy(st->W, o->w_init, nw * sizeof *st->W);
+    memcpy(st->H, o->h_init, nh * sizeof *st->H);
+    for (size_t i = 0; i < st->n; i++)
+        if (st->mask[i])
+            memset(st->W + i * st->k, 0, st->k * sizeof *st->W);
+    return MVA_OK;
+}
+
+int nmf_init(mva_stack *s, nmf_state *st, mva_error *err)
+{
+    switch (st->o->init) {
+    case MVA_NMF_INIT_NNDSVDA: return init_nndsvda(s, st, err);
+    case MVA_NMF_INIT_RANDOM: return init_random(st, err);
+    default: return init_custom(st, err);
+    }
+}
