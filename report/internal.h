@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "mva/nmf.h"
 #include "mva/report.h"
 
 /* ---- growable text buffer; a failed append sets failed and keeps what it had ---- */
@@ -108,6 +109,7 @@ typedef struct rpt_info {
     rpt_param *params;               /* parameters as recorded, in order */
     size_t nparams;
     int has_pca, has_roi;
+    int has_nmf;                     /* an NMF entry (process/nmf, mva_result_write_nmf) */
     int has_select;                  /* a selection entry (mva_select_write's layout) */
     char selection[2048];            /* its process/selection text */
     double *roi_axis;                /* energy (keV) or channel of the ROI spectra, or NULL */
@@ -115,9 +117,9 @@ typedef struct rpt_info {
     int roi_axis_kev;
 } rpt_info;
 
-/* Finds entry (NULL: the root's @default, else the first entry holding a PCA, ROI or
- * selection result) and reads its description.  Missing descriptive fields stay empty; a missing file or
- * entry is an error. */
+/* Finds entry (NULL: the root's @default, else the first entry holding a PCA, ROI, NMF or
+ * selection result) and reads its description.  Missing descriptive fields stay empty; a
+ * missing file or entry is an error. */
 int rpt_info_read(const char *path, const char *entry, rpt_info *info, mva_error *err);
 void rpt_info_free(rpt_info *info);
 
@@ -144,6 +146,30 @@ void rpt_selection_free(rpt_selection *sel);
  * peaks), mask.png and index.html. */
 int rpt_selection_report(const char *results, const rpt_info *info, const char *dir,
                          const mva_report_opts *o, mva_error *err);
+
+/* ---- the NMF parts of a report (report/nmf.c) ---- */
+#define RPT_NMF_LINES 3 /* element lines named per component at most */
+
+typedef struct rpt_nmf_lines {
+    const mva_report_line *(*line)[RPT_NMF_LINES]; /* k: each component's lines, strongest
+                                                       peak first; NULL when uncalibrated */
+    size_t *n;                                     /* k: how many of each */
+} rpt_nmf_lines;
+
+/* The element lines within tol keV of the strongest peaks of each component's spectrum
+ * (none without an energy axis).  Free with rpt_nmf_lines_free. */
+int rpt_nmf_find_lines(const mva_nmf_model *m, double tol, rpt_nmf_lines *out, mva_error *err);
+void rpt_nmf_lines_free(rpt_nmf_lines *l);
+/* Writes nmf_spectra.svg (lines marked when o->markers) and, when there is a history,
+ * convergence.svg into dir; *spectra and *convergence say which were written. */
+int rpt_nmf_plots(const mva_nmf_model *m, const rpt_nmf_lines *l, const char *dir,
+                  const mva_report_opts *o, int *spectra, int *convergence, mva_error *err);
+/* The NMF rows of the summary table: method, start, k, passes, convergence, objective,
+ * valid pixels, time. */
+void rpt_nmf_summary(rpt_buf *b, const mva_nmf_model *m);
+/* The components table (share of counts, counts, lines) and the plots' sections. */
+void rpt_nmf_html(rpt_buf *b, const mva_nmf_model *m, const rpt_nmf_lines *l, int spectra,
+                  int convergence, double line_tol);
 
 /* Automatic scaling keeps the long side of an image within this many pixels. */
 #define RPT_MAX_SIDE 2400

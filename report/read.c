@@ -1,5 +1,5 @@
 /* The descriptive part of a results entry (process group, spectrum axis), read directly with
- * HDF5; the arrays come through mva_result_read_pca / _roi.  Layout: io/result.c. */
+ * HDF5; the arrays come through mva_result_read_pca / _roi / _nmf.  Layout: io/result.c. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -167,7 +167,7 @@ static int holds_selection(hid_t file, const char *entry)
 static int holds_result(hid_t file, const char *entry)
 {
     return holds(file, entry, "eigenspectra") || holds(file, entry, "roi_definitions") ||
-           holds_selection(file, entry);
+           holds(file, entry, "process/nmf") || holds_selection(file, entry);
 }
 
 /* The caller's entry, else the root's @default, else the first entry by name holding a
@@ -181,8 +181,8 @@ static int choose_entry(hid_t file, const char *path, const char *entry, rpt_inf
         snprintf(in->entry, sizeof in->entry, "%s", entry);
         if (!holds_result(file, in->entry))
             return mva_error_set(err, MVA_ENOTFOUND,
-                                 "%s: entry /%s not found or holds no PCA, ROI or selection "
-                                 "result", path,
+                                 "%s: entry /%s not found or holds no PCA, ROI, NMF or "
+                                 "selection result", path,
                                  entry);
         return MVA_OK;
     }
@@ -208,8 +208,8 @@ static int choose_entry(hid_t file, const char *path, const char *entry, rpt_inf
     if (root >= 0)
         H5Gclose(root);
     if (in->entry[0] == '\0')
-        return mva_error_set(err, MVA_ENOTFOUND, "%s: no entry holds a PCA, ROI or selection result",
-                             path);
+        return mva_error_set(err, MVA_ENOTFOUND, "%s: no entry holds a PCA, ROI, NMF or "
+                             "selection result", path);
     return MVA_OK;
 }
 
@@ -289,7 +289,9 @@ int rpt_info_read(const char *path, const char *entry, rpt_info *in, mva_error *
         goto done;
     in->has_pca = holds(file, in->entry, "eigenspectra");
     in->has_roi = holds(file, in->entry, "roi_definitions");
-    in->has_select = !in->has_pca && !in->has_roi && holds_selection(file, in->entry);
+    in->has_nmf = holds(file, in->entry, "process/nmf");
+    in->has_select =
+        !in->has_pca && !in->has_roi && !in->has_nmf && holds_selection(file, in->entry);
     read_process(file, in);
     if (in->has_select)
         dset_str(file, in->entry, "process/selection", in->selection, sizeof in->selection);

@@ -6,9 +6,12 @@
  *   total_counts.png        total counts per pixel (viridis, robust limits)
  *   roiNN_<name>_raw.png    ROI images, raw and background-subtracted (viridis)
  *   roiNN_<name>_net.png
+ *   nmfNN.png               NMF abundance map NN: counts of component NN per pixel (viridis,
+ *                           robust limits)
  *   montage.png             all of the above tiled, in that order
  *   colorbar_viridis.png, colorbar_diverging.png   the colour scales used
  *   scree.svg, eigenspectra.svg, spectrum.svg   (each when there is something to plot)
+ *   nmf_spectra.svg, convergence.svg   of an NMF entry: report/nmf.c
  *   index.html              written last: when it exists, every file it names does too
  * A selection entry (mva-select) has a report of its own: report/selection.c.
  */
@@ -56,6 +59,9 @@ typedef struct report {
     rpt_info info;
     mva_pca_model *pca;
     mva_roi_result *roi;
+    mva_nmf_model *nmf;
+    rpt_nmf_lines nmf_lines;
+    int nmf_spectra, convergence;
     size_t rows, cols, scale;
     tile *tiles;
     size_t ntiles;
@@ -161,14 +167,18 @@ static void collect_roi_tiles(report *r)
     }
 }
 
-/* Hook for NMF: when io/result.c offers mva_result_read_nmf, read the model in
- * mva_report_write (beside the PCA and ROI reads in run()), add one GROUP_NMF,
- * MVA_CMAP_VIRIDIS tile per abundance map here ("nmfNN.png", caption with the component's
- * share), size r->tiles for them in write_images, plot the component spectra as
- * write_eigenspectra does, and add a gallery call in write_index. */
+/* NMF abundance maps: counts, non-negative, so viridis with robust limits. */
 static void collect_nmf_tiles(report *r)
 {
-    (void)r;
+    const mva_nmf_model *m = r->nmf;
+    for (size_t q = 0; m != NULL && q < m->k; q++) {
+        tile *t = add_tile(r, GROUP_NMF, m->abundances + q * m->rows * m->cols,
+                           MVA_CMAP_VIRIDIS);
+        snprintf(t->file, sizeof t->file, "nmf%02zu.png", q + 1);
+        snprintf(t->label, sizeof t->label, "NMF%zu", q + 1);
+        snprintf(t->caption, sizeof t->caption, "NMF%zu (%.2f %% of the counts)", q + 1,
+                 100 * m->share[q]);
+    }
 }
 
 /* A 256 x 14 ramp of a colormap, low on the left, for the legends of index.html. */
@@ -189,7 +199,8 @@ static int write_colorbar(report *r, int cmap, const char *name)
 
 static int write_images(report *r)
 {
-    size_t cap = (r->pca ? r->pca->k : 0) + (r->roi ? 1 + 2 * r->roi->nroi : 0) + 1;
+    size_t cap = (r->pca ? r->pca->k : 0) + (r->roi ? 1 + 2 * r->roi->nroi : 0) +
+                 (r->nmf ? r->nmf->k : 0) + 1;
     r->tiles = calloc(cap, sizeof *r->tiles);
     if (r->tiles == NULL)
         return mva_error_set(r->err, MVA_ENOMEM, "report: out of memory");
@@ -416,6 +427,11 @@ static int write_plots(report *r)
         rc = write_eigenspectra(r);
     if (rc == MVA_OK && (r->roi != NULL || r->pca != NULL))
         rc = write_spectrum(r);
+    if (rc == MVA_OK && r->nmf != NULL && r->o.markers)
+        rc = rpt_nmf_find_lines(r->nmf, r->o.line_tol, &r->nmf_lines, r->err);
+    if (rc == MVA_OK && r->nmf != NULL)
+        rc = rpt_nmf_plots(r->nmf, &r->nmf_lines, r->dir, &r->o, &r->nmf_spectra,
+                           &r->convergence, r->err);
     return rc;
 }
 
@@ -462,6 +478,8 @@ static void summary(rpt_buf *b, const report *r)
         rpt_row(b, "valid pixels", t);
         snprintf(t, sizeof t, "%.3f s", m->seconds);
         rpt_row(b, "time", t);
+    } else if (r->nmf != NULL) {
+        rpt_nmf_summary(b, r->nmf);
     } else {
         snprintf(t, sizeof t, "ROI images, %zu ROIs", r->roi->nroi);
         rpt_row(b, "method", t);
@@ -580,8 +598,11 @@ static int write_index(report *r)
     summary(&b, r);
     if (r->pca != NULL)
         variance_table(&b, r->pca);
+    if (r->nmf != NULL)
+        rpt_nmf_html(&b, r->nmf, &r->nmf_lines, r->nmf_spectra, r->convergence,
+                     r->o.line_tol);
     html_plots(&b, r);
-    char note[256];
+    char note[384];
     snprintf(note, sizeof note, "Scores in blue (negative), white (0), red (positive); limits "
              "&plusmn; the %g-th percentile of |score|. Masked pixels grey. %zu x %zu pixels, "
              "shown x%zu.", r->o.div_pct, r->rows, r->cols, r->scale);
@@ -589,6 +610,11 @@ static int write_index(report *r)
     snprintf(note, sizeof note, "viridis, limits at the %g and %g percentiles. Masked pixels "
              "grey.", r->o.lo_pct, r->o.hi_pct);
     gallery(&b, r, GROUP_ROI, "Total counts and ROI images", note, "colorbar_viridis.png");
+    snprintf(note, sizeof note, "Counts of each component per pixel (its abundance, the "
+             "spectrum summing to 1). viridis, limits at the %g and %g percentiles. Masked "
+             "pixels grey. %zu x %zu pixels, shown x%zu.", r->o.lo_pct, r->o.hi_pct, r->rows,
+             r->cols, r->scale);
+    gallery(&b, r, GROUP_NMF, "NMF abundances", note, "colorbar_viridis.png");
     if (r->montage) {
         rpt_printf(&b, "<h2>Montage</h2>\n<p class=\"note\">Left to right, top to bottom:");
         for (size_t i = 0; i < r->ntiles; i++) {
@@ -633,10 +659,12 @@ static int run(report *r, const char *entry)
         rc = mva_result_read_pca(r->results, r->info.entry, &r->pca, r->err);
     if (rc == MVA_OK && r->info.has_roi)
         rc = mva_result_read_roi(r->results, r->info.entry, &r->roi, r->err);
+    if (rc == MVA_OK && r->info.has_nmf)
+        rc = mva_result_read_nmf(r->results, r->info.entry, &r->nmf, r->err);
     if (rc != MVA_OK)
         return rc;
-    r->rows = r->pca ? r->pca->rows : r->roi->rows;
-    r->cols = r->pca ? r->pca->cols : r->roi->cols;
+    r->rows = r->pca ? r->pca->rows : r->roi ? r->roi->rows : r->nmf->rows;
+    r->cols = r->pca ? r->pca->cols : r->roi ? r->roi->cols : r->nmf->cols;
     r->scale = r->o.scale ? r->o.scale
                           : mva_report_auto_scale(r->rows, r->cols, r->o.min_side, MAX_SIDE);
     rc = make_dir(r->dir, r->err);
@@ -678,6 +706,8 @@ int mva_report_write(const char *results, const char *entry, const char *dir,
     rpt_info_free(&r.info);
     mva_pca_model_free(r.pca);
     mva_roi_result_free(r.roi);
+    mva_nmf_model_free(r.nmf);
+    rpt_nmf_lines_free(&r.nmf_lines);
     free(r.tiles);
     return rc;
 }

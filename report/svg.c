@@ -5,7 +5,7 @@
 
 #include "internal.h"
 
-enum { W = 860, H = 440, ML = 78, MR = 24, MT = 40, MB = 56, MAX_TICKS = 20 };
+enum { W = 860, H = 440, ML = 90, MR = 24, MT = 40, MB = 56, MAX_TICKS = 20 };
 
 /* A categorical palette (matplotlib's tab10, Vega category10) for the curves. */
 static const char *const palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -13,6 +13,7 @@ static const char *const palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"
 
 typedef struct frame {
     double x0, x1, y0, y1;
+    int xint; /* every x is a whole number (passes, components): no fractional x ticks */
 } frame;
 
 static double ty(const rpt_plot *p, double y)
@@ -33,11 +34,12 @@ static void widen(double *lo, double *hi, double v)
 /* Data limits of every series (x also of bands and markers), padded a little in y. */
 static frame limits(const rpt_plot *p)
 {
-    frame f = {INFINITY, -INFINITY, INFINITY, -INFINITY};
+    frame f = {INFINITY, -INFINITY, INFINITY, -INFINITY, 1};
     for (size_t s = 0; s < p->nseries; s++)
         for (size_t i = 0; i < p->series[s].n; i++) {
             double y = ty(p, p->series[s].y[i]);
             if (isfinite(y) && isfinite(p->series[s].x[i])) {
+                f.xint = f.xint && p->series[s].x[i] == floor(p->series[s].x[i]);
                 widen(&f.x0, &f.x1, p->series[s].x[i]);
                 widen(&f.y0, &f.y1, y);
             }
@@ -73,13 +75,65 @@ static double nice_step(double span, int n)
     return (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * mag;
 }
 
+/* Significant digits that tell ticks st apart near v (at least 4, at most 12): a narrow
+ * range far from 0 (an objective settling at 9.6869e6) needs more than the usual 4. */
+static int tick_digits(double v, double st)
+{
+    if (!(st > 0) || !(fabs(v) > st))
+        return 4;
+    int d = (int)ceil(log10(fabs(v) / st)) + 1;
+    return d < 4 ? 4 : d > 12 ? 12 : d;
+}
+
+/* One y tick at plot coordinate y (log10 of the value on a log axis), labelled with v,
+ * or "1e<y>" for a whole decade when decade is set. */
+static void ytick(rpt_buf *b, const frame *f, double y, double v, int digits, int decade)
+{
+    rpt_printf(b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#444\"/>",
+               ML - 5, sy(f, y), ML, sy(f, y));
+    rpt_printf(b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">", ML - 8, sy(f, y) + 4);
+    if (decade)
+        rpt_printf(b, "1e%.0f", y);
+    else
+        rpt_num(b, v, digits);
+    rpt_printf(b, "</text>\n");
+}
+
+/* Linear y: round steps.  Log y over a decade or more: whole decades, labelled 10^n.  Log y
+ * over less than a decade (an objective settling): round steps of the values themselves,
+ * placed at their logarithms, so that the labels read 1.2, 1.4 rather than 10^0.1 steps. */
+static void yticks(rpt_buf *b, const rpt_plot *p, const frame *f)
+{
+    /* Ticks counted by an integer (at most MAX_TICKS), as for x. */
+    int values = p->logy && f->y1 - f->y0 < 1;
+    double lo = values ? pow(10, f->y0) : f->y0, hi = values ? pow(10, f->y1) : f->y1;
+    double st = nice_step(hi - lo, 6);
+    if (p->logy && !values && st < 1)
+        st = 1;
+    double first = ceil(lo / st);
+    int digits = tick_digits(fmax(fabs(lo), fabs(hi)), st);
+    for (int i = 0; i < MAX_TICKS && isfinite(first); i++) {
+        double v = (first + i) * st;
+        if (v > hi + 1e-9 * st)
+            break;
+        if (fabs(v) < 1e-9 * st)
+            v = 0;
+        if (values && !(v > 0))
+            continue;
+        ytick(b, f, values ? log10(v) : v, v, digits, p->logy && !values);
+    }
+}
+
 static void axes(rpt_buf *b, const rpt_plot *p, const frame *f)
 {
     rpt_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
                   "stroke=\"#444\"/>\n", ML, MT, W - ML - MR, H - MT - MB);
     /* Ticks counted by an integer (at most MAX_TICKS): x += st could stall when st is below
      * the spacing of doubles near x. */
-    double st = nice_step(f->x1 - f->x0, 8), first = ceil(f->x0 / st);
+    double st = nice_step(f->x1 - f->x0, 8), first;
+    if (f->xint && st < 1)
+        st = 1;
+    first = ceil(f->x0 / st);
     for (int i = 0; i < MAX_TICKS && isfinite(first); i++) {
         double x = (first + i) * st;
         if (x > f->x1 + 1e-9 * st)
@@ -90,24 +144,7 @@ static void axes(rpt_buf *b, const rpt_plot *p, const frame *f)
         rpt_num(b, fabs(x) < 1e-9 * st ? 0 : x, 6);
         rpt_printf(b, "</text>\n");
     }
-    /* log y: ticks at whole decades when there are some, labelled 10^n. */
-    st = nice_step(f->y1 - f->y0, 6);
-    if (p->logy && st < 1 && f->y1 - f->y0 >= 1)
-        st = 1;
-    first = ceil(f->y0 / st);
-    for (int i = 0; i < MAX_TICKS && isfinite(first); i++) {
-        double y = (first + i) * st;
-        if (y > f->y1 + 1e-9 * st)
-            break;
-        rpt_printf(b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#444\"/>",
-                   ML - 5, sy(f, y), ML, sy(f, y));
-        rpt_printf(b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">", ML - 8, sy(f, y) + 4);
-        if (p->logy && st >= 1)
-            rpt_printf(b, "1e%.0f", y);
-        else
-            rpt_num(b, fabs(y) < 1e-9 * st ? 0 : (p->logy ? pow(10, y) : y), 4);
-        rpt_printf(b, "</text>\n");
-    }
+    yticks(b, p, f);
     rpt_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", (ML + W - MR) / 2, H - 14);
     rpt_escape(b, p->xlabel);
     rpt_printf(b, "</text>\n<text transform=\"translate(18,%d) rotate(-90)\" "

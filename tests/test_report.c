@@ -1,7 +1,8 @@
 /* The report: colormaps, robust limits, PNG images decoded back with libpng, element lines,
  * and whole reports of PCA + ROI and ROI-only results files (well-formed SVG with one curve
  * per component, an index.html whose every link exists, no temporary left behind), and of
- * a selection entry (selected vs map spectra, enriched element line, mask).
+ * a selection entry (selected vs map spectra, enriched element line, mask) and of an NMF
+ * entry (abundance maps, component spectra with their lines, convergence, summary).
  *
  * MVA_REPORT_KEEP=<dir> keeps the PCA + ROI report at that path, to look at. */
 #include <setjmp.h>
@@ -791,6 +792,207 @@ static void test_report_selection_html_summary_and_links(void **state)
     assert_no_temporaries(dir);
 }
 
+/* ---- an NMF entry (mva_result_write_nmf): 3 components, hand-made ---- */
+
+/* Component q's spectrum: a background plus one element's peaks (Fe, Cu, Ca), summing to 1;
+ * its abundance a ramp along a different direction of the map, one pixel masked.  History:
+ * 5 passes, halving towards 1000. */
+static mva_nmf_model *make_nmf(int calibrated)
+{
+    static const double peak[K] = {6.404, 8.048, 3.692};
+    mva_nmf_model *m = NULL;
+    assert_int_equal(mva_nmf_model_alloc(&m, ROWS, COLS, CH, K, 5, calibrated, NULL), MVA_OK);
+    m->method = MVA_NMF_HALS;
+    m->init = MVA_NMF_INIT_RANDOM;
+    m->seed = 7;
+    m->max_iter = 200;
+    m->inner = 10;
+    m->tol = 1e-4;
+    m->iterations = 5;
+    m->passes = 7;
+    m->converged = 1;
+    m->objective = 1000 + 1000 / 16.0;
+    m->norm_x2 = 1e6;
+    m->rel_error = sqrt(m->objective / m->norm_x2);
+    m->seconds = 0.25;
+    m->n_valid = NPIX - 1;
+    m->mask[7] = 1;
+    for (size_t i = 0; i < 5; i++)
+        m->history[i] = 1000 + 1000 * pow(0.5, (double)i);
+    for (size_t q = 0; q < K; q++) {
+        double sum = 0;
+        for (size_t j = 0; j < CH; j++) {
+            double e = 0.05 * (double)j;
+            m->spectra[q * CH + j] = 0.01 + gauss(e, peak[q], 1);
+            sum += m->spectra[q * CH + j];
+        }
+        for (size_t j = 0; j < CH; j++)
+            m->spectra[q * CH + j] /= sum;
+        for (size_t i = 0; i < NPIX; i++)
+            m->abundances[q * NPIX + i] =
+                m->mask[i] ? NAN : (double)(q == 0 ? i % COLS : q == 1 ? i / COLS : i) * 10;
+        m->share[q] = (3.0 - (double)q) / 6.0;
+    }
+    for (size_t j = 0; calibrated && j < CH; j++)
+        m->energy[j] = 0.05 * (double)j;
+    return m;
+}
+
+static void write_nmf_results(const char *path, int calibrated)
+{
+    mva_stack_info info;
+    memset(&info, 0, sizeof info);
+    info.rows = ROWS;
+    info.cols = COLS;
+    info.channels = CH;
+    info.dtype = MVA_DTYPE_UINT32;
+    info.calib = (mva_calib){calibrated, 0.0, 0.05, 0.0};
+    strcpy(info.format, "hdf5");
+    strcpy(info.source, "/data/map.h5");
+    strcpy(info.path, "/entry/data/data");
+    static const mva_param params[] = {{"components", "3"}, {"method", "hals"},
+                                       {"init", "random"}};
+    mva_nmf_model *m = make_nmf(calibrated);
+    mva_result_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.program = "mva-nmf";
+    spec.command_line = "mva-nmf map.h5 -k 3 --init random --seed 7";
+    spec.input = &info;
+    spec.params = params;
+    spec.nparams = 3;
+    mva_error err = {0, ""};
+    char entry[64];
+    if (mva_result_write_nmf(path, &spec, m, entry, sizeof entry, &err) != MVA_OK)
+        fail_msg("mva_result_write_nmf: %s", err.msg);
+    assert_string_equal(entry, "mva_nmf");
+    mva_nmf_model_free(m);
+}
+
+static void test_report_nmf_writes_abundance_maps_of_map_size(void **state)
+{
+    (void)state;
+    char res[512], dir[512], path[600];
+    tmp_path(res, "nmf.h5");
+    tmp_path(dir, "nmf_report");
+    write_nmf_results(res, 1);
+    mva_report_opts o = mva_report_opts_default();
+    o.scale = 3;
+    write_report(res, dir, &o); /* the default entry: NMF only, no PCA or ROI */
+    static const char *pngs[] = {"nmf01.png", "nmf02.png", "nmf03.png"};
+    for (size_t i = 0; i < K; i++)
+        assert_png_size(dir, pngs[i], COLS * 3, ROWS * 3);
+    /* NMF1 rises along the columns (viridis, robust limits): dark at the left, bright at the
+     * right; the masked pixel (row 0, col 7) grey. */
+    snprintf(path, sizeof path, "%s/nmf01.png", dir);
+    decoded d = decode_png(path);
+    assert_pixel(&d, 1, 3 * 3 + 1, (unsigned char[]){0x44, 0x01, 0x54});
+    assert_pixel(&d, COLS * 3 - 1, 3 * 3 + 1, (unsigned char[]){0xFD, 0xE7, 0x25});
+    assert_pixel(&d, 7 * 3 + 1, 1, (unsigned char[]){128, 128, 128});
+    free(d.rgb);
+    snprintf(path, sizeof path, "%s/montage.png", dir);
+    d = decode_png(path);
+    assert_true(d.w >= K * COLS * 3 && d.h >= ROWS * 3);
+    free(d.rgb);
+    static const char *absent[] = {"pc01.png", "total_counts.png", "scree.svg",
+                                   "spectrum.svg", "colorbar_diverging.png"};
+    for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, absent[i]);
+        assert_int_equal(access(path, F_OK), -1);
+    }
+    assert_no_temporaries(dir);
+}
+
+static void test_report_nmf_spectra_and_convergence_svgs(void **state)
+{
+    (void)state;
+    char res[512], dir[512], path[600];
+    tmp_path(res, "nmfsvg.h5");
+    tmp_path(dir, "nmfsvg_report");
+    write_nmf_results(res, 1);
+    write_report(res, dir, NULL);
+    snprintf(path, sizeof path, "%s/nmf_spectra.svg", dir);
+    assert_well_formed(path);
+    char *s = slurp(path);
+    assert_int_equal(count(s, "<polyline"), K);
+    assert_int_equal(polyline_points(s, 2), CH);
+    assert_non_null(strstr(s, "energy (keV)"));
+    assert_non_null(strstr(s, ">NMF3<"));
+    /* Each component's own peak is marked, the minor one's (Ca) too. */
+    assert_non_null(strstr(s, ">Fe Ka<"));
+    assert_non_null(strstr(s, ">Cu Ka<"));
+    assert_non_null(strstr(s, ">Ca Ka<"));
+    free(s);
+    snprintf(path, sizeof path, "%s/convergence.svg", dir);
+    assert_well_formed(path);
+    s = slurp(path);
+    assert_int_equal(count(s, "<polyline"), 1);
+    assert_int_equal(polyline_points(s, 0), 5);
+    assert_non_null(strstr(s, "log scale"));
+    assert_non_null(strstr(s, "(converged)"));
+    /* Under a decade (2 down to 1): ticks at round values, whole passes on x. */
+    assert_non_null(strstr(s, ">1.2<"));
+    assert_non_null(strstr(s, ">1<"));
+    assert_null(strstr(s, ">1.5</text>"));
+    free(s);
+    /* --no-lines: no markers. */
+    mva_report_opts o = mva_report_opts_default();
+    o.markers = 0;
+    write_report(res, dir, &o);
+    snprintf(path, sizeof path, "%s/nmf_spectra.svg", dir);
+    s = slurp(path);
+    assert_int_equal(count(s, "stroke-dasharray"), 0);
+    free(s);
+}
+
+static void test_report_nmf_html_summary_and_links(void **state)
+{
+    (void)state;
+    char res[512], dir[512], path[600];
+    tmp_path(res, "nmfhtml.h5");
+    tmp_path(dir, "nmfhtml_report");
+    write_nmf_results(res, 1);
+    write_report(res, dir, NULL);
+    /* 2 plots + 3 maps + montage: each an <img src> and an <a href>; 1 colour bar. */
+    assert_int_equal(assert_links_exist(dir), 2 * (2 + 3 + 1) + 1);
+    snprintf(path, sizeof path, "%s/index.html", dir);
+    char *s = slurp(path);
+    assert_null(strstr(s, "<script"));
+    assert_non_null(strstr(s, "/mva_nmf"));
+    assert_non_null(strstr(s, "NMF, hals, start random (seed 7)"));
+    assert_non_null(strstr(s, "5 passes of updates (7 passes over the data in all)"));
+    assert_non_null(strstr(s, "yes: relative change below 0.0001"));
+    assert_non_null(strstr(s, "relative error ||X - WH|| / ||X|| = 0.0326<"));
+    assert_non_null(strstr(s, "59 of 60"));
+    assert_non_null(strstr(s, "<td>NMF2</td><td>33.333 %</td>"));
+    assert_non_null(strstr(s, "Cu Ka (8.048 keV)"));
+    assert_non_null(strstr(s, "NMF abundances"));
+    assert_non_null(strstr(s, "<th>init</th><td>random</td>")); /* parameters */
+    free(s);
+    assert_no_temporaries(dir);
+}
+
+static void test_report_nmf_without_calibration_plots_channels(void **state)
+{
+    (void)state;
+    char res[512], dir[512], path[600];
+    tmp_path(res, "nmfch.h5");
+    tmp_path(dir, "nmfch_report");
+    write_nmf_results(res, 0);
+    write_report(res, dir, NULL);
+    snprintf(path, sizeof path, "%s/nmf_spectra.svg", dir);
+    assert_well_formed(path);
+    char *s = slurp(path);
+    assert_int_equal(count(s, "<polyline"), K);
+    assert_non_null(strstr(s, ">channel<"));
+    assert_int_equal(count(s, "stroke-dasharray"), 0);
+    free(s);
+    snprintf(path, sizeof path, "%s/index.html", dir);
+    s = slurp(path);
+    assert_non_null(strstr(s, "No energy calibration"));
+    free(s);
+    assert_links_exist(dir);
+}
+
 /* A program that chose a comma locale still gets SVG numbers with a point. */
 static void test_report_numbers_ignore_comma_locale(void **state)
 {
@@ -869,7 +1071,8 @@ static int teardown(void **state)
     static const char *dirs[] = {"both_report",   "svg_report",     "html_report",
                                  "roi_report",    "locale_report",  "sel_report",
                                  "sellog_report", "selmask_report", "selhtml_report",
-                                 "selch_report"};
+                                 "selch_report",  "nmf_report",     "nmfsvg_report",
+                                 "nmfhtml_report", "nmfch_report"};
     char p[512];
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
         remove_dir(tmp_path(p, dirs[i]));
@@ -901,6 +1104,10 @@ int main(void)
         cmocka_unit_test(test_report_selection_mask_png_is_map_with_selection_bright),
         cmocka_unit_test(test_report_selection_without_calibration_plots_channels),
         cmocka_unit_test(test_report_selection_html_summary_and_links),
+        cmocka_unit_test(test_report_nmf_writes_abundance_maps_of_map_size),
+        cmocka_unit_test(test_report_nmf_spectra_and_convergence_svgs),
+        cmocka_unit_test(test_report_nmf_html_summary_and_links),
+        cmocka_unit_test(test_report_nmf_without_calibration_plots_channels),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "mva/nmf.h"
+#include "mva/report.h"
 
 static const char *usage =
     "Usage: mva-nmf INPUT -k N [options]\n"
@@ -40,16 +41,20 @@ static const char *usage =
     "  -o, --output FILE      HDF5 file to write (default: INPUT's name + _nmf.h5 here); an\n"
     "                         existing HDF5 file gets a new entry, other entries are kept\n"
     "  --entry NAME           name of the NXentry (default mva_nmf, made unique)\n"
+    "  --report DIR           also write an HTML report of the new entry into DIR (as\n"
+    "                         mva-report does): abundance maps, component spectra with\n"
+    "                         element lines, convergence, summary; index.html last\n"
     "\n" CLI_COMMON_HELP
     "\n"
     "Examples:\n"
     "  mva-gen -o map.h5 && mva-nmf map.h5 -k 6 -o map_nmf.h5\n"
     "  mva-nmf map.h5 -k 4 --method kl --init random --seed 7 --max-iter 500\n"
-    "  mva-nmf map.h5::/entry/data/data -k 5 --poisson --tol 1e-5 -v\n";
+    "  mva-nmf map.h5::/entry/data/data -k 5 --poisson --tol 1e-5 -v\n"
+    "  mva-nmf map.h5 -k 3 -o map_nmf.h5 --report nmf_report\n";
 
 typedef struct {
     cli_common c;
-    const char *input, *output, *entry;
+    const char *input, *output, *entry, *report;
     mva_nmf_opts nmf;
     int have_k;
 } nmf_args;
@@ -103,6 +108,9 @@ static int tool_option(void *tool, int opt, const char *arg)
         return 0;
     case OPT_FIRST_TOOL + 8:
         return cli_parse_size(a->c.prog, "--compressed-iter", arg, 0, &a->nmf.compressed_iter);
+    case OPT_FIRST_TOOL + 9:
+        a->report = arg;
+        return 0;
     default:
         cli_fail(a->c.prog, "try 'mva-nmf --help'");
         return -1;
@@ -124,6 +132,7 @@ static int parse_args(nmf_args *a, int argc, char **argv)
         {"poisson", no_argument, NULL, OPT_FIRST_TOOL + 6},
         {"entry", required_argument, NULL, OPT_FIRST_TOOL + 7},
         {"compressed-iter", required_argument, NULL, OPT_FIRST_TOOL + 8},
+        {"report", required_argument, NULL, OPT_FIRST_TOOL + 9},
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}};
     int rc = cli_parse_args(&a->c, argc, argv, "k:o:qvhV", longopts, usage, tool_option, a,
@@ -235,8 +244,13 @@ int main(int argc, char **argv)
                                 mva_stack_get_info(s), NULL, NULL, params, np};
         rc = mva_result_write_nmf(out, &spec, m, entry, sizeof entry, &err);
     }
-    if (rc == MVA_OK && !a.c.quiet)
+    if (rc == MVA_OK && a.report)
+        rc = mva_report_write(out, entry, a.report, NULL, &err);
+    if (rc == MVA_OK && !a.c.quiet) {
         print_summary(mva_stack_get_info(s), m, out, entry, cli_now() - t0);
+        if (a.report)
+            printf("report     %s/index.html\n", a.report);
+    }
     if (rc != MVA_OK)
         cli_fail(a.c.prog, "%s", err.msg);
     mva_nmf_model_free(m);

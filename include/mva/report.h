@@ -7,8 +7,11 @@
  * bands and element lines marked), and index.html with the summary table.  For a selection
  * entry (mva_select_write's layout) it writes selection.svg, the average spectrum of the
  * selected pixels against the map's with the element lines of the peaks the selection is
- * enriched in, mask.png and index.html.  Everything is
- * linked by relative names; no network, no JavaScript.  Each file is written under a
+ * enriched in, mask.png and index.html.  For an NMF entry (mva_result_write_nmf's layout):
+ * one PNG per abundance map (nmfNN.png), their montage, nmf_spectra.svg (the component
+ * spectra, element lines at the strongest peaks of each), convergence.svg (the objective per
+ * pass) and index.html with the fit's summary and each component's share of the counts.
+ * Everything is linked by relative names; no network, no JavaScript.  Each file is written under a
  * temporary name in the directory and renamed, so no half-written file ever carries its
  * final name.  The pieces (colormaps, robust limits, PNG images, element lines) are public
  * too, for tools and tests.
@@ -95,7 +98,7 @@ mva_report_opts mva_report_opts_default(void);
 /*
  * Writes the report of entry (NULL: the file's default entry) of results into dir, created
  * (one level) when missing.  opts may be NULL (defaults).  The entry must hold a PCA, a
- * ROI or a selection result.  MVA_ENOTFOUND names the missing file or entry; MVA_EIO a file
+ * ROI, an NMF or a selection result.  MVA_ENOTFOUND names the missing file or entry; MVA_EIO a file
  * that could not be written (files already written stay, each complete).
  */
 int mva_report_write(const char *results, const char *entry, const char *dir,

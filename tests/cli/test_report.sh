@@ -2,7 +2,9 @@
 # mva-report end to end: a generated map, mva-pca with two ROIs, then the report: every file
 # there, PNGs of the map's shape times the scale, SVGs well-formed (xmllint) with one curve
 # per component, index.html linking only files of the report, no temporary left, clear
-# errors.  When chromium is installed, the page is also rendered headless to a screenshot.
+# errors.  Then an NMF entry (mva-nmf -k 3 --report DIR, and mva-report of the NMF-only
+# file): abundance maps, nmf_spectra.svg with 3 curves and element lines, convergence.svg,
+# links.  When chromium is installed, the pages are also rendered headless to screenshots.
 set -u
 BUILD=${BUILD:-build}
 BIN="$BUILD/bin"
@@ -140,17 +142,55 @@ for t in mva-pca mva-roi; do
     fi
 done
 
-# ---- an NMF entry (once mva-report reads NMF results: its --help says so) ----
-if [ -x "$BIN/mva-nmf" ] && "$BIN/mva-report" --help | grep -q "mva-nmf"; then
-    if "$BIN/mva-nmf" "$T/map.h5" -k 3 -q -o "$T/nmf.h5" && "$BIN/mva-report" "$T/nmf.h5" -o "$T/nmfrep" -q &&
-        [ "$(png_size "$T/nmfrep/nmf01.png")" = "340x204" ] && check_links "$T/nmfrep" >/dev/null &&
-        [ "$(grep -o '<polyline' "$T/nmfrep/nmf_spectra.svg" | wc -l)" -eq 3 ]; then
-        ok "NMF report: abundance maps and 3 component spectra"
-    else
-        ko "NMF report"
-    fi
+# ---- an NMF entry: mva-nmf --report DIR, and mva-report of the NMF-only results file ----
+N="$T/nmfrep"
+if "$BIN/mva-nmf" --help | grep -q -- "--report nmf_report"; then ok "mva-nmf --help: --report example"; else ko "mva-nmf --help"; fi
+if "$BIN/mva-nmf" "$T/map.h5" -k 3 -o "$T/nmf.h5" --report "$N" >"$T/out" 2>"$T/err" &&
+    grep -q "^report  *$N/index.html" "$T/out"; then
+    ok "mva-nmf -k 3 --report writes the report"
 else
-    skip "mva-report does not read NMF results yet"
+    ko "mva-nmf --report: $(cat "$T/err")"
+fi
+missing=""
+for f in index.html montage.png nmf01.png nmf02.png nmf03.png nmf_spectra.svg convergence.svg colorbar_viridis.png; do
+    [ -s "$N/$f" ] || missing="$missing $f"
+done
+if [ -z "$missing" ]; then ok "NMF report: maps, plots and index.html present"; else ko "NMF report missing:$missing"; fi
+bad=""
+for f in "$N"/nmf*.png; do
+    [ "$(png_size "$f")" = "340x204" ] || bad="$bad $(basename "$f"):$(png_size "$f")"
+done
+if [ -z "$bad" ]; then ok "NMF abundance PNGs are 20x12 pixels times 17"; else ko "NMF PNG sizes:$bad"; fi
+if [ -e "$N/pc01.png" ] || [ -e "$N/scree.svg" ] || [ -n "$(ls -A "$N" | grep '^\.')" ]; then
+    ko "NMF report: PCA files or temporaries: $(ls -A "$N" | tr '\n' ' ')"
+else
+    ok "NMF report: no PCA part, no temporary"
+fi
+if command -v xmllint >/dev/null 2>&1; then
+    if xmllint --noout "$N"/*.svg 2>"$T/xml"; then ok "NMF SVGs well-formed (xmllint)"; else ko "xmllint: $(cat "$T/xml")"; fi
+    if xmllint --html --noout "$N/index.html" 2>"$T/xml"; then ok "NMF index.html parses (xmllint --html)"; else ko "NMF index.html: $(cat "$T/xml")"; fi
+fi
+n=$(grep -o '<polyline' "$N/nmf_spectra.svg" 2>/dev/null | wc -l)
+if [ "$n" -eq 3 ]; then ok "nmf_spectra.svg: 3 curves"; else ko "nmf_spectra.svg: $n curves, expected 3"; fi
+n=$(grep -o '<polyline' "$N/convergence.svg" 2>/dev/null | wc -l)
+if [ "$n" -eq 1 ] && grep -q "log scale" "$N/convergence.svg"; then ok "convergence.svg: 1 curve, log scale"; else ko "convergence.svg"; fi
+if grep -q ">Fe Ka<" "$N/nmf_spectra.svg" 2>/dev/null; then
+    ok "nmf_spectra.svg marks element lines ($(grep -o '>[A-Z][a-z]* [KL][ab]<' "$N/nmf_spectra.svg" | tr -d '<>' | tr '\n' ','))"
+else
+    ko "nmf_spectra.svg lines: $(grep -o '>[A-Z][a-z]* [KL][ab]<' "$N/nmf_spectra.svg" 2>/dev/null | tr '\n' ' ')"
+fi
+if out=$(check_links "$N"); then ok "NMF index.html: $out links, all to files of the report"; else ko "NMF index.html: $out"; fi
+if grep -q "NMF, hals, start nndsvda" "$N/index.html" && grep -q "share of counts" "$N/index.html" &&
+    grep -q "<th>converged</th>" "$N/index.html" && grep -q "relative error" "$N/index.html"; then
+    ok "NMF summary: method, convergence, error, shares"
+else
+    ko "NMF summary"
+fi
+if "$BIN/mva-report" "$T/nmf.h5" -o "$T/nmfrep2" -q && [ "$(png_size "$T/nmfrep2/nmf01.png")" = "340x204" ] &&
+    check_links "$T/nmfrep2" >/dev/null && [ "$(grep -o '<polyline' "$T/nmfrep2/nmf_spectra.svg" | wc -l)" -eq 3 ]; then
+    ok "mva-report of an NMF-only results file"
+else
+    ko "mva-report of an NMF-only results file"
 fi
 
 # ---- a selection (mva-select --report): the As cluster of a generated map ----
@@ -216,6 +256,19 @@ if [ -n "$CHROME" ]; then
         ok "chromium renders index.html ($(wc -c <"$R/shot.png") byte screenshot)"
     else
         ko "chromium render: $(tail -3 "$T/chromium.log")"
+    fi
+    if [ -s "$N/index.html" ]; then
+        P=$(mktemp -d /tmp/mva-chromium-XXXXXX)
+        timeout 90 "$CHROME" --headless --no-sandbox --disable-gpu --disable-background-networking \
+            --disable-component-update --disable-sync --no-first-run --user-data-dir="$P" \
+            --screenshot="$N/shot.png" --window-size=1200,900 "file://$(cd "$N" && pwd)/index.html" \
+            >"$T/chromium.log" 2>&1
+        rm -rf "$P"
+        if [ "$(png_size "$N/shot.png" 2>/dev/null)" = "1200x900" ] && [ "$(wc -c <"$N/shot.png")" -gt 20000 ]; then
+            ok "chromium renders the NMF index.html ($(wc -c <"$N/shot.png") byte screenshot)"
+        else
+            ko "chromium render (NMF): $(tail -3 "$T/chromium.log")"
+        fi
     fi
 else
     skip "chromium not installed (Debian package chromium): no render check"
