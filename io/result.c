@@ -1450,8 +1450,14 @@ static int write_hdf5(wctx *c, const char *tmp, int existed, const mva_result_sp
         rc = write_root(c, name, c->path, now);
     if (rc == MVA_OK)
         rc = write_entry(c, name, s, now);
-    if (H5Fclose(c->file) < 0 && rc == MVA_OK)
-        rc = wfail(c, c->file, "/", "close");
+    /* The id is gone even when H5Fclose fails (data flushed at close hit a write error such
+     * as EFBIG or ENOSPC): report without asking HDF5 about it again. */
+    if (H5Fclose(c->file) < 0 && rc == MVA_OK) {
+        char why[300];
+        hdf5_reason(why, sizeof why);
+        rc = mva_error_set(c->err, MVA_EIO, "%s: cannot write the file (flushing at close "
+                           "failed)%s", c->path, why);
+    }
     c->file = -1;
 done:
     close_id(fapl);

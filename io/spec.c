@@ -36,6 +36,7 @@
 typedef struct spec_reader {
     const char *map;          /* the whole file, PROT_READ */
     size_t size;
+    int fd;                   /* kept open to notice a file truncated under the map */
     uint64_t *off;            /* per pixel: offset of its MCA line (detector 0 when summing) */
     size_t n;                 /* pixels */
     size_t p;                 /* channels */
@@ -359,6 +360,15 @@ static const char *next_mca(const spec_reader *r, const char *q)
 static int spec_read(void *self, size_t first, size_t count, double *out, mva_error *err)
 {
     spec_reader *r = self;
+    /* Touching a mapped page past a new end of file raises SIGBUS: a file truncated since
+     * open is reported before the map is read. */
+    struct stat st = {0};
+    if (count > 0 && (fstat(r->fd, &st) != 0 || (uint64_t)st.st_size < r->size))
+        return mva_error_set(err, MVA_EIO,
+                             "%s: file truncated after it was opened (%zu bytes at open, "
+                             "%lld now): cannot read pixel %zu at byte offset %llu",
+                             r->file_name, r->size, (long long)st.st_size, first,
+                             (unsigned long long)r->off[first]);
     for (size_t i = 0; i < count; i++) {
         double *o = out + i * r->p;
         const char *q = r->map + r->off[first + i], *stop;
@@ -389,6 +399,8 @@ static void spec_close(void *self)
         return;
     if (r->map != NULL)
         munmap((void *)r->map, r->size);
+    if (r->fd >= 0)
+        close(r->fd);
     if (r->c_locale != (locale_t)0)
         freelocale(r->c_locale);
     free(r->off);
@@ -894,7 +906,10 @@ static int map_file(spec_reader *r, mva_error *err)
             r->size = (size_t)st.st_size;
         }
     }
-    close(fd);
+    if (rc == MVA_OK)
+        r->fd = fd;
+    else
+        close(fd);
     if (rc == MVA_OK &&
         !sniff(r->map, r->size < SNIFF_BYTES ? r->size : SNIFF_BYTES))
         rc = mva_error_set(err, MVA_EFORMAT,
@@ -971,6 +986,7 @@ int mva_spec_open(mva_stack **out, const char *input, const mva_open_opts *opts,
     if (r == NULL)
         return mva_error_set(err, MVA_ENOMEM, "%s: out of memory", input);
     snprintf(r->file_name, sizeof r->file_name, "%s", input);
+    r->fd = -1;
     r->sum = opts->detector == MVA_DETECTOR_SUM;
     r->ndet_pick = r->sum ? 0 : (size_t)opts->detector;
     r->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);

@@ -1,5 +1,7 @@
 /* Shared helpers of the command-line tools. */
 #include <errno.h>
+#include <hdf5.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,11 +219,23 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
     }
 }
 
+void cli_process_setup(void)
+{
+    /* HDF5 1.10 closes its files again in an atexit handler; after a write that failed at
+     * close (disk full, file size limit) that second close crashes.  We close everything
+     * ourselves, so the handler is not needed. */
+    H5dont_atexit();
+    /* Past a file size limit, write() should fail with EFBIG (reported, temporary removed)
+     * rather than the process being killed by SIGXFSZ with a temporary file left behind. */
+    signal(SIGXFSZ, SIG_IGN);
+}
+
 int cli_parse_args(cli_common *c, int argc, char **argv, const char *shortopts,
                    const struct option *longopts, const char *usage, cli_option_fn tool_option,
                    void *tool, const char **input)
 {
     int opt;
+    cli_process_setup();
     while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
         if (opt == 'h') {
             fputs(usage, stdout);

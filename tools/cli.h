@@ -18,6 +18,10 @@ typedef struct cli_common {
     size_t nlist;
 } cli_common;
 
+/* Process-wide settings every tool wants before touching HDF5 (cli_parse_args calls it):
+ * no HDF5 atexit handler, SIGXFSZ ignored so that a file size limit is an error, not a kill. */
+void cli_process_setup(void);
+
 /* A tool's own options: returns 0 when handled, non-zero (after printing why) otherwise. */
 typedef int (*cli_option_fn)(void *tool, int opt, const char *arg);
 

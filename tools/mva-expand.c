@@ -111,6 +111,7 @@ int main(int argc, char **argv)
     expand_args a;
     memset(&a, 0, sizeof a);
     a.prog = "mva-expand";
+    cli_process_setup();
     int pr = parse_args(&a, argc, argv);
     if (pr)
         return pr == 1 ? 0 : 2;

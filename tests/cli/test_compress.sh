@@ -3,7 +3,7 @@
 # reconstruction computed with numpy from the model file; statistics recorded; errors.
 set -u
 BUILD=${BUILD:-build}
-BIN="$BUILD/bin"
+BIN=${MVA_BIN:-$BUILD/bin}
 PY=/usr/bin/python3
 T=$(mktemp -d /tmp/mva-compress-XXXXXX)
 trap 'rm -rf "$T"' EXIT

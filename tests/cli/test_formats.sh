@@ -4,7 +4,7 @@
 # against the real readers (fabio, PyMca, silx), which CI installs.
 set -u
 BUILD=${BUILD:-build}
-BIN="$BUILD/bin"
+BIN=${MVA_BIN:-$BUILD/bin}
 PY=/usr/bin/python3
 T=$(mktemp -d /tmp/mva-formats-XXXXXX)
 trap 'rm -rf "$T"' EXIT

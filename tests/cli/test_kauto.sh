@@ -6,7 +6,7 @@
 # at 200 counts/pixel the weak components sink below the noise and cannot be seen by anyone.
 set -u
 BUILD=${BUILD:-build}
-BIN="$BUILD/bin"
+BIN=${MVA_BIN:-$BUILD/bin}
 PY=/usr/bin/python3
 T=$(mktemp -d /tmp/mva-kauto-XXXXXX)
 trap 'rm -rf "$T"' EXIT

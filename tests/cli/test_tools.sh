@@ -3,7 +3,7 @@
 # bad inputs rejected with a clear message, a non-zero exit and no output file left.
 set -u
 BUILD=${BUILD:-build}
-BIN="$BUILD/bin"
+BIN=${MVA_BIN:-$BUILD/bin}
 PY=/usr/bin/python3
 T=$(mktemp -d /tmp/mva-cli-XXXXXX)
 trap 'rm -rf "$T"' EXIT
