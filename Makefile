@@ -5,6 +5,8 @@
 #                   sample map, run mva-pca on it
 #   make bench      benchmarks (prints figures)
 #   make sanitize   build and test with AddressSanitizer + UBSan
+#   make valgrind   unit tests and a subset of the command-line tests under valgrind memcheck
+#   make fuzz       libFuzzer targets (clang), each run FUZZ_SECONDS (default 60)
 #   make install PREFIX=/usr/local
 
 PREFIX  ?= /usr/local
@@ -39,7 +41,7 @@ TEST_LIB := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/util/*.c))
 STATIC   := $(BUILD)/lib/libmva.a
 SHARED   := $(BUILD)/lib/libmva.so
 
-.PHONY: all test test-deps demo bench sanitize install clean deps check-deps
+.PHONY: all test test-deps demo bench sanitize valgrind fuzz fuzz-build install clean deps check-deps
 all: check-deps $(STATIC) $(SHARED) $(TOOLS) $(GEN)
 
 check-deps:
@@ -104,6 +106,106 @@ bench: all
 sanitize:
 	MVA_LINK_EXTRA="-fsanitize=address,undefined" $(MAKE) BUILD=build-san \
 	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" test
+
+
+# Memcheck: every tool is replaced by a wrapper that runs it under valgrind, and the
+# command-line tests are pointed at the wrappers through MVA_BIN.  Each run logs to its own
+# file (empty with -q unless memcheck found something), so errors are caught even where a
+# test expects the tool to fail.  VG_TESTS picks the scripts (the long ones are left out).
+VALGRIND ?= valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+            --show-leak-kinds=definite -q
+VG_TESTS ?= tests/cli/test_tools.sh tests/cli/test_compress.sh $(wildcard tests/cli/test_faults.sh)
+VG_UNIT  ?= $(TESTS)
+VG_DIR   := $(BUILD)/vg-bin
+valgrind:
+	@$(MAKE) --no-print-directory all $(TESTS)
+	@rm -rf $(VG_DIR) && mkdir -p $(VG_DIR)/log
+	@for t in $(TOOLS) $(GEN); do w=$(VG_DIR)/$$(basename $$t); \
+	  printf '#!/bin/sh\nexec %s --log-file=%s/%%p.log %s "$$@"\n' '$(VALGRIND)' \
+	    "$(CURDIR)/$(VG_DIR)/log" "$(CURDIR)/$$t" >$$w && chmod +x $$w; done
+	@failed=""; export OPENBLAS_NUM_THREADS=1; \
+	for t in $(VG_UNIT); do echo "== valgrind $$t"; \
+	  $(VALGRIND) --log-file=$(VG_DIR)/log/unit-%p.log $$t >$(VG_DIR)/unit.out 2>&1 || \
+	    { tail -20 $(VG_DIR)/unit.out; failed="$$failed $$t"; }; done; \
+	for t in $(VG_TESTS); do echo "== valgrind $$t"; \
+	  MVA_BIN=$(CURDIR)/$(VG_DIR) BUILD=$(BUILD) sh $$t || failed="$$failed $$t"; done; \
+	for l in $(VG_DIR)/log/*.log; do [ -s "$$l" ] || continue; cat "$$l"; failed="$$failed $$l"; done; \
+	if [ -n "$$failed" ]; then echo "valgrind FAILED:$$failed"; exit 1; fi; \
+	echo "valgrind: no memcheck errors, no definite leaks"
+
+# libFuzzer (clang, with libclang-rt-dev): the library and tools/cli.o are rebuilt with
+# coverage + ASan + UBSan under $(FUZZ_DIR)/obj; each target in fuzz/ runs FUZZ_SECONDS on a
+# corpus under $(FUZZ_DIR)/corpus/ seeded from fuzz/seeds/ and tests/regress/.  A crash stops
+# the run and leaves its input in $(FUZZ_DIR)/crash-TARGET-*: fix it, then copy the input to
+# tests/regress/TARGET/ so that every `make test` replays it (tests/cli/test_regress.sh).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= edf spec options hdf5
+FUZZ_DIR     := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_FLAGS   ?= -max_len=4096 -timeout=20 -rss_limit_mb=2048 -close_fd_mask=2 -print_final_stats=1
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_DIR)/obj CC=$(FUZZ_CC) \
+	  OPT="-O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link" \
+	  $(FUZZ_DIR)/obj/lib/libmva.a $(FUZZ_DIR)/obj/tools/cli.o
+	@for t in $(FUZZ_TARGETS); do echo "  LD      $(FUZZ_DIR)/fuzz_$$t"; \
+	  $(FUZZ_CC) $(CPPFLAGS) -Itools -std=c11 -O1 -g -Wall -Wextra -Werror $(PKG_CFLAGS) \
+	    $(FUZZ_SAN) -fsanitize=fuzzer fuzz/fuzz_$$t.c $(FUZZ_DIR)/obj/tools/cli.o \
+	    $(FUZZ_DIR)/obj/lib/libmva.a $(LDLIBS) -o $(FUZZ_DIR)/fuzz_$$t || exit 1; done
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do c=$(FUZZ_DIR)/corpus/$$t; mkdir -p $$c; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s (corpus $$c)"; \
+	  $(FUZZ_DIR)/fuzz_$$t $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) \
+	    -artifact_prefix=$(FUZZ_DIR)/crash-$$t- $$c fuzz/seeds/$$t $$(ls -d tests/regress/$$t 2>/dev/null) \
+	    >$(FUZZ_DIR)/fuzz_$$t.log 2>&1 || { tail -60 $(FUZZ_DIR)/fuzz_$$t.log; exit 1; }; \
+	  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss)|cov:' \
+	    $(FUZZ_DIR)/fuzz_$$t.log | tail -4; done
+
+# MPI builds of mva-pca and mva-roi (issue 9): make MPI=1 adds build/bin/mva-pca-mpi and
+# mva-roi-mpi, each rank streaming its own slab of pixels; make MPI=1 test-mpi runs them
+# under mpirun against the single-process tools.  Only mpi/ includes mpi.h; the library is
+# the same libmva.a.  Needs libopenmpi-dev and openmpi-bin.
+MPICC     ?= mpicc
+MPI_TOOLS := $(BUILD)/bin/mva-pca-mpi $(BUILD)/bin/mva-roi-mpi
+ifeq ($(MPI),1)
+.PHONY: mpi-tools test-mpi install-mpi
+all: mpi-tools
+mpi-tools: $(MPI_TOOLS)
+
+$(BUILD)/mpi/%.o: mpi/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  MPICC   $<")
+	$(Q)$(MPICC) $(CPPFLAGS) -Itools $(CFLAGS) -c $< -o $@
+
+$(BUILD)/mpi/mva-roi-nomain.o: tools/mva-roi.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $< (no main)")
+	$(Q)$(CC) $(CPPFLAGS) -DMVA_ROI_NO_MAIN $(CFLAGS) -c $< -o $@
+
+$(BUILD)/bin/mva-pca-mpi: $(BUILD)/mpi/mva-pca-mpi.o $(BUILD)/mpi/mpi_glue.o $(TOOL_LIB) $(STATIC)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  MPILD   $@")
+	$(Q)$(MPICC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/mva-roi-mpi: $(BUILD)/mpi/mva-roi-mpi.o $(BUILD)/mpi/mva-roi-nomain.o \
+                          $(BUILD)/mpi/mpi_glue.o $(TOOL_LIB) $(STATIC)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  MPILD   $@")
+	$(Q)$(MPICC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+test-mpi: all
+	@sh tests/mpi/test_mpi.sh $(BUILD)
+
+install: install-mpi
+install-mpi: $(MPI_TOOLS)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(MPI_TOOLS) $(DESTDIR)$(PREFIX)/bin/
+else
+test-mpi:
+	@echo "test-mpi needs the MPI build: make MPI=1 test-mpi"; exit 1
+endif
+
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/mva \

@@ -80,6 +80,63 @@ static int cov_consume(void *self, const mva_block *b, mva_error *err)
     return MVA_OK;
 }
 
+/*
+ * Several processes (each with its own slab of pixels): Chan et al.'s merge once more, over
+ * the processes, with the global mean,
+ *   n = sum n_r,  mean = sum n_r mean_r / n,  M2 = sum M2_r + sum n_r e_r e_r^T,
+ *   e_r = mean_r - mean,
+ * every sum in rank order on every process, so all of them hold the same matrix.  Only
+ * differences of means are squared: no cancellation of raw moments.  Sends (1 + p) + p^2 + p
+ * doubles per process.
+ */
+static int cov_reduce(cov_acc *c, const mva_comm *comm, mva_error *err)
+{
+    if (comm == NULL || comm->size <= 1)
+        return MVA_OK;
+    size_t p = c->v->p, size = (size_t)comm->size, len = p + 1;
+    double *all = malloc(size * len * sizeof *all), *mine = malloc(len * sizeof *mine);
+    size_t *counts = malloc(size * sizeof *counts);
+    int rc = MVA_OK;
+    if (!all || !mine || !counts) {
+        rc = mva_error_set(err, MVA_ENOMEM, "out of memory");
+        goto done;
+    }
+    mine[0] = (double)c->n;
+    memcpy(mine + 1, c->mean, p * sizeof *mine);
+    for (size_t r = 0; r < size; r++)
+        counts[r] = len;
+    rc = comm->allgather(comm->user, mine, counts, all, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_sum(comm, c->m2, p * p, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_sum(comm, c->vsum, p, err);
+    if (rc != MVA_OK)
+        goto done;
+    double ntot = 0;
+    for (size_t r = 0; r < size; r++)
+        ntot += all[r * len];
+    for (size_t j = 0; j < p && ntot > 0; j++) {
+        double sum = 0;
+        for (size_t r = 0; r < size; r++)
+            sum += all[r * len] * all[r * len + 1 + j];
+        c->mean[j] = sum / ntot;
+    }
+    for (size_t r = 0; r < size; r++) {
+        double nr = all[r * len], *e = all + r * len + 1;
+        if (nr == 0)
+            continue;
+        for (size_t j = 0; j < p; j++)
+            e[j] -= c->mean[j];
+        cblas_dsyr(CblasRowMajor, CblasUpper, (int)p, nr, e, 1, c->m2, (int)p);
+    }
+    c->n = (size_t)ntot;
+done:
+    free(all);
+    free(mine);
+    free(counts);
+    return rc;
+}
+
 /* Pass 1: the covariance (in c->m2, unnormalised) and, in the same pass, the extra
  * accumulators. */
 static int run_cov_pass(mva_stack *s, cov_acc *c, mva_pca_model *m, const mva_accum *extra,
@@ -98,7 +155,10 @@ static int run_cov_pass(mva_stack *s, cov_acc *c, mva_pca_model *m, const mva_ac
                              "out of memory for a %zu x %zu covariance matrix", p, p);
     c->pix_w = m->pix_weight;
     mva_accum acc = {c, NULL, cov_consume, NULL};
-    return pca_run_pass(s, acc, extra, nextra, popts, err);
+    int rc = pca_run_pass(s, acc, extra, nextra, popts, err);
+    if (rc == MVA_OK && popts)
+        rc = cov_reduce(c, popts->comm, err);
+    return rc;
 }
 
 /* Normalises c->m2 into the covariance of the scaled data, applies the Poisson variable

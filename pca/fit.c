@@ -107,6 +107,38 @@ static int shrink_to_k(mva_pca_model *m, mva_error *err)
     return MVA_OK;
 }
 
+/* Several processes: all score with rank 0's components (the same k and vectors even if
+ * their LAPACK rounded differently). */
+static int share_components(const mva_pass_opts *popts, mva_pca_model *m, size_t kmax,
+                            double *comp_w, mva_error *err)
+{
+    const mva_comm *comm = popts ? popts->comm : NULL;
+    if (comm == NULL || comm->size <= 1)
+        return MVA_OK;
+    double k = (double)m->k;
+    int rc = mva_comm_bcast(comm, &k, 1, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_bcast(comm, comp_w, kmax * m->p, err);
+    m->k = (size_t)k;
+    return rc;
+}
+
+/* Several processes: each scored its own slab; every one gets the whole eigenimages (and
+ * the Poisson pixel weights) by position. */
+static int gather_images(mva_stack *s, const mva_pass_opts *popts, mva_pca_model *m,
+                         mva_error *err)
+{
+    const mva_comm *comm = popts ? popts->comm : NULL;
+    if (comm == NULL || comm->size <= 1)
+        return MVA_OK;
+    size_t first, count, n = m->rows * m->cols;
+    mva_pass_range(s, popts, &first, &count);
+    int rc = mva_comm_gather_pixels(comm, m->scores, m->k, n, first, count, err);
+    if (rc == MVA_OK && m->pix_weight)
+        rc = mva_comm_gather_pixels(comm, m->pix_weight, 1, n, first, count, err);
+    return rc;
+}
+
 int mva_pca_fit(mva_stack *s, const mva_pca_opts *opts, const mva_accum *extra, size_t nextra,
                 const mva_pass_opts *popts, mva_pca_model **out, mva_error *err)
 {
@@ -143,9 +175,13 @@ int mva_pca_fit(mva_stack *s, const mva_pca_opts *opts, const mva_accum *extra, 
     else
         rc = pca_fit_randomized(s, &v, opts, m, extra, nextra, popts, comp_w, err);
     if (rc == MVA_OK)
+        rc = share_components(popts, m, opts->k, comp_w, err);
+    if (rc == MVA_OK)
         rc = shrink_to_k(m, err);
     if (rc == MVA_OK)
         rc = pca_score_pass(s, &v, m, comp_w, popts, err);
+    if (rc == MVA_OK)
+        rc = gather_images(s, popts, m, err);
     if (rc == MVA_OK) {
         m->passes++;
         for (size_t i = 0; i < m->rows * m->cols; i++)

@@ -292,6 +292,91 @@ static void weight_rows(const mva_pca_model *m, double *z, size_t p, size_t l)
             z[j * l + c] *= m->var_weight[j];
 }
 
+/*
+ * Centres this process's pass-1 sums on its own mean: d = dsum / n is the mean's offset from
+ * the shift, Z -= n d (d^T Omega), ss -= n d^2 (then the centred sums of squares), and
+ * mean = shift + d.  No valid pixel: everything stays 0.
+ */
+static void centre_local(rf_acc *a, const double *omega, double *mean, double *dt)
+{
+    size_t p = a->p, l = a->l;
+    double n = (double)a->n;
+    if (a->n == 0) {
+        memset(mean, 0, p * sizeof *mean);
+        return;
+    }
+    for (size_t j = 0; j < p; j++) {
+        double d = a->dsum[j] / n;
+        mean[j] = a->shift[j] + d;
+        a->dsum[j] = d; /* now the mean's offset from the shift */
+        a->ss[j] -= n * d * d;
+    }
+    cblas_dgemv(CblasRowMajor, CblasTrans, (int)p, (int)l, 1.0, omega, (int)l, a->dsum, 1, 0.0,
+                dt, 1);
+    cblas_dger(CblasRowMajor, (int)p, (int)l, -n, a->dsum, 1, dt, 1, a->z, (int)l);
+}
+
+/*
+ * Several processes: the centred products and sums of squares merged the way Chan et al.
+ * merge covariances, with the global mean: Z = sum Z_r + sum n_r e_r (e_r^T Omega),
+ * ss = sum ss_r + sum n_r e_r^2, e_r = mean_r - mean; every sum in rank order.  Sends
+ * (1 + p) + p l + 2 p doubles per process.
+ */
+static int rf_reduce(rf_acc *a, const mva_comm *comm, const double *omega, double *mean,
+                     double *dt, mva_error *err)
+{
+    if (comm == NULL || comm->size <= 1)
+        return MVA_OK;
+    size_t p = a->p, l = a->l, size = (size_t)comm->size, len = p + 1;
+    double *all = malloc(size * len * sizeof *all), *mine = malloc(len * sizeof *mine);
+    size_t *counts = malloc(size * sizeof *counts);
+    int rc = MVA_OK;
+    if (!all || !mine || !counts) {
+        rc = mva_error_set(err, MVA_ENOMEM, "out of memory");
+        goto done;
+    }
+    mine[0] = (double)a->n;
+    memcpy(mine + 1, mean, p * sizeof *mine);
+    for (size_t r = 0; r < size; r++)
+        counts[r] = len;
+    rc = comm->allgather(comm->user, mine, counts, all, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_sum(comm, a->z, p * l, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_sum(comm, a->ss, p, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_sum(comm, a->vsum, p, err);
+    if (rc != MVA_OK)
+        goto done;
+    double ntot = 0;
+    for (size_t r = 0; r < size; r++)
+        ntot += all[r * len];
+    for (size_t j = 0; j < p && ntot > 0; j++) {
+        double sum = 0;
+        for (size_t r = 0; r < size; r++)
+            sum += all[r * len] * all[r * len + 1 + j];
+        mean[j] = sum / ntot;
+    }
+    for (size_t r = 0; r < size; r++) {
+        double nr = all[r * len], *e = all + r * len + 1;
+        if (nr == 0)
+            continue;
+        for (size_t j = 0; j < p; j++) {
+            e[j] -= mean[j];
+            a->ss[j] += nr * e[j] * e[j];
+        }
+        cblas_dgemv(CblasRowMajor, CblasTrans, (int)p, (int)l, 1.0, omega, (int)l, e, 1, 0.0,
+                    dt, 1);
+        cblas_dger(CblasRowMajor, (int)p, (int)l, nr, e, 1, dt, 1, a->z, (int)l);
+    }
+    a->n = (size_t)ntot;
+done:
+    free(all);
+    free(mine);
+    free(counts);
+    return rc;
+}
+
 /* Pass 1: Z = G_w (W^-1 Omega), the mean, the weights, the trace. */
 static int first_pass(mva_stack *s, rf_acc *a, const mva_pca_opts *o, mva_pca_model *m,
                       const mva_accum *extra, size_t nextra, const mva_pass_opts *popts,
@@ -307,39 +392,35 @@ static int first_pass(mva_stack *s, rf_acc *a, const mva_pca_opts *o, mva_pca_mo
     int rc = pca_run_pass(s, acc, extra, nextra, popts, err);
     if (rc != MVA_OK)
         return rc;
-    m->n_valid = a->n;
-    if (a->n < 2)
-        return mva_error_set(err, MVA_EINVAL, "%s: PCA needs at least 2 valid pixels, found "
-                             "%zu (the others hold NaN or Inf)",
-                             mva_stack_get_info(s)->source, a->n);
     size_t p = a->p, l = a->l;
-    double n = (double)a->n, *mean = malloc(p * sizeof *mean), *dt = malloc(l * sizeof *dt);
+    double *mean = malloc(p * sizeof *mean), *dt = malloc(l * sizeof *dt);
     if (!mean || !dt) {
         free(mean);
         free(dt);
         return mva_error_set(err, MVA_ENOMEM, "out of memory");
     }
-    double trace = 0;
-    for (size_t j = 0; j < p; j++) {
-        double d = a->dsum[j] / n;
-        mean[j] = a->shift[j] + d;
-        a->dsum[j] = d; /* now the mean's offset from the shift */
+    centre_local(a, omega, mean, dt);
+    rc = rf_reduce(a, popts ? popts->comm : NULL, omega, mean, dt, err);
+    m->n_valid = a->n;
+    if (rc == MVA_OK && a->n < 2)
+        rc = mva_error_set(err, MVA_EINVAL, "%s: PCA needs at least 2 valid pixels, found "
+                           "%zu (the others hold NaN or Inf)",
+                           mva_stack_get_info(s)->source, a->n);
+    if (rc == MVA_OK) {
+        double trace = 0;
+        pca_set_means(m, a->vsum, mean, a->n);
+        for (size_t j = 0; j < p; j++) {
+            double c = m->var_weight ? m->var_weight[j] : 1.0;
+            trace += c * c * a->ss[j];
+        }
+        m->total_variance = trace / (double)(a->n - 1);
+        weight_rows(m, a->z, p, l);
+        memcpy(a->shift, mean, p * sizeof *mean); /* later passes centre on the mean */
+        a->have_shift = 1;
     }
-    pca_set_means(m, a->vsum, mean, a->n);
-    for (size_t j = 0; j < p; j++) {
-        double c = m->var_weight ? m->var_weight[j] : 1.0;
-        trace += c * c * (a->ss[j] - n * a->dsum[j] * a->dsum[j]);
-    }
-    m->total_variance = trace / (n - 1);
-    /* Z -= n d (d^T Omega): the shifted product, centred. */
-    cblas_dgemv(CblasRowMajor, CblasTrans, (int)p, (int)l, 1.0, omega, (int)l, a->dsum, 1, 0.0,
-                dt, 1);
-    cblas_dger(CblasRowMajor, (int)p, (int)l, -n, a->dsum, 1, dt, 1, a->z, (int)l);
-    weight_rows(m, a->z, p, l);
-    memcpy(a->shift, mean, p * sizeof *mean); /* later passes centre on the mean */
     free(mean);
     free(dt);
-    return MVA_OK;
+    return rc;
 }
 
 /* One later pass: Z = G_w Q. */
@@ -356,6 +437,8 @@ static int iterate(mva_stack *s, rf_acc *a, const mva_pca_model *m, rr_state *st
     a->n = 0;
     mva_accum acc = {a, NULL, rf_consume, NULL};
     int rc = mva_pass_run(s, &acc, 1, popts, err);
+    if (rc == MVA_OK && popts)
+        rc = mva_comm_sum(popts->comm, a->z, a->p * a->l, err);
     if (rc == MVA_OK)
         weight_rows(m, a->z, a->p, a->l);
     return rc;
@@ -408,6 +491,14 @@ static void rr_free(rr_state *st)
     free(st->s);
 }
 
+/* Several processes: every one takes rank 0's small dense results (basis, Ritz pairs), so
+ * that they go on with the same basis and stop after the same pass even if their BLAS
+ * rounded differently (different machines). */
+static int share_rank0(const mva_pass_opts *popts, double *x, size_t count, mva_error *err)
+{
+    return mva_comm_bcast(popts ? popts->comm : NULL, x, count, err);
+}
+
 int pca_fit_randomized(mva_stack *s, const pca_vars *v, const mva_pca_opts *o,
                        mva_pca_model *m, const mva_accum *extra, size_t nextra,
                        const mva_pass_opts *popts, double *comp_w, mva_error *err)
@@ -435,6 +526,8 @@ int pca_fit_randomized(mva_stack *s, const pca_vars *v, const mva_pca_opts *o,
     m->passes = 1;
     if (rc == MVA_OK)
         rc = orthonormalize(a.z, p, l, st.q, err);
+    if (rc == MVA_OK)
+        rc = share_rank0(popts, st.q, p * l, err);
     m->final_change = INFINITY;
     while (rc == MVA_OK && m->passes < o->max_passes) {
         rc = iterate(s, &a, m, &st, popts, err);
@@ -443,6 +536,10 @@ int pca_fit_randomized(mva_stack *s, const pca_vars *v, const mva_pca_opts *o,
         m->passes++;
         memcpy(st.prev, st.theta, l * sizeof *st.theta);
         rc = ritz(st.q, a.z, p, l, st.theta, st.s, err);
+        if (rc == MVA_OK)
+            rc = share_rank0(popts, st.theta, l, err);
+        if (rc == MVA_OK)
+            rc = share_rank0(popts, st.s, l * l, err);
         if (rc != MVA_OK)
             break;
         if (m->passes > 2)
@@ -451,6 +548,8 @@ int pca_fit_randomized(mva_stack *s, const pca_vars *v, const mva_pca_opts *o,
         if (m->final_change <= o->tol || m->passes == o->max_passes)
             break;
         rc = orthonormalize(a.z, p, l, st.q, err);
+        if (rc == MVA_OK)
+            rc = share_rank0(popts, st.q, p * l, err);
     }
     if (rc == MVA_OK && m->passes < 2)
         rc = mva_error_set(err, MVA_EINVAL, "randomized PCA needs at least 2 passes");

@@ -16,6 +16,8 @@
 
 struct mva_roi_acc {
     mva_roi_result *r;
+    const mva_comm *comm;   /* several processes: combine in finish */
+    size_t first, count;    /* this process's pixels */
 };
 
 /* "keV" / "kev" suffix (case-insensitive) at the end of s[0..len). */
@@ -222,10 +224,47 @@ static int roi_consume(void *self, const mva_block *b, mva_error *err)
     return MVA_OK;
 }
 
+/* Several processes: spectra summed (maxima taken) in rank order, images and mask gathered
+ * by position.  Sends 3 p + 1 doubles and this process's share of (2 nroi + 2) images. */
+static int roi_reduce(mva_roi_acc *a, mva_error *err)
+{
+    mva_roi_result *r = a->r;
+    size_t n = r->rows * r->cols;
+    double nv = (double)r->n_valid;
+    double *mask = malloc((n ? n : 1) * sizeof *mask);
+    if (mask == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        mask[i] = r->mask[i];
+    int rc = mva_comm_sum(a->comm, r->sum_spectrum, r->p, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_max(a->comm, r->max_spectrum, r->p, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_sum(a->comm, &nv, 1, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_gather_pixels(a->comm, r->raw, r->nroi, n, a->first, a->count, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_gather_pixels(a->comm, r->net, r->nroi, n, a->first, a->count, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_gather_pixels(a->comm, r->total, 1, n, a->first, a->count, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_gather_pixels(a->comm, mask, 1, n, a->first, a->count, err);
+    for (size_t i = 0; rc == MVA_OK && i < n; i++)
+        r->mask[i] = mask[i] != 0.0;
+    r->n_valid = (size_t)nv;
+    free(mask);
+    return rc;
+}
+
 static int roi_finish(void *self, mva_error *err)
 {
-    (void)err;
-    mva_roi_result *r = ((mva_roi_acc *)self)->r;
+    mva_roi_acc *a = self;
+    mva_roi_result *r = a->r;
+    if (a->comm && a->comm->size > 1) {
+        int rc = roi_reduce(a, err);
+        if (rc != MVA_OK)
+            return rc;
+    }
     for (size_t j = 0; j < r->p; j++) {
         r->avg_spectrum[j] = r->n_valid ? r->sum_spectrum[j] / (double)r->n_valid : 0.0;
         if (r->n_valid == 0)
@@ -238,6 +277,12 @@ mva_accum mva_roi_acc_accum(mva_roi_acc *a)
 {
     mva_accum acc = {a, NULL, roi_consume, roi_finish};
     return acc;
+}
+
+void mva_roi_acc_share(mva_roi_acc *a, mva_stack *s, const mva_pass_opts *popts)
+{
+    a->comm = popts ? popts->comm : NULL;
+    mva_pass_range(s, popts, &a->first, &a->count);
 }
 
 int mva_roi_acc_take(mva_roi_acc *a, mva_roi_result **out, mva_error *err)
@@ -264,6 +309,7 @@ int mva_roi_compute(mva_stack *s, const mva_roi_def *defs, size_t nroi,
     int rc = mva_roi_acc_new(&a, mva_stack_get_info(s), defs, nroi, err);
     if (rc != MVA_OK)
         return rc;
+    mva_roi_acc_share(a, s, popts);
     mva_accum acc = mva_roi_acc_accum(a);
     rc = mva_pass_run(s, &acc, 1, popts, err);
     if (rc == MVA_OK)

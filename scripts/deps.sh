@@ -1,14 +1,19 @@
 #!/bin/sh
 # Installs the Debian packages mva needs (as root), or prints the apt-get line to run.
 #   scripts/deps.sh          build dependencies
-#   scripts/deps.sh --test   build + test dependencies (h5py for the interoperability
-#                            checks, h5dump, a de_DE locale for the locale test)
+#   scripts/deps.sh --test   build + test dependencies (h5py, fabio, silx, PyMca for the
+#                            interoperability checks, h5dump, xmllint, chromium for the
+#                            report, valgrind and clang's libFuzzer, a de_DE locale)
+#   scripts/deps.sh --mpi    build dependencies + Open MPI (make MPI=1, make MPI=1 test-mpi)
 set -e
 pkgs="build-essential pkg-config libhdf5-dev hdf5-filter-plugin liblapacke-dev
 libopenblas-dev libgsl-dev zlib1g-dev libpng-dev libcmocka-dev"
 if [ "$1" = "--test" ]; then
     pkgs="$pkgs python3 python3-h5py python3-numpy hdf5-tools locales python3-fabio
-python3-silx python3-pymca5 libxml2-utils chromium"
+python3-silx python3-pymca5 libxml2-utils chromium valgrind clang libclang-rt-14-dev"
+fi
+if [ "$1" = "--mpi" ]; then
+    pkgs="$pkgs libopenmpi-dev openmpi-bin"
 fi
 missing=""
 for p in $pkgs; do

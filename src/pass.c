@@ -57,7 +57,7 @@ typedef struct {
 
 typedef struct {
     mva_stack *s;
-    size_t n, p, bpix, nblocks;
+    size_t first, n, p, bpix, nblocks; /* the pass covers pixels [first, first + n) */
     slot slots[2];
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -68,8 +68,9 @@ typedef struct {
 /* Reads block b into sl and flags the pixels that hold a non-finite value. */
 static void fill_slot(pass_state *st, size_t b, slot *sl)
 {
-    sl->first = b * st->bpix;
-    sl->npix = st->n - sl->first < st->bpix ? st->n - sl->first : st->bpix;
+    size_t off = b * st->bpix;
+    sl->first = st->first + off;
+    sl->npix = st->n - off < st->bpix ? st->n - off : st->bpix;
     mva_error_clear(&sl->err);
     sl->status = mva_stack_read(st->s, sl->first, sl->npix, sl->x, &sl->err);
     if (sl->status != MVA_OK)
@@ -223,6 +224,19 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+void mva_pass_range(const mva_stack *s, const mva_pass_opts *opts, size_t *first,
+                    size_t *count)
+{
+    const mva_stack_info *info = mva_stack_get_info(s);
+    size_t n = info->rows * info->cols;
+    *first = 0;
+    *count = n;
+    if (opts && opts->has_range) {
+        *first = opts->range_first < n ? opts->range_first : n;
+        *count = opts->range_count < n - *first ? opts->range_count : n - *first;
+    }
+}
+
 int mva_pass_run(mva_stack *s, const mva_accum *accs, size_t nacc, const mva_pass_opts *opts,
                  mva_error *err)
 {
@@ -231,7 +245,7 @@ int mva_pass_run(mva_stack *s, const mva_accum *accs, size_t nacc, const mva_pas
     pass_state st;
     memset(&st, 0, sizeof st);
     st.s = s;
-    st.n = info->rows * info->cols;
+    mva_pass_range(s, opts, &st.first, &st.n);
     st.p = info->channels;
     st.bpix = mva_pass_block_pixels(s, opts);
     st.nblocks = (st.n + st.bpix - 1) / st.bpix;

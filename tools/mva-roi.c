@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "par.h"
 
 #define MAX_ROIS 256
 
@@ -136,7 +137,8 @@ static void print_summary(const mva_stack_info *info, const mva_roi_result *r,
         printf("written    %s (entry /%s)\n", out, entry);
 }
 
-int main(int argc, char **argv)
+/* par: one of several processes (MPI builds), else NULL; rank 0 alone writes and prints. */
+int mva_roi_tool(int argc, char **argv, tool_par *par)
 {
     roi_args a;
     memset(&a, 0, sizeof a);
@@ -144,6 +146,9 @@ int main(int argc, char **argv)
     int pr = parse_args(&a, argc, argv);
     if (pr)
         return pr == 1 ? 0 : 2;
+    int root = par == NULL || par->rank == 0;
+    if (!root)
+        a.c.quiet = 1, a.c.verbose = 0;
     char outbuf[4096], entry[256] = "";
     const char *out = a.output;
     if (out == NULL && (!a.csv || a.report != NULL)) {
@@ -156,12 +161,20 @@ int main(int argc, char **argv)
     mva_stack *s = NULL;
     mva_roi_result *r = NULL;
     int rc = mva_stack_open(&s, a.input, &a.c.open, &err);
+    if (par && par->opened(par, a.c.prog, rc, err.msg, rc == MVA_OK ? s : NULL,
+                           &a.c.pass) != MVA_OK) {
+        mva_stack_close(s);
+        cli_common_free(&a.c);
+        return 1;
+    }
     if (rc == MVA_OK) {
         cli_progress_init(&a.c, "mva-roi");
         rc = mva_roi_compute(s, a.rois, a.nroi, &a.c.pass, &r, &err);
         cli_progress_done();
     }
-    if (rc == MVA_OK && out) {
+    if (rc != MVA_OK && par)
+        par->abort(par, a.c.prog, err.msg);
+    if (rc == MVA_OK && out && root) {
         char nb[32];
         snprintf(nb, sizeof nb, "%zu", a.nroi);
         mva_param params[] = {{"rois", nb}};
@@ -174,16 +187,25 @@ int main(int argc, char **argv)
                                 .nparams = 1};
         rc = mva_result_write(out, &spec, entry, sizeof entry, &err);
     }
-    if (rc == MVA_OK && a.report != NULL)
+    if (rc == MVA_OK && root && a.report != NULL)
         rc = mva_report_write(out, entry, a.report, NULL, &err);
-    if (rc == MVA_OK && a.csv)
+    if (rc != MVA_OK && root)
+        cli_fail(a.c.prog, "%s", err.msg);
+    if (par && par->agree(par, rc) != 0 && rc == MVA_OK)
+        rc = MVA_EIO; /* rank 0 failed to write, and said so */
+    if (rc == MVA_OK && root && a.csv)
         print_csv(r);
     else if (rc == MVA_OK && !a.c.quiet)
         print_summary(mva_stack_get_info(s), r, out, entry, cli_now() - t0);
-    if (rc != MVA_OK)
-        cli_fail(a.c.prog, "%s", err.msg);
     mva_roi_result_free(r);
     mva_stack_close(s);
     cli_common_free(&a.c);
     return rc == MVA_OK ? 0 : 1;
 }
+
+#ifndef MVA_ROI_NO_MAIN
+int main(int argc, char **argv)
+{
+    return mva_roi_tool(argc, argv, NULL);
+}
+#endif

@@ -14,6 +14,7 @@
 #define MAX_ROIS 256
 
 #include "mva/compress.h"
+#include "par.h"
 #include "pca_tool.h"
 
 static const char *usage_pca =
@@ -314,6 +315,13 @@ static void print_compression(const mva_recon_stats *r)
 
 int pca_tool_main(int argc, char **argv, int compress)
 {
+    return pca_tool_run(argc, argv, compress, NULL);
+}
+
+/* par: one of several processes (MPI), else NULL.  Each process reads its own slab; rank 0
+ * alone writes the output and prints. */
+int pca_tool_run(int argc, char **argv, int compress, tool_par *par)
+{
     pca_args a;
     memset(&a, 0, sizeof a);
     a.c.prog = compress ? "mva-compress" : "mva-pca";
@@ -324,6 +332,9 @@ int pca_tool_main(int argc, char **argv, int compress)
     int pr = parse_args(&a, argc, argv);
     if (pr)
         return pr == 1 ? 0 : 2;
+    int root = par == NULL || par->rank == 0;
+    if (!root)
+        a.c.quiet = 1, a.c.verbose = 0;
     if (a.pca.k_rule != MVA_K_FIXED) /* k is then the most a rule may keep */
         a.pca.k = a.k_max ? a.k_max : 30;
     if (a.pca.k_rule == MVA_K_NOISE && !a.pca.poisson) {
@@ -348,19 +359,29 @@ int pca_tool_main(int argc, char **argv, int compress)
     mva_pca_model *m = NULL;
     mva_recon_stats *stats = NULL;
     int rc = mva_stack_open(&s, a.input, &a.c.open, &err);
+    if (par && par->opened(par, a.c.prog, rc, err.msg, rc == MVA_OK ? s : NULL,
+                           &a.c.pass) != MVA_OK) {
+        mva_stack_close(s);
+        cli_common_free(&a.c);
+        return 1;
+    }
     if (rc == MVA_OK && a.nroi)
         rc = mva_roi_acc_new(&roi, mva_stack_get_info(s), a.rois, a.nroi, &err);
     if (rc == MVA_OK) {
         cli_progress_init(&a.c, a.c.prog);
         mva_accum extra;
-        if (roi)
+        if (roi) {
+            mva_roi_acc_share(roi, s, &a.c.pass);
             extra = mva_roi_acc_accum(roi);
+        }
         rc = mva_pca_fit(s, &a.pca, roi ? &extra : NULL, roi ? 1 : 0, &a.c.pass, &m, &err);
         cli_progress_done();
     }
+    if (rc != MVA_OK && par)
+        par->abort(par, a.c.prog, err.msg);
     if (rc == MVA_OK && roi)
         rc = mva_roi_acc_take(roi, &rr, &err);
-    if (rc == MVA_OK) {
+    if (rc == MVA_OK && root) {
         mva_param params[24];
         char buf[8][64];
         size_t np = record_params(&a, m, params, buf);
@@ -376,8 +397,12 @@ int pca_tool_main(int argc, char **argv, int compress)
                                            &err)
                         : mva_result_write(out, &spec, entry, sizeof entry, &err);
     }
-    if (rc == MVA_OK && a.report != NULL)
+    if (rc == MVA_OK && root && a.report != NULL)
         rc = mva_report_write(out, entry, a.report, NULL, &err);
+    if (rc != MVA_OK && root)
+        cli_fail(a.c.prog, "%s", err.msg);
+    if (par && par->agree(par, rc) != 0 && rc == MVA_OK)
+        rc = MVA_EIO; /* rank 0 failed to write, and said so */
     if (rc == MVA_OK && !a.c.quiet) {
         print_summary(&a, mva_stack_get_info(s), m, out, entry, cli_now() - t0);
         if (stats)
@@ -385,8 +410,6 @@ int pca_tool_main(int argc, char **argv, int compress)
         if (a.report != NULL)
             printf("report     %s/index.html\n", a.report);
     }
-    if (rc != MVA_OK)
-        cli_fail(a.c.prog, "%s", err.msg);
     mva_pca_model_free(m);
     mva_recon_stats_free(stats);
     mva_roi_result_free(rr);

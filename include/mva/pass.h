@@ -39,6 +39,24 @@ typedef int (*mva_progress_fn)(void *user, double fraction);
  * (pixels x channels x 8), for benchmarks and verbose output. */
 typedef void (*mva_pass_done_fn)(void *user, double seconds, double bytes);
 
+/*
+ * Several processes sharing one analysis (the MPI tools; the library itself knows no MPI).
+ * Each process passes over its own pixel range (mva_pass_opts.has_range) and the algorithms
+ * combine their partial results through one collective, an all-gather: every process calls
+ * allgather with the same counts[] (size entries), contributing counts[rank] doubles from in,
+ * and receives the concatenation of every process's contribution, in rank order, in out
+ * (sum of counts doubles).  in == NULL means "in place": this process's part already sits in
+ * out at its offset.  Sums are then formed in rank order on every process, so the result is
+ * the same on every process and bit-identical from run to run with the same process count.
+ * Returns MVA_OK or an error (with its message in err).
+ */
+typedef struct mva_comm {
+    int rank, size;
+    int (*allgather)(void *user, const double *in, const size_t *counts, double *out,
+                     mva_error *err);
+    void *user;
+} mva_comm;
+
 /* Pass options; zero-initialise for the defaults. */
 typedef struct mva_pass_opts {
     size_t mem_budget;      /* upper bound in bytes for the two block buffers and the
@@ -50,6 +68,13 @@ typedef struct mva_pass_opts {
     mva_progress_fn progress;
     void *progress_user;
     mva_pass_done_fn pass_done; /* optional, gets progress_user */
+    /* Only pixels [range_first, range_first + range_count) when has_range (a process's slab
+     * of the map; range_count may be 0); the whole stack otherwise. */
+    int has_range;
+    size_t range_first, range_count;
+    /* With comm, the algorithms (PCA, ROI) combine their accumulators across its processes
+     * after each pass; NULL = one process. */
+    const mva_comm *comm;
 } mva_pass_opts;
 
 #define MVA_PASS_DEFAULT_BUDGET ((size_t)64 << 20)
@@ -64,5 +89,28 @@ size_t mva_pass_block_pixels(const mva_stack *s, const mva_pass_opts *opts);
  */
 int mva_pass_run(mva_stack *s, const mva_accum *accs, size_t nacc, const mva_pass_opts *opts,
                  mva_error *err);
+
+/* Sums buf[0..count) over the processes of comm, in rank order, into buf on every process
+ * (in pieces, so the extra memory stays at a few MB per process).  comm NULL: nothing. */
+int mva_comm_sum(const mva_comm *comm, double *buf, size_t count, mva_error *err);
+
+/* Element-wise maximum of buf[0..count) over the processes of comm, into buf. */
+int mva_comm_max(const mva_comm *comm, double *buf, size_t count, mva_error *err);
+
+/* Rank 0's buf[0..count) into buf on every process. */
+int mva_comm_bcast(const mva_comm *comm, double *buf, size_t count, mva_error *err);
+
+/*
+ * Gathers by position: img holds nimg images of n pixels each, of which this process filled
+ * pixels [first, first + count) (its pass range); on return every process holds every
+ * process's pixels.  The ranges must be contiguous, in rank order and cover [0, n)
+ * (MVA_EINVAL otherwise).
+ */
+int mva_comm_gather_pixels(const mva_comm *comm, double *img, size_t nimg, size_t n,
+                           size_t first, size_t count, mva_error *err);
+
+/* The pixel range of this process's pass under opts: [*first, *first + *count). */
+void mva_pass_range(const mva_stack *s, const mva_pass_opts *opts, size_t *first,
+                    size_t *count);
 
 #endif

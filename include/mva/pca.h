@@ -109,7 +109,10 @@ int mva_pca_choose_method(const mva_stack_info *info, const mva_pca_opts *opts);
 /*
  * Fits a PCA of s.  extra (may be NULL) are further accumulators that share the first pass
  * (e.g. ROI images), so that asking for both costs one read of the data.  popts may be NULL.
- * On success *out is a new model (free with mva_pca_model_free).
+ * On success *out is a new model (free with mva_pca_model_free).  With popts->comm (several
+ * processes, each passing over its own pixel range), every process ends with the whole
+ * model, the same on all of them; extra accumulators must then be ready to combine their
+ * own results (mva_roi_acc_share).
  */
 int mva_pca_fit(mva_stack *s, const mva_pca_opts *opts, const mva_accum *extra, size_t nextra,
                 const mva_pass_opts *popts, mva_pca_model **out, mva_error *err);

@@ -62,6 +62,11 @@ int mva_roi_acc_new(mva_roi_acc **out, const mva_stack_info *info, const mva_roi
 /* The accumulator to give to mva_pass_run(). */
 mva_accum mva_roi_acc_accum(mva_roi_acc *a);
 
+/* Several processes (popts->comm, each passing over its own pixel range): the accumulator's
+ * finish then combines the partial results of every process, so that each holds the whole
+ * result.  Call before the pass that popts describes; mva_roi_compute does it itself. */
+void mva_roi_acc_share(mva_roi_acc *a, mva_stack *s, const mva_pass_opts *popts);
+
 /* After the pass: moves the result out of the accumulator into *out (caller frees it with
  * mva_roi_result_free). */
 int mva_roi_acc_take(mva_roi_acc *a, mva_roi_result **out, mva_error *err);
