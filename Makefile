@@ -42,6 +42,8 @@ STATIC   := $(BUILD)/lib/libmva.a
 SHARED   := $(BUILD)/lib/libmva.so
 
 .PHONY: all test test-deps demo bench sanitize valgrind fuzz fuzz-build install clean deps check-deps
+# Keep the objects make builds on the way (tools/cli.o is also linked by the fuzz replays).
+.SECONDARY:
 all: check-deps $(STATIC) $(SHARED) $(TOOLS) $(GEN)
 
 check-deps:
