@@ -262,3 +262,43 @@ void pca_select_k(mva_pca_model *m, const mva_pca_opts *o)
     }
     m->k = k;
 }
+
+int pca_comm_means(const mva_comm *comm, size_t n, double *mean, size_t p, double **off,
+                   double *ntot, mva_error *err)
+{
+    size_t size = (size_t)comm->size, len = p + 1;
+    double *all = malloc(size * len * sizeof *all), *mine = malloc(len * sizeof *mine);
+    size_t *counts = calloc(size ? size : 1, sizeof *counts);
+    int rc = MVA_OK;
+    *off = NULL;
+    if (!all || !mine || !counts) {
+        rc = mva_error_set(err, MVA_ENOMEM, "out of memory");
+        goto done;
+    }
+    mine[0] = (double)n;
+    memcpy(mine + 1, mean, p * sizeof *mine);
+    for (size_t r = 0; r < size; r++)
+        counts[r] = len;
+    rc = comm->allgather(comm->user, mine, counts, all, err);
+    if (rc != MVA_OK)
+        goto done;
+    *ntot = 0;
+    for (size_t r = 0; r < size; r++)
+        *ntot += all[r * len];
+    for (size_t j = 0; j < p && *ntot > 0; j++) {
+        double sum = 0;
+        for (size_t r = 0; r < size; r++)
+            sum += all[r * len] * all[r * len + 1 + j];
+        mean[j] = sum / *ntot;
+    }
+    for (size_t r = 0; r < size; r++)
+        for (size_t j = 0; j < p; j++)
+            all[r * len + 1 + j] -= mean[j];
+    *off = all;
+    all = NULL;
+done:
+    free(all);
+    free(mine);
+    free(counts);
+    return rc;
+}

@@ -93,47 +93,22 @@ static int cov_reduce(cov_acc *c, const mva_comm *comm, mva_error *err)
 {
     if (comm == NULL || comm->size <= 1)
         return MVA_OK;
-    size_t p = c->v->p, size = (size_t)comm->size, len = p + 1;
-    double *all = malloc(size * len * sizeof *all), *mine = malloc(len * sizeof *mine);
-    size_t *counts = malloc(size * sizeof *counts);
-    int rc = MVA_OK;
-    if (!all || !mine || !counts) {
-        rc = mva_error_set(err, MVA_ENOMEM, "out of memory");
-        goto done;
-    }
-    mine[0] = (double)c->n;
-    memcpy(mine + 1, c->mean, p * sizeof *mine);
-    for (size_t r = 0; r < size; r++)
-        counts[r] = len;
-    rc = comm->allgather(comm->user, mine, counts, all, err);
-    if (rc == MVA_OK)
-        rc = mva_comm_sum(comm, c->m2, p * p, err);
+    size_t p = c->v->p, len = p + 1;
+    double *off = NULL, ntot = 0;
+    int rc = mva_comm_sum(comm, c->m2, p * p, err);
     if (rc == MVA_OK)
         rc = mva_comm_sum(comm, c->vsum, p, err);
-    if (rc != MVA_OK)
-        goto done;
-    double ntot = 0;
-    for (size_t r = 0; r < size; r++)
-        ntot += all[r * len];
-    for (size_t j = 0; j < p && ntot > 0; j++) {
-        double sum = 0;
-        for (size_t r = 0; r < size; r++)
-            sum += all[r * len] * all[r * len + 1 + j];
-        c->mean[j] = sum / ntot;
+    if (rc == MVA_OK)
+        rc = pca_comm_means(comm, c->n, c->mean, p, &off, &ntot, err);
+    for (size_t r = 0; rc == MVA_OK && r < (size_t)comm->size; r++) {
+        double nr = off[r * len];
+        if (nr > 0)
+            cblas_dsyr(CblasRowMajor, CblasUpper, (int)p, nr, off + r * len + 1, 1, c->m2,
+                       (int)p);
     }
-    for (size_t r = 0; r < size; r++) {
-        double nr = all[r * len], *e = all + r * len + 1;
-        if (nr == 0)
-            continue;
-        for (size_t j = 0; j < p; j++)
-            e[j] -= c->mean[j];
-        cblas_dsyr(CblasRowMajor, CblasUpper, (int)p, nr, e, 1, c->m2, (int)p);
-    }
-    c->n = (size_t)ntot;
-done:
-    free(all);
-    free(mine);
-    free(counts);
+    if (rc == MVA_OK)
+        c->n = (size_t)ntot;
+    free(off);
     return rc;
 }
 

@@ -64,6 +64,13 @@ int pca_score_pass(mva_stack *s, const pca_vars *v, mva_pca_model *m, const doub
  * (m->n_eigenvalues of them), and writes the reason into m->k_reason. */
 void pca_select_k(mva_pca_model *m, const mva_pca_opts *o);
 
+/* Several processes: gathers every rank's (n_r, mean_r) in rank order, replaces mean by the
+ * global mean, sets *ntot = sum n_r and returns in *off (size x (p + 1) doubles, caller frees)
+ * each rank's n_r followed by e_r = mean_r - mean -- what Chan et al.'s merge adds to the
+ * second moments, sum n_r e_r e_r^T. */
+int pca_comm_means(const mva_comm *comm, size_t n, double *mean, size_t p, double **off,
+                   double *ntot, mva_error *err);
+
 /* Fills x[0..count) with standard normal numbers from a Mersenne Twister seeded with seed
  * (the same numbers on every machine).  MVA_ENOMEM if GSL cannot allocate its state. */
 int pca_gaussian_fill(double *x, size_t count, uint64_t seed);

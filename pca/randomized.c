@@ -327,53 +327,28 @@ static int rf_reduce(rf_acc *a, const mva_comm *comm, const double *omega, doubl
 {
     if (comm == NULL || comm->size <= 1)
         return MVA_OK;
-    size_t p = a->p, l = a->l, size = (size_t)comm->size, len = p + 1;
-    double *all = malloc(size * len * sizeof *all), *mine = malloc(len * sizeof *mine);
-    size_t *counts = malloc(size * sizeof *counts);
-    int rc = MVA_OK;
-    if (!all || !mine || !counts) {
-        rc = mva_error_set(err, MVA_ENOMEM, "out of memory");
-        goto done;
-    }
-    mine[0] = (double)a->n;
-    memcpy(mine + 1, mean, p * sizeof *mine);
-    for (size_t r = 0; r < size; r++)
-        counts[r] = len;
-    rc = comm->allgather(comm->user, mine, counts, all, err);
-    if (rc == MVA_OK)
-        rc = mva_comm_sum(comm, a->z, p * l, err);
+    size_t p = a->p, l = a->l, len = p + 1;
+    double *off = NULL, ntot = 0;
+    int rc = mva_comm_sum(comm, a->z, p * l, err);
     if (rc == MVA_OK)
         rc = mva_comm_sum(comm, a->ss, p, err);
     if (rc == MVA_OK)
         rc = mva_comm_sum(comm, a->vsum, p, err);
-    if (rc != MVA_OK)
-        goto done;
-    double ntot = 0;
-    for (size_t r = 0; r < size; r++)
-        ntot += all[r * len];
-    for (size_t j = 0; j < p && ntot > 0; j++) {
-        double sum = 0;
-        for (size_t r = 0; r < size; r++)
-            sum += all[r * len] * all[r * len + 1 + j];
-        mean[j] = sum / ntot;
-    }
-    for (size_t r = 0; r < size; r++) {
-        double nr = all[r * len], *e = all + r * len + 1;
+    if (rc == MVA_OK)
+        rc = pca_comm_means(comm, a->n, mean, p, &off, &ntot, err);
+    for (size_t r = 0; rc == MVA_OK && r < (size_t)comm->size; r++) {
+        double nr = off[r * len], *e = off + r * len + 1;
         if (nr == 0)
             continue;
-        for (size_t j = 0; j < p; j++) {
-            e[j] -= mean[j];
+        for (size_t j = 0; j < p; j++)
             a->ss[j] += nr * e[j] * e[j];
-        }
         cblas_dgemv(CblasRowMajor, CblasTrans, (int)p, (int)l, 1.0, omega, (int)l, e, 1, 0.0,
                     dt, 1);
         cblas_dger(CblasRowMajor, (int)p, (int)l, nr, e, 1, dt, 1, a->z, (int)l);
     }
-    a->n = (size_t)ntot;
-done:
-    free(all);
-    free(mine);
-    free(counts);
+    if (rc == MVA_OK)
+        a->n = (size_t)ntot;
+    free(off);
     return rc;
 }
 

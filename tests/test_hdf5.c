@@ -20,6 +20,7 @@
 
 #include "mva/hdf5.h"
 #include "mva/stack.h"
+#include "util/tmpdir.h"
 
 #define ROWS 5
 #define COLS 7
@@ -27,44 +28,19 @@
 #define P 11
 #define LZ4_FILTER 32004
 
-static char tmpdir[64];
-
 /* ---- fixtures ---- */
 
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mva-test-XXXXXX");
-    if (mkdtemp(tmpdir) == NULL)
-        return -1;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    return 0;
+    return test_tmpdir_create("hdf5");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(tmpdir);
-    if (d == NULL)
-        return 0;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(tmpdir);
-    return 0;
-}
-
-/* path of name inside the temporary directory (buf holds 512 chars) */
-static const char *tmp_path(char *buf, const char *name)
-{
-    snprintf(buf, 512, "%s/%s", tmpdir, name);
-    return buf;
+    return test_tmpdir_remove();
 }
 
 /* ---- writing test files ---- */
