@@ -191,6 +191,35 @@ done:
     return rc;
 }
 
+/* Several processes: each updated the W rows (and set the weights and mask) of its own pixels;
+ * every process gets all of them, by position, so that the model is the same everywhere. */
+static int gather_rows(mva_stack *s, nmf_state *st, mva_error *err)
+{
+    if (!nmf_distributed(st))
+        return MVA_OK;
+    size_t n = st->n, k = st->k, first = 0, count = 0;
+    mva_pass_range(s, st->popts, &first, &count);
+    double *img = calloc((k + 2) * n, sizeof *img);
+    if (img == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "NMF: out of memory gathering the abundances");
+    for (size_t i = first; i < first + count; i++) {
+        for (size_t q = 0; q < k; q++)
+            img[q * n + i] = st->W[i * k + q];
+        img[k * n + i] = st->pixw[i];
+        img[(k + 1) * n + i] = st->mask[i];
+    }
+    int rc = mva_comm_gather_pixels(st->popts->comm, img, k + 2, n, first, count, err);
+    if (rc == MVA_OK)
+        for (size_t i = 0; i < n; i++) {
+            for (size_t q = 0; q < k; q++)
+                st->W[i * k + q] = img[q * n + i];
+            st->pixw[i] = img[k * n + i];
+            st->mask[i] = img[(k + 1) * n + i] != 0.0;
+        }
+    free(img);
+    return rc;
+}
+
 static void describe(const mva_stack_info *info, const nmf_state *st, mva_nmf_model *m)
 {
     const mva_nmf_opts *o = st->o;
@@ -275,6 +304,8 @@ int mva_nmf_fit(mva_stack *s, const mva_nmf_opts *opts, const mva_pass_opts *pop
         rc = nmf_init(s, &st, err);
     if (rc == MVA_OK)
         rc = iterate(s, &st, m, err);
+    if (rc == MVA_OK)
+        rc = gather_rows(s, &st, err);
     if (rc == MVA_OK) {
         describe(info, &st, m);
         rc = finish_model(&st, m, err);

@@ -54,6 +54,13 @@ void nmf_hals_row(double *w, const double *a, const double *b, size_t k, size_t 
  * updates; tmp holds k x p. */
 void nmf_update_h(nmf_state *st, const double *c, const double *d, double *tmp);
 
+/* Sums buf[0..count) over the processes of st->popts->comm, in rank order (nothing with a
+ * single process): the accumulators of a pass cover this process's pixels only. */
+int nmf_comm_sum(const nmf_state *st, double *buf, size_t count, mva_error *err);
+
+/* 1 when the fit runs as one of several processes (popts->comm of size > 1). */
+int nmf_distributed(const nmf_state *st);
+
 /* Fills the nbuf buffers, in order, with scale * |N(0, 1)| from one mt19937 stream. */
 int nmf_abs_gaussian_fill(double *const *bufs, const size_t *counts, size_t nbuf,
                           double scale, uint64_t seed);

@@ -9,6 +9,16 @@
 
 #include "internal.h"
 
+int nmf_distributed(const nmf_state *st)
+{
+    return st->popts != NULL && st->popts->comm != NULL && st->popts->comm->size > 1;
+}
+
+int nmf_comm_sum(const nmf_state *st, double *buf, size_t count, mva_error *err)
+{
+    return nmf_distributed(st) ? mva_comm_sum(st->popts->comm, buf, count, err) : MVA_OK;
+}
+
 void nmf_for_runs(const mva_block *b, nmf_run_fn fn, void *self)
 {
     for (size_t t = 0; t < b->npix; t++) {
@@ -111,6 +121,31 @@ int nmf_stats_pass(mva_stack *s, nmf_state *st, mva_error *err)
     if (rc != MVA_OK)
         goto done;
     st->passes++;
+    if (nmf_distributed(st)) { /* this process's pixels only so far: sum over the processes */
+        double *all = malloc((3 * p + 2) * sizeof *all);
+        if (all == NULL) {
+            rc = mva_error_set(err, MVA_ENOMEM, "NMF statistics: out of memory");
+            goto done;
+        }
+        memcpy(all, a.vsum, p * sizeof *all);
+        memcpy(all + p, a.wsum, p * sizeof *all);
+        memcpy(all + 2 * p, a.q, p * sizeof *all);
+        all[3 * p] = a.xlogx;
+        all[3 * p + 1] = (double)st->n_valid;
+        rc = nmf_comm_sum(st, all, 3 * p + 2, err);
+        if (rc == MVA_OK && st->gram)
+            rc = nmf_comm_sum(st, st->gram, p * p, err);
+        if (rc == MVA_OK) {
+            memcpy(a.vsum, all, p * sizeof *all);
+            memcpy(a.wsum, all + p, p * sizeof *all);
+            memcpy(a.q, all + 2 * p, p * sizeof *all);
+            a.xlogx = all[3 * p];
+            st->n_valid = (size_t)all[3 * p + 1];
+        }
+        free(all);
+        if (rc != MVA_OK)
+            goto done;
+    }
     if (st->n_valid == 0) {
         rc = mva_error_set(err, MVA_EINVAL, "%s: no valid pixel (every pixel holds NaN/Inf)",
                            mva_stack_get_info(s)->source);
@@ -188,8 +223,8 @@ done:
     return rc;
 }
 
-/* Norms of the positive and negative parts of n values, stride apart. */
-static void part_norms(const double *x, size_t n, size_t stride, double *pos, double *neg)
+/* Squared norms of the positive and negative parts of n values, stride apart. */
+static void part_squares(const double *x, size_t n, size_t stride, double sq[2])
 {
     double sp = 0.0, sn = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -199,14 +234,15 @@ static void part_norms(const double *x, size_t n, size_t stride, double *pos, do
         else
             sn += v * v;
     }
-    *pos = sqrt(sp);
-    *neg = sqrt(sn);
+    sq[0] = sp;
+    sq[1] = sn;
 }
 
 /* Boutsidis & Gallopoulos 2008, as scikit-learn's _initialize_nmf: component q from the
  * dominant sign part of (u_q, v_q), scaled by sqrt(s_q * |u_part| |v_part|).  W holds
  * X~ V = U S on entry. */
-static void nndsvd_component(nmf_state *st, const double *v, const double *s, size_t q)
+static int nndsvd_component(nmf_state *st, const double *v, const double *s, size_t q,
+                            mva_error *err)
 {
     size_t n = st->n, p = st->p, k = st->k;
     double *wq = st->W + q, *hq = st->H + q * p;
@@ -215,9 +251,13 @@ static void nndsvd_component(nmf_state *st, const double *v, const double *s, si
         wq[i * k] *= inv; /* u_q */
     for (size_t j = 0; j < p; j++)
         hq[j] = v[j * k + q];
-    double up, un, vp, vn;
-    part_norms(wq, n, k, &up, &un);
-    part_norms(hq, p, 1, &vp, &vn);
+    double usq[2], vsq[2];
+    part_squares(wq, n, k, usq); /* u_q: this process's pixels, summed over the processes */
+    part_squares(hq, p, 1, vsq);
+    int rc = nmf_comm_sum(st, usq, 2, err);
+    if (rc != MVA_OK)
+        return rc;
+    double up = sqrt(usq[0]), un = sqrt(usq[1]), vp = sqrt(vsq[0]), vn = sqrt(vsq[1]);
     int pos = q == 0 || up * vp > un * vn;
     double sigma = q == 0 ? 1.0 : (pos ? up * vp : un * vn);
     double nu = q == 0 ? 1.0 : (pos ? up : un), nv = q == 0 ? 1.0 : (pos ? vp : vn);
@@ -230,6 +270,7 @@ static void nndsvd_component(nmf_state *st, const double *v, const double *s, si
         double h = q == 0 ? fabs(hq[j]) : (pos ? fmax(hq[j], 0.0) : fmax(-hq[j], 0.0));
         hq[j] = nv > 0.0 ? lbd * h / nv : 0.0;
     }
+    return MVA_OK;
 }
 
 /* NNDSVDa's fill: entries below 1e-6 (scikit-learn's eps) become the mean of X~. */
@@ -249,7 +290,8 @@ static void nndsvda_fill(nmf_state *st)
  * the k components miss (Erichson et al. 2018 use oversampling of the same order). */
 static size_t basis_size(const nmf_state *st)
 {
-    if (st->o->compressed_iter == 0 || st->o->method != MVA_NMF_HALS)
+    /* Not distributed (yet): several processes skip the warm start, as compressed_iter 0. */
+    if (st->o->compressed_iter == 0 || st->o->method != MVA_NMF_HALS || nmf_distributed(st))
         return st->k;
     size_t l = 2 * st->k + 10;
     return l < st->p ? l : st->p;
@@ -290,8 +332,10 @@ static int init_nndsvda(mva_stack *s, nmf_state *st, mva_error *err)
     for (size_t i = 0; i < n; i++)
         for (size_t q = 0; q < k; q++)
             st->W[i * k + q] = y[i * l + q];
-    for (size_t q = 0; q < k; q++)
-        nndsvd_component(st, vk, sv, q);
+    for (size_t q = 0; rc == MVA_OK && q < k; q++)
+        rc = nndsvd_component(st, vk, sv, q, err);
+    if (rc != MVA_OK)
+        goto done;
     nndsvda_fill(st);
     if (l > k)
         rc = nmf_compressed_hals(st, y, v, l, err);

@@ -186,6 +186,11 @@ int nmf_iterate_frobenius(mva_stack *s, nmf_state *st, mva_error *err, double *o
     if (rc != MVA_OK)
         goto done;
     st->passes++;
+    rc = nmf_comm_sum(st, u.c, st->k * st->p, err); /* each process: its own pixels' rows */
+    if (rc == MVA_OK)
+        rc = nmf_comm_sum(st, u.d, st->k * st->k, err);
+    if (rc != MVA_OK)
+        goto done;
     for (size_t q = 0; q < st->k; q++) /* C = W~^T X~: the channel weights, once */
         for (size_t j = 0; j < st->p; j++)
             u.c[q * st->p + j] *= st->chw[j];
@@ -259,6 +264,13 @@ int nmf_iterate_kl(mva_stack *s, nmf_state *st, mva_error *err, double *obj)
     if (rc != MVA_OK)
         goto done;
     st->passes++;
+    rc = nmf_comm_sum(st, u.c, st->k * st->p, err); /* each process: its own pixels' rows */
+    if (rc == MVA_OK)
+        rc = nmf_comm_sum(st, u.wsum, st->k, err);
+    if (rc == MVA_OK)
+        rc = nmf_comm_sum(st, &u.kl, 1, err);
+    if (rc != MVA_OK)
+        goto done;
     /* H <- H * (W^T (X / WH)) / (W^T 1) */
     for (size_t q = 0; q < st->k; q++)
         for (size_t j = 0; j < st->p; j++) {

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "mva/nmf.h"
 #include "mva/report.h"
+#include "par.h"
 
 static const char *usage =
     "Usage: mva-nmf INPUT -k N [options]\n"
@@ -205,7 +206,10 @@ static size_t record_params(const nmf_args *a, mva_param *pr, char buf[][64])
     return n;
 }
 
-int main(int argc, char **argv)
+/* par: one of several processes (MPI builds), else NULL; rank 0 alone writes and prints.
+ * Under MPI (par set, whatever the process count) the compressed warm start is skipped (see
+ * mva/nmf.h): the result is that of mva-nmf --compressed-iter 0. */
+int mva_nmf_tool(int argc, char **argv, tool_par *par)
 {
     nmf_args a;
     memset(&a, 0, sizeof a);
@@ -217,6 +221,12 @@ int main(int argc, char **argv)
         cli_common_free(&a.c);
         return pr == 1 ? 0 : 2;
     }
+    int root = par == NULL || par->rank == 0;
+    if (!root)
+        a.c.quiet = 1, a.c.verbose = 0;
+    if (par) /* the library skips it with several processes: one process too, for results
+              * that do not depend on the process count; recorded as such */
+        a.nmf.compressed_iter = 0;
     char outbuf[4096], entry[256] = "";
     const char *out = a.output;
     if (out == NULL) {
@@ -231,12 +241,20 @@ int main(int argc, char **argv)
     mva_stack *s = NULL;
     mva_nmf_model *m = NULL;
     int rc = mva_stack_open(&s, a.input, &a.c.open, &err);
+    if (par && par->opened(par, a.c.prog, rc, err.msg, rc == MVA_OK ? s : NULL,
+                           &a.c.pass) != MVA_OK) {
+        mva_stack_close(s);
+        cli_common_free(&a.c);
+        return 1;
+    }
     if (rc == MVA_OK) {
         cli_progress_init(&a.c, "mva-nmf");
         rc = mva_nmf_fit(s, &a.nmf, &a.c.pass, &m, &err);
         cli_progress_done();
     }
-    if (rc == MVA_OK) {
+    if (rc != MVA_OK && par)
+        par->abort(par, a.c.prog, err.msg);
+    if (rc == MVA_OK && root) {
         mva_param params[16];
         char buf[7][64];
         size_t np = record_params(&a, params, buf);
@@ -244,17 +262,26 @@ int main(int argc, char **argv)
                                 mva_stack_get_info(s), NULL, NULL, params, np};
         rc = mva_result_write_nmf(out, &spec, m, entry, sizeof entry, &err);
     }
-    if (rc == MVA_OK && a.report)
+    if (rc == MVA_OK && root && a.report)
         rc = mva_report_write(out, entry, a.report, NULL, &err);
+    if (rc != MVA_OK && root)
+        cli_fail(a.c.prog, "%s", err.msg);
+    if (par && par->agree(par, rc) != 0 && rc == MVA_OK)
+        rc = MVA_EIO; /* rank 0 failed to write, and said so */
     if (rc == MVA_OK && !a.c.quiet) {
         print_summary(mva_stack_get_info(s), m, out, entry, cli_now() - t0);
         if (a.report)
             printf("report     %s/index.html\n", a.report);
     }
-    if (rc != MVA_OK)
-        cli_fail(a.c.prog, "%s", err.msg);
     mva_nmf_model_free(m);
     mva_stack_close(s);
     cli_common_free(&a.c);
     return rc == MVA_OK ? 0 : 1;
 }
+
+#ifndef MVA_NMF_NO_MAIN
+int main(int argc, char **argv)
+{
+    return mva_nmf_tool(argc, argv, NULL);
+}
+#endif

@@ -26,5 +26,6 @@ struct tool_par {
 /* The tools' bodies, for the MPI entry points (par NULL: a single process). */
 int pca_tool_run(int argc, char **argv, int compress, tool_par *par);
 int mva_roi_tool(int argc, char **argv, tool_par *par);
+int mva_nmf_tool(int argc, char **argv, tool_par *par);
 
 #endif

@@ -9,6 +9,12 @@
  * on the block size (up to the order of the sums).  The Frobenius objective is
  * ||X||^2 - 2 <H, W^T X> + <H H^T, W^T W>, computed from the accumulated products without an
  * extra pass (||X||^2 from the statistics pass).
+ *
+ * Several processes (popts->comm, each with its pixel range): each updates the W rows of its
+ * own pixels, the accumulated products are summed over the processes in rank order after
+ * every pass (mva_comm_sum), so every process computes the same H; the abundances are gathered
+ * to every process at the end.  The compressed warm start is not distributed: with more than
+ * one process it is skipped, and the result is that of compressed_iter = 0.
  */
 #ifndef MVA_NMF_H
 #define MVA_NMF_H

@@ -1,9 +1,9 @@
 #!/bin/sh
-# MPI tests (make MPI=1 test-mpi): mva-roi-mpi and mva-pca-mpi under mpirun with 1, 2 and 3
-# ranks give the single-process tools' results (every numeric dataset within 1e-10 of the
-# array's largest value; NaN where they have NaN), bit-identical results from run to run with
-# the same rank count, and a rank that cannot open its input stops every rank, non-zero,
-# with the message and no output file.
+# MPI tests (make MPI=1 test-mpi): mva-roi-mpi, mva-pca-mpi and mva-nmf-mpi under mpirun with 1,
+# 2 and 3 ranks give the single-process tools' results (every numeric dataset within 1e-10 of the
+# array's largest value; NaN where they have NaN), bit-identical results from run to run with the
+# same rank count, and a rank that cannot open its input stops every rank, non-zero, with the
+# message and no output file.
 set -u
 BUILD=${1:-${BUILD:-build}}
 BIN=${MVA_BIN:-$BUILD/bin}
@@ -74,11 +74,12 @@ with h5py.File(sys.argv[1], "w") as f:
 EOF
 
 # check NAME MAP ARGS: single-process tool vs the MPI tool with 1, 2, 3 ranks, then a second
-# run with 3 ranks must be bit-identical to the first.
+# run with 3 ranks must be bit-identical to the first.  REF_EXTRA: more arguments for the
+# single-process run only.
 check() {
     tool=$1 name=$2 map=$3
     shift 3
-    if ! "$BIN/$tool" "$T/$map.h5" "$@" -q -o "$T/ref.h5" 2>"$T/err"; then
+    if ! "$BIN/$tool" "$T/$map.h5" "$@" ${REF_EXTRA:-} -q -o "$T/ref.h5" 2>"$T/err"; then
         ko "$name: single-process $tool failed: $(cat "$T/err")"
         return
     fi
@@ -115,6 +116,18 @@ check mva-pca "randomized PCA, Poisson, with ROI" a -k 3 --method randomized --p
 check mva-pca "randomized PCA with NaN pixels, k by variance" b -k 0.99 --k-max 5 \
     --method randomized --bin 3
 check mva-pca "exact PCA, a rank without pixels" tiny -k 1 --method exact
+# NMF: the ranks sum the accumulated products after every pass; the compressed warm start is
+# skipped by mva-nmf-mpi (with any number of ranks), so the reference skips it too.
+REF_EXTRA="--compressed-iter 0"
+check mva-nmf "NMF, HALS, NNDSVDa" a -k 4 --compressed-iter 0 --max-iter 30 --tol 0
+check mva-nmf "NMF, HALS, NNDSVDa, the MPI tool skips the warm start" a -k 4 --max-iter 30 \
+    --tol 0
+check mva-nmf "NMF, HALS, Poisson, with NaN pixels" b -k 3 --poisson --max-iter 20
+check mva-nmf "NMF, MU, random start" a -k 3 --method mu --init random --seed 5 \
+    --max-iter 20 --tol 0
+check mva-nmf "NMF, KL, with NaN pixels" b -k 3 --method kl --max-iter 20 --tol 0
+check mva-nmf "NMF, a rank without pixels" tiny -k 1 --method hals --max-iter 5
+REF_EXTRA=
 
 # ---- CSV from rank 0 only, the same as the single process ----
 "$BIN/mva-roi" "$T/a.h5" --roi 10:20 --csv >"$T/ref.csv" 2>/dev/null
@@ -127,10 +140,12 @@ fi
 
 # ---- a rank that cannot open its input stops every rank ----
 # (MPMD: rank 1 is given a missing file.)
-for tool in mva-pca mva-roi; do
+for tool in mva-pca mva-roi mva-nmf; do
     rm -f "$T/fail.h5"*
-    if $MPIRUN -np 1 "$BIN/$tool-mpi" "$T/a.h5" --roi 1:2 -q -o "$T/fail.h5" : \
-        -np 1 "$BIN/$tool-mpi" "$T/missing.h5" --roi 1:2 -q -o "$T/fail.h5" \
+    args="--roi 1:2"
+    [ $tool = mva-nmf ] && args="-k 2"
+    if $MPIRUN -np 1 "$BIN/$tool-mpi" "$T/a.h5" $args -q -o "$T/fail.h5" : \
+        -np 1 "$BIN/$tool-mpi" "$T/missing.h5" $args -q -o "$T/fail.h5" \
         >"$T/out" 2>"$T/err"; then
         ko "$tool-mpi with a rank that cannot open its input: exit status 0"
     elif ! grep -q "rank 1 of 2: .*missing.h5" "$T/err"; then
