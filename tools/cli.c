@@ -83,6 +83,21 @@ int cli_parse_double(const char *prog, const char *opt, const char *s, double mi
     return 0;
 }
 
+int cli_add_roi(const char *prog, const char *arg, mva_roi_def *defs, size_t *n, size_t max)
+{
+    mva_error err;
+    if (*n == max) {
+        cli_fail(prog, "at most %zu ROIs", max);
+        return -1;
+    }
+    if (mva_roi_parse(arg, &defs[*n], &err) != MVA_OK) {
+        cli_fail(prog, "%s", err.msg);
+        return -1;
+    }
+    (*n)++;
+    return 0;
+}
+
 int cli_parse_range(const char *prog, const char *opt, const char *s, size_t *a, size_t *b)
 {
     char buf[64];

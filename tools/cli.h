@@ -54,6 +54,9 @@ int cli_parse_double(const char *prog, const char *opt, const char *s, double mi
 int cli_parse_range(const char *prog, const char *opt, const char *s, size_t *a, size_t *b);
 int cli_parse_axis(const char *prog, const char *s, int *axis);
 
+/* Parses one --roi value into defs[*n] and counts it (at most max); -1 after printing why. */
+int cli_add_roi(const char *prog, const char *arg, mva_roi_def *defs, size_t *n, size_t max);
+
 /* Handles one of the options every tool takes (--shape, --calib, --channel-axis, --memory,
  * --quiet); returns 1 when it was one, 0 when not, -1 on a bad value. */
 int cli_common_option(cli_common *c, int opt, const char *arg);

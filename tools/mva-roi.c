@@ -47,22 +47,12 @@ typedef struct {
 
 static int parse_tool_option(roi_args *a, int opt, const char *arg)
 {
-    mva_error err;
     switch (opt) {
     case 'o':
         a->output = arg;
         return 0;
     case OPT_FIRST_TOOL:
-        if (a->nroi == MAX_ROIS) {
-            cli_fail(a->c.prog, "at most %d ROIs", MAX_ROIS);
-            return -1;
-        }
-        if (mva_roi_parse(arg, &a->rois[a->nroi], &err) != MVA_OK) {
-            cli_fail(a->c.prog, "%s", err.msg);
-            return -1;
-        }
-        a->nroi++;
-        return 0;
+        return cli_add_roi(a->c.prog, arg, a->rois, &a->nroi, MAX_ROIS);
     case OPT_FIRST_TOOL + 1:
         a->csv = 1;
         return 0;

@@ -126,19 +126,8 @@ static int parse_tool_option(pca_args *a, int opt, const char *arg)
     case OPT_FIRST_TOOL + 3:
         a->pca.uncentred = 1;
         return 0;
-    case OPT_FIRST_TOOL + 4: {
-        mva_error err;
-        if (a->nroi == MAX_ROIS) {
-            cli_fail(a->c.prog, "at most %d ROIs", MAX_ROIS);
-            return -1;
-        }
-        if (mva_roi_parse(arg, &a->rois[a->nroi], &err) != MVA_OK) {
-            cli_fail(a->c.prog, "%s", err.msg);
-            return -1;
-        }
-        a->nroi++;
-        return 0;
-    }
+    case OPT_FIRST_TOOL + 4:
+        return cli_add_roi(a->c.prog, arg, a->rois, &a->nroi, MAX_ROIS);
     case OPT_FIRST_TOOL + 5:
         a->entry = arg;
         return 0;
