@@ -21,7 +21,9 @@
  *                            becomes '_', a repeated key gets _1, _2, ...)
  *       configuration        NXnote: type = "text/plain", data = "key = value" lines, in order
  *       pca                  NXcollection, the PCA model's scalars: rows, cols, channels, p,
- *                            k, bin, n_eigenvalues, passes, oversample, seed (uint64),
+ *                            k, bin, n_eigenvalues, passes, n_exact_pixels (pixels
+ *                            whose covariance was summed in exact integer arithmetic),
+ *                            oversample, seed (uint64),
  *                            poisson, uncentred, method (int32, @name), final_change, seconds
  *                            (float64 @units=s)
  *   PCA (spec->pca):
@@ -696,6 +698,7 @@ static int pca_scalars(wctx *c, hid_t proc, const mva_pca_model *m)
                  {"bin", m->bin},
                  {"n_eigenvalues", m->n_eigenvalues},
                  {"passes", m->passes},
+                 {"n_exact_pixels", m->n_exact},
                  {"oversample", m->oversample},
                  {"seed", (size_t)m->seed}};
     for (size_t i = 0; rc == MVA_OK && i < sizeof sizes / sizeof sizes[0]; i++)

@@ -177,6 +177,83 @@ static void test_exact_pca_keeps_precision_under_large_offset(void **state)
     free(x);
 }
 
+/* Integer counts offset + floor(scale * make_data): what detectors write. */
+static void make_counts(double *x, size_t n, size_t p, double offset, double scale)
+{
+    make_data(x, n, p, 0.0);
+    for (size_t i = 0; i < n * p; i++)
+        x[i] = offset + floor(scale * x[i]);
+}
+
+static void assert_eigenvalues_near(const mva_pca_model *m, const double *ev, size_t p,
+                                    double rel)
+{
+    for (size_t j = 0; j < p; j++) {
+        double tol = rel * (fabs(ev[j]) > 1e-6 * ev[0] ? fabs(ev[j]) : ev[0]);
+        if (!(fabs(m->eigenvalues[j] - ev[j]) <= tol))
+            fail_msg("eigenvalue %zu: %.17g, LAPACK %.17g", j, m->eigenvalues[j], ev[j]);
+    }
+}
+
+/* Integer counts take the exact single-precision path (and say so): the same answer as
+ * LAPACK for every block size, and under an offset of 1e9 counts (where the double path
+ * keeps 1e-7) to 1e-10, because the shifted counts are summed without rounding. */
+static void test_exact_integer_counts_match_lapack_gesdd(void **state)
+{
+    (void)state;
+    double *x = malloc(N * P * sizeof *x), *y = malloc(N * P * sizeof *y);
+    double ev[P], vt[P * P], mean[P];
+    make_counts(x, N, P, 0.0, 1.0);
+    reference_pca(x, N, P, 1, ev, vt, mean);
+    mva_pca_opts o = exact_opts();
+    o.k = 3;
+    size_t blocks[] = {0, 1, 7, N};
+    for (size_t b = 0; b < 4; b++) {
+        mva_pca_model *m = fit(x, ROWS, COLS, P, &o, blocks[b]);
+        assert_int_equal(m->n_exact, N);
+        assert_eigenvalues_near(m, ev, P, 1e-10);
+        for (size_t j = 0; j < P; j++)
+            assert_true(fabs(m->mean[j] - mean[j]) <= 1e-13 * fabs(mean[j]));
+        for (size_t q = 0; q < 3; q++)
+            assert_true(alignment(m->components + q * P, vt + q * P, P) > 1.0 - 1e-12);
+        mva_pca_model_free(m);
+    }
+    for (size_t i = 0; i < N * P; i++) /* the reference on the unshifted counts */
+        y[i] = x[i] + 1e9;
+    mva_pca_model *m = fit(y, ROWS, COLS, P, &o, 5);
+    assert_int_equal(m->n_exact, N);
+    assert_eigenvalues_near(m, ev, P, 1e-10);
+    mva_pca_model_free(m);
+    free(x);
+    free(y);
+}
+
+/* Counts in the thousands fill the float Gram after a few pixels (flushes to double all
+ * along); a pixel 10^6 above the others and two with fractions cannot be summed exactly in
+ * single precision and take the double path: the merge of both is still LAPACK's answer. */
+static void test_exact_integer_path_flushes_and_falls_back(void **state)
+{
+    (void)state;
+    double *x = malloc(N * P * sizeof *x), ev[P], vt[P * P], mean[P];
+    make_counts(x, N, P, 0.0, 30.0);
+    x[3 * P + 5] += 1e6;
+    x[40 * P + 2] += 0.5;
+    x[100 * P + 16] += 0.25;
+    reference_pca(x, N, P, 1, ev, vt, mean);
+    mva_pca_opts o = exact_opts();
+    o.k = 3;
+    size_t blocks[] = {0, 1, 7};
+    for (size_t b = 0; b < 3; b++) {
+        mva_pca_model *m = fit(x, ROWS, COLS, P, &o, blocks[b]);
+        assert_int_equal(m->n_exact, N - 3);
+        assert_eigenvalues_near(m, ev, P, 1e-10);
+        for (size_t q = 0; q < 3; q++)
+            assert_true(alignment(m->components + q * P, vt + q * P, P) > 1.0 - 1e-12);
+        mva_pca_model_free(m);
+    }
+    free(x);
+}
+
 static void test_sign_convention_largest_entry_positive(void **state)
 {
     (void)state;
@@ -626,6 +703,8 @@ int main(void)
         cmocka_unit_test(test_exact_pca_matches_lapack_gesdd),
         cmocka_unit_test(test_exact_pca_same_for_every_block_size),
         cmocka_unit_test(test_exact_pca_keeps_precision_under_large_offset),
+        cmocka_unit_test(test_exact_integer_counts_match_lapack_gesdd),
+        cmocka_unit_test(test_exact_integer_path_flushes_and_falls_back),
         cmocka_unit_test(test_sign_convention_largest_entry_positive),
         cmocka_unit_test(test_uncentred_scores_project_raw_data),
         cmocka_unit_test(test_nan_pixels_are_masked_and_left_out),

@@ -193,10 +193,14 @@ static void print_summary(const pca_args *a, const mva_stack_info *info,
     printf("variables  %zu (channels %s, bin %zu)%s%s\n", m->p,
            a->ch_text[0] ? a->ch_text : "all", m->bin, m->poisson ? ", Poisson scaling" : "",
            m->uncentred ? ", uncentred scores" : "");
-    if (m->method == MVA_PCA_EXACT)
+    if (m->method == MVA_PCA_EXACT) {
         printf("method     exact (streamed covariance + LAPACK)%s, %zu passes, %zu valid pixels",
                a->pca.method == MVA_PCA_AUTO ? ", chosen by auto" : "", m->passes, m->n_valid);
-    else
+        if (m->n_exact == m->n_valid)
+            printf(", covariance summed exactly (integer counts)");
+        else if (m->n_exact > 0)
+            printf(", %zu of them summed exactly (integer counts)", m->n_exact);
+    } else
         printf("method     randomized%s: %zu passes (last change %.2g), seed %llu, %zu valid "
                "pixels",
                a->pca.method == MVA_PCA_AUTO ? " (chosen by auto)" : "", m->passes,

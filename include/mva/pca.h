@@ -81,6 +81,8 @@ typedef struct mva_pca_model {
     size_t oversample;          /* randomized: basis vectors beyond k */
     double final_change;        /* randomized: largest relative change of the k leading Ritz
                                    values in the last pass (0 for exact) */
+    size_t n_exact;             /* exact: valid pixels whose covariance terms were summed in
+                                   exact integer arithmetic (counts), the rest in double */
     uint64_t seed;              /* randomized: seed of the Gaussian start */
     int k_rule;                 /* how k was chosen (MVA_K_*) */
     double noise_edge;          /* MVA_K_NOISE: the eigenvalue edge of pure noise, else 0 */
