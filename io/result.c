@@ -69,7 +69,8 @@
  *     share (k) fraction of the modelled counts, n_valid_pixels, mask (rows, cols) uint8
  *     process/nmf            NXcollection: rows, cols, p, k, seed, max_iter, inner,
  *                            iterations, passes (uint64); method, init (int32, @name),
- *                            poisson, converged (int32); tol, objective, norm_x2, rel_error,
+ *                            poisson, converged, w_scratch (int32: W lived in a scratch
+ *                            file); tol, objective, norm_x2, rel_error,
  *                            seconds (float64, @units=s)
  *
  * Readers find an entry's PCA by its eigenspectra group, its NMF by process/nmf and its ROI
@@ -977,6 +978,8 @@ static int nmf_scalars(wctx *c, hid_t proc, const mva_nmf_model *m)
         rc = scalar_int(c, g, "method", m->method);
     if (rc == MVA_OK)
         rc = attr_str(c, g, "method", "name", mva_nmf_method_name(m->method));
+    if (rc == MVA_OK)
+        rc = scalar_int(c, g, "w_scratch", m->w_scratch);
     if (rc == MVA_OK)
         rc = scalar_int(c, g, "init", m->init);
     if (rc == MVA_OK)

@@ -144,15 +144,41 @@ static int iterate(mva_stack *s, nmf_state *st, mva_nmf_model *m, mva_error *err
     return MVA_OK;
 }
 
+typedef struct {
+    const nmf_state *st;
+    mva_nmf_model *m;
+    const double *sum; /* k: spectrum sums, moved into the abundances */
+    double *tot;       /* k: abundance totals */
+} abund_sweep;
+
+/* Abundances of W's rows, in component order (NaN for excluded pixels), and their totals. */
+static int abundance_rows(void *self, double *rows, size_t first, size_t count, mva_error *err)
+{
+    (void)err;
+    abund_sweep *a = self;
+    size_t k = a->st->k, n = a->st->n;
+    for (size_t i = 0; i < count; i++) {
+        double w = a->st->pixw[first + i];
+        for (size_t q = 0; q < k; q++) {
+            double v = w > 0.0 ? rows[i * k + q] / w * a->sum[q] : 0.0;
+            a->tot[q] += v;
+            a->m->abundances[q * n + first + i] = a->st->mask[first + i] ? NAN : v;
+        }
+    }
+    return MVA_OK;
+}
+
 /* Model from the scaled factors: W = D_a^-1 W~, H = H~ D_c^-1 (0 where a weight is 0), each
  * spectrum scaled to sum 1 (its sum moved into the abundances), components by share. */
 static int finish_model(const nmf_state *st, mva_nmf_model *m, mva_error *err)
 {
     size_t n = st->n, p = st->p, k = st->k;
     double *tot = calloc(k, sizeof *tot), *sum = calloc(k, sizeof *sum), all = 0.0;
+    double *spare = malloc(n * sizeof *spare);
     size_t *perm = malloc(k * sizeof *perm);
+    unsigned char *done_row = calloc(k, 1);
     int rc = MVA_OK;
-    if (!tot || !sum || !perm) {
+    if (!tot || !sum || !perm || !spare || !done_row) {
         rc = mva_error_set(err, MVA_ENOMEM, "NMF model: out of memory");
         goto done;
     }
@@ -162,33 +188,72 @@ static int finish_model(const nmf_state *st, mva_nmf_model *m, mva_error *err)
             st->H[q * p + j] = c > 0.0 ? h / c : 0.0;
             sum[q] += st->H[q * p + j];
         }
-        for (size_t i = 0; i < n; i++) {
-            double a = st->pixw[i], *w = st->W + i * k + q;
-            *w = a > 0.0 ? *w / a * sum[q] : 0.0;
-            tot[q] += *w;
-        }
-        all += tot[q];
         perm[q] = q;
     }
+    abund_sweep a = {st, m, sum, tot};
+    rc = nmf_w_sweep((nmf_state *)st, 0, n, 0, abundance_rows, &a, err);
+    if (rc != MVA_OK)
+        goto done;
+    for (size_t q = 0; q < k; q++)
+        all += tot[q];
     for (size_t q = 1; q < k; q++) /* insertion sort, stable: ties keep their order */
         for (size_t r = q; r > 0 && tot[perm[r]] > tot[perm[r - 1]]; r--) {
             size_t t = perm[r];
             perm[r] = perm[r - 1];
             perm[r - 1] = t;
         }
+    /* abundance rows into the order of perm (cycles of the permutation, one spare row) */
     for (size_t q = 0; q < k; q++) {
         size_t src = perm[q];
         m->share[q] = all > 0.0 ? tot[src] / all : 0.0;
         for (size_t j = 0; j < p; j++)
             m->spectra[q * p + j] = sum[src] > 0.0 ? st->H[src * p + j] / sum[src] : 0.0;
-        for (size_t i = 0; i < n; i++)
-            m->abundances[q * n + i] = st->mask[i] ? NAN : st->W[i * k + src];
+    }
+    for (size_t q = 0; q < k; q++) {
+        if (done_row[q])
+            continue;
+        memcpy(spare, m->abundances + q * n, n * sizeof *spare);
+        size_t at = q;
+        while (perm[at] != q) {
+            memcpy(m->abundances + at * n, m->abundances + perm[at] * n, n * sizeof *spare);
+            done_row[at] = 1;
+            at = perm[at];
+        }
+        memcpy(m->abundances + at * n, spare, n * sizeof *spare);
+        done_row[at] = 1;
     }
 done:
     free(tot);
     free(sum);
     free(perm);
+    free(spare);
+    free(done_row);
     return rc;
+}
+
+typedef struct {
+    size_t n, k;
+    double *img; /* (k + 2) x n: the k abundance rows, then the weights and the mask */
+} gather_sweep;
+
+static int rows_to_img(void *self, double *rows, size_t first, size_t count, mva_error *err)
+{
+    (void)err;
+    gather_sweep *g = self;
+    for (size_t i = 0; i < count; i++)
+        for (size_t q = 0; q < g->k; q++)
+            g->img[q * g->n + first + i] = rows[i * g->k + q];
+    return MVA_OK;
+}
+
+static int img_to_rows(void *self, double *rows, size_t first, size_t count, mva_error *err)
+{
+    (void)err;
+    gather_sweep *g = self;
+    for (size_t i = 0; i < count; i++)
+        for (size_t q = 0; q < g->k; q++)
+            rows[i * g->k + q] = g->img[q * g->n + first + i];
+    return MVA_OK;
 }
 
 /* Several processes: each updated the W rows (and set the weights and mask) of its own pixels;
@@ -199,24 +264,24 @@ static int gather_rows(mva_stack *s, nmf_state *st, mva_error *err)
         return MVA_OK;
     size_t n = st->n, k = st->k, first = 0, count = 0;
     mva_pass_range(s, st->popts, &first, &count);
-    double *img = calloc((k + 2) * n, sizeof *img);
-    if (img == NULL)
+    gather_sweep g = {n, k, calloc((k + 2) * n, sizeof(double))};
+    if (g.img == NULL)
         return mva_error_set(err, MVA_ENOMEM, "NMF: out of memory gathering the abundances");
+    int rc = nmf_w_sweep(st, first, count, 0, rows_to_img, &g, err);
     for (size_t i = first; i < first + count; i++) {
-        for (size_t q = 0; q < k; q++)
-            img[q * n + i] = st->W[i * k + q];
-        img[k * n + i] = st->pixw[i];
-        img[(k + 1) * n + i] = st->mask[i];
+        g.img[k * n + i] = st->pixw[i];
+        g.img[(k + 1) * n + i] = st->mask[i];
     }
-    int rc = mva_comm_gather_pixels(st->popts->comm, img, k + 2, n, first, count, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_gather_pixels(st->popts->comm, g.img, k + 2, n, first, count, err);
+    if (rc == MVA_OK)
+        rc = nmf_w_sweep(st, 0, n, 1, img_to_rows, &g, err);
     if (rc == MVA_OK)
         for (size_t i = 0; i < n; i++) {
-            for (size_t q = 0; q < k; q++)
-                st->W[i * k + q] = img[q * n + i];
-            st->pixw[i] = img[k * n + i];
-            st->mask[i] = img[(k + 1) * n + i] != 0.0;
+            st->pixw[i] = g.img[k * n + i];
+            st->mask[i] = g.img[(k + 1) * n + i] != 0.0;
         }
-    free(img);
+    free(g.img);
     return rc;
 }
 
@@ -250,14 +315,14 @@ static int alloc_state(nmf_state *st, size_t n, size_t p, const mva_nmf_opts *o,
     st->k = o->k;
     st->o = o;
     st->popts = popts;
-    st->W = calloc(n * o->k, sizeof(double));
+    st->budget = popts && popts->mem_budget ? popts->mem_budget : MVA_PASS_DEFAULT_BUDGET;
     st->H = calloc(o->k * p, sizeof(double));
     st->pixw = calloc(n, sizeof(double));
     st->chw = calloc(p, sizeof(double));
     st->mask = calloc(n, 1);
     if (o->init == MVA_NMF_INIT_NNDSVDA)
         st->gram = calloc(p * p, sizeof(double));
-    return st->W && st->H && st->pixw && st->chw && st->mask &&
+    return st->H && st->pixw && st->chw && st->mask &&
                    (o->init != MVA_NMF_INIT_NNDSVDA || st->gram)
                ? MVA_OK
                : MVA_ENOMEM;
@@ -265,7 +330,7 @@ static int alloc_state(nmf_state *st, size_t n, size_t p, const mva_nmf_opts *o,
 
 static void free_state(nmf_state *st)
 {
-    free(st->W);
+    nmf_w_close(st);
     free(st->H);
     free(st->pixw);
     free(st->chw);
@@ -299,6 +364,8 @@ int mva_nmf_fit(mva_stack *s, const mva_nmf_opts *opts, const mva_pass_opts *pop
         rc = mva_error_set(err, MVA_ENOMEM, "out of memory for NMF state (n %zu, p %zu, k %zu)",
                            n, info->channels, opts->k);
     if (rc == MVA_OK)
+        rc = nmf_w_open(&st, nk > st.budget, opts->scratch_dir, err);
+    if (rc == MVA_OK)
         rc = nmf_stats_pass(s, &st, err);
     if (rc == MVA_OK)
         rc = nmf_init(s, &st, err);
@@ -308,6 +375,7 @@ int mva_nmf_fit(mva_stack *s, const mva_nmf_opts *opts, const mva_pass_opts *pop
         rc = gather_rows(s, &st, err);
     if (rc == MVA_OK) {
         describe(info, &st, m);
+        m->w_scratch = st.wfile != NULL;
         rc = finish_model(&st, m, err);
     }
     if (rc == MVA_OK) {

@@ -17,7 +17,11 @@ typedef struct nmf_state {
     size_t n, p, k;
     const mva_nmf_opts *o;
     const mva_pass_opts *popts;
-    double *W;            /* n x k, scaled space; rows of excluded pixels stay 0 */
+    double *W;            /* n x k, scaled space, rows of excluded pixels 0; NULL when W
+                             lives in the scratch file (nmf/wstore.c) */
+    struct mva_scratch *wfile; /* W when it does not fit the memory budget, else NULL */
+    double *wwin;         /* scratch: the window of rows last got */
+    size_t wcap;          /* rows the window holds */
     double *H;            /* k x p, scaled space */
     double *pixw;         /* n pixel weights a_i (0 for an excluded pixel) */
     double *chw;          /* p channel weights c_j */
@@ -28,6 +32,7 @@ typedef struct nmf_state {
     double xlogx;         /* KL: sum x log x over the valid entries */
     double *gram;         /* p x p X~^T X~ (NNDSVDa only), else NULL */
     size_t passes;
+    size_t budget;        /* bytes: W, and the warm start's Y, in memory up to this */
 } nmf_state;
 
 /* Pass 0: pixel and channel weights, n_valid, mask, ||X~||^2, mean, and the Gram when
@@ -61,9 +66,26 @@ int nmf_comm_sum(const nmf_state *st, double *buf, size_t count, mva_error *err)
 /* 1 when the fit runs as one of several processes (popts->comm of size > 1). */
 int nmf_distributed(const nmf_state *st);
 
-/* Fills the nbuf buffers, in order, with scale * |N(0, 1)| from one mt19937 stream. */
-int nmf_abs_gaussian_fill(double *const *bufs, const size_t *counts, size_t nbuf,
-                          double scale, uint64_t seed);
+/* W's store (nmf/wstore.c): memory (spill 0) or a scratch HDF5 file in dir. */
+int nmf_w_open(nmf_state *st, int spill, const char *dir, mva_error *err);
+void nmf_w_close(nmf_state *st);
+
+/* Rows [first, first + count) of W: a pointer into W, or a window read from the scratch, valid
+ * until the next get; put writes the window back (nothing to do in memory). */
+int nmf_w_get(nmf_state *st, size_t first, size_t count, double **rows, mva_error *err);
+int nmf_w_put(nmf_state *st, size_t first, size_t count, mva_error *err);
+
+/* fn over rows [first, first + count) of W in pixel order, by windows (one in memory), each
+ * written back when write. */
+typedef int (*nmf_w_fn)(void *self, double *rows, size_t first, size_t count, mva_error *err);
+int nmf_w_sweep(nmf_state *st, size_t first, size_t count, int write, nmf_w_fn fn, void *self,
+                mva_error *err);
+
+/* A Mersenne Twister stream of scale * |N(0, 1)| (GSL), for the random start. */
+typedef struct nmf_rng nmf_rng;
+nmf_rng *nmf_rng_new(uint64_t seed);
+void nmf_rng_abs_gaussian(nmf_rng *r, double *buf, size_t count, double scale);
+void nmf_rng_free(nmf_rng *r);
 
 /* Runs runs of valid pixels of a block through fn, at most NMF_SUB_ROWS at a time:
  * fn(self, x of the first pixel (row stride b->p), first pixel index, count). */

@@ -1,22 +1,40 @@
 /* Random starts from GSL's Mersenne Twister.  In its own file: GSL's randist header pulls in
  * gsl_cblas.h, whose enums clash with OpenBLAS's cblas.h. */
 #include <math.h>
+#include <stdlib.h>
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
 #include "internal.h"
 
-int nmf_abs_gaussian_fill(double *const *bufs, const size_t *counts, size_t nbuf,
-                          double scale, uint64_t seed)
+struct nmf_rng {
+    gsl_rng *g;
+};
+
+nmf_rng *nmf_rng_new(uint64_t seed)
 {
-    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    if (rng == NULL)
-        return MVA_ENOMEM;
-    gsl_rng_set(rng, (unsigned long)seed);
-    for (size_t b = 0; b < nbuf; b++)
-        for (size_t i = 0; i < counts[b]; i++)
-            bufs[b][i] = scale * fabs(gsl_ran_gaussian(rng, 1.0));
-    gsl_rng_free(rng);
-    return MVA_OK;
+    nmf_rng *r = malloc(sizeof *r);
+    if (r == NULL)
+        return NULL;
+    if ((r->g = gsl_rng_alloc(gsl_rng_mt19937)) == NULL) {
+        free(r);
+        return NULL;
+    }
+    gsl_rng_set(r->g, (unsigned long)seed);
+    return r;
+}
+
+void nmf_rng_abs_gaussian(nmf_rng *r, double *buf, size_t count, double scale)
+{
+    for (size_t i = 0; i < count; i++)
+        buf[i] = scale * fabs(gsl_ran_gaussian(r->g, 1.0));
+}
+
+void nmf_rng_free(nmf_rng *r)
+{
+    if (r == NULL)
+        return;
+    gsl_rng_free(r->g);
+    free(r);
 }

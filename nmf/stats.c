@@ -166,7 +166,8 @@ typedef struct {
     nmf_state *st;
     const double *vc; /* p x l: c_j V[j][q] */
     double *t;        /* NMF_SUB_ROWS x l */
-    double *y;        /* n x l: X~ V */
+    double *y;        /* n x l: X~ V; or (l = k) the block's rows of W, from pixel yfirst */
+    size_t yfirst;
     size_t l;
 } u_acc;
 
@@ -175,11 +176,12 @@ static void u_run(void *self, const double *x, size_t first, size_t nb)
 {
     u_acc *a = self;
     size_t p = a->st->p, l = a->l;
+    double *y = a->y + (first - a->yfirst) * l;
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)l, (int)p, 1.0, x,
                 (int)p, a->vc, (int)l, 0.0, a->t, (int)l);
     for (size_t r = 0; r < nb; r++)
         for (size_t q = 0; q < l; q++)
-            a->y[(first + r) * l + q] = a->st->pixw[first + r] * a->t[r * l + q];
+            y[r * l + q] = a->st->pixw[first + r] * a->t[r * l + q];
 }
 
 static int u_consume(void *self, const mva_block *b, mva_error *err)
@@ -187,6 +189,19 @@ static int u_consume(void *self, const mva_block *b, mva_error *err)
     (void)err;
     nmf_for_runs(b, u_run, self);
     return MVA_OK;
+}
+
+/* Without the warm start (l = k), Y goes straight into W's rows (excluded pixels: 0). */
+static int u_consume_w(void *self, const mva_block *b, mva_error *err)
+{
+    u_acc *a = self;
+    int rc = nmf_w_get(a->st, b->first, b->npix, &a->y, err);
+    if (rc != MVA_OK)
+        return rc;
+    a->yfirst = b->first;
+    memset(a->y, 0, b->npix * a->l * sizeof *a->y);
+    nmf_for_runs(b, u_run, self);
+    return nmf_w_put(a->st, b->first, b->npix, err);
 }
 
 /* The k leading eigenpairs of the Gram, descending: v (p x k, column q = pair q), s (k
@@ -223,88 +238,132 @@ done:
     return rc;
 }
 
-/* Squared norms of the positive and negative parts of n values, stride apart. */
-static void part_squares(const double *x, size_t n, size_t stride, double sq[2])
+/* NNDSVDa on W = Y = X~ V (n x k, U S), by sweeps over W's rows: first the squared norms of
+ * the positive and negative parts of each u_q = y_q / s_q, then every entry mapped. */
+typedef struct {
+    nmf_state *st;
+    double *inv;  /* k: 1 / s_q (0 for s_q = 0) */
+    double *sq;   /* 2k: |u_q+|^2, |u_q-|^2 */
+    int *pos;     /* k: the part kept */
+    double *lbd;  /* k: sqrt(s_q sigma_q) */
+    double *nu;   /* k: |u_q part| (1 for q = 0) */
+} nndsvd_sweep;
+
+static int nndsvd_squares(void *self, double *rows, size_t first, size_t count, mva_error *err)
 {
-    double sp = 0.0, sn = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double v = x[i * stride];
-        if (v > 0.0)
-            sp += v * v;
-        else
-            sn += v * v;
-    }
-    sq[0] = sp;
-    sq[1] = sn;
+    (void)first;
+    (void)err;
+    nndsvd_sweep *a = self;
+    size_t k = a->st->k;
+    for (size_t i = 0; i < count; i++)
+        for (size_t q = 0; q < k; q++) {
+            double u = rows[i * k + q] * a->inv[q];
+            a->sq[2 * q + (u > 0.0 ? 0 : 1)] += u * u;
+        }
+    return MVA_OK;
+}
+
+/* Boutsidis & Gallopoulos 2008's map, with NNDSVDa's fill: entries below 1e-6 (scikit-learn's
+ * eps) become the mean of X~; excluded pixels 0. */
+static int nndsvd_map(void *self, double *rows, size_t first, size_t count, mva_error *err)
+{
+    (void)err;
+    nndsvd_sweep *a = self;
+    nmf_state *st = a->st;
+    size_t k = st->k;
+    for (size_t i = 0; i < count; i++)
+        for (size_t q = 0; q < k; q++) {
+            double *w = rows + i * k + q, u = *w * a->inv[q];
+            u = q == 0 ? fabs(u) : (a->pos[q] ? fmax(u, 0.0) : fmax(-u, 0.0));
+            u = a->nu[q] > 0.0 ? a->lbd[q] * u / a->nu[q] : 0.0;
+            *w = st->mask[first + i] ? 0.0 : (u < 1e-6 ? st->mean_x : u);
+        }
+    return MVA_OK;
 }
 
 /* Boutsidis & Gallopoulos 2008, as scikit-learn's _initialize_nmf: component q from the
  * dominant sign part of (u_q, v_q), scaled by sqrt(s_q * |u_part| |v_part|).  W holds
- * X~ V = U S on entry. */
-static int nndsvd_component(nmf_state *st, const double *v, const double *s, size_t q,
-                            mva_error *err)
+ * X~ V = U S on entry; v is p x k, s the k singular values. */
+static int nndsvda_start(nmf_state *st, const double *v, const double *s, mva_error *err)
 {
     size_t n = st->n, p = st->p, k = st->k;
-    double *wq = st->W + q, *hq = st->H + q * p;
-    double inv = s[q] > 0.0 ? 1.0 / s[q] : 0.0;
-    for (size_t i = 0; i < n; i++)
-        wq[i * k] *= inv; /* u_q */
-    for (size_t j = 0; j < p; j++)
-        hq[j] = v[j * k + q];
-    double usq[2], vsq[2];
-    part_squares(wq, n, k, usq); /* u_q: this process's pixels, summed over the processes */
-    part_squares(hq, p, 1, vsq);
-    int rc = nmf_comm_sum(st, usq, 2, err);
-    if (rc != MVA_OK)
-        return rc;
-    double up = sqrt(usq[0]), un = sqrt(usq[1]), vp = sqrt(vsq[0]), vn = sqrt(vsq[1]);
-    int pos = q == 0 || up * vp > un * vn;
-    double sigma = q == 0 ? 1.0 : (pos ? up * vp : un * vn);
-    double nu = q == 0 ? 1.0 : (pos ? up : un), nv = q == 0 ? 1.0 : (pos ? vp : vn);
-    double lbd = sqrt(s[q] * sigma);
-    for (size_t i = 0; i < n; i++) {
-        double u = q == 0 ? fabs(wq[i * k]) : (pos ? fmax(wq[i * k], 0.0) : fmax(-wq[i * k], 0.0));
-        wq[i * k] = nu > 0.0 ? lbd * u / nu : 0.0;
+    nndsvd_sweep a = {st, calloc(k, sizeof(double)), calloc(2 * k, sizeof(double)),
+                      calloc(k, sizeof(int)), calloc(k, sizeof(double)),
+                      calloc(k, sizeof(double))};
+    int rc = MVA_OK;
+    if (!a.inv || !a.sq || !a.pos || !a.lbd || !a.nu) {
+        rc = mva_error_set(err, MVA_ENOMEM, "NNDSVDa: out of memory");
+        goto done;
     }
-    for (size_t j = 0; j < p; j++) {
-        double h = q == 0 ? fabs(hq[j]) : (pos ? fmax(hq[j], 0.0) : fmax(-hq[j], 0.0));
-        hq[j] = nv > 0.0 ? lbd * h / nv : 0.0;
-    }
-    return MVA_OK;
-}
-
-/* NNDSVDa's fill: entries below 1e-6 (scikit-learn's eps) become the mean of X~. */
-static void nndsvda_fill(nmf_state *st)
-{
-    for (size_t i = 0; i < st->n; i++)
-        for (size_t q = 0; q < st->k; q++) {
-            double *w = st->W + i * st->k + q;
-            *w = st->mask[i] ? 0.0 : (*w < 1e-6 ? st->mean_x : *w);
+    for (size_t q = 0; q < k; q++)
+        a.inv[q] = s[q] > 0.0 ? 1.0 / s[q] : 0.0;
+    /* u_q over this process's pixels (W is 0 elsewhere), summed over the processes */
+    rc = nmf_w_sweep(st, 0, n, 0, nndsvd_squares, &a, err);
+    if (rc == MVA_OK)
+        rc = nmf_comm_sum(st, a.sq, 2 * k, err);
+    for (size_t q = 0; rc == MVA_OK && q < k; q++) {
+        double *hq = st->H + q * p, vsq[2] = {0.0, 0.0};
+        for (size_t j = 0; j < p; j++) {
+            hq[j] = v[j * k + q];
+            vsq[hq[j] > 0.0 ? 0 : 1] += hq[j] * hq[j];
         }
-    for (size_t e = 0; e < st->k * st->p; e++)
-        if (st->H[e] < 1e-6)
-            st->H[e] = st->mean_x;
+        double up = sqrt(a.sq[2 * q]), un = sqrt(a.sq[2 * q + 1]);
+        double vp = sqrt(vsq[0]), vn = sqrt(vsq[1]);
+        int pos = q == 0 || up * vp > un * vn;
+        double sigma = q == 0 ? 1.0 : (pos ? up * vp : un * vn);
+        double nu = q == 0 ? 1.0 : (pos ? up : un), nv = q == 0 ? 1.0 : (pos ? vp : vn);
+        double lbd = sqrt(s[q] * sigma);
+        a.pos[q] = pos;
+        a.lbd[q] = lbd;
+        a.nu[q] = nu;
+        for (size_t j = 0; j < p; j++) {
+            double h = q == 0 ? fabs(hq[j]) : (pos ? fmax(hq[j], 0.0) : fmax(-hq[j], 0.0));
+            h = nv > 0.0 ? lbd * h / nv : 0.0;
+            hq[j] = h < 1e-6 ? st->mean_x : h;
+        }
+    }
+    if (rc == MVA_OK)
+        rc = nmf_w_sweep(st, 0, n, 1, nndsvd_map, &a, err);
+done:
+    free(a.inv);
+    free(a.sq);
+    free(a.pos);
+    free(a.lbd);
+    free(a.nu);
+    return rc;
 }
 
 /* Basis vectors kept for the compressed warm start: k plus a margin that holds most of what
  * the k components miss (Erichson et al. 2018 use oversampling of the same order). */
 static size_t basis_size(const nmf_state *st)
 {
-    /* Not distributed (yet): several processes skip the warm start, as compressed_iter 0. */
-    if (st->o->compressed_iter == 0 || st->o->method != MVA_NMF_HALS || nmf_distributed(st))
+    /* Not distributed (yet): several processes skip the warm start, as compressed_iter 0; nor
+     * with W in the scratch file: Y (n x l) would not fit either. */
+    size_t l = 2 * st->k + 10 < st->p ? 2 * st->k + 10 : st->p;
+    if (st->o->compressed_iter == 0 || st->o->method != MVA_NMF_HALS || nmf_distributed(st) ||
+        st->wfile != NULL || st->n > st->budget / sizeof(double) / l)
         return st->k;
-    size_t l = 2 * st->k + 10;
-    return l < st->p ? l : st->p;
+    return l;
+}
+
+static int copy_y(void *self, double *rows, size_t first, size_t count, mva_error *err)
+{
+    (void)err;
+    const u_acc *a = self;
+    size_t k = a->st->k;
+    for (size_t i = 0; i < count; i++)
+        memcpy(rows + i * k, a->y + (first + i) * a->l, k * sizeof *rows);
+    return MVA_OK;
 }
 
 static int init_nndsvda(mva_stack *s, nmf_state *st, mva_error *err)
 {
     size_t p = st->p, k = st->k, n = st->n, l = basis_size(st);
     double *v = malloc(p * l * sizeof *v), *sv = malloc(l * sizeof *sv);
-    double *vk = malloc(p * k * sizeof *vk), *y = calloc(n * l, sizeof *y);
+    double *vk = malloc(p * k * sizeof *vk), *y = l > k ? calloc(n * l, sizeof *y) : NULL;
     double *t = malloc((size_t)NMF_SUB_ROWS * l * sizeof *t);
     int rc = MVA_OK;
-    if (!v || !sv || !vk || !y || !t) {
+    if (!v || !sv || !vk || (l > k && !y) || !t) {
         rc = mva_error_set(err, MVA_ENOMEM, "NNDSVDa: out of memory");
         goto done;
     }
@@ -317,8 +376,8 @@ static int init_nndsvda(mva_stack *s, nmf_state *st, mva_error *err)
     for (size_t j = 0; j < p; j++)
         for (size_t q = 0; q < l; q++)
             v[j * l + q] *= st->chw[j];
-    u_acc a = {st, v, t, y, l};
-    mva_accum acc = {&a, NULL, u_consume, NULL};
+    u_acc a = {st, v, t, y, 0, l};
+    mva_accum acc = {&a, NULL, y ? u_consume : u_consume_w, NULL};
     rc = mva_pass_run(s, &acc, 1, st->popts, err);
     if (rc != MVA_OK)
         goto done;
@@ -329,15 +388,13 @@ static int init_nndsvda(mva_stack *s, nmf_state *st, mva_error *err)
             if (q < k)
                 vk[j * k + q] = v[j * l + q];
         }
-    for (size_t i = 0; i < n; i++)
-        for (size_t q = 0; q < k; q++)
-            st->W[i * k + q] = y[i * l + q];
-    for (size_t q = 0; rc == MVA_OK && q < k; q++)
-        rc = nndsvd_component(st, vk, sv, q, err);
-    if (rc != MVA_OK)
-        goto done;
-    nndsvda_fill(st);
-    if (l > k)
+    if (y) {
+        a.y = y;
+        rc = nmf_w_sweep(st, 0, n, 1, copy_y, &a, err);
+    }
+    if (rc == MVA_OK)
+        rc = nndsvda_start(st, vk, sv, err);
+    if (rc == MVA_OK && y)
         rc = nmf_compressed_hals(st, y, v, l, err);
 done:
     free(v);
@@ -348,17 +405,48 @@ done:
     return rc;
 }
 
+/* W's rows from the start's stream (after H), excluded pixels 0. */
+typedef struct {
+    nmf_state *st;
+    nmf_rng *rng;
+    double scale;
+} rand_sweep;
+
+static int random_rows(void *self, double *rows, size_t first, size_t count, mva_error *err)
+{
+    (void)err;
+    rand_sweep *a = self;
+    size_t k = a->st->k;
+    nmf_rng_abs_gaussian(a->rng, rows, count * k, a->scale);
+    for (size_t i = 0; i < count; i++)
+        if (a->st->mask[first + i])
+            memset(rows + i * k, 0, k * sizeof *rows);
+    return MVA_OK;
+}
+
 static int init_random(nmf_state *st, mva_error *err)
 {
     /* scikit-learn's scale: W H then has the mean of X~. */
-    double scale = sqrt(st->mean_x / (double)st->k);
-    double *bufs[2] = {st->H, st->W};
-    size_t counts[2] = {st->k * st->p, st->n * st->k};
-    if (nmf_abs_gaussian_fill(bufs, counts, 2, scale, st->o->seed) != MVA_OK)
+    rand_sweep a = {st, nmf_rng_new(st->o->seed), sqrt(st->mean_x / (double)st->k)};
+    if (a.rng == NULL)
         return mva_error_set(err, MVA_ENOMEM, "NMF random start: out of memory");
-    for (size_t i = 0; i < st->n; i++)
-        if (st->mask[i])
-            memset(st->W + i * st->k, 0, st->k * sizeof *st->W);
+    nmf_rng_abs_gaussian(a.rng, st->H, st->k * st->p, a.scale);
+    int rc = nmf_w_sweep(st, 0, st->n, 1, random_rows, &a, err);
+    nmf_rng_free(a.rng);
+    return rc;
+}
+
+static int custom_rows(void *self, double *rows, size_t first, size_t count, mva_error *err)
+{
+    (void)err;
+    const nmf_state *st = self;
+    size_t k = st->k;
+    for (size_t i = 0; i < count; i++) {
+        if (st->mask[first + i])
+            memset(rows + i * k, 0, k * sizeof *rows);
+        else
+            memcpy(rows + i * k, st->o->w_init + (first + i) * k, k * sizeof *rows);
+    }
     return MVA_OK;
 }
 
@@ -374,12 +462,8 @@ static int init_custom(nmf_state *st, mva_error *err)
         if (!(o->h_init[e] >= 0.0) || !isfinite(o->h_init[e]))
             return mva_error_set(err, MVA_EINVAL, "NMF start: h_init[%zu] = %g is not a finite "
                                  "non-negative number", e, o->h_init[e]);
-    memcpy(st->W, o->w_init, nw * sizeof *st->W);
     memcpy(st->H, o->h_init, nh * sizeof *st->H);
-    for (size_t i = 0; i < st->n; i++)
-        if (st->mask[i])
-            memset(st->W + i * st->k, 0, st->k * sizeof *st->W);
-    return MVA_OK;
+    return nmf_w_sweep(st, 0, st->n, 1, custom_rows, st, err);
 }
 
 int nmf_init(mva_stack *s, nmf_state *st, mva_error *err)

@@ -23,6 +23,8 @@ typedef struct {
     double *hsum;/* KL: k row sums of H */
     double *tmp; /* k scratch (MU) */
     double kl;   /* KL: sum over entries of wh - x log wh (the rest is constant) */
+    double *wb;  /* the block's rows of W (nmf_w_get), from pixel wfirst */
+    size_t wfirst;
 } upd_acc;
 
 /* Cichocki & Phan 2009: coordinate q set to the minimiser of the objective in it alone,
@@ -61,7 +63,7 @@ static void frob_run(void *self, const double *x, size_t first, size_t nb)
     upd_acc *u = self;
     nmf_state *st = u->st;
     size_t p = st->p, k = st->k;
-    double *w = st->W + first * k;
+    double *w = u->wb + (first - u->wfirst) * k;
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)k, (int)p, 1.0, x,
                 (int)p, u->hc, (int)p, 0.0, u->a, (int)k);
     for (size_t r = 0; r < nb; r++) {
@@ -81,11 +83,20 @@ static void frob_run(void *self, const double *x, size_t first, size_t nb)
                 (int)k, w, (int)k, 1.0, u->d, (int)k);
 }
 
+/* The block's rows of W in, through fn, and out again. */
+static int with_w_rows(upd_acc *u, const mva_block *b, nmf_run_fn fn, mva_error *err)
+{
+    int rc = nmf_w_get(u->st, b->first, b->npix, &u->wb, err);
+    if (rc != MVA_OK)
+        return rc;
+    u->wfirst = b->first;
+    nmf_for_runs(b, fn, u);
+    return nmf_w_put(u->st, b->first, b->npix, err);
+}
+
 static int frob_consume(void *self, const mva_block *b, mva_error *err)
 {
-    (void)err;
-    nmf_for_runs(b, frob_run, self);
-    return MVA_OK;
+    return with_w_rows(self, b, frob_run, err);
 }
 
 /* H H^T into hht, H D_c into hc. */
@@ -226,7 +237,7 @@ static void kl_run(void *self, const double *x, size_t first, size_t nb)
     upd_acc *u = self;
     nmf_state *st = u->st;
     size_t p = st->p, k = st->k;
-    double *w = st->W + first * k, *hsum = u->hsum;
+    double *w = u->wb + (first - u->wfirst) * k, *hsum = u->hsum;
     /* W <- W * ((X / WH) H^T) / (1 H^T) */
     kl_ratio(u, x, w, nb, NULL);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)k, (int)p, 1.0, u->y,
@@ -243,9 +254,7 @@ static void kl_run(void *self, const double *x, size_t first, size_t nb)
 
 static int kl_consume(void *self, const mva_block *b, mva_error *err)
 {
-    (void)err;
-    nmf_for_runs(b, kl_run, self);
-    return MVA_OK;
+    return with_w_rows(self, b, kl_run, err);
 }
 
 int nmf_iterate_kl(mva_stack *s, nmf_state *st, mva_error *err, double *obj)

@@ -9,7 +9,10 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "mva.h"
 #include "mva/nmf.h"
@@ -343,6 +346,104 @@ static void test_nmf_same_seed_same_result_bit_for_bit(void **state)
     free(x);
 }
 
+static mva_nmf_model *fit_budget(const double *x, const mva_nmf_opts *o, size_t block,
+                                 size_t budget)
+{
+    mva_stack *s = NULL;
+    mva_error err;
+    assert_int_equal(mva_stack_from_memory(&s, x, ROWS, COLS, P, &err), MVA_OK);
+    mva_pass_opts po;
+    memset(&po, 0, sizeof po);
+    po.block_pixels = block;
+    po.mem_budget = budget;
+    mva_nmf_model *m = NULL;
+    if (mva_nmf_fit(s, o, &po, &m, &err) != MVA_OK)
+        fail_msg("mva_nmf_fit: %s", err.msg);
+    mva_stack_close(s);
+    return m;
+}
+
+static size_t files_in(const char *dir)
+{
+    char cmd[600], line[64] = "";
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    pclose(f);
+    return (size_t)strtoul(line, NULL, 10);
+}
+
+/* W larger than the memory budget lives in a scratch HDF5 file, read and written a block of
+ * rows at a time: every method and start gives the same bits as with W in memory (same
+ * blocks), a NaN pixel included, and the scratch directory is empty afterwards. */
+static void test_nmf_w_in_scratch_file_gives_same_bits(void **state)
+{
+    (void)state;
+    double *x = malloc(N * P * sizeof *x), a[N * K], w0[N * K], h0[K * P];
+    make_data(x, a, 3.0);
+    x[20 * P + 5] = NAN;
+    for (size_t e = 0; e < N * K; e++)
+        w0[e] = 1.0 + urand();
+    for (size_t e = 0; e < K * P; e++)
+        h0[e] = 0.1 + urand();
+    char dir[512];
+    tmp_path(dir, "scratch");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    const int methods[] = {MVA_NMF_HALS, MVA_NMF_MU, MVA_NMF_KL};
+    const int inits[] = {MVA_NMF_INIT_NNDSVDA, MVA_NMF_INIT_RANDOM, MVA_NMF_INIT_CUSTOM};
+    for (size_t mi = 0; mi < 3; mi++)
+        for (size_t ii = 0; ii < 3; ii++) {
+            mva_nmf_opts o = mva_nmf_opts_default();
+            o.k = K;
+            o.method = methods[mi];
+            o.init = inits[ii];
+            o.w_init = w0;
+            o.h_init = h0;
+            o.max_iter = 6;
+            o.tol = 0.0;
+            o.compressed_iter = 0; /* the scratch run has no warm start either */
+            o.scratch_dir = dir;
+            mva_nmf_model *mem = fit_budget(x, &o, 7, 0);
+            mva_nmf_model *disk = fit_budget(x, &o, 7, N * K * sizeof(double) - 1);
+            assert_int_equal(mem->w_scratch, 0);
+            assert_int_equal(disk->w_scratch, 1);
+            assert_int_equal(mem->iterations, disk->iterations);
+            assert_memory_equal(mem->history, disk->history, mem->iterations * sizeof(double));
+            assert_memory_equal(mem->spectra, disk->spectra, K * P * sizeof(double));
+            assert_memory_equal(mem->abundances, disk->abundances, K * N * sizeof(double));
+            assert_true(isnan(disk->abundances[20]));
+            mva_nmf_model_free(mem);
+            mva_nmf_model_free(disk);
+        }
+    assert_int_equal(files_in(dir), 0);
+    rmdir(dir);
+    free(x);
+}
+
+static void test_nmf_scratch_directory_missing_is_a_clear_error(void **state)
+{
+    (void)state;
+    double *x = malloc(N * P * sizeof *x), a[N * K];
+    make_data(x, a, 0.0);
+    mva_nmf_opts o = mva_nmf_opts_default();
+    o.k = K;
+    o.scratch_dir = "/nonexistent/mva-scratch";
+    mva_stack *s = NULL;
+    mva_error err;
+    assert_int_equal(mva_stack_from_memory(&s, x, ROWS, COLS, P, &err), MVA_OK);
+    mva_pass_opts po;
+    memset(&po, 0, sizeof po);
+    po.mem_budget = 1000;
+    mva_nmf_model *m = NULL;
+    assert_int_equal(mva_nmf_fit(s, &o, &po, &m, &err), MVA_EIO);
+    assert_null(m);
+    if (!strstr(err.msg, "/nonexistent/mva-scratch") || !strstr(err.msg, "scratch"))
+        fail_msg("unexpected message: %s", err.msg);
+    mva_stack_close(s);
+    free(x);
+}
+
 static void test_nmf_masks_pixels_holding_nan(void **state)
 {
     (void)state;
@@ -495,6 +596,8 @@ int main(void)
         cmocka_unit_test(test_nmf_recovers_known_spectra_from_noiseless_data),
         cmocka_unit_test(test_nmf_warm_start_saves_passes),
         cmocka_unit_test(test_nmf_same_seed_same_result_bit_for_bit),
+        cmocka_unit_test(test_nmf_w_in_scratch_file_gives_same_bits),
+        cmocka_unit_test(test_nmf_scratch_directory_missing_is_a_clear_error),
         cmocka_unit_test(test_nmf_masks_pixels_holding_nan),
         cmocka_unit_test(test_nmf_rejects_bad_options),
         cmocka_unit_test(test_nmf_result_read_back_equals_written),

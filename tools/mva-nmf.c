@@ -14,8 +14,9 @@ static const char *usage =
     "Usage: mva-nmf INPUT -k N [options]\n"
     "\n"
     "Non-negative matrix factorisation X ~ W H of an X-ray fluorescence map, read in blocks\n"
-    "(memory: the block buffers, the n x k abundances and the k x p spectra, plus p x p for\n"
-    "the nndsvda start).  Writes the abundance images (counts per component), the component\n"
+    "(memory: the block buffers, the k x p spectra, the n x k abundances of the result and p x p\n"
+    "for the nndsvda start; W, n x k, stays in memory while it fits --memory, else it lives\n"
+    "in a scratch HDF5 file, see --scratch).  Writes the abundance images (counts per component), the component\n"
     "spectra (each summing to 1), the objective after every pass and all parameters to a\n"
     "NeXus HDF5 file that silx, PyMca and h5py open, and prints a summary.\n"
     "\n"
@@ -37,6 +38,9 @@ static const char *usage =
     "                         0 = none); the passes then polish with the exact objective\n"
     "  --poisson              hals, mu: Poisson scaling of pixels and channels (as mva-pca)\n"
     "                         before the factorisation, undone afterwards\n"
+    "  --scratch DIR          directory for W's scratch HDF5 file when n x k doubles exceed\n"
+    "                         --memory (default $TMPDIR, else /tmp); the file is removed as\n"
+    "                         soon as it is open, and the compressed warm start is skipped\n"
     "\n"
     "Output:\n"
     "  -o, --output FILE      HDF5 file to write (default: INPUT's name + _nmf.h5 here); an\n"
@@ -51,7 +55,8 @@ static const char *usage =
     "  mva-gen -o map.h5 && mva-nmf map.h5 -k 6 -o map_nmf.h5\n"
     "  mva-nmf map.h5 -k 4 --method kl --init random --seed 7 --max-iter 500\n"
     "  mva-nmf map.h5::/entry/data/data -k 5 --poisson --tol 1e-5 -v\n"
-    "  mva-nmf map.h5 -k 3 -o map_nmf.h5 --report nmf_report\n";
+    "  mva-nmf map.h5 -k 3 -o map_nmf.h5 --report nmf_report\n"
+    "  mva-nmf map.h5 -k 8 --memory 1 --scratch /var/tmp   (W, 20200 x 8 doubles, on disk)\n";
 
 typedef struct {
     cli_common c;
@@ -112,6 +117,9 @@ static int tool_option(void *tool, int opt, const char *arg)
     case OPT_FIRST_TOOL + 9:
         a->report = arg;
         return 0;
+    case OPT_FIRST_TOOL + 10:
+        a->nmf.scratch_dir = arg;
+        return 0;
     default:
         cli_fail(a->c.prog, "try 'mva-nmf --help'");
         return -1;
@@ -134,6 +142,7 @@ static int parse_args(nmf_args *a, int argc, char **argv)
         {"entry", required_argument, NULL, OPT_FIRST_TOOL + 7},
         {"compressed-iter", required_argument, NULL, OPT_FIRST_TOOL + 8},
         {"report", required_argument, NULL, OPT_FIRST_TOOL + 9},
+        {"scratch", required_argument, NULL, OPT_FIRST_TOOL + 10},
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}};
     int rc = cli_parse_args(&a->c, argc, argv, "k:o:qvhV", longopts, usage, tool_option, a,
@@ -168,6 +177,9 @@ static void print_summary(const mva_stack_info *info, const mva_nmf_model *m, co
            m->poisson ? ", Poisson scaling" : "", m->inner, m->n_valid);
     if (m->n_valid < info->rows * info->cols)
         printf(", %zu masked (NaN/Inf)", info->rows * info->cols - m->n_valid);
+    if (m->w_scratch)
+        printf("\nW          %zu x %zu doubles in a scratch HDF5 file (over --memory), no warm "
+               "start", info->rows * info->cols, m->k);
     printf("\n%s  %zu iterations (%zu passes over the data), tolerance %g\n",
            m->converged ? "converged " : "stopped   ", m->iterations, m->passes, m->tol);
     printf("objective  %.10g", m->objective);

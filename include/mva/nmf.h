@@ -66,6 +66,9 @@ typedef struct mva_nmf_opts {
     const double *w_init; /* CUSTOM: n x k and k x p, non-negative, copied (in the scaled
                              space under poisson); rows of excluded pixels are ignored */
     const double *h_init;
+    const char *scratch_dir; /* where W (n x k doubles) goes, as a scratch HDF5 file removed
+                             at once, when it exceeds the pass memory budget (NULL: $TMPDIR,
+                             else /tmp); the compressed warm start then needs no n x l */
     /* Optional, called after each pass of updates with its number (from 1) and objective. */
     void (*on_iter)(void *user, size_t iter, double objective);
     void *iter_user;
@@ -104,6 +107,7 @@ typedef struct mva_nmf_model {
     double *share;          /* k: each component's fraction of the modelled counts */
     unsigned char *mask;    /* n, 1 = pixel excluded */
     double seconds;         /* wall time of the fit */
+    int w_scratch;          /* 1 when W lived in a scratch file (larger than the budget) */
 } mva_nmf_model;
 
 /* "hals", "mu", "kl" / "nndsvda", "random", "custom"; "unknown" otherwise. */

@@ -131,6 +131,34 @@ assert err <= 1.001 * best and min(corr) >= 0.99
 PYEOF
 then ok "sample map: true spectra recovered, error within 1.001x SVD"; else ko "sample map recovery"; fi
 
+# ---- W over --memory: a scratch HDF5 file, removed at once; the same model as W in memory ----
+mkdir -p "$T/scratch"
+# 30000 pixels x 5 components = 1.2 MB of W: over --memory 1 (MiB)
+"$BIN/mva-gen" --rows 150 --cols 200 --channels 128 --b 0.1 --seed 5 --quiet -o "$T/wide.h5" ||
+    ko "mva-gen wide map"
+"$BIN/mva-nmf" "$T/wide.h5" -k 5 --compressed-iter 0 --max-iter 6 --tol 0 -o "$T/wmem.h5" -q ||
+    ko "mva-nmf wide map, W in memory"
+if "$BIN/mva-nmf" "$T/wide.h5" -k 5 --max-iter 6 --tol 0 --memory 1 --scratch "$T/scratch" \
+    -o "$T/wdisk.h5" >"$T/stdout" 2>"$T/stderr" && grep -q "scratch HDF5 file" "$T/stdout"; then
+    ok "mva-nmf --memory 1: W in a scratch file, said in the summary"
+else
+    ko "mva-nmf --memory 1 --scratch: $(cat "$T/stderr")"
+fi
+if [ -z "$(ls -A "$T/scratch")" ]; then ok "scratch directory left empty"; else ko "scratch left: $(ls "$T/scratch")"; fi
+if $PY - "$T/wmem.h5" "$T/wdisk.h5" <<'PYEOF'
+import sys, h5py, numpy as np
+a = h5py.File(sys.argv[1], "r")["mva_nmf"]
+b = h5py.File(sys.argv[2], "r")["mva_nmf"]
+assert a["process/nmf/w_scratch"][()] == 0 and b["process/nmf/w_scratch"][()] == 1
+da, db = a["abundances/data"][()], b["abundances/data"][()]
+rel = np.nanmax(abs(da - db)) / np.nanmax(abs(da))
+print("abundances, W on disk vs in memory: largest difference %.1e of the largest" % rel)
+assert rel < 1e-12
+PYEOF
+then ok "W on disk gives W in memory's model"; else ko "W on disk vs memory"; fi
+expect_fail "mva-nmf --scratch missing directory" "$T/none.h5" "scratch" \
+    "$BIN/mva-nmf" "$T/wide.h5" -k 5 --memory 1 --scratch "$T/no/such/dir" -o "$T/none.h5"
+
 if [ "$fails" -ne 0 ]; then
     echo "$fails command-line NMF test(s) failed"
     exit 1

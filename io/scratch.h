@@ -1,0 +1,28 @@
+/* Scratch matrices in an unlinked HDF5 file, read and written by rows (io/scratch.c).  Internal
+ * to the library. */
+#ifndef MVA_IO_SCRATCH_H
+#define MVA_IO_SCRATCH_H
+
+#include <stddef.h>
+
+#include "mva/error.h"
+
+typedef struct mva_scratch mva_scratch;
+
+/* A rows x cols float64 dataset "W" in a new HDF5 file in dir (NULL or "": $TMPDIR, else /tmp),
+ * named mva-WHAT-XXXXXX and unlinked at once.  Contents undefined until written. */
+int mva_scratch_create(mva_scratch **out, const char *dir, const char *what, size_t rows,
+                       size_t cols, mva_error *err);
+
+/* Rows [first, first + count), row-major, cols doubles each.  Safe to call while another thread
+ * is inside HDF5: no HDF5 call is made. */
+int mva_scratch_read(mva_scratch *s, size_t first, size_t count, double *buf, mva_error *err);
+int mva_scratch_write(mva_scratch *s, size_t first, size_t count, const double *buf,
+                      mva_error *err);
+
+/* The name the file had (for messages). */
+const char *mva_scratch_name(const mva_scratch *s);
+
+void mva_scratch_close(mva_scratch *s);
+
+#endif
