@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "igram.h"
 #include "internal.h"
 
 int nmf_distributed(const nmf_state *st)
@@ -37,13 +38,16 @@ typedef struct {
     double *vsum, *wsum, *q; /* p: sum x, sum a x, sum a^2 x^2 per channel */
     double *buf;             /* NMF_SUB_ROWS x p pixel-weighted rows for the Gram */
     double xlogx;
+    int exact;               /* integer rows go to ig (no Poisson weights) */
+    mva_igram ig;            /* the exact Gram of the counts, added into st->gram */
 } stats_acc;
 
 static void stats_run(void *self, const double *x, size_t first, size_t nb)
 {
     stats_acc *a = self;
     nmf_state *st = a->st;
-    size_t p = st->p;
+    size_t p = st->p, ng = 0;
+    int kl = st->o->method == MVA_NMF_KL;
     for (size_t r = 0; r < nb; r++) {
         const double *xi = x + r * p;
         double t = 0.0;
@@ -56,26 +60,34 @@ static void stats_run(void *self, const double *x, size_t first, size_t nb)
             a->vsum[j] += xi[j];
             a->wsum[j] += w * xi[j];
             a->q[j] += w * w * xi[j] * xi[j];
-            if (xi[j] > 0.0)
-                a->xlogx += xi[j] * log(xi[j]);
-            if (a->buf)
-                a->buf[r * p + j] = w * xi[j];
         }
+        if (kl) /* only KL's objective needs it, and a log per value is not free */
+            for (size_t j = 0; j < p; j++)
+                if (xi[j] > 0.0)
+                    a->xlogx += xi[j] * log(xi[j]);
+        if (a->buf == NULL || (a->exact && mva_igram_add(&a->ig, xi)))
+            continue;
+        for (size_t j = 0; j < p; j++)
+            a->buf[ng * p + j] = w * xi[j];
+        ng++;
     }
-    if (a->buf) /* Gram of the pixel-weighted rows; channel weights applied after the pass */
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)p, (int)nb, 1.0, a->buf,
+    if (ng) /* Gram of the pixel-weighted rows; channel weights applied after the pass */
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)p, (int)ng, 1.0, a->buf,
                     (int)p, 1.0, st->gram, (int)p);
 }
 
 static int stats_consume(void *self, const mva_block *b, mva_error *err)
 {
-    (void)err;
     stats_acc *a = self;
     for (size_t t = 0; t < b->npix; t++) {
         a->st->mask[b->first + t] = b->valid[t] ? 0 : 1;
         a->st->pixw[b->first + t] = 0.0;
     }
     a->st->n_valid += b->nvalid;
+    if (a->exact && !a->ig.shift_set && b->nvalid) {
+        if (mva_igram_shift_from_block(&a->ig, b, NULL, NULL, a->buf) != MVA_OK)
+            return mva_error_set(err, MVA_ENOMEM, "NMF statistics: out of memory");
+    }
     nmf_for_runs(b, stats_run, a);
     return MVA_OK;
 }
@@ -107,10 +119,12 @@ int nmf_stats_pass(mva_stack *s, nmf_state *st, mva_error *err)
 {
     size_t p = st->p;
     stats_acc a = {st, calloc(p, sizeof(double)), calloc(p, sizeof(double)),
-                   calloc(p, sizeof(double)), NULL, 0.0};
+                   calloc(p, sizeof(double)), NULL, 0.0, 0, {0}};
     int rc = MVA_OK;
-    if (st->gram)
+    if (st->gram) {
         a.buf = malloc((size_t)NMF_SUB_ROWS * p * sizeof(double));
+        a.exact = !st->o->poisson && mva_igram_init(&a.ig, p, st->gram, 1) == MVA_OK;
+    }
     if (!a.vsum || !a.wsum || !a.q || (st->gram && !a.buf)) {
         rc = mva_error_set(err, MVA_ENOMEM, "NMF statistics: out of memory");
         goto done;
@@ -121,6 +135,8 @@ int nmf_stats_pass(mva_stack *s, nmf_state *st, mva_error *err)
     if (rc != MVA_OK)
         goto done;
     st->passes++;
+    if (a.exact)
+        mva_igram_flush(&a.ig);
     if (nmf_distributed(st)) { /* this process's pixels only so far: sum over the processes */
         double *all = malloc((3 * p + 2) * sizeof *all);
         if (all == NULL) {
@@ -157,6 +173,7 @@ done:
     free(a.wsum);
     free(a.q);
     free(a.buf);
+    mva_igram_free(&a.ig);
     return rc;
 }
 

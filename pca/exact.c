@@ -3,15 +3,11 @@
  *
  * Pass 1 (covariance) has two accumulators, and each row goes to one of them:
  *
- * - Integer rows (counts: every variable an integer once shifted by an integer vector mu0, the
- *   rounded mean of the first rows): d = x - mu0 is multiplied out in single precision with
- *   ssyrk, twice as fast as dsyrk and *exact*: the Gram entries and every partial sum the
- *   kernel forms are integers bounded by max_j sum d_j^2 (Cauchy-Schwarz), and we keep that
- *   bound <= 2^24, where every integer is a float.  Before a row would break it the float Gram
- *   is added to a double one (exact integers up to 2^53) and restarted.  The result,
- *   G = sum d d^T and s = sum d, are exact; the centred Gram G - s s^T / n then costs one
- *   rounding per entry, on a term of the size of the spread of the counts around mu0.
- * - Other rows (non-integer data, |d| > 4096, Poisson-weighted rows): centred on their
+ * - Integer rows (counts): the exact Gram of src/igram.c, sum d d^T and sum d of the rows
+ *   shifted by an integer vector mu0, in single precision and without rounding; the centred
+ *   Gram G - s s^T / n then costs one rounding per entry, on a term of the size of the spread
+ *   of the counts around mu0.
+ * - Other rows (non-integer data, counts far from mu0, Poisson-weighted rows): centred on their
  *   sub-block mean and multiplied out with dsyrk; each sub-block's centred Gram is merged into
  *   the running one with Chan, Golub & LeVeque's pairwise update (1979):
  *   M2 += G_b + (n_a n_b / (n_a + n_b)) d d^T,  d = mean_b - mean_a.
@@ -29,11 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mva/pca.h"
+#include "igram.h"
 #include "internal.h"
-
-/* Largest integer up to which every integer is a float: the bound of the exact path. */
-#define FLT_EXACT 16777216.0
+#include "mva/pca.h"
 
 typedef struct {
     const pca_vars *v;
@@ -45,19 +39,10 @@ typedef struct {
     double *pix_w;     /* n map pixels: Poisson pixel weight, or NULL */
     double *w;         /* PCA_SUB_ROWS x p work rows */
     double *bmean;     /* p */
-    /* the exact integer path (not under Poisson scaling) */
-    int int_path;
-    size_t n_int;      /* rows taken */
-    int mu0_set;
-    double *mu0;       /* p integer shift: the rounded mean of the first sub-block */
-    double *g;         /* p x p: sum of d d^T, d = row - mu0, exact (upper triangle) */
-    float *f;          /* p x p: the same since the last flush (upper triangle) */
-    int f_fresh;       /* f holds nothing: the next ssyrk overwrites it */
-    double fbound;     /* bound of every |entry| of f, pending rows included */
-    double *dsum;      /* p: sum of d */
-    float *fw;         /* PCA_SUB_ROWS x p rows waiting for ssyrk */
-    size_t nf;
-    size_t nw;         /* rows in w waiting for merge_rows */
+    size_t nw;         /* rows in w waiting for merge_rows (exact path on) */
+    int int_path;      /* the exact path (not under Poisson scaling) */
+    mva_igram ig;
+    double *g;         /* p x p: the exact path's sum d d^T */
 } cov_acc;
 
 /* Centres the nb rows in c->w on their mean and merges their Gram into the running one. */
@@ -90,92 +75,9 @@ static int merge_rows(cov_acc *c, size_t nb)
     return MVA_OK;
 }
 
-enum { ROW_TAKEN, ROW_FULL, ROW_NOT_INTEGER };
-
-/*
- * Row x shifted by mu0 into out (floats).  ROW_TAKEN (and fbound, dsum updated) if every d_j
- * is an integer and fbound + max_j d_j^2 <= FLT_EXACT; ROW_FULL if it would fit after a flush;
- * ROW_NOT_INTEGER if never.  fbound = sum over the rows of max_j d_j^2 bounds every partial
- * sum of |d_j d_k| (|d_j d_k| <= max(d_j^2, d_k^2)).
- */
-static int int_row(cov_acc *c, const double *x, float *out)
+static void apply_vars(const void *ctx, const double *x, double *out)
 {
-    const double round = 6755399441055744.0; /* 1.5 * 2^52: (d + round) - round = rint(d) */
-    size_t p = c->v->p;
-    const double *mu0 = c->mu0;
-    double big = 0.0;
-    int fraction = 0;
-    for (size_t j = 0; j < p; j++) {
-        double d = x[j] - mu0[j], q = d * d;
-        fraction |= (d + round) - round != d; /* also catches NaN */
-        big = q > big ? q : big;
-        out[j] = (float)d;
-    }
-    if (fraction || big > FLT_EXACT)
-        return ROW_NOT_INTEGER;
-    if (c->fbound + big > FLT_EXACT)
-        return ROW_FULL;
-    c->fbound += big;
-    double *dsum = c->dsum;
-    for (size_t j = 0; j < p; j++)
-        dsum[j] += out[j];
-    return ROW_TAKEN;
-}
-
-/* The pending float rows into f. */
-static void int_syrk(cov_acc *c)
-{
-    size_t p = c->v->p;
-    if (c->nf == 0)
-        return;
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)p, (int)c->nf, 1.0f, c->fw,
-                (int)p, c->f_fresh ? 0.0f : 1.0f, c->f, (int)p);
-    c->f_fresh = 0;
-    c->nf = 0;
-}
-
-/* f into g, and f restarts empty. */
-static void int_flush(cov_acc *c)
-{
-    size_t p = c->v->p;
-    int_syrk(c);
-    if (!c->f_fresh)
-        for (size_t i = 0; i < p; i++)
-            for (size_t j = i; j < p; j++)
-                c->g[i * p + j] += c->f[i * p + j];
-    c->f_fresh = 1;
-    c->fbound = 0.0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The integer shift: per variable, the rounded median of up to SHIFT_SAMPLE valid pixels
- * spread over the block (0 where not finite): one bright or dead pixel cannot move it. */
-#define SHIFT_SAMPLE 63
-static int int_set_shift(cov_acc *c, const mva_block *b)
-{
-    size_t p = c->v->p, ns = b->nvalid < SHIFT_SAMPLE ? b->nvalid : SHIFT_SAMPLE;
-    size_t step = b->nvalid / ns, seen = 0, taken = 0;
-    double *col = malloc(ns * sizeof *col);
-    if (col == NULL)
-        return MVA_ENOMEM;
-    for (size_t t = 0; t < b->npix && taken < ns; t++) /* sample rows into c->w */
-        if (b->valid[t] && seen++ % step == 0)
-            pca_vars_apply(c->v, b->x + t * b->p, c->w + taken++ * p);
-    for (size_t j = 0; j < p; j++) {
-        for (size_t r = 0; r < ns; r++)
-            col[r] = c->w[r * p + j];
-        qsort(col, ns, sizeof *col, cmp_double);
-        double m = col[ns / 2];
-        c->mu0[j] = isfinite(m) && fabs(m) < 1e15 ? nearbyint(m) : 0.0;
-    }
-    free(col);
-    c->mu0_set = 1;
-    return MVA_OK;
+    pca_vars_apply(ctx, x, out);
 }
 
 /* One pixel's variables x: onto the exact path, or into the rows for merge_rows (with their
@@ -183,17 +85,8 @@ static int int_set_shift(cov_acc *c, const mva_block *b)
 static int int_pixel(cov_acc *c, const double *x)
 {
     size_t p = c->v->p;
-    int st = int_row(c, x, c->fw + c->nf * p);
-    if (st == ROW_FULL) {
-        int_flush(c);
-        st = int_row(c, x, c->fw);
-    }
-    if (st == ROW_TAKEN) {
-        c->n_int++;
-        if (++c->nf == PCA_SUB_ROWS)
-            int_syrk(c);
+    if (mva_igram_add(&c->ig, x))
         return MVA_OK;
-    }
     double *row = c->w + c->nw * p;
     if (row != x)
         memcpy(row, x, p * sizeof *x);
@@ -210,8 +103,8 @@ static int cov_consume(void *self, const mva_block *b, mva_error *err)
     cov_acc *c = self;
     size_t p = c->v->p, nb = 0;
     int rc = MVA_OK;
-    if (c->int_path && !c->mu0_set && b->nvalid)
-        rc = int_set_shift(c, b);
+    if (c->int_path && !c->ig.shift_set && b->nvalid)
+        rc = mva_igram_shift_from_block(&c->ig, b, apply_vars, c->v, c->w);
     for (size_t t = 0; t < b->npix && rc == MVA_OK; t++) {
         if (!b->valid[t])
             continue;
@@ -251,23 +144,24 @@ static int int_finish(cov_acc *c)
     if (c->nw && merge_rows(c, c->nw) != MVA_OK)
         return MVA_ENOMEM;
     c->nw = 0;
-    int_flush(c);
+    mva_igram_flush(&c->ig);
+    const double *mu0 = c->ig.mu0, *dsum = c->ig.dsum;
     for (size_t j = 0; j < p; j++)
-        c->vsum[j] += (double)c->n_int * c->mu0[j] + c->dsum[j];
-    if (c->n_int == 0) {
+        c->vsum[j] += (double)c->ig.n * mu0[j] + dsum[j];
+    if (c->ig.n == 0) {
         free(c->g);
         c->g = NULL;
         return MVA_OK;
     }
-    double ni = (double)c->n_int;
+    double ni = (double)c->ig.n;
     for (size_t i = 0; i < p; i++) {
-        double si = c->dsum[i] / ni;
+        double si = dsum[i] / ni;
         for (size_t j = i; j < p; j++)
-            c->g[i * p + j] -= si * c->dsum[j];
+            c->g[i * p + j] -= si * dsum[j];
     }
     double na = (double)c->n, ntot = na + ni;
     for (size_t j = 0; j < p; j++) /* d = mean_int - mean_a */
-        c->bmean[j] = c->mu0[j] + c->dsum[j] / ni - c->mean[j];
+        c->bmean[j] = mu0[j] + dsum[j] / ni - c->mean[j];
     if (c->n > 0) {
         for (size_t i = 0; i < p; i++)
             for (size_t j = i; j < p; j++)
@@ -280,7 +174,7 @@ static int int_finish(cov_acc *c)
     free(c->m2);
     c->m2 = c->g;
     c->g = NULL;
-    c->n += c->n_int;
+    c->n += c->ig.n;
     return MVA_OK;
 }
 
@@ -299,11 +193,11 @@ static int cov_reduce(cov_acc *c, const mva_comm *comm, mva_error *err)
         return MVA_OK;
     size_t p = c->v->p, len = p + 1;
     double *off = NULL, ntot = 0;
-    double n_int = (double)c->n_int;
+    double n_int = (double)c->ig.n;
     int rc = mva_comm_sum(comm, c->m2, p * p, err);
     if (rc == MVA_OK)
         rc = mva_comm_sum(comm, &n_int, 1, err);
-    c->n_int = (size_t)n_int;
+    c->ig.n = (size_t)n_int;
     if (rc == MVA_OK)
         rc = mva_comm_sum(comm, c->vsum, p, err);
     if (rc == MVA_OK)
@@ -334,13 +228,8 @@ static int run_cov_pass(mva_stack *s, cov_acc *c, mva_pca_model *m, const mva_ac
     c->bmean = malloc(p * sizeof(double));
     int ok = c->mean && c->vsum && c->w && c->bmean;
     if (ok && c->int_path) {
-        c->mu0 = malloc(p * sizeof(double));
         c->g = calloc(pp, sizeof(double));
-        c->f = malloc(pp * sizeof(float));
-        c->f_fresh = 1;
-        c->dsum = calloc(p, sizeof(double));
-        c->fw = malloc((size_t)PCA_SUB_ROWS * p * sizeof(float));
-        ok = c->mu0 && c->g && c->f && c->dsum && c->fw;
+        ok = c->g && mva_igram_init(&c->ig, p, c->g, 0) == MVA_OK;
     } else if (ok) {
         ok = (c->m2 = calloc(pp, sizeof(double))) != NULL;
     }
@@ -453,11 +342,8 @@ static void cov_free(cov_acc *c)
     free(c->vsum);
     free(c->w);
     free(c->bmean);
-    free(c->mu0);
     free(c->g);
-    free(c->f);
-    free(c->dsum);
-    free(c->fw);
+    mva_igram_free(&c->ig);
     memset(c, 0, sizeof *c);
 }
 
@@ -473,7 +359,7 @@ int pca_fit_exact(mva_stack *s, const pca_vars *v, const mva_pca_opts *o, mva_pc
     int rc = run_cov_pass(s, &c, m, extra, nextra, popts, err);
     if (rc == MVA_OK) {
         m->n_valid = c.n;
-        m->n_exact = c.n_int;
+        m->n_exact = c.ig.n;
         if (c.n < 2)
             rc = mva_error_set(err, MVA_EINVAL, "%s: PCA needs at least 2 valid pixels, found "
                                "%zu (the others hold NaN or Inf)",

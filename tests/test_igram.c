@@ -1,0 +1,124 @@
+/* The exact Gram of integer rows (src/igram.c) against 64-bit integer arithmetic: equal to the
+ * last bit, in raw and shifted form, through many flushes; rows it cannot sum exactly are
+ * refused and leave it untouched. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "igram.h"
+#include "mva/error.h"
+
+enum { P = 23, N = 2000 };
+
+static uint64_t rng_state = 88172645463325252ull;
+static uint64_t next(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* Counts around 1000 + 50 j with a spread of +-amp (so that |d| reaches amp). */
+static void make_counts(double *x, int64_t *xi, int amp)
+{
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = 0; j < P; j++) {
+            int64_t v = 1000 + 50 * (int64_t)j + (int64_t)(next() % (2 * (uint64_t)amp + 1)) - amp;
+            xi[i * P + j] = v;
+            x[i * P + j] = (double)v;
+        }
+}
+
+static void check_gram(const double *x, const int64_t *xi, int raw)
+{
+    double *g = calloc(P * P, sizeof *g), sample[63 * P];
+    mva_igram a;
+    assert_int_equal(mva_igram_init(&a, P, g, raw), MVA_OK);
+    memcpy(sample, x, sizeof sample);
+    assert_int_equal(mva_igram_set_shift(&a, sample, 63), MVA_OK);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(mva_igram_add(&a, x + i * P), 1);
+    mva_igram_flush(&a);
+    assert_int_equal(a.n, N);
+    for (size_t j = 0; j < P; j++) {
+        assert_true(a.mu0[j] == floor(a.mu0[j]));
+        int64_t s = 0;
+        for (size_t i = 0; i < N; i++)
+            s += xi[i * P + j] - (int64_t)a.mu0[j];
+        assert_true(a.dsum[j] == (double)s);
+    }
+    for (size_t j = 0; j < P; j++)
+        for (size_t k = j; k < P; k++) {
+            int64_t ref = 0;
+            for (size_t i = 0; i < N; i++) {
+                int64_t u = xi[i * P + j], v = xi[i * P + k];
+                if (!raw) {
+                    u -= (int64_t)a.mu0[j];
+                    v -= (int64_t)a.mu0[k];
+                }
+                ref += u * v;
+            }
+            if (g[j * P + k] != (double)ref)
+                fail_msg("entry (%zu, %zu): %.17g, exact %lld", j, k, g[j * P + k],
+                         (long long)ref);
+        }
+    mva_igram_free(&a);
+    free(g);
+}
+
+/* Spread 2000: |d|^2 up to ~6e6, so the float Gram is flushed every other row or so. */
+static void test_igram_equals_integer_arithmetic(void **state)
+{
+    (void)state;
+    double *x = malloc(N * P * sizeof *x);
+    int64_t *xi = malloc(N * P * sizeof *xi);
+    int amps[] = {3, 100, 2000};
+    for (size_t t = 0; t < 3; t++) {
+        make_counts(x, xi, amps[t]);
+        check_gram(x, xi, 0);
+        check_gram(x, xi, 1);
+    }
+    free(x);
+    free(xi);
+}
+
+static void test_igram_refuses_rows_it_cannot_sum_exactly(void **state)
+{
+    (void)state;
+    double *g = calloc(P * P, sizeof *g), x[P], zero[P] = {0};
+    mva_igram a;
+    assert_int_equal(mva_igram_init(&a, P, g, 1), MVA_OK);
+    assert_int_equal(mva_igram_set_shift(&a, zero, 1), MVA_OK);
+    for (size_t j = 0; j < P; j++)
+        x[j] = (double)j;
+    x[4] = 2.5;
+    assert_int_equal(mva_igram_add(&a, x), 0);
+    x[4] = 4097.0; /* d^2 > 2^24 on its own */
+    assert_int_equal(mva_igram_add(&a, x), 0);
+    x[4] = NAN;
+    assert_int_equal(mva_igram_add(&a, x), 0);
+    x[4] = 4096.0;
+    assert_int_equal(mva_igram_add(&a, x), 1);
+    mva_igram_flush(&a);
+    assert_int_equal(a.n, 1);
+    assert_true(g[4 * P + 4] == 4096.0 * 4096.0);
+    assert_true(g[0 * P + 3] == 0.0 && g[2 * P + 3] == 6.0);
+    mva_igram_free(&a);
+    free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_igram_equals_integer_arithmetic),
+        cmocka_unit_test(test_igram_refuses_rows_it_cannot_sum_exactly),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
