@@ -27,12 +27,15 @@ const char *mva_pca_method_name(int method)
 /*
  * Cost model, in seconds, calibrated on this project's 2-core test machine (make bench):
  *   a read     raw bytes / 0.7 GB/s when compressed (parallel inflate), / 4 GB/s otherwise;
- *   exact      2 reads + n p^2 / 7e10 (dsyrk) + p^3 / 2.3e10 (LAPACK);
+ *   exact      2 reads + n p^2 / 1.4e11 for integer counts without Poisson scaling (the exact
+ *              single-precision Gram, src/igram.c), / 7e10 otherwise (dsyrk), + p^3 / 2.3e10
+ *              (LAPACK);
  *   randomized (P + 1) reads + (P + 1) n p 8 / 3e9: each pass streams the block of doubles
  *              through two skinny dgemms, memory-bound; P = max_passes, since the Ritz values
  *              of noise-level components rarely settle before.
- * Measured: 101x200x2000 gzip exact 1.9-2.2 s vs randomized 3.2 s; 400x640x2048 raw exact
- * 17.1 s vs randomized 17.8 s; at 4096 channels the randomized method wins.
+ * Measured: 101x200x2000 gzip exact 1.4-1.5 s vs randomized 3.2 s; 400x640x2048 raw exact
+ * 9.8 s vs randomized 17.8 s; for 10^6 pixels the randomized method wins from about 4096
+ * channels of floats or 8192 channels of counts.
  */
 int mva_pca_choose_method(const mva_stack_info *info, const mva_pca_opts *o)
 {
@@ -48,7 +51,9 @@ int mva_pca_choose_method(const mva_stack_info *info, const mva_pca_opts *o)
     int compressed = info->stored_bytes && (double)info->stored_bytes < 0.9 * raw;
     double t_read = raw / (compressed ? 7e8 : 4e9);
     double passes = (double)o->max_passes + 1;
-    double exact = 2 * t_read + n * p * p / 7e10 + p * p * p / 2.3e10;
+    int counts = info->dtype != MVA_DTYPE_FLOAT32 && info->dtype != MVA_DTYPE_FLOAT64;
+    double gram_rate = counts && !o->poisson ? 1.4e11 : 7e10;
+    double exact = 2 * t_read + n * p * p / gram_rate + p * p * p / 2.3e10;
     double randomized = passes * (t_read + n * p * 8 / 3e9);
     return randomized < exact ? MVA_PCA_RANDOMIZED : MVA_PCA_EXACT;
 }

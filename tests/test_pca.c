@@ -689,6 +689,14 @@ static void test_auto_picks_exact_for_small_and_randomized_for_large_maps(void *
     info.rows = 400, info.cols = 640, info.channels = 2048, info.stored_bytes = 0;
     assert_int_equal(mva_pca_choose_method(&info, &o), MVA_PCA_EXACT); /* measured: a tie */
     info.rows = 1000, info.cols = 1000, info.channels = 4096;
+    assert_int_equal(mva_pca_choose_method(&info, &o), MVA_PCA_EXACT); /* counts: a tie */
+    info.dtype = MVA_DTYPE_FLOAT32; /* no exact single-precision Gram for floats */
+    assert_int_equal(mva_pca_choose_method(&info, &o), MVA_PCA_RANDOMIZED);
+    info.dtype = MVA_DTYPE_UINT16;
+    o.poisson = 1; /* nor for Poisson-weighted counts */
+    assert_int_equal(mva_pca_choose_method(&info, &o), MVA_PCA_RANDOMIZED);
+    o.poisson = 0;
+    info.channels = 8192;
     assert_int_equal(mva_pca_choose_method(&info, &o), MVA_PCA_RANDOMIZED);
     o.k = 2; /* fewer components, smaller basis: still randomized */
     assert_int_equal(mva_pca_choose_method(&info, &o), MVA_PCA_RANDOMIZED);
