@@ -37,9 +37,8 @@ static double compressed_step(nmf_state *st, const double *y, const double *v, s
                 (int)l, 0.0, w->a, (int)k);
     cblas_dgemm(R, CblasNoTrans, CblasTrans, (int)k, (int)k, (int)p, 1.0, st->H, (int)p, st->H,
                 (int)p, 0.0, w->hht, (int)k);
-    for (size_t i = 0; i < n; i++)
-        if (!st->mask[i])
-            nmf_hals_row(st->W + i * k, w->a + i * k, w->hht, k, st->o->inner);
+    /* Excluded pixels too: their rows of W and Y are 0, so a = 0 and they stay 0. */
+    nmf_hals_rows(st->W, w->a, w->hht, k, st->o->inner, n);
     /* W^T X~ ~ (W^T Y) V^T */
     cblas_dgemm(R, CblasTrans, CblasNoTrans, (int)k, (int)l, (int)n, 1.0, st->W, (int)k, y,
                 (int)l, 0.0, w->e, (int)l);

@@ -55,6 +55,10 @@ int nmf_iterate_kl(mva_stack *s, nmf_state *st, mva_error *err, double *obj);
 /* HALS on one row w (k) of W from a = (X~ H^T) row and b = H H^T, sweeps times. */
 void nmf_hals_row(double *w, const double *a, const double *b, size_t k, size_t sweeps);
 
+/* nmf_hals_row on nrows consecutive rows of w and a (k apart), with the same bits. */
+void nmf_hals_rows(double *w, const double *a, const double *b, size_t k, size_t sweeps,
+                   size_t nrows);
+
 /* H from C = W^T X~ and D = W^T W (k x p, k x k): o->inner HALS row sweeps or multiplicative
  * updates; tmp holds k x p. */
 void nmf_update_h(nmf_state *st, const double *c, const double *d, double *tmp);
