@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blasctl.h"
 #include "igram.h"
 #include "internal.h"
 
@@ -395,7 +396,9 @@ static int init_nndsvda(mva_stack *s, nmf_state *st, mva_error *err)
             v[j * l + q] *= st->chw[j];
     u_acc a = {st, v, t, y, 0, l};
     mva_accum acc = {&a, NULL, y ? u_consume : u_consume_w, NULL};
+    int threads = mva_blas_leave_reader_a_core();
     rc = mva_pass_run(s, &acc, 1, st->popts, err);
+    mva_blas_restore(threads);
     if (rc != MVA_OK)
         goto done;
     st->passes++;

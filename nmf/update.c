@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blasctl.h"
 #include "internal.h"
 
 typedef struct {
@@ -231,7 +232,9 @@ int nmf_iterate_frobenius(mva_stack *s, nmf_state *st, mva_error *err, double *o
     }
     prepare_h(&u);
     mva_accum acc = {&u, NULL, frob_consume, NULL};
+    int threads = mva_blas_leave_reader_a_core();
     rc = mva_pass_run(s, &acc, 1, st->popts, err);
+    mva_blas_restore(threads);
     if (rc != MVA_OK)
         goto done;
     st->passes++;
@@ -307,7 +310,9 @@ int nmf_iterate_kl(mva_stack *s, nmf_state *st, mva_error *err, double *obj)
         for (size_t j = 0; j < st->p; j++)
             u.hsum[q] += st->H[q * st->p + j];
     mva_accum acc = {&u, NULL, kl_consume, NULL};
+    int threads = mva_blas_leave_reader_a_core();
     rc = mva_pass_run(s, &acc, 1, st->popts, err);
+    mva_blas_restore(threads);
     if (rc != MVA_OK)
         goto done;
     st->passes++;

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "blasctl.h"
 #include "internal.h"
 
 double pca_load_row(const pca_vars *v, int poisson, const double *x, double *row,
@@ -178,20 +178,6 @@ static void score_prepare(score_acc *a)
     }
 }
 
-void pca_blas_leave_reader_a_core(void)
-{
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = openblas_get_num_threads();
-    if (cpus > 0 && threads > 1 && threads > cpus - 1)
-        openblas_set_num_threads(cpus > 2 ? (int)cpus - 1 : 1);
-}
-
-void pca_blas_restore(int threads)
-{
-    if (openblas_get_num_threads() != threads)
-        openblas_set_num_threads(threads);
-}
-
 int pca_score_pass(mva_stack *s, const pca_vars *v, mva_pca_model *m, const double *comp_w,
                    const mva_pass_opts *popts, mva_error *err)
 {
@@ -206,11 +192,10 @@ int pca_score_pass(mva_stack *s, const pca_vars *v, mva_pca_model *m, const doub
         rc = mva_error_set(err, MVA_ENOMEM, "out of memory");
     } else {
         score_prepare(&a);
-        int threads = openblas_get_num_threads();
-        pca_blas_leave_reader_a_core();
+        int threads = mva_blas_leave_reader_a_core();
         mva_accum acc = {&a, NULL, score_consume, NULL};
         rc = mva_pass_run(s, &acc, 1, popts, err);
-        pca_blas_restore(threads);
+        mva_blas_restore(threads);
     }
     free(a.u);
     free(a.s);

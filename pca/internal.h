@@ -56,14 +56,6 @@ void pca_set_means(mva_pca_model *m, const double *vsum, const double *smean, si
  * eigenspectrum = v un-weighted, both signed so the eigenspectrum's largest |entry| is > 0. */
 void pca_orient_component(mva_pca_model *m, const double *v, size_t q, double *comp_w);
 
-/* Skinny products (randomized passes, scores): BLAS threads down to one less than the online
- * CPUs, since the pass engine's reader thread keeps a core busy reading and converting and a
- * BLAS thread competing with it only slows both (measured on 2 cores, 400 x 640 x 2048:
- * randomized 27.6-37.3 s -> 17.7 s).  pca_blas_restore(n) sets n threads back (n from
- * openblas_get_num_threads() before). */
-void pca_blas_leave_reader_a_core(void);
-void pca_blas_restore(int threads);
-
 /* The scores pass: eigenimages of the k components comp_w (k x p, scaled space). */
 int pca_score_pass(mva_stack *s, const pca_vars *v, mva_pca_model *m, const double *comp_w,
                    const mva_pass_opts *popts, mva_error *err);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blasctl.h"
 #include "internal.h"
 
 typedef struct {
@@ -483,10 +484,10 @@ int pca_fit_randomized(mva_stack *s, const pca_vars *v, const mva_pca_opts *o,
         l = p;
     rf_acc a;
     rr_state st = {p, l, o->k, NULL, NULL, NULL, NULL, NULL};
-    int blas_threads = openblas_get_num_threads();
     int rc = rf_alloc(&a, v, o->poisson, l, err);
     if (rc != MVA_OK)
         return rc;
+    int blas_threads = mva_blas_leave_reader_a_core();
     st.q = malloc(p * l * sizeof(double));
     st.wq = malloc(p * l * sizeof(double));
     st.theta = malloc(l * sizeof(double));
@@ -498,7 +499,6 @@ int pca_fit_randomized(mva_stack *s, const pca_vars *v, const mva_pca_opts *o,
     }
     m->seed = o->seed;
     m->oversample = l - o->k;
-    pca_blas_leave_reader_a_core();
     rc = first_pass(s, &a, o, m, extra, nextra, popts, st.wq, err);
     m->passes = 1;
     if (rc == MVA_OK)
@@ -533,7 +533,7 @@ int pca_fit_randomized(mva_stack *s, const pca_vars *v, const mva_pca_opts *o,
     if (rc == MVA_OK)
         rc = finish(m, &st, o, comp_w, err);
 done:
-    pca_blas_restore(blas_threads);
+    mva_blas_restore(blas_threads);
     rf_free(&a);
     rr_free(&st);
     return rc;
