@@ -270,48 +270,87 @@ static void finish_cov(cov_acc *c, mva_pca_model *m)
 }
 
 /*
+ * Variables of zero variance (dead channels: a zero row and column) take no part in the
+ * decomposition: the nl live ones are packed, in place, into the leading nl x nl matrix (lda
+ * nl, same triangle), and the dead ones get eigenvalue 0 and no weight in any leading
+ * eigenvector.  dsytrd costs p^3: channels above the beam energy or below the detector's
+ * threshold are often dead.  Returns nl; live[0..nl) the live variables.
+ */
+static size_t pack_live(double *cov, size_t p, size_t *live)
+{
+    size_t nl = 0;
+    for (size_t i = 0; i < p; i++)
+        if (cov[i * p + i] != 0.0)
+            live[nl++] = i;
+    if (nl == p)
+        return p;
+    /* destination a nl + b <= source live[a] p + live[b], both increasing: nothing is
+     * overwritten before it is read */
+    for (size_t a = 0; a < nl; a++)
+        for (size_t b = a; b < nl; b++)
+            cov[a * nl + b] = cov[live[a] * p + live[b]];
+    return nl;
+}
+
+/*
  * Eigen-decomposition of the covariance, the way LAPACK's dsyevr does it, unrolled so that
  * the one expensive step is done once: dsytrd reduces the matrix to tridiagonal form in place
  * (Q kept as reflectors), dsterf gives all p eigenvalues (for the scree), dstemr (MRRR, as in
  * dsyevr) the k leading eigenvectors of the tridiagonal matrix, and dormtr maps them back.
  * One reduction instead of two (eigenvalues, then vectors) and no p x p copy: the row-major
  * upper triangle is handed to LAPACK as the column-major lower one, which LAPACKE passes
- * through without the transposed copy it makes for row-major input.
+ * through without the transposed copy it makes for row-major input.  Dead variables are
+ * packed out first (pack_live).
  */
 static int eigen(double *cov, mva_pca_model *m, const mva_pca_opts *o, double *comp_w,
                  mva_error *err)
 {
-    lapack_int p = (lapack_int)m->p, k, found = 0, tryrac = 1, info;
+    lapack_int k, found = 0, tryrac = 1, info;
     size_t pz = m->p;
     double *d = malloc(pz * sizeof *d), *e = malloc(pz * sizeof *e);
     double *d2 = malloc(pz * sizeof *d2), *e2 = malloc(pz * sizeof *e2);
     double *tau = malloc(pz * sizeof *tau), *w = malloc(pz * sizeof *w);
-    double *z = malloc(pz * m->k * sizeof *z);
+    double *z = malloc(pz * m->k * sizeof *z), *full = malloc(pz * sizeof *full);
+    size_t *live = malloc(pz * sizeof *live);
     lapack_int *isuppz = malloc(2 * m->k * sizeof *isuppz);
     int rc = MVA_OK;
-    if (!d || !e || !d2 || !e2 || !tau || !w || !z || !isuppz) {
+    if (!d || !e || !d2 || !e2 || !tau || !w || !z || !full || !live || !isuppz) {
         rc = mva_error_set(err, MVA_ENOMEM, "out of memory for the eigen-decomposition");
         goto done;
     }
+    size_t nl = pack_live(cov, pz, live);
+    if (nl < m->k) { /* fewer live variables than components: decompose them all */
+        nl = pz;
+        for (size_t j = 0; j < pz; j++)
+            live[j] = j;
+    }
+    lapack_int p = (lapack_int)nl;
     info = LAPACKE_dsytrd(LAPACK_COL_MAJOR, 'L', p, cov, p, d, e, tau);
     if (info != 0) {
         rc = mva_error_set(err, MVA_ENUMERIC, "LAPACKE_dsytrd failed (info %d)", (int)info);
         goto done;
     }
-    memcpy(d2, d, pz * sizeof *d);
-    memcpy(e2, e, (pz - 1) * sizeof *e);
+    memcpy(d2, d, nl * sizeof *d);
+    memcpy(e2, e, (nl - 1) * sizeof *e);
     info = LAPACKE_dsterf(p, d2, e2);
     if (info != 0) {
         rc = mva_error_set(err, MVA_ENUMERIC, "LAPACKE_dsterf failed (info %d)", (int)info);
         goto done;
     }
-    for (size_t j = 0; j < pz; j++) { /* ascending from LAPACK */
-        m->eigenvalues[j] = d2[pz - 1 - j];
+    /* descending: the live eigenvalues (ascending from LAPACK), the dead ones' zeros in their
+     * place among them */
+    for (size_t j = 0, a = nl, zeros = pz - nl; j < pz; j++) {
+        if (zeros && (a == 0 || d2[a - 1] < 0.0)) {
+            m->eigenvalues[j] = 0.0;
+            zeros--;
+        } else {
+            m->eigenvalues[j] = d2[--a];
+        }
         m->explained[j] = m->total_variance > 0 ? m->eigenvalues[j] / m->total_variance : 0;
     }
     pca_select_k(m, o); /* all eigenvalues known: the rule may lower k */
     k = (lapack_int)m->k;
-    e[pz - 1] = 0.0;
+    e[nl - 1] = 0.0;
     info = LAPACKE_dstemr(LAPACK_COL_MAJOR, 'V', 'I', p, d, e, 0.0, 0.0, p - k + 1, p, &found,
                           w, z, p, k, isuppz, &tryrac);
     if (info == 0 && found == k)
@@ -321,8 +360,13 @@ static int eigen(double *cov, mva_pca_model *m, const mva_pca_opts *o, double *c
                            (int)info, (int)found, (int)k);
         goto done;
     }
-    for (size_t q = 0; q < m->k; q++)
-        pca_orient_component(m, z + (m->k - 1 - q) * pz, q, comp_w);
+    for (size_t q = 0; q < m->k; q++) {
+        const double *v = z + (m->k - 1 - q) * nl;
+        memset(full, 0, pz * sizeof *full);
+        for (size_t a = 0; a < nl; a++)
+            full[live[a]] = v[a];
+        pca_orient_component(m, full, q, comp_w);
+    }
 done:
     free(d);
     free(e);
@@ -331,6 +375,8 @@ done:
     free(tau);
     free(w);
     free(z);
+    free(full);
+    free(live);
     free(isuppz);
     return rc;
 }

@@ -254,6 +254,34 @@ static void test_exact_integer_path_flushes_and_falls_back(void **state)
     free(x);
 }
 
+/* Constant channels (zero variance: a detector's dead channels) are left out of the
+ * eigen-decomposition: they get eigenvalues exactly 0 and no weight in any component; the
+ * rest is LAPACK's answer on the whole matrix. */
+static void test_dead_channels_are_deflated(void **state)
+{
+    (void)state;
+    double *x = malloc(N * P * sizeof *x), ev[P], vt[P * P], mean[P];
+    make_counts(x, N, P, 0.0, 1.0);
+    for (size_t i = 0; i < N; i++) {
+        x[i * P + 0] = 0.0;
+        x[i * P + 9] = 7.0;
+    }
+    reference_pca(x, N, P, 1, ev, vt, mean);
+    mva_pca_opts o = exact_opts();
+    o.k = 4;
+    mva_pca_model *m = fit(x, ROWS, COLS, P, &o, 0);
+    assert_eigenvalues_near(m, ev, P, 1e-10);
+    assert_true(m->eigenvalues[P - 1] == 0.0 && m->eigenvalues[P - 2] == 0.0);
+    for (size_t j = 1; j < P; j++)
+        assert_true(m->eigenvalues[j] <= m->eigenvalues[j - 1]);
+    for (size_t q = 0; q < 4; q++) {
+        assert_true(m->components[q * P + 0] == 0.0 && m->components[q * P + 9] == 0.0);
+        assert_true(alignment(m->components + q * P, vt + q * P, P) > 1.0 - 1e-12);
+    }
+    mva_pca_model_free(m);
+    free(x);
+}
+
 static void test_sign_convention_largest_entry_positive(void **state)
 {
     (void)state;
@@ -713,6 +741,7 @@ int main(void)
         cmocka_unit_test(test_exact_pca_keeps_precision_under_large_offset),
         cmocka_unit_test(test_exact_integer_counts_match_lapack_gesdd),
         cmocka_unit_test(test_exact_integer_path_flushes_and_falls_back),
+        cmocka_unit_test(test_dead_channels_are_deflated),
         cmocka_unit_test(test_sign_convention_largest_entry_positive),
         cmocka_unit_test(test_uncentred_scores_project_raw_data),
         cmocka_unit_test(test_nan_pixels_are_masked_and_left_out),
