@@ -5,7 +5,9 @@
  * The streamed passes then start near the optimum and only polish: the objective they report
  * is always the exact one, and the projection never enters the final model. */
 #include <cblas.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -24,6 +26,56 @@ static void cwork_free(cwork *w)
     free(w->tmp);
 }
 
+/* The rows of W split between threads: each row's update depends on that row alone, so the
+ * bits are those of one thread.  No pass runs here, so every core is free. */
+#define HALS_THREADS_MAX 8
+#define HALS_ROWS_PER_THREAD 4096
+
+typedef struct {
+    double *w;
+    const double *a, *b;
+    size_t k, sweeps, nrows;
+} hals_part;
+
+static void *hals_part_run(void *arg)
+{
+    hals_part *h = arg;
+    nmf_hals_rows(h->w, h->a, h->b, h->k, h->sweeps, h->nrows);
+    return NULL;
+}
+
+static void hals_rows_threaded(double *w, const double *a, const double *b, size_t k,
+                               size_t sweeps, size_t n)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nt = cpus > 1 ? (size_t)cpus : 1;
+    if (nt > HALS_THREADS_MAX)
+        nt = HALS_THREADS_MAX;
+    if (nt > n / HALS_ROWS_PER_THREAD)
+        nt = n / HALS_ROWS_PER_THREAD;
+    if (nt < 2) {
+        nmf_hals_rows(w, a, b, k, sweeps, n);
+        return;
+    }
+    hals_part part[HALS_THREADS_MAX];
+    pthread_t th[HALS_THREADS_MAX];
+    int started[HALS_THREADS_MAX] = {0};
+    size_t per = (n + nt - 1) / nt;
+    for (size_t t = 0; t < nt; t++) {
+        size_t r0 = t * per, r1 = r0 + per < n ? r0 + per : n;
+        part[t] = (hals_part){w + r0 * k, a + r0 * k, b, k, sweeps, r1 > r0 ? r1 - r0 : 0};
+        if (t > 0)
+            started[t] = pthread_create(&th[t], NULL, hals_part_run, &part[t]) == 0;
+    }
+    hals_part_run(&part[0]);
+    for (size_t t = 1; t < nt; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else /* no thread: do its rows here */
+            hals_part_run(&part[t]);
+    }
+}
+
 /* One HALS iteration on Y V^T; returns ||Y||^2 - 2 <H, C> + <H H^T, D> at the new (W, H). */
 static double compressed_step(nmf_state *st, const double *y, const double *v, size_t l,
                               double norm_y2, cwork *w)
@@ -38,7 +90,7 @@ static double compressed_step(nmf_state *st, const double *y, const double *v, s
     cblas_dgemm(R, CblasNoTrans, CblasTrans, (int)k, (int)k, (int)p, 1.0, st->H, (int)p, st->H,
                 (int)p, 0.0, w->hht, (int)k);
     /* Excluded pixels too: their rows of W and Y are 0, so a = 0 and they stay 0. */
-    nmf_hals_rows(st->W, w->a, w->hht, k, st->o->inner, n);
+    hals_rows_threaded(st->W, w->a, w->hht, k, st->o->inner, n);
     /* W^T X~ ~ (W^T Y) V^T */
     cblas_dgemm(R, CblasTrans, CblasNoTrans, (int)k, (int)l, (int)n, 1.0, st->W, (int)k, y,
                 (int)l, 0.0, w->e, (int)l);
