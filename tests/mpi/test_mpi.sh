@@ -127,6 +127,17 @@ check mva-nmf "NMF, MU, random start" a -k 3 --method mu --init random --seed 5 
     --max-iter 20 --tol 0
 check mva-nmf "NMF, KL, with NaN pixels" b -k 3 --method kl --max-iter 20 --tol 0
 check mva-nmf "NMF, a rank without pixels" tiny -k 1 --method hals --max-iter 5
+# W (30000 x 5 doubles) over --memory 1: every rank keeps its W in its own scratch file.
+"$BIN/mva-gen" -o "$T/wide.h5" --rows 150 --cols 200 --channels 128 --b 0.1 --seed 5 -q \
+    >/dev/null 2>&1 || ko "mva-gen wide.h5"
+mkdir -p "$T/scratch"
+check mva-nmf "NMF, HALS, W in scratch files" wide -k 5 --max-iter 6 --tol 0 --memory 1 \
+    --scratch "$T/scratch"
+if [ -z "$(ls -A "$T/scratch")" ]; then
+    ok "NMF: no scratch file left by any rank"
+else
+    ko "NMF: scratch files left: $(ls "$T/scratch")"
+fi
 REF_EXTRA=
 
 # ---- CSV from rank 0 only, the same as the single process ----
