@@ -88,13 +88,13 @@ int mva_scratch_create(mva_scratch **out, const char *dir, const char *what, siz
                              what, dir, strerror(e));
     }
     close(tmp);
-    int rc = make_dataset(s->name, rows, cols, &s->offset);
-    if (rc == MVA_OK && (s->fd = open(s->name, O_RDWR)) < 0)
-        rc = MVA_EIO;
+    int made = make_dataset(s->name, rows, cols, &s->offset) == MVA_OK;
+    int e = made && (s->fd = open(s->name, O_RDWR)) < 0 ? errno : 0;
     unlink(s->name);
-    if (rc != MVA_OK) {
+    if (!made || e) {
         mva_error_set(err, MVA_EIO, "cannot make the scratch HDF5 file %s for %s (%zu x %zu "
-                      "doubles): HDF5 could not create it", s->name, what, rows, cols);
+                      "doubles): %s", s->name, what, rows, cols,
+                      made ? strerror(e) : "HDF5 could not create it (disk full?)");
         mva_scratch_close(s);
         return MVA_EIO;
     }

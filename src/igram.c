@@ -160,10 +160,11 @@ int mva_igram_add(mva_igram *a, const double *x)
         out = a->fw;
     }
     a->fbound += big;
-    for (size_t j = 0; j < p; j++) {
+    for (size_t j = 0; j < p; j++)
         a->dsum[j] += out[j];
-        a->fsum[j] += out[j];
-    }
+    if (a->raw) /* the flush's s mu0^T terms */
+        for (size_t j = 0; j < p; j++)
+            a->fsum[j] += out[j];
     a->n++;
     a->fn++;
     if (++a->nf == MVA_IGRAM_ROWS)

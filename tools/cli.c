@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "par.h"
 #include "numparse.h"
 
 void cli_fail(const char *prog, const char *fmt, ...)
@@ -359,4 +360,17 @@ double cli_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int tool_open_input(tool_par *par, cli_common *c, const char *input, mva_stack **s,
+                    mva_error *err, int *stop)
+{
+    int rc = mva_stack_open(s, input, &c->open, err);
+    *stop = par && par->opened(par, c->prog, rc, err->msg, rc == MVA_OK ? *s : NULL,
+                               &c->pass) != MVA_OK;
+    if (*stop) {
+        mva_stack_close(*s);
+        *s = NULL;
+    }
+    return rc;
 }

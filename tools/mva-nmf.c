@@ -252,10 +252,9 @@ int mva_nmf_tool(int argc, char **argv, tool_par *par)
     mva_error_clear(&err);
     mva_stack *s = NULL;
     mva_nmf_model *m = NULL;
-    int rc = mva_stack_open(&s, a.input, &a.c.open, &err);
-    if (par && par->opened(par, a.c.prog, rc, err.msg, rc == MVA_OK ? s : NULL,
-                           &a.c.pass) != MVA_OK) {
-        mva_stack_close(s);
+    int stop;
+    int rc = tool_open_input(par, &a.c, a.input, &s, &err, &stop);
+    if (stop) {
         cli_common_free(&a.c);
         return 1;
     }

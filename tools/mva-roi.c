@@ -150,10 +150,9 @@ int mva_roi_tool(int argc, char **argv, tool_par *par)
     mva_error_clear(&err);
     mva_stack *s = NULL;
     mva_roi_result *r = NULL;
-    int rc = mva_stack_open(&s, a.input, &a.c.open, &err);
-    if (par && par->opened(par, a.c.prog, rc, err.msg, rc == MVA_OK ? s : NULL,
-                           &a.c.pass) != MVA_OK) {
-        mva_stack_close(s);
+    int stop;
+    int rc = tool_open_input(par, &a.c, a.input, &s, &err, &stop);
+    if (stop) {
         cli_common_free(&a.c);
         return 1;
     }

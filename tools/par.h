@@ -4,6 +4,7 @@
 #ifndef MVA_TOOLS_PAR_H
 #define MVA_TOOLS_PAR_H
 
+#include "cli.h"
 #include "mva.h"
 
 typedef struct tool_par tool_par;
@@ -22,6 +23,12 @@ struct tool_par {
     int (*agree)(tool_par *par, int rc);
     void *user;
 };
+
+/* Opens the tool's input into *s (rc as mva_stack_open, its message in err).  With par, every
+ * process then learns whether all of them opened theirs: when not, *stop is set and s closed,
+ * and the tool exits 1 (the failing processes printed why). */
+int tool_open_input(tool_par *par, cli_common *c, const char *input, mva_stack **s,
+                    mva_error *err, int *stop);
 
 /* The tools' bodies, for the MPI entry points (par NULL: a single process). */
 int pca_tool_run(int argc, char **argv, int compress, tool_par *par);

@@ -351,10 +351,9 @@ int pca_tool_run(int argc, char **argv, int compress, tool_par *par)
     mva_roi_result *rr = NULL;
     mva_pca_model *m = NULL;
     mva_recon_stats *stats = NULL;
-    int rc = mva_stack_open(&s, a.input, &a.c.open, &err);
-    if (par && par->opened(par, a.c.prog, rc, err.msg, rc == MVA_OK ? s : NULL,
-                           &a.c.pass) != MVA_OK) {
-        mva_stack_close(s);
+    int stop;
+    int rc = tool_open_input(par, &a.c, a.input, &s, &err, &stop);
+    if (stop) {
         cli_common_free(&a.c);
         return 1;
     }
