@@ -1172,6 +1172,52 @@ static int read_rect(h5_reader *r, size_t row, size_t nr, size_t col, size_t nc,
  * back, taking the byte planes in reverse order when swap is set (which also swaps the
  * bytes of every value).  Element-major, so that the writes stream; the byte size is a
  * constant in the common cases so that the inner loop unrolls. */
+/* Byte b of an es-byte value in memory is bits LANE(b, es) of the host-order word. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define LANE(b, es) (8u * ((es) - 1u - (b)))
+#else
+#define LANE(b, es) (8u * (b))
+#endif
+
+/* The common sizes whole words at a time (one store per value instead of es): the byte loop
+ * was 70% of a decode task's time next to inflate. */
+static void unshuffle2(const unsigned char *restrict p0, const unsigned char *restrict p1,
+                       unsigned char *restrict dst, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        uint16_t w = (uint16_t)((unsigned)p0[j] << LANE(0u, 2u) | (unsigned)p1[j] << LANE(1u, 2u));
+        memcpy(dst + 2 * j, &w, 2);
+    }
+}
+
+static void unshuffle4(const unsigned char *const *plane, unsigned char *restrict dst, size_t n)
+{
+    const unsigned char *restrict p0 = plane[0], *restrict p1 = plane[1];
+    const unsigned char *restrict p2 = plane[2], *restrict p3 = plane[3];
+    for (size_t j = 0; j < n; j++) {
+        uint32_t w = (uint32_t)p0[j] << LANE(0u, 4u) | (uint32_t)p1[j] << LANE(1u, 4u) |
+                     (uint32_t)p2[j] << LANE(2u, 4u) | (uint32_t)p3[j] << LANE(3u, 4u);
+        memcpy(dst + 4 * j, &w, 4);
+    }
+}
+
+static void unshuffle8(const unsigned char *const *plane, unsigned char *restrict dst, size_t n)
+{
+    const unsigned char *restrict p0 = plane[0], *restrict p1 = plane[1];
+    const unsigned char *restrict p2 = plane[2], *restrict p3 = plane[3];
+    const unsigned char *restrict p4 = plane[4], *restrict p5 = plane[5];
+    const unsigned char *restrict p6 = plane[6], *restrict p7 = plane[7];
+    for (size_t j = 0; j < n; j++) {
+        uint64_t w = (uint64_t)p0[j] << LANE(0u, 8u) | (uint64_t)p1[j] << LANE(1u, 8u) |
+                     (uint64_t)p2[j] << LANE(2u, 8u) | (uint64_t)p3[j] << LANE(3u, 8u) |
+                     (uint64_t)p4[j] << LANE(4u, 8u) | (uint64_t)p5[j] << LANE(5u, 8u) |
+                     (uint64_t)p6[j] << LANE(6u, 8u) | (uint64_t)p7[j] << LANE(7u, 8u);
+        memcpy(dst + 8 * j, &w, 8);
+    }
+}
+
+/* HDF5's shuffle filter stores byte b of every value in plane b; this puts the bytes back
+ * (reversed with swap: file order to host order in the same step). */
 static void unshuffle(const unsigned char *src, unsigned char *dst, size_t n, size_t es,
                       int swap)
 {
@@ -1184,17 +1230,16 @@ static void unshuffle(const unsigned char *src, unsigned char *dst, size_t n, si
     }
     for (size_t b = 0; b < es; b++)
         plane[b] = src + (swap ? es - 1 - b : b) * n;
-#define UNSHUFFLE_FIXED(ES)                                                                    \
-    for (size_t j = 0; j < n; j++)                                                             \
-        for (size_t b = 0; b < (ES); b++)                                                      \
-            dst[j * (ES) + b] = plane[b][j];
     switch (es) {
-    case 2: UNSHUFFLE_FIXED(2) break;
-    case 4: UNSHUFFLE_FIXED(4) break;
-    case 8: UNSHUFFLE_FIXED(8) break;
-    default: UNSHUFFLE_FIXED(es) break;
+    case 2: unshuffle2(plane[0], plane[1], dst, n); break;
+    case 4: unshuffle4(plane, dst, n); break;
+    case 8: unshuffle8(plane, dst, n); break;
+    default:
+        for (size_t j = 0; j < n; j++)
+            for (size_t b = 0; b < es; b++)
+                dst[j * es + b] = plane[b][j];
+        break;
     }
-#undef UNSHUFFLE_FIXED
 }
 
 static void swap_bytes(unsigned char *v, size_t n, size_t es)

@@ -1,11 +1,13 @@
-/* The exact Gram of integer rows, in single precision (src/igram.c).  Internal to the library:
- * the exact PCA's covariance and NMF's NNDSVDa Gram. */
+/* The exact Gram of integer rows (src/igram.c).  Internal to the library: the exact PCA's
+ * covariance and NMF's NNDSVDa Gram. */
 #ifndef MVA_IGRAM_H
 #define MVA_IGRAM_H
 
 #include <stddef.h>
 
 #include "mva/pass.h"
+
+typedef struct igram_pool igram_pool;
 
 typedef struct mva_igram {
     size_t p;
@@ -17,14 +19,25 @@ typedef struct mva_igram {
     double *dsum;     /* p: sum of d over the rows taken */
     double *fsum;     /* p: sum of d over the rows in f (raw) */
     size_t fn;        /* rows in f */
-    float *f;         /* p x p: sum d d^T since the last flush */
-    float *fw;        /* MVA_IGRAM_ROWS x p rows waiting for ssyrk */
-    size_t nf;
-    int f_fresh;      /* f holds nothing: the next ssyrk overwrites it */
+    /* Live variables: those with a nonzero d in some row so far, packed in the order they
+     * turned up.  The float rows and Gram hold them alone; a variable still dead has d = 0 in
+     * every row taken, hence no term in the Gram. */
+    size_t nl;
+    size_t *live;     /* nl: variable at packed position a */
+    size_t *dead;     /* p - nl: the others */
+    float *f;         /* p x p (ld p): sum d d^T since the last flush, packed, upper */
+    size_t f_cols;    /* leading columns of f that hold a sum (beyond: not yet zeroed) */
+    float *row;       /* p: the row being taken, unpacked */
+    float *fw[2];     /* MVA_IGRAM_ROWS x p each (ld p): packed rows, one batch filling while
+                       * the other is multiplied out */
+    int cur;          /* fw[cur] is filling */
+    size_t nf;        /* rows in fw[cur] */
     double fbound;    /* bound of every partial sum in f, pending rows included */
+    igram_pool *pool; /* threads multiplying out batches; NULL: the caller alone */
+    int pool_tried;
 } mva_igram;
 
-/* Rows per ssyrk call. */
+/* Rows per batch (one round of products). */
 #define MVA_IGRAM_ROWS 512
 
 /* Sets up for p variables, adding into g (p x p, zeroed by the caller).  MVA_ENOMEM. */
@@ -44,10 +57,14 @@ int mva_igram_shift_from_block(mva_igram *a, const mva_block *b,
                                const void *ctx, double *buf);
 
 /* Takes row x (p values) and returns 1, or returns 0 when it cannot be summed exactly (a value
- * that is not an integer, or farther than 4096 from the shift): the caller sums it another way. */
+ * that is not an integer, or farther than 4096 from the shift): the caller sums it another way.
+ * Full batches are multiplied out by the calling thread and, when OpenBLAS has more than one
+ * thread, helper threads of this object's own (OpenBLAS runs one thread per call meanwhile);
+ * they end at mva_igram_flush. */
 int mva_igram_add(mva_igram *a, const double *x);
 
-/* Everything taken so far into g. */
+/* Everything taken so far into g; the helper threads end and OpenBLAS gets its threads back.
+ * More rows may follow. */
 void mva_igram_flush(mva_igram *a);
 
 #endif

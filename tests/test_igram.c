@@ -1,12 +1,14 @@
 /* The exact Gram of integer rows (src/igram.c) against 64-bit integer arithmetic: equal to the
- * last bit, in raw and shifted form, through many flushes; rows it cannot sum exactly are
- * refused and leave it untouched. */
+ * last bit, in raw and shifted form, through many flushes, with helper threads and with
+ * variables that turn live late; rows it cannot sum exactly are refused and leave it
+ * untouched. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +16,7 @@
 #include "igram.h"
 #include "mva/error.h"
 
-enum { P = 23, N = 2000 };
+enum { P = 23, N = 2000, P2 = 600, N2 = 1500 };
 
 static uint64_t rng_state = 88172645463325252ull;
 static uint64_t next(void)
@@ -36,41 +38,46 @@ static void make_counts(double *x, int64_t *xi, int amp)
         }
 }
 
-static void check_gram(const double *x, const int64_t *xi, int raw)
+/* Every entry of the Gram of the n x p rows x against the int64 sums of xi. */
+static void check_gram_sized(const double *x, const int64_t *xi, size_t n, size_t p, int raw)
 {
-    double *g = calloc(P * P, sizeof *g), sample[63 * P];
+    double *g = calloc(p * p, sizeof *g);
     mva_igram a;
-    assert_int_equal(mva_igram_init(&a, P, g, raw), MVA_OK);
-    memcpy(sample, x, sizeof sample);
-    assert_int_equal(mva_igram_set_shift(&a, sample, 63), MVA_OK);
-    for (size_t i = 0; i < N; i++)
-        assert_int_equal(mva_igram_add(&a, x + i * P), 1);
+    assert_int_equal(mva_igram_init(&a, p, g, raw), MVA_OK);
+    assert_int_equal(mva_igram_set_shift(&a, x, 63), MVA_OK);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(mva_igram_add(&a, x + i * p), 1);
     mva_igram_flush(&a);
-    assert_int_equal(a.n, N);
-    for (size_t j = 0; j < P; j++) {
+    assert_int_equal(a.n, n);
+    for (size_t j = 0; j < p; j++) {
         assert_true(a.mu0[j] == floor(a.mu0[j]));
         int64_t s = 0;
-        for (size_t i = 0; i < N; i++)
-            s += xi[i * P + j] - (int64_t)a.mu0[j];
+        for (size_t i = 0; i < n; i++)
+            s += xi[i * p + j] - (int64_t)a.mu0[j];
         assert_true(a.dsum[j] == (double)s);
     }
-    for (size_t j = 0; j < P; j++)
-        for (size_t k = j; k < P; k++) {
+    for (size_t j = 0; j < p; j++)
+        for (size_t k = j; k < p; k++) {
             int64_t ref = 0;
-            for (size_t i = 0; i < N; i++) {
-                int64_t u = xi[i * P + j], v = xi[i * P + k];
+            for (size_t i = 0; i < n; i++) {
+                int64_t u = xi[i * p + j], v = xi[i * p + k];
                 if (!raw) {
                     u -= (int64_t)a.mu0[j];
                     v -= (int64_t)a.mu0[k];
                 }
                 ref += u * v;
             }
-            if (g[j * P + k] != (double)ref)
-                fail_msg("entry (%zu, %zu): %.17g, exact %lld", j, k, g[j * P + k],
+            if (g[j * p + k] != (double)ref)
+                fail_msg("entry (%zu, %zu): %.17g, exact %lld", j, k, g[j * p + k],
                          (long long)ref);
         }
     mva_igram_free(&a);
     free(g);
+}
+
+static void check_gram(const double *x, const int64_t *xi, int raw)
+{
+    check_gram_sized(x, xi, N, P, raw);
 }
 
 /* Spread 2000: |d|^2 up to ~6e6, so the float Gram is flushed every other row or so. */
@@ -85,6 +92,46 @@ static void test_igram_equals_integer_arithmetic(void **state)
         check_gram(x, xi, 0);
         check_gram(x, xi, 1);
     }
+    free(x);
+    free(xi);
+}
+
+/*
+ * OpenBLAS asked for 2 threads whatever the machine; batches of 512 rows and a flush every
+ * ~700 (spread 150): some variables are dead throughout (constant, d = 0), as many constant
+ * until row 600 and then spread, so that they join the live ones in the middle of the second
+ * batch since a flush, with the first one in flight and its Gram columns to be zeroed.
+ */
+/* n x p counts around 500, spread +-150; variables [0, d) constant 500 throughout, [d, 2d)
+ * constant 500 until row late. */
+static void make_late_live(double *x, int64_t *xi, size_t n, size_t p, size_t d, size_t late)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < p; j++) {
+            int64_t v = 500 + (int64_t)(next() % 301) - 150;
+            if (j < d || (j < 2 * d && i < late))
+                v = 500;
+            xi[i * p + j] = v;
+            x[i * p + j] = (double)v;
+        }
+}
+
+static void test_igram_threads_and_late_live_variables(void **state)
+{
+    (void)state;
+    double *x = malloc(N2 * P2 * sizeof *x);
+    int64_t *xi = malloc(N2 * P2 * sizeof *xi);
+    int threads = openblas_get_num_threads();
+    openblas_set_num_threads(2);
+    /* narrow (the caller alone), then wide enough for the helpers' tiles */
+    size_t ps[] = {40, P2}, ds[] = {5, 50};
+    for (size_t t = 0; t < 2; t++) {
+        make_late_live(x, xi, N2, ps[t], ds[t], 600);
+        check_gram_sized(x, xi, N2, ps[t], 0);
+        check_gram_sized(x, xi, N2, ps[t], 1);
+    }
+    assert_int_equal(openblas_get_num_threads(), 2); /* given back after the flush */
+    openblas_set_num_threads(threads);
     free(x);
     free(xi);
 }
@@ -118,6 +165,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_igram_equals_integer_arithmetic),
+        cmocka_unit_test(test_igram_threads_and_late_live_variables),
         cmocka_unit_test(test_igram_refuses_rows_it_cannot_sum_exactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
