@@ -11,6 +11,7 @@
 #include "mva/hdf5.h"
 #include "mva/spec.h"
 #include "mva/stack.h"
+#include "stackint.h"
 
 struct mva_stack {
     const mva_reader_ops *ops;
@@ -94,6 +95,16 @@ int mva_stack_read(mva_stack *s, size_t first, size_t count, double *out, mva_er
     if (count == 0)
         return MVA_OK;
     return s->ops->read(s->self, first, count, out, err);
+}
+
+void mva_stack_swap_reader(mva_stack *s, const mva_reader_ops **ops, void **self)
+{
+    const mva_reader_ops *o = s->ops;
+    void *me = s->self;
+    s->ops = *ops;
+    s->self = *self;
+    *ops = o;
+    *self = me;
 }
 
 void mva_stack_close(mva_stack *s)

@@ -701,23 +701,38 @@ static void h5_layout(const char *file, const char *obj, int *chunked, hsize_t *
     H5Fclose(fid);
 }
 
+/* A model of k r x c eigenimages (left to the caller) over pp channels. */
+static mva_pca_model *image_model(size_t r, size_t c, size_t pp, size_t k)
+{
+    mva_pca_model *m = NULL;
+    assert_int_equal(mva_pca_model_alloc(&m, r, c, pp, pp, k, 0, 0, NULL), MVA_OK);
+    for (size_t j = 0; j < pp; j++) {
+        m->var_ch0[j] = j;
+        m->eigenvalues[j] = 1.0 / (double)(j + 1);
+    }
+    return m;
+}
+
+/* m written as entry mva_pca of the fixture's file, read back and checked equal. */
+static mva_pca_model *write_read_back(fixture *f, mva_pca_model *m)
+{
+    mva_pca_model *back = NULL;
+    mva_result_spec s = make_spec(f, m, NULL, NULL);
+    write_ok(f, f->path, &s, "mva_pca");
+    assert_int_equal(mva_result_read_pca(f->path, NULL, &back, NULL), MVA_OK);
+    assert_models_equal(m, back);
+    return back;
+}
+
 static void test_result_large_datasets_are_chunked_and_compressed(void **state)
 {
     fixture *f = *state;
     /* 400 x 400 doubles are 1.28 MB: one image no longer fits a 1 MiB chunk. */
     enum { R = 400, C = 400, PP = 40, KK = 2 };
-    mva_pca_model *m = NULL, *back = NULL;
-    assert_int_equal(mva_pca_model_alloc(&m, R, C, PP, PP, KK, 0, 0, NULL), MVA_OK);
-    for (size_t i = 0; i < (size_t)KK * R * C; i++)
-        m->scores[i] = sin((double)i * 0.001) * 100.0;
-    for (size_t j = 0; j < PP; j++) {
-        m->var_ch0[j] = j;
-        m->eigenvalues[j] = 1.0 / (double)(j + 1);
-    }
-    mva_result_spec s = make_spec(f, m, NULL, NULL);
-    write_ok(f, f->path, &s, "mva_pca");
-    assert_int_equal(mva_result_read_pca(f->path, NULL, &back, NULL), MVA_OK);
-    assert_models_equal(m, back);
+    mva_pca_model *m = image_model(R, C, PP, KK), *back = NULL;
+    for (size_t i = 0; i < (size_t)KK * R * C; i++) /* whole numbers: they compress */
+        m->scores[i] = round(sin((double)i * 0.001) * 100.0);
+    back = write_read_back(f, m);
     int chunked, nfilters;
     hsize_t chunk[3] = {0, 0, 0};
     h5_layout(f->path, "/mva_pca/eigenimages/data", &chunked, chunk, &nfilters);
@@ -733,6 +748,31 @@ static void test_result_large_datasets_are_chunked_and_compressed(void **state)
     h5_layout(f->path, "/mva_pca/eigenvalues", &chunked, chunk, &nfilters);
     assert_false(chunked);
     assert_int_equal(nfilters, 0);
+    mva_pca_model_free(back);
+    mva_pca_model_free(m);
+}
+
+/* Floating-point noise (every mantissa bit random, as in real eigenimages) is not worth
+ * deflating: stored as it is, and read back bit for bit. */
+static void test_result_noise_floats_stay_uncompressed(void **state)
+{
+    fixture *f = *state;
+    enum { R = 200, C = 300, PP = 40, KK = 2 };
+    mva_pca_model *m = image_model(R, C, PP, KK), *back = NULL;
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < (size_t)KK * R * C; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        m->scores[i] = (double)(x >> 11) * 0x1p-53 - 0.5;
+    }
+    back = write_read_back(f, m);
+    int chunked, nfilters;
+    hsize_t chunk[3] = {0, 0, 0};
+    h5_layout(f->path, "/mva_pca/eigenimages/data", &chunked, chunk, &nfilters);
+    assert_false(chunked);
+    assert_int_equal(nfilters, 0);
+    h5_layout(f->path, "/mva_pca/mask", &chunked, chunk, &nfilters); /* integers still are */
+    assert_true(chunked);
+    assert_int_equal(nfilters, 2);
     mva_pca_model_free(back);
     mva_pca_model_free(m);
 }
@@ -835,6 +875,7 @@ int main(void)
         T(test_result_read_missing_dataset_names_path),
         T(test_result_read_inconsistent_shape_is_format_error),
         T(test_result_large_datasets_are_chunked_and_compressed),
+        T(test_result_noise_floats_stay_uncompressed),
         T(test_result_keeps_foreign_file_content_and_mode),
         T(test_result_closes_every_hdf5_id),
     };

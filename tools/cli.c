@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -224,6 +225,12 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
             return -1;
         c->pass.mem_budget = mib << 20;
         return 1;
+    case OPT_SCRATCH:
+        c->scratch = arg;
+        return 1;
+    case OPT_NO_SPILL:
+        c->no_spill = 1;
+        return 1;
     case 'q':
         c->quiet = 1;
         return 1;
@@ -373,4 +380,46 @@ int tool_open_input(tool_par *par, cli_common *c, const char *input, mva_stack *
         *s = NULL;
     }
     return rc;
+}
+
+void cli_spill(cli_common *c, mva_stack *s)
+{
+    const mva_stack_info *in = mva_stack_get_info(s);
+    double values = (double)in->rows * (double)in->cols * (double)in->channels *
+                    (double)mva_dtype_size(in->dtype);
+    int costly = strcmp(in->format, "spec") == 0 ||
+                 (in->stored_bytes > 0 && (double)in->stored_bytes < 0.9 * values);
+    c->spilled = 0;
+    if (c->no_spill || !costly)
+        return;
+    const char *dir = c->scratch;
+    if (dir == NULL || dir[0] == '\0')
+        dir = getenv("TMPDIR");
+    if (dir == NULL || dir[0] == '\0')
+        dir = "/tmp";
+    uint64_t need = mva_stack_spill_bytes(s);
+    struct statvfs v;
+    if (statvfs(dir, &v) != 0 || (double)v.f_bavail * (double)v.f_frsize < 2.0 * (double)need) {
+        if (c->verbose)
+            fprintf(stderr, "%s: no spill: %s has not room for twice %.1f MB\n", c->prog, dir,
+                    (double)need / 1e6);
+        return;
+    }
+    mva_error err = {0, ""};
+    if (mva_stack_spill(s, c->scratch, &err) != MVA_OK) {
+        if (c->verbose)
+            fprintf(stderr, "%s: no spill: %s\n", c->prog, err.msg);
+        return;
+    }
+    c->spilled = need;
+}
+
+void cli_spill_summary(const cli_common *c, char *buf, size_t cap)
+{
+    const char *dir = c->scratch ? c->scratch : getenv("TMPDIR");
+    if (c->spilled == 0)
+        snprintf(buf, cap, "%s", "");
+    else
+        snprintf(buf, cap, "spill      %.1f MB copy of the values in %s, read by the passes "
+                 "after the first\n", (double)c->spilled / 1e6, dir && dir[0] ? dir : "/tmp");
 }

@@ -16,6 +16,9 @@ typedef struct cli_common {
     mva_pass_opts pass;
     char **list;   /* --list: EDF file names (owned) */
     size_t nlist;
+    const char *scratch; /* --scratch DIR: scratch files (spill, NMF's W) */
+    int no_spill;        /* --no-spill */
+    uint64_t spilled;    /* bytes of the spill copy made by cli_spill, 0: none */
 } cli_common;
 
 /* Process-wide settings every tool wants before touching HDF5 (cli_parse_args calls it):
@@ -87,6 +90,8 @@ enum {
     OPT_DETECTOR,
     OPT_SERIES,
     OPT_LIST,
+    OPT_SCRATCH,
+    OPT_NO_SPILL,
     OPT_FIRST_TOOL /* tools number their own options from here */
 };
 
@@ -99,6 +104,30 @@ enum {
         {"series", required_argument, NULL, OPT_SERIES},                                        \
         {"list", required_argument, NULL, OPT_LIST},                                            \
         {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}
+
+/* The tools that read the input more than once (mva-pca, mva-compress, mva-nmf). */
+#define CLI_SPILL_LONGOPTS                                                                      \
+    {"scratch", required_argument, NULL, OPT_SCRATCH},                                          \
+        {"no-spill", no_argument, NULL, OPT_NO_SPILL}
+
+#define CLI_SPILL_HELP                                                                          \
+    "Passes over a compressed or SPEC input:\n"                                                 \
+    "  (default)              the first pass also copies the values, in their stored type, to\n"\
+    "                         a scratch file (removed as soon as it is open) that later passes\n"\
+    "                         read instead of decoding the input again; only when the scratch\n"\
+    "                         directory has room for twice the copy (rows x cols x channels\n"\
+    "                         values).  Memory stays bounded by --memory either way\n"        \
+    "  --scratch DIR          directory for scratch files (default $TMPDIR, else /tmp)\n"     \
+    "  --no-spill             decode the input on every pass instead\n"
+
+/* After opening: spills s (mva_stack_spill) when the input is compressed (fewer bytes stored
+ * than the values take) or SPEC text, --no-spill is not given and the scratch directory has
+ * room for twice the copy; sets c->spilled.  A spill that cannot be made is skipped (said
+ * with -v): the passes decode the input instead. */
+void cli_spill(cli_common *c, mva_stack *s);
+
+/* The summary line about the spill ("" when there was none) into buf. */
+void cli_spill_summary(const cli_common *c, char *buf, size_t cap);
 
 #define CLI_COMMON_HELP                                                                         \
     "Input options (every tool):\n"                                                             \

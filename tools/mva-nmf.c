@@ -38,9 +38,6 @@ static const char *usage =
     "                         0 = none); the passes then polish with the exact objective\n"
     "  --poisson              hals, mu: Poisson scaling of pixels and channels (as mva-pca)\n"
     "                         before the factorisation, undone afterwards\n"
-    "  --scratch DIR          directory for W's scratch HDF5 file when n x k doubles exceed\n"
-    "                         --memory (default $TMPDIR, else /tmp); the file is removed as\n"
-    "                         soon as it is open, and the compressed warm start is skipped\n"
     "\n"
     "Output:\n"
     "  -o, --output FILE      HDF5 file to write (default: INPUT's name + _nmf.h5 here); an\n"
@@ -49,6 +46,9 @@ static const char *usage =
     "  --report DIR           also write an HTML report of the new entry into DIR (as\n"
     "                         mva-report does): abundance maps, component spectra with\n"
     "                         element lines, convergence, summary; index.html last\n"
+    "\n" CLI_SPILL_HELP
+    "                         (also where W goes when n x k doubles exceed --memory; the\n"
+    "                         compressed warm start is then skipped)\n"
     "\n" CLI_COMMON_HELP
     "\n"
     "Examples:\n"
@@ -117,9 +117,6 @@ static int tool_option(void *tool, int opt, const char *arg)
     case OPT_FIRST_TOOL + 9:
         a->report = arg;
         return 0;
-    case OPT_FIRST_TOOL + 10:
-        a->nmf.scratch_dir = arg;
-        return 0;
     default:
         cli_fail(a->c.prog, "try 'mva-nmf --help'");
         return -1;
@@ -142,7 +139,7 @@ static int parse_args(nmf_args *a, int argc, char **argv)
         {"entry", required_argument, NULL, OPT_FIRST_TOOL + 7},
         {"compressed-iter", required_argument, NULL, OPT_FIRST_TOOL + 8},
         {"report", required_argument, NULL, OPT_FIRST_TOOL + 9},
-        {"scratch", required_argument, NULL, OPT_FIRST_TOOL + 10},
+        CLI_SPILL_LONGOPTS,
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}};
     int rc = cli_parse_args(&a->c, argc, argv, "k:o:qvhV", longopts, usage, tool_option, a,
@@ -166,8 +163,8 @@ static void show_iter(void *user, size_t it, double f)
     fprintf(stderr, "iteration %zu: objective %.10g\n", it, f);
 }
 
-static void print_summary(const mva_stack_info *info, const mva_nmf_model *m, const char *out,
-                          const char *entry, double secs)
+static void print_summary(const cli_common *c, const mva_stack_info *info,
+                          const mva_nmf_model *m, const char *out, const char *entry, double secs)
 {
     printf("input      %s%s%s\n", info->source, info->path[0] ? "::" : "", info->path);
     printf("shape      %zu x %zu pixels x %zu channels (%s, %s)\n", info->rows, info->cols,
@@ -189,7 +186,9 @@ static void print_summary(const mva_stack_info *info, const mva_nmf_model *m, co
     printf("\n\n  component   share of counts\n");
     for (size_t q = 0; q < m->k; q++)
         printf("  %-10zu  %8.4f%%\n", q + 1, 100 * m->share[q]);
-    printf("\ntime       %.2f s\n", secs);
+    char spill[512];
+    cli_spill_summary(c, spill, sizeof spill);
+    printf("\n%stime       %.2f s\n", spill, secs);
     printf("written    %s (entry /%s)\n", out, entry);
 }
 
@@ -258,6 +257,9 @@ int mva_nmf_tool(int argc, char **argv, tool_par *par)
         cli_common_free(&a.c);
         return 1;
     }
+    a.nmf.scratch_dir = a.c.scratch;
+    if (rc == MVA_OK)
+        cli_spill(&a.c, s);
     if (rc == MVA_OK) {
         cli_progress_init(&a.c, "mva-nmf");
         rc = mva_nmf_fit(s, &a.nmf, &a.c.pass, &m, &err);
@@ -280,7 +282,7 @@ int mva_nmf_tool(int argc, char **argv, tool_par *par)
     if (par && par->agree(par, rc) != 0 && rc == MVA_OK)
         rc = MVA_EIO; /* rank 0 failed to write, and said so */
     if (rc == MVA_OK && !a.c.quiet) {
-        print_summary(mva_stack_get_info(s), m, out, entry, cli_now() - t0);
+        print_summary(&a.c, mva_stack_get_info(s), m, out, entry, cli_now() - t0);
         if (a.report)
             printf("report     %s/index.html\n", a.report);
     }

@@ -177,6 +177,7 @@ static int parse_args(pca_args *a, int argc, char **argv)
         {"seed", required_argument, NULL, OPT_FIRST_TOOL + 10},
         {"k-max", required_argument, NULL, OPT_FIRST_TOOL + 11},
         {"report", required_argument, NULL, OPT_FIRST_TOOL + 12},
+        CLI_SPILL_LONGOPTS,
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}};
     return cli_parse_args(&a->c, argc, argv, "k:o:qvhV", longopts, a->usage, tool_option, a,
@@ -217,7 +218,9 @@ static void print_summary(const pca_args *a, const mva_stack_info *info,
         printf("  %-3zu  %-14.6g  %8.4f%%   %8.4f%%\n", q + 1, m->eigenvalues[q],
                100 * m->explained[q], 100 * cum);
     }
-    printf("\ntime       %.2f s\n", secs);
+    char spill[512];
+    cli_spill_summary(&a->c, spill, sizeof spill);
+    printf("\n%stime       %.2f s\n", spill, secs);
     printf("written    %s (entry /%s)\n", out, entry);
 }
 
@@ -357,6 +360,8 @@ int pca_tool_run(int argc, char **argv, int compress, tool_par *par)
         cli_common_free(&a.c);
         return 1;
     }
+    if (rc == MVA_OK)
+        cli_spill(&a.c, s);
     if (rc == MVA_OK && a.nroi)
         rc = mva_roi_acc_new(&roi, mva_stack_get_info(s), a.rois, a.nroi, &err);
     if (rc == MVA_OK) {

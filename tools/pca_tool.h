@@ -38,6 +38,7 @@ int pca_tool_main(int argc, char **argv, int compress);
     "  --entry NAME           name of the NXentry (default mva_pca, made unique)\n" \
     "  --report DIR           also write an HTML report of the result into DIR (PNG images,\n" \
     "                         SVG plots, index.html; see mva-report)\n" \
+    "\n" CLI_SPILL_HELP \
     "\n" CLI_COMMON_HELP
 
 #endif

@@ -148,5 +148,32 @@ else
     ko "install/example: $(tail -5 "$T/install.log")"
 fi
 
+# ---- the spill: a gzip map is decoded once; same numbers as decoding on every pass ----
+mkdir -p "$T/scratch"
+if "$BIN/mva-pca" "$T/gz.h5" -k 4 --scratch "$T/scratch" -o "$T/spill.h5" >"$T/spill.txt" &&
+    grep -q "^spill .* in $T/scratch" "$T/spill.txt" &&
+    "$BIN/mva-pca" "$T/gz.h5" -k 4 --no-spill -o "$T/nospill.h5" >"$T/nospill.txt" &&
+    ! grep -q "^spill" "$T/nospill.txt" && [ -z "$(ls -A "$T/scratch")" ] &&
+    $PY - "$T/spill.h5" "$T/nospill.h5" <<'PYEOF'
+import sys, h5py, numpy as np
+a, b = (h5py.File(f, "r")["mva_pca"] for f in sys.argv[1:3])
+for k in ("eigenvalues", "eigenspectra/data", "eigenimages/data", "mean_spectrum/data"):
+    assert np.array_equal(a[k][()], b[k][()], equal_nan=True), k
+PYEOF
+then
+    ok "mva-pca spill: same result as --no-spill, summary line, scratch directory left empty"
+else
+    ko "mva-pca spill: $(cat "$T/spill.txt" "$T/nospill.txt" | tail -5)"
+fi
+if "$BIN/mva-pca" "$T/raw.h5" -k 4 -o "$T/raw-pca.h5" >"$T/raw-pca.txt" &&
+    ! grep -q "^spill" "$T/raw-pca.txt"; then
+    ok "mva-pca: no spill for an uncompressed input"
+else
+    ko "mva-pca spilled an uncompressed input"
+fi
+for t in mva-pca mva-compress mva-nmf; do
+    if "$BIN/$t" --help | grep -q -- "--no-spill"; then ok "$t --help: --no-spill"; else ko "$t --help lacks --no-spill"; fi
+done
+
 echo "test_tools: $fails failure(s)"
 [ "$fails" -eq 0 ]

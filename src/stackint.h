@@ -1,0 +1,10 @@
+/* Internal to the library: what a reader wrapping another one (io/spill.c) needs of a stack. */
+#ifndef MVA_STACKINT_H
+#define MVA_STACKINT_H
+
+#include "mva/stack.h"
+
+/* Exchanges the stack's reader with (*ops, *self): the wrapper gets the old one back. */
+void mva_stack_swap_reader(mva_stack *s, const mva_reader_ops **ops, void **self);
+
+#endif
