@@ -1,7 +1,8 @@
 #!/bin/sh
 # make bench: figures (printed, never asserted).
 #   1. 101 x 200 x 2000 uint32, gzip by rows: decompress-only read (the floor) vs mva-roi and
-#      mva-pca -k 10 (auto, exact, randomized): wall time and peak RSS.
+#      mva-pca -k 10 (auto, exact, randomized; and exact decoding on every pass, --no-spill):
+#      wall time and peak RSS.
 #   2. 400 x 640 x 2048 uint32 uncompressed (2.1 GB; skipped with BENCH_BIG=0): cat, the
 #      floor, mva-pca -k 10 with the time and throughput of every pass, peak RSS.
 #   3. exact vs randomized on both maps, and the subspace sine between their components.
@@ -67,6 +68,12 @@ for m in auto exact randomized; do
         rm -f "$OUT/bench-pca-$m.h5"
         "$BUILD/runstat" "$BIN/mva-pca" "$MAP" -k 10 --method $m -q -v -o "$OUT/bench-pca-$m.h5"
     done
+done
+echo
+echo "== mva-pca -k 10 --no-spill (every pass decodes the gzip input), 2 runs"
+for i in 1 2; do
+    rm -f "$OUT/bench-pca-nospill.h5"
+    "$BUILD/runstat" "$BIN/mva-pca" "$MAP" -k 10 --no-spill -q -v -o "$OUT/bench-pca-nospill.h5"
 done
 echo
 echo "subspace sine, exact vs randomized: first 3 components $(sine "$OUT/bench-pca-exact.h5" "$OUT/bench-pca-randomized.h5" 3), first 4 $(sine "$OUT/bench-pca-exact.h5" "$OUT/bench-pca-randomized.h5" 4), all 10 $(sine "$OUT/bench-pca-exact.h5" "$OUT/bench-pca-randomized.h5" 10)"

@@ -109,19 +109,21 @@ else ko "existing output modified by a failed entry"; fi
 
 # ---- SIGKILL while writing ----
 if [ "$plain" = 1 ]; then
-    "$BIN/mva-gen" -q --rows 150 --cols 200 --channels 1024 --counts 2000 --seed 2 \
+    # Many pixels, few channels: a quick fit and 96 MB of eigenimages to write (stored as
+    # they are, floats that do not compress), so that the write takes a while.
+    "$BIN/mva-gen" -q --rows 600 --cols 500 --channels 64 --b 0.3 --counts 2000 --seed 2 \
         -o "$T/bigmap.h5" || ko "mva-gen big"
     cp "$T/old.h5" "$T/kill-old.h5"
     before=$(md5sum <"$T/kill-old.h5")
     for target in kill-new kill-old; do
-        "$BIN/mva-pca" "$T/bigmap.h5" -k 20 -q -o "$T/$target.h5" &
+        "$BIN/mva-pca" "$T/bigmap.h5" -k 40 -q -o "$T/$target.h5" &
         pid=$!
         # Kill it as soon as its temporary appears (while it writes), else after 20 s.
         i=0
-        while [ $i -lt 400 ] && kill -0 $pid 2>/dev/null; do
+        while [ $i -lt 2000 ] && kill -0 $pid 2>/dev/null; do
             set -- "$T/$target.h5.tmp".*
             [ -e "$1" ] && break
-            sleep 0.05
+            sleep 0.01
             i=$((i + 1))
         done
         when="while writing"
