@@ -51,20 +51,20 @@ static mva_dtype wide_type(mva_dtype t)
     return t == MVA_DTYPE_INT64 || t == MVA_DTYPE_UINT64 ? MVA_DTYPE_FLOAT64 : t;
 }
 
-/* The narrowest copy type for the n values at x.  Branch-free, so that it vectorizes: a value
- * that is not a whole number in [0, 65535] (NaN too) becomes 0.5, which fails the round trip
- * through unsigned; and every value is <= 255 exactly when their bitwise or is. */
+/* The narrowest copy type for the n values at x.  Branch-free, so that it vectorizes (SSE2
+ * converts doubles to int32, not to unsigned): a value that is not a whole number in
+ * [0, 65535] (NaN too) becomes 0.5, which fails the round trip through int; and every value
+ * is <= 255 exactly when their bitwise or is. */
 static mva_dtype narrow_type(const double *x, size_t n, mva_dtype wide)
 {
-    unsigned any = 0;
-    int bad = 0;
+    int any = 0, bad = 0;
     for (size_t i = 0; i < n; i++) {
         double v = x[i], c = v >= 0.0 && v <= 65535.0 ? v : 0.5;
-        unsigned u = (unsigned)c;
+        int u = (int)c;
         bad |= (double)u != c;
         any |= u;
     }
-    mva_dtype t = bad ? wide : any <= 255u ? MVA_DTYPE_UINT8 : MVA_DTYPE_UINT16;
+    mva_dtype t = bad ? wide : any <= 255 ? MVA_DTYPE_UINT8 : MVA_DTYPE_UINT16;
     return mva_dtype_size(t) < mva_dtype_size(wide) ? t : wide;
 }
 
@@ -217,6 +217,14 @@ uint64_t mva_stack_spill_bytes(const mva_stack *s)
     const mva_stack_info *in = mva_stack_get_info(s);
     return (uint64_t)in->rows * in->cols * in->channels *
            mva_dtype_size(wide_type(in->dtype));
+}
+
+uint64_t mva_stack_spill_used(const mva_stack *s)
+{
+    const mva_reader_ops *ops;
+    void *self;
+    mva_stack_get_reader(s, &ops, &self);
+    return ops == &spill_ops ? (uint64_t)((const spill *)self)->end : 0;
 }
 
 int mva_stack_spill(mva_stack *s, const char *dir, mva_error *err)

@@ -17,11 +17,13 @@
  * The Poisson variable weights 1/sqrt(variable total) need the whole pass, but they scale the
  * covariance on both sides, Cov(D P C) = C Cov(P D) C, so they are applied after it.
  * Eigen-decomposition: LAPACK (dsytrd, dsterf, dstemr, dormtr).  The scores pass is shared
- * with the randomized method (pca/common.c).
+ * with the randomized method (pca/common.c); with a fixed k, the scree (all eigenvalues, which
+ * nothing before the end needs) is computed in a thread of its own meanwhile.
  */
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -292,18 +294,98 @@ static size_t pack_live(double *cov, size_t p, size_t *live)
     return nl;
 }
 
+/* All eigenvalues of the tridiagonal matrix (d, e) of the nl live variables, by dsterf. */
+struct pca_scree {
+    pthread_t th;
+    double *d, *e; /* owned */
+    size_t nl;
+    lapack_int info;
+};
+
+static void *scree_main(void *arg)
+{
+    pca_scree *sc = arg;
+    sc->info = LAPACKE_dsterf((lapack_int)sc->nl, sc->d, sc->e);
+    return NULL;
+}
+
+/* The eigenvalues in descending order, the dead variables' zeros in their place among the
+ * live ones (ascending from LAPACK), and their share of the total variance. */
+static void put_scree(mva_pca_model *m, const double *d2, size_t nl)
+{
+    size_t pz = m->p;
+    for (size_t j = 0, a = nl, zeros = pz - nl; j < pz; j++) {
+        if (zeros && (a == 0 || d2[a - 1] < 0.0)) {
+            m->eigenvalues[j] = 0.0;
+            zeros--;
+        } else {
+            m->eigenvalues[j] = d2[--a];
+        }
+        m->explained[j] = m->total_variance > 0 ? m->eigenvalues[j] / m->total_variance : 0;
+    }
+}
+
+static void scree_free(pca_scree *sc)
+{
+    free(sc->d);
+    free(sc->e);
+    free(sc);
+}
+
+int pca_scree_finish(pca_scree *sc, mva_pca_model *m, mva_error *err)
+{
+    if (sc == NULL)
+        return MVA_OK;
+    pthread_join(sc->th, NULL);
+    int rc = MVA_OK;
+    if (sc->info != 0)
+        rc = mva_error_set(err, MVA_ENUMERIC, "LAPACKE_dsterf failed (info %d)", (int)sc->info);
+    else if (m != NULL)
+        put_scree(m, sc->d, sc->nl);
+    scree_free(sc);
+    return rc;
+}
+
+/*
+ * The scree from the tridiagonal matrix (d2, e2 of nl live variables; taken over): computed
+ * here, or, when *later is not NULL and k is fixed, started in a thread and handed over in
+ * *later for pca_scree_finish.
+ */
+static int scree(mva_pca_model *m, const mva_pca_opts *o, double **d2, double **e2, size_t nl,
+                 pca_scree **later, mva_error *err)
+{
+    pca_scree *sc = malloc(sizeof *sc);
+    if (sc == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "out of memory for the eigen-decomposition");
+    *sc = (pca_scree){.d = *d2, .e = *e2, .nl = nl};
+    *d2 = *e2 = NULL;
+    if (later != NULL && o->k_rule == MVA_K_FIXED &&
+        pthread_create(&sc->th, NULL, scree_main, sc) == 0) {
+        *later = sc;
+        return MVA_OK;
+    }
+    scree_main(sc);
+    int rc = sc->info == 0 ? MVA_OK
+                           : mva_error_set(err, MVA_ENUMERIC, "LAPACKE_dsterf failed (info %d)",
+                                           (int)sc->info);
+    if (rc == MVA_OK)
+        put_scree(m, sc->d, nl);
+    scree_free(sc);
+    return rc;
+}
+
 /*
  * Eigen-decomposition of the covariance, the way LAPACK's dsyevr does it, unrolled so that
  * the one expensive step is done once: dsytrd reduces the matrix to tridiagonal form in place
- * (Q kept as reflectors), dsterf gives all p eigenvalues (for the scree), dstemr (MRRR, as in
- * dsyevr) the k leading eigenvectors of the tridiagonal matrix, and dormtr maps them back.
- * One reduction instead of two (eigenvalues, then vectors) and no p x p copy: the row-major
- * upper triangle is handed to LAPACK as the column-major lower one, which LAPACKE passes
- * through without the transposed copy it makes for row-major input.  Dead variables are
- * packed out first (pack_live).
+ * (Q kept as reflectors), dsterf gives all p eigenvalues (for the scree; see scree()), dstemr
+ * (MRRR, as in dsyevr) the k leading eigenvectors of the tridiagonal matrix, and dormtr maps
+ * them back.  One reduction instead of two (eigenvalues, then vectors) and no p x p copy: the
+ * row-major upper triangle is handed to LAPACK as the column-major lower one, which LAPACKE
+ * passes through without the transposed copy it makes for row-major input.  Dead variables
+ * are packed out first (pack_live).
  */
 static int eigen(double *cov, mva_pca_model *m, const mva_pca_opts *o, double *comp_w,
-                 mva_error *err)
+                 pca_scree **later, mva_error *err)
 {
     lapack_int k, found = 0, tryrac = 1, info;
     size_t pz = m->p;
@@ -332,23 +414,10 @@ static int eigen(double *cov, mva_pca_model *m, const mva_pca_opts *o, double *c
     }
     memcpy(d2, d, nl * sizeof *d);
     memcpy(e2, e, (nl - 1) * sizeof *e);
-    info = LAPACKE_dsterf(p, d2, e2);
-    if (info != 0) {
-        rc = mva_error_set(err, MVA_ENUMERIC, "LAPACKE_dsterf failed (info %d)", (int)info);
+    rc = scree(m, o, &d2, &e2, nl, later, err);
+    if (rc != MVA_OK)
         goto done;
-    }
-    /* descending: the live eigenvalues (ascending from LAPACK), the dead ones' zeros in their
-     * place among them */
-    for (size_t j = 0, a = nl, zeros = pz - nl; j < pz; j++) {
-        if (zeros && (a == 0 || d2[a - 1] < 0.0)) {
-            m->eigenvalues[j] = 0.0;
-            zeros--;
-        } else {
-            m->eigenvalues[j] = d2[--a];
-        }
-        m->explained[j] = m->total_variance > 0 ? m->eigenvalues[j] / m->total_variance : 0;
-    }
-    pca_select_k(m, o); /* all eigenvalues known: the rule may lower k */
+    pca_select_k(m, o); /* all eigenvalues known, unless k is fixed: the rule may lower k */
     k = (lapack_int)m->k;
     e[nl - 1] = 0.0;
     info = LAPACKE_dstemr(LAPACK_COL_MAJOR, 'V', 'I', p, d, e, 0.0, 0.0, p - k + 1, p, &found,
@@ -395,7 +464,7 @@ static void cov_free(cov_acc *c)
 
 int pca_fit_exact(mva_stack *s, const pca_vars *v, const mva_pca_opts *o, mva_pca_model *m,
                   const mva_accum *extra, size_t nextra, const mva_pass_opts *popts,
-                  double *comp_w, mva_error *err)
+                  double *comp_w, pca_scree **later, mva_error *err)
 {
     cov_acc c;
     memset(&c, 0, sizeof c);
@@ -414,7 +483,7 @@ int pca_fit_exact(mva_stack *s, const pca_vars *v, const mva_pca_opts *o, mva_pc
     if (rc == MVA_OK) {
         m->passes = 1;
         finish_cov(&c, m);
-        rc = eigen(c.m2, m, o, comp_w, err);
+        rc = eigen(c.m2, m, o, comp_w, later, err);
     }
     cov_free(&c);
     return rc;

@@ -152,6 +152,7 @@ int mva_pca_fit(mva_stack *s, const mva_pca_opts *opts, const mva_accum *extra, 
     pca_vars v;
     mva_pca_model *m = NULL;
     double *comp_w = NULL;
+    pca_scree *scree = NULL;
     int rc = check_opts(info, opts, err);
     if (rc != MVA_OK)
         return rc;
@@ -176,7 +177,7 @@ int mva_pca_fit(mva_stack *s, const mva_pca_opts *opts, const mva_accum *extra, 
         goto done;
     }
     if (m->method == MVA_PCA_EXACT)
-        rc = pca_fit_exact(s, &v, opts, m, extra, nextra, popts, comp_w, err);
+        rc = pca_fit_exact(s, &v, opts, m, extra, nextra, popts, comp_w, &scree, err);
     else
         rc = pca_fit_randomized(s, &v, opts, m, extra, nextra, popts, comp_w, err);
     if (rc == MVA_OK)
@@ -185,6 +186,8 @@ int mva_pca_fit(mva_stack *s, const mva_pca_opts *opts, const mva_accum *extra, 
         rc = shrink_to_k(m, err);
     if (rc == MVA_OK)
         rc = pca_score_pass(s, &v, m, comp_w, popts, err);
+    int src = pca_scree_finish(scree, rc == MVA_OK ? m : NULL, rc == MVA_OK ? err : NULL);
+    rc = rc == MVA_OK ? src : rc;
     if (rc == MVA_OK)
         rc = gather_images(s, popts, m, err);
     if (rc == MVA_OK) {

@@ -75,12 +75,21 @@ int pca_comm_means(const mva_comm *comm, size_t n, double *mean, size_t p, doubl
  * (the same numbers on every machine).  MVA_ENOMEM if GSL cannot allocate its state. */
 int pca_gaussian_fill(double *x, size_t count, uint64_t seed);
 
+/* The scree of the exact method, still being computed (pca/exact.c). */
+typedef struct pca_scree pca_scree;
+
+/* Waits for sc (NULL: nothing to do), puts the eigenvalues and explained ratios into m (not
+ * when m is NULL: on a failure elsewhere) and frees sc.  MVA_ENUMERIC if LAPACK failed. */
+int pca_scree_finish(pca_scree *sc, mva_pca_model *m, mva_error *err);
+
 /* The methods.  Each runs its passes (the extra accumulators share the first), and fills
  * n_valid, mean, scaled_mean, var_weight, pix_weight, eigenvalues, explained,
- * total_variance and comp_w (k x p); the caller then runs the scores pass. */
+ * total_variance and comp_w (k x p); the caller then runs the scores pass.  With a fixed k
+ * and later not NULL, the exact method leaves eigenvalues and explained to a thread that
+ * runs meanwhile (*later, for pca_scree_finish; NULL when it did not). */
 int pca_fit_exact(mva_stack *s, const pca_vars *v, const mva_pca_opts *o, mva_pca_model *m,
                   const mva_accum *extra, size_t nextra, const mva_pass_opts *popts,
-                  double *comp_w, mva_error *err);
+                  double *comp_w, pca_scree **later, mva_error *err);
 int pca_fit_randomized(mva_stack *s, const pca_vars *v, const mva_pca_opts *o,
                        mva_pca_model *m, const mva_accum *extra, size_t nextra,
                        const mva_pass_opts *popts, double *comp_w, mva_error *err);

@@ -107,6 +107,12 @@ void mva_stack_swap_reader(mva_stack *s, const mva_reader_ops **ops, void **self
     *self = me;
 }
 
+void mva_stack_get_reader(const mva_stack *s, const mva_reader_ops **ops, void **self)
+{
+    *ops = s->ops;
+    *self = s->self;
+}
+
 void mva_stack_close(mva_stack *s)
 {
     if (s == NULL)

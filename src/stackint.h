@@ -7,4 +7,7 @@
 /* Exchanges the stack's reader with (*ops, *self): the wrapper gets the old one back. */
 void mva_stack_swap_reader(mva_stack *s, const mva_reader_ops **ops, void **self);
 
+/* The stack's reader, as it is. */
+void mva_stack_get_reader(const mva_stack *s, const mva_reader_ops **ops, void **self);
+
 #endif

@@ -16,7 +16,7 @@
 #include "igram.h"
 #include "mva/error.h"
 
-enum { P = 23, N = 2000, P2 = 600, N2 = 1500 };
+enum { P = 23, N = 2000, P2 = 420, N2 = 1500 };
 
 static uint64_t rng_state = 88172645463325252ull;
 static uint64_t next(void)
@@ -124,7 +124,7 @@ static void test_igram_threads_and_late_live_variables(void **state)
     int threads = openblas_get_num_threads();
     openblas_set_num_threads(2);
     /* narrow (the caller alone), then wide enough for the helpers' tiles */
-    size_t ps[] = {40, P2}, ds[] = {5, 50};
+    size_t ps[] = {40, P2}, ds[] = {5, 40};
     for (size_t t = 0; t < 2; t++) {
         make_late_live(x, xi, N2, ps[t], ds[t], 600);
         check_gram_sized(x, xi, N2, ps[t], 0);

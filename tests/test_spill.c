@@ -110,6 +110,7 @@ static void check_type(mva_dtype t)
     fake f = {x, 0, 0};
     mva_stack *s = open_fake(&f, t);
     read_and_check(s, x, 0, N, 7); /* the first pass copies */
+    assert_true(mva_stack_spill_used(s) <= mva_stack_spill_bytes(s));
     f.gone = 1;
     read_and_check(s, x, 0, N, 5); /* later passes, other blocks: from the copy */
     read_and_check(s, x, 0, N, N);
@@ -127,7 +128,7 @@ static void test_spill_gives_back_every_type_exactly(void **state)
         check_type(types[t]);
 }
 
-/* Counts up to 200 in uint32 (copied as uint8), blocks of 9 then 4. */
+/* Counts up to 200 in uint32: copied as uint8, a byte a value; blocks of 9 then 4. */
 static void test_spill_of_small_counts_leaves_no_file(void **state)
 {
     (void)state;
@@ -137,7 +138,9 @@ static void test_spill_of_small_counts_leaves_no_file(void **state)
     fake f = {x, 0, 0};
     mva_stack *s = open_fake(&f, MVA_DTYPE_UINT32);
     assert_int_equal(mva_stack_spill_bytes(s), (uint64_t)N * P * 4);
+    assert_int_equal(mva_stack_spill_used(s), 0);
     read_and_check(s, x, 0, N, 9);
+    assert_int_equal(mva_stack_spill_used(s), (uint64_t)N * P); /* one byte a value */
     f.gone = 1;
     read_and_check(s, x, 0, N, 4);
     mva_stack_close(s);
@@ -194,6 +197,7 @@ static void test_spill_into_missing_directory_is_eio(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent-mva-dir"));
     read_and_check(s, x, 0, N, N); /* unchanged: reads the input */
     assert_int_equal(f.reads, 1);
+    assert_int_equal(mva_stack_spill_used(s), 0);
     mva_stack_close(s);
 }
 

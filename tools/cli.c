@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#ifdef __linux__
+#include <sys/vfs.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -382,6 +385,20 @@ int tool_open_input(tool_par *par, cli_common *c, const char *input, mva_stack *
     return rc;
 }
 
+/* A tmpfs or ramfs directory: a copy there would be memory that grows with the map.  Only
+ * taken when asked for by name (--scratch). */
+static int in_memory_fs(const char *dir)
+{
+#ifdef __linux__
+    struct statfs f;
+    return statfs(dir, &f) == 0 &&
+           ((unsigned long)f.f_type == 0x01021994ul || (unsigned long)f.f_type == 0x858458f6ul);
+#else
+    (void)dir;
+    return 0;
+#endif
+}
+
 void cli_spill(cli_common *c, mva_stack *s)
 {
     const mva_stack_info *in = mva_stack_get_info(s);
@@ -405,21 +422,28 @@ void cli_spill(cli_common *c, mva_stack *s)
                     (double)need / 1e6);
         return;
     }
+    if (c->scratch == NULL && in_memory_fs(dir)) {
+        if (c->verbose)
+            fprintf(stderr, "%s: no spill: %s is in memory (tmpfs); name a directory on disk "
+                    "with --scratch\n", c->prog, dir);
+        return;
+    }
     mva_error err = {0, ""};
     if (mva_stack_spill(s, c->scratch, &err) != MVA_OK) {
         if (c->verbose)
             fprintf(stderr, "%s: no spill: %s\n", c->prog, err.msg);
         return;
     }
-    c->spilled = need;
+    c->spilled = 1;
 }
 
-void cli_spill_summary(const cli_common *c, char *buf, size_t cap)
+void cli_spill_summary(const cli_common *c, const mva_stack *s, char *buf, size_t cap)
 {
     const char *dir = c->scratch ? c->scratch : getenv("TMPDIR");
-    if (c->spilled == 0)
+    if (!c->spilled)
         snprintf(buf, cap, "%s", "");
     else
         snprintf(buf, cap, "spill      %.1f MB copy of the values in %s, read by the passes "
-                 "after the first\n", (double)c->spilled / 1e6, dir && dir[0] ? dir : "/tmp");
+                 "after the first\n", (double)mva_stack_spill_used(s) / 1e6,
+                 dir && dir[0] ? dir : "/tmp");
 }

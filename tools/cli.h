@@ -18,7 +18,7 @@ typedef struct cli_common {
     size_t nlist;
     const char *scratch; /* --scratch DIR: scratch files (spill, NMF's W) */
     int no_spill;        /* --no-spill */
-    uint64_t spilled;    /* bytes of the spill copy made by cli_spill, 0: none */
+    int spilled;         /* cli_spill made a spill copy */
 } cli_common;
 
 /* Process-wide settings every tool wants before touching HDF5 (cli_parse_args calls it):
@@ -112,22 +112,24 @@ enum {
 
 #define CLI_SPILL_HELP                                                                          \
     "Passes over a compressed or SPEC input:\n"                                                 \
-    "  (default)              the first pass also copies the values, in their stored type, to\n"\
+    "  (default)              the first pass also copies the values, in the narrowest type\n" \
+    "                         that holds them (uint8, uint16 or the stored one), to\n"      \
     "                         a scratch file (removed as soon as it is open) that later passes\n"\
     "                         read instead of decoding the input again; only when the scratch\n"\
     "                         directory has room for twice the copy (rows x cols x channels\n"\
-    "                         values).  Memory stays bounded by --memory either way\n"        \
+    "                         values), and not in a tmpfs unless named by --scratch.  Memory\n"\
+    "                         stays bounded by --memory either way\n"                           \
     "  --scratch DIR          directory for scratch files (default $TMPDIR, else /tmp)\n"     \
     "  --no-spill             decode the input on every pass instead\n"
 
 /* After opening: spills s (mva_stack_spill) when the input is compressed (fewer bytes stored
  * than the values take) or SPEC text, --no-spill is not given and the scratch directory has
- * room for twice the copy; sets c->spilled.  A spill that cannot be made is skipped (said
+ * room for twice the copy and is not in memory (tmpfs), unless named; sets c->spilled.  A spill that cannot be made is skipped (said
  * with -v): the passes decode the input instead. */
 void cli_spill(cli_common *c, mva_stack *s);
 
-/* The summary line about the spill ("" when there was none) into buf. */
-void cli_spill_summary(const cli_common *c, char *buf, size_t cap);
+/* The summary line about the spill of s ("" when there was none) into buf. */
+void cli_spill_summary(const cli_common *c, const mva_stack *s, char *buf, size_t cap);
 
 #define CLI_COMMON_HELP                                                                         \
     "Input options (every tool):\n"                                                             \

@@ -163,9 +163,10 @@ static void show_iter(void *user, size_t it, double f)
     fprintf(stderr, "iteration %zu: objective %.10g\n", it, f);
 }
 
-static void print_summary(const cli_common *c, const mva_stack_info *info,
-                          const mva_nmf_model *m, const char *out, const char *entry, double secs)
+static void print_summary(const cli_common *c, const mva_stack *s, const mva_nmf_model *m,
+                          const char *out, const char *entry, double secs)
 {
+    const mva_stack_info *info = mva_stack_get_info(s);
     printf("input      %s%s%s\n", info->source, info->path[0] ? "::" : "", info->path);
     printf("shape      %zu x %zu pixels x %zu channels (%s, %s)\n", info->rows, info->cols,
            info->channels, mva_dtype_name(info->dtype), info->layout);
@@ -187,7 +188,7 @@ static void print_summary(const cli_common *c, const mva_stack_info *info,
     for (size_t q = 0; q < m->k; q++)
         printf("  %-10zu  %8.4f%%\n", q + 1, 100 * m->share[q]);
     char spill[512];
-    cli_spill_summary(c, spill, sizeof spill);
+    cli_spill_summary(c, s, spill, sizeof spill);
     printf("\n%stime       %.2f s\n", spill, secs);
     printf("written    %s (entry /%s)\n", out, entry);
 }
@@ -282,7 +283,7 @@ int mva_nmf_tool(int argc, char **argv, tool_par *par)
     if (par && par->agree(par, rc) != 0 && rc == MVA_OK)
         rc = MVA_EIO; /* rank 0 failed to write, and said so */
     if (rc == MVA_OK && !a.c.quiet) {
-        print_summary(&a.c, mva_stack_get_info(s), m, out, entry, cli_now() - t0);
+        print_summary(&a.c, s, m, out, entry, cli_now() - t0);
         if (a.report)
             printf("report     %s/index.html\n", a.report);
     }

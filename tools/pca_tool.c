@@ -184,10 +184,10 @@ static int parse_args(pca_args *a, int argc, char **argv)
                           &a->input);
 }
 
-static void print_summary(const pca_args *a, const mva_stack_info *info,
-                          const mva_pca_model *m, const char *out, const char *entry,
-                          double secs)
+static void print_summary(const pca_args *a, const mva_stack *s, const mva_pca_model *m,
+                          const char *out, const char *entry, double secs)
 {
+    const mva_stack_info *info = mva_stack_get_info(s);
     printf("input      %s%s%s\n", info->source, info->path[0] ? "::" : "", info->path);
     printf("shape      %zu x %zu pixels x %zu channels (%s, %s)\n", info->rows, info->cols,
            info->channels, mva_dtype_name(info->dtype), info->layout);
@@ -219,7 +219,7 @@ static void print_summary(const pca_args *a, const mva_stack_info *info,
                100 * m->explained[q], 100 * cum);
     }
     char spill[512];
-    cli_spill_summary(&a->c, spill, sizeof spill);
+    cli_spill_summary(&a->c, s, spill, sizeof spill);
     printf("\n%stime       %.2f s\n", spill, secs);
     printf("written    %s (entry /%s)\n", out, entry);
 }
@@ -401,7 +401,7 @@ int pca_tool_run(int argc, char **argv, int compress, tool_par *par)
     if (par && par->agree(par, rc) != 0 && rc == MVA_OK)
         rc = MVA_EIO; /* rank 0 failed to write, and said so */
     if (rc == MVA_OK && !a.c.quiet) {
-        print_summary(&a, mva_stack_get_info(s), m, out, entry, cli_now() - t0);
+        print_summary(&a, s, m, out, entry, cli_now() - t0);
         if (stats)
             print_compression(stats);
         if (a.report != NULL)

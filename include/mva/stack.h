@@ -126,15 +126,20 @@ const mva_stack_info *mva_stack_get_info(const mva_stack *s);
 int mva_stack_read(mva_stack *s, size_t first, size_t count, double *out, mva_error *err);
 
 /*
- * Spill: from now on, the first pass over s also copies the values it reads, in their stored
- * type (64-bit integers as float64), into a scratch HDF5 file in dir (NULL or "": $TMPDIR,
+ * Spill: from now on, the first pass over s also copies the values it reads, each block in the
+ * narrowest type that holds it exactly, into a scratch HDF5 file in dir (NULL or "": $TMPDIR,
  * else /tmp) that is unlinked at once, and later passes read the copy instead of decoding the
  * input again.  Worth it when decoding costs more than reading plain values: compressed
- * HDF5 or EDF, SPEC text.  The copy takes mva_stack_spill_bytes(s) of disk; process memory
- * stays bounded.  MVA_EIO when the scratch file cannot be made (the stack is unchanged).
+ * HDF5 or EDF, SPEC text.  The copy takes at most mva_stack_spill_bytes(s) of disk; process
+ * memory stays bounded.  MVA_EIO when the scratch file cannot be made (the stack is unchanged).
  */
 int mva_stack_spill(mva_stack *s, const char *dir, mva_error *err);
+
+/* Disk the copy may take (every value in its stored type), and the bytes it took so far: each
+ * block goes in the narrowest of uint8, uint16 and its stored type that holds it (0 when s is
+ * not spilled). */
 uint64_t mva_stack_spill_bytes(const mva_stack *s);
+uint64_t mva_stack_spill_used(const mva_stack *s);
 
 /* Closes the reader and frees the stack; NULL is a no-op. */
 void mva_stack_close(mva_stack *s);
