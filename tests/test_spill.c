@@ -43,7 +43,7 @@ static void fake_close(void *self)
 
 static const mva_reader_ops fake_ops = {"fake", fake_read, fake_close};
 
-static mva_stack *open_fake(fake *f, mva_dtype t)
+static mva_stack *new_fake(fake *f, mva_dtype t)
 {
     mva_stack_info info;
     memset(&info, 0, sizeof info);
@@ -56,6 +56,14 @@ static mva_stack *open_fake(fake *f, mva_dtype t)
     mva_stack *s = NULL;
     mva_error err = {0, ""};
     assert_int_equal(mva_stack_new(&s, &fake_ops, f, &info, &err), MVA_OK);
+    return s;
+}
+
+/* The same, spilled into the test's directory. */
+static mva_stack *open_fake(fake *f, mva_dtype t)
+{
+    mva_stack *s = new_fake(f, t);
+    mva_error err = {0, ""};
     assert_int_equal(mva_stack_spill(s, tmpdir, &err), MVA_OK);
     return s;
 }
@@ -184,15 +192,8 @@ static void test_spill_into_missing_directory_is_eio(void **state)
     (void)state;
     double x[N * P] = {0};
     fake f = {x, 0, 0};
-    mva_stack_info info;
-    memset(&info, 0, sizeof info);
-    info.rows = ROWS;
-    info.cols = COLS;
-    info.channels = P;
-    info.dtype = MVA_DTYPE_UINT16;
-    mva_stack *s = NULL;
+    mva_stack *s = new_fake(&f, MVA_DTYPE_UINT16);
     mva_error err = {0, ""};
-    assert_int_equal(mva_stack_new(&s, &fake_ops, &f, &info, &err), MVA_OK);
     assert_int_equal(mva_stack_spill(s, "/nonexistent-mva-dir", &err), MVA_EIO);
     assert_non_null(strstr(err.msg, "/nonexistent-mva-dir"));
     read_and_check(s, x, 0, N, N); /* unchanged: reads the input */
