@@ -399,6 +399,15 @@ static int in_memory_fs(const char *dir)
 #endif
 }
 
+/* Where scratch files go: --scratch, else $TMPDIR, else /tmp (as io/scratch.c decides). */
+static const char *scratch_dir(const cli_common *c)
+{
+    const char *dir = c->scratch;
+    if (dir == NULL || dir[0] == '\0')
+        dir = getenv("TMPDIR");
+    return dir == NULL || dir[0] == '\0' ? "/tmp" : dir;
+}
+
 void cli_spill(cli_common *c, mva_stack *s)
 {
     const mva_stack_info *in = mva_stack_get_info(s);
@@ -409,16 +418,12 @@ void cli_spill(cli_common *c, mva_stack *s)
     c->spilled = 0;
     if (c->no_spill || !costly)
         return;
-    const char *dir = c->scratch;
-    if (dir == NULL || dir[0] == '\0')
-        dir = getenv("TMPDIR");
-    if (dir == NULL || dir[0] == '\0')
-        dir = "/tmp";
+    const char *dir = scratch_dir(c);
     uint64_t need = mva_stack_spill_bytes(s);
     struct statvfs v;
     if (statvfs(dir, &v) != 0 || (double)v.f_bavail * (double)v.f_frsize < 2.0 * (double)need) {
         if (c->verbose)
-            fprintf(stderr, "%s: no spill: %s has not room for twice %.1f MB\n", c->prog, dir,
+            fprintf(stderr, "%s: no spill: %s has no room for twice %.1f MB\n", c->prog, dir,
                     (double)need / 1e6);
         return;
     }
@@ -439,11 +444,9 @@ void cli_spill(cli_common *c, mva_stack *s)
 
 void cli_spill_summary(const cli_common *c, const mva_stack *s, char *buf, size_t cap)
 {
-    const char *dir = c->scratch ? c->scratch : getenv("TMPDIR");
     if (!c->spilled)
         snprintf(buf, cap, "%s", "");
     else
         snprintf(buf, cap, "spill      %.1f MB copy of the values in %s, read by the passes "
-                 "after the first\n", (double)mva_stack_spill_used(s) / 1e6,
-                 dir && dir[0] ? dir : "/tmp");
+                 "after the first\n", (double)mva_stack_spill_used(s) / 1e6, scratch_dir(c));
 }
