@@ -40,6 +40,8 @@
 
 #define NPHASE 4
 #define NCOMP (NPHASE + 1)  /* the phases, then the trace element */
+#define COUNTS_DIM 5000.0    /* --counts dim (the default): the bundled sample map */
+#define COUNTS_BRIGHT 50000.0 /* --counts bright: peak channels ~10^3 counts */
 #define TRACE_FRACTION 0.10 /* trace counts at abundance 1, as a fraction of --counts */
 #define TRACE_RADIUS 3.6    /* pixels: a disc of 37 pixels away from the map edges */
 #define LZ4_FILTER 32004    /* registered HDF5 filter id of the LZ4 plugin */
@@ -1267,7 +1269,9 @@ static void usage(FILE *f)
         "                        N,P pixels x channels; none = contiguous, no compression)\n"
         "                        e.g. --chunk 8,8,2000\n"
         "  --seed N            random seed (default 1); same seed, same data  e.g. --seed 7\n"
-        "  --counts N          mean total counts per pixel (default 5000)     e.g. --counts 20000\n"
+        "  --counts N|dim|bright  mean total counts per pixel (default dim = 5000: peak\n"
+        "                        channels 100-200 counts); bright = 50000 (peak channels\n"
+        "                        500-1800, as a real map at 10^5 counts/s)  e.g. --counts bright\n"
         "  --noise K           poisson|none (none: expected counts, rounded for integer types)\n"
         "                        (default poisson)                   e.g. --noise none\n"
         "  --trace EL          trace element: as (Ka under Pb La)|ti|none (default as)\n"
@@ -1305,6 +1309,24 @@ static int parse_double(const char *opt, const char *s, double lo, double hi, do
     double v = strtod(s, &end);
     if (end == s || *end != '\0' || errno != 0 || !isfinite(v) || v < lo || v > hi)
         return fail("%s: expected a number from %g to %g, got '%s'", opt, lo, hi, s);
+    *out = v;
+    return 0;
+}
+
+/* --counts: a preset or a number.  dim is the bundled sample (peak channels ~100-200 counts,
+ * they fit a byte); bright is a real map at 10^5-10^6 counts/s and 0.1 s dwell (peak channels
+ * ~500-1800 counts, 4.5-5.5 10^4 counts a pixel: 16-bit counts). */
+static int parse_counts(const char *opt, const char *s, double *out)
+{
+    if (strcmp(s, "dim") == 0 || strcmp(s, "bright") == 0) {
+        *out = s[0] == 'd' ? COUNTS_DIM : COUNTS_BRIGHT;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno != 0 || !isfinite(v) || v < 1e-3 || v > 1e9)
+        return fail("%s: expected dim, bright or a number from 0.001 to 1e+09, got '%s'", opt, s);
     *out = v;
     return 0;
 }
@@ -1432,7 +1454,7 @@ static int parse_one(options *o, int which, const char *opt, const char *v)
             return -1;
         o->seed = n;
         return 0;
-    case OPT_COUNTS: return parse_double(opt, v, 1e-3, 1e9, &o->counts);
+    case OPT_COUNTS: return parse_counts(opt, v, &o->counts);
     case OPT_NOISE:
         if (parse_choice(opt, v, noises, 2, &choice) < 0)
             return -1;
@@ -1474,7 +1496,7 @@ static int parse_args(options *o, int argc, char **argv)
                    .gzip_level = 4,
                    .chunk = CHUNK_ROW,
                    .seed = 1,
-                   .counts = 5000.0,
+                   .counts = COUNTS_DIM,
                    .noise = NOISE_POISSON,
                    .b = 0.01,
                    .excitation = 17.0,

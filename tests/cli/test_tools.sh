@@ -35,6 +35,31 @@ $G -o "$T/first.h5" --layout first || ko "mva-gen channel-first"
 $G -o "$T/f64.h5" --dtype float64 --compression none || ko "mva-gen float64"
 sum_before=$(md5sum <"$T/gz.h5")
 
+# ---- count levels: presets are the numbers they stand for; bright has peak channels ~10^3 ----
+C="$BIN/mva-gen --rows 8 --cols 10 --seed 3 --quiet"
+$C -o "$T/dim.h5" --counts dim && $C -o "$T/d5000.h5" && $C -o "$T/bright.h5" --counts bright &&
+    $C -o "$T/b50000.h5" --counts 50000 || ko "mva-gen --counts presets"
+if $PY - "$T" <<'PYEOF'; then ok "mva-gen --counts dim|bright"; else ko "mva-gen --counts dim|bright"; fi
+import sys, h5py, numpy as np
+t = sys.argv[1]
+d = lambda n: h5py.File(f"{t}/{n}.h5", "r")["entry/data/data"][()]
+assert np.array_equal(d("dim"), d("d5000")), "dim is not the default"
+assert np.array_equal(d("bright"), d("b50000")), "bright is not --counts 50000"
+with h5py.File(f"{t}/bright.h5", "r") as f:
+    assert f["entry/process/counts"][()] == 50000.0
+    # the truth scales with the counts: the expected spectra reproduce the data's mean
+    mean = f["truth/mean_expected"][()]
+    b = f["entry/data/data"][()].astype(float)
+    assert abs(b.mean(axis=(0, 1)).sum() / mean.sum() - 1) < 0.01
+peak = d("bright").max(axis=2)
+tot = d("bright").sum(axis=2)
+assert 500 <= np.median(peak) <= 5000, np.median(peak)
+assert 10**4 <= tot.min() and tot.max() <= 10**6, (tot.min(), tot.max())
+assert d("dim").max() < 256
+PYEOF
+expect_fail "mva-gen --counts unknown preset" "$T/bad.h5" "expected dim, bright or a number" \
+    "$BIN/mva-gen" --counts dazzling -o "$T/bad.h5"
+
 # ---- --help and --version ----
 for t in mva-pca mva-roi mva-info mva-gen; do
     if "$BIN/$t" --help | grep -q "Example"; then ok "$t --help has an example"; else ko "$t --help"; fi
