@@ -8,6 +8,8 @@
 #include "mva/roi.h"
 #include "mva/pca.h"
 #include "mva/nmf.h"
+#include "mva/rotate.h"
+#include "mva/cluster.h"
 #include "mva/result.h"
 #include "mva/report.h"
 #include "mva/hdf5.h"
