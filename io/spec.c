@@ -23,8 +23,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "combine.h"
 #include "mva/spec.h"
 #include "mva/stack.h"
+#include "numparse.h"
 
 #define FILE_CAP 4096         /* = sizeof(mva_stack_info.source) */
 #define SNIFF_BYTES (64 * 1024)
@@ -32,6 +34,7 @@
 #define LABEL_MAX 32          /* scan number as written after #S */
 #define SHOW_MAX 24           /* characters of a bad token quoted in a message */
 #define OFFSETS_MIN 4096
+#define DET_SUM (-1)          /* several MCAs of a point added (all of them or a list) */
 
 typedef struct spec_reader {
     const char *map;          /* the whole file, PROT_READ */
@@ -40,7 +43,9 @@ typedef struct spec_reader {
     uint64_t *off;            /* per pixel: offset of its MCA line (detector 0 when summing) */
     size_t n;                 /* pixels */
     size_t p;                 /* channels */
-    int sum;                  /* add the ndet MCAs of each point */
+    int sum;                  /* add the used MCAs of each point */
+    unsigned char *use;       /* when summing: which of the ndet MCAs (NULL = all) */
+    double *skip;             /* one spectrum parsed only to reach the next MCA */
     size_t ndet_pick;         /* the detector read when not summing */
     size_t ndet;              /* MCAs per point (the same in every scan when summing) */
     int p_from_chann;         /* p was given by #@CHANN (else by the first spectrum) */
@@ -385,7 +390,8 @@ static int spec_read(void *self, size_t first, size_t count, double *out, mva_er
                                      "%s: MCA %zu of pixel %zu not found (file changed since "
                                      "it was opened?)",
                                      r->file_name, d, first + i);
-            if ((rc = parse_spectrum(r, q, o, 1, &stop, err)) != MVA_OK)
+            int used = r->use == NULL || r->use[d];
+            if ((rc = parse_spectrum(r, q, used ? o : r->skip, used, &stop, err)) != MVA_OK)
                 return rc;
         }
     }
@@ -404,6 +410,8 @@ static void spec_close(void *self)
     if (r->c_locale != (locale_t)0)
         freelocale(r->c_locale);
     free(r->off);
+    free(r->use);
+    free(r->skip);
     free(r);
 }
 
@@ -456,7 +464,7 @@ typedef struct scan_state {
 
 typedef struct index_build {
     spec_reader *r;
-    int det;                  /* detector asked for, or MVA_DETECTOR_SUM */
+    int det;                  /* detector asked for, or DET_SUM */
     size_t used, cap;         /* entries and capacity of r->off */
     scan_state cur;
     /* the scans with MCA data */
@@ -523,7 +531,7 @@ static int finish_scan(index_build *b, mva_error *err)
         return rc;
     char scan[LABEL_MAX], other[LABEL_MAX];
     size_t line, col;
-    if (b->det != MVA_DETECTOR_SUM && (size_t)b->det >= ndet) {
+    if (b->det != DET_SUM && (size_t)b->det >= ndet) {
         locate(r, c->hdr, &line, &col);
         scan_label_at(c->hdr, end, scan);
         return mva_error_set(err, MVA_EINVAL,
@@ -532,15 +540,16 @@ static int finish_scan(index_build *b, mva_error *err)
                              r->file_name, scan, line, ndet, ndet == 1 ? "" : "s", b->det,
                              ndet - 1);
     }
-    if (b->det == MVA_DETECTOR_SUM && b->nscans > 0 && ndet != b->ndet_min) {
+    if (b->det == DET_SUM && b->nscans > 0 && ndet != b->ndet_min) {
         scan_label_at(b->first_hdr, end, other);
         scan_label_at(c->hdr, end, scan);
         return mva_error_set(err, MVA_EFORMAT,
                              "%s: the detector sum needs the same number of MCAs per point in "
-                             "every scan: scan %s has %zu, scan %s has %zu",
+                             "every scan: scan %s has %zu, scan %s has %zu; pick one with "
+                             "--detector N",
                              r->file_name, other, b->ndet_min, scan, ndet);
     }
-    size_t points = c->mca / ndet, d = b->det == MVA_DETECTOR_SUM ? 0 : (size_t)b->det;
+    size_t points = c->mca / ndet, d = b->det == DET_SUM ? 0 : (size_t)b->det;
     const char *mca0 = r->map + r->off[c->base];
     for (size_t k = 0; k < points; k++)
         r->off[c->base + k] = r->off[c->base + k * ndet + d];
@@ -939,10 +948,34 @@ static int index_file(spec_reader *r, index_build *b, mva_error *err)
     return MVA_OK;
 }
 
+/* --detector against the MCAs per point found: a list or "sum" picks the MCAs added; by
+ * default the sum of all (the one MCA when there is one); any --detector on a file of one
+ * MCA per point is an error. */
+static int select_detectors(spec_reader *r, const index_build *b, const char *spec,
+                            mva_error *err)
+{
+    int rc;
+    if (!r->sum) {
+        if (b->ndet_max > 1)
+            return MVA_OK;
+        unsigned char one;
+        rc = mva_detector_select(spec, 1, &one, err);
+        return mva_error_prefix(err, rc, "%s: ", r->file_name);
+    }
+    if ((r->use = malloc(r->ndet)) == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "%s: out of memory", r->file_name);
+    rc = mva_detector_select(spec, r->ndet, r->use, err);
+    if (rc < 0)
+        return mva_error_prefix(err, rc, "%s: ", r->file_name);
+    if (r->ndet == 1) /* the default on a file of one MCA per point: that one */
+        r->sum = 0;
+    return MVA_OK;
+}
+
 static void describe(const spec_reader *r, const index_build *b, mva_stack_info *info)
 {
     const char *end = r->map + r->size;
-    char first[LABEL_MAX], last[LABEL_MAX], scans[96], dets[96];
+    char first[LABEL_MAX], last[LABEL_MAX], scans[96], dets[256];
     scan_label_at(b->first_hdr, end, first);
     scan_label_at(b->last_hdr, end, last);
     if (b->nscans == 1)
@@ -950,11 +983,18 @@ static void describe(const spec_reader *r, const index_build *b, mva_stack_info 
     else
         snprintf(scans, sizeof scans, "scans %s..%s", first, last);
     if (r->sum)
+        mva_detector_describe(r->use, r->ndet, NULL, info->elements, sizeof info->elements);
+    if (r->sum && memchr(r->use, 0, r->ndet) != NULL)
+        snprintf(dets, sizeof dets, "%s", info->elements);
+    else if (r->sum)
         snprintf(dets, sizeof dets, "sum of %zu detectors", r->ndet);
     else if (b->ndet_min == b->ndet_max)
         snprintf(dets, sizeof dets, "detector %zu of %zu", r->ndet_pick, b->ndet_min);
     else
         snprintf(dets, sizeof dets, "detector %zu of %zu..%zu", r->ndet_pick, b->ndet_min,
+                 b->ndet_max);
+    if (!r->sum && b->ndet_max > 1)
+        snprintf(info->elements, sizeof info->elements, "element %zu of %zu", r->ndet_pick,
                  b->ndet_max);
     snprintf(info->path, sizeof info->path, "%s, %s", scans, dets);
     snprintf(info->format, sizeof info->format, "spec");
@@ -977,9 +1017,12 @@ int mva_spec_open(mva_stack **out, const char *input, const mva_open_opts *opts,
     *out = NULL;
     if (opts == NULL)
         opts = &defaults;
-    if (opts->detector < 0 && opts->detector != MVA_DETECTOR_SUM)
-        return mva_error_set(err, MVA_EINVAL, "%s: invalid detector %d (0, 1, ... or the sum)",
-                             input, opts->detector);
+    int det = DET_SUM;
+    size_t pick;
+    const char *spec = opts->detector;
+    if (spec != NULL && spec[strspn(spec, "0123456789")] == '\0' &&
+        mva_parse_size(spec, &pick) == 0 && pick <= 1000000)
+        det = (int)pick;
     if (strlen(input) >= FILE_CAP)
         return mva_error_set(err, MVA_ERANGE, "%s: input name too long", input);
     spec_reader *r = calloc(1, sizeof *r);
@@ -987,8 +1030,8 @@ int mva_spec_open(mva_stack **out, const char *input, const mva_open_opts *opts,
         return mva_error_set(err, MVA_ENOMEM, "%s: out of memory", input);
     snprintf(r->file_name, sizeof r->file_name, "%s", input);
     r->fd = -1;
-    r->sum = opts->detector == MVA_DETECTOR_SUM;
-    r->ndet_pick = r->sum ? 0 : (size_t)opts->detector;
+    r->sum = det == DET_SUM;
+    r->ndet_pick = r->sum ? 0 : (size_t)det;
     r->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     if (r->c_locale == (locale_t)0) {
         rc = mva_error_set(err, MVA_ENOMEM, "%s: cannot create the C locale", input);
@@ -997,11 +1040,16 @@ int mva_spec_open(mva_stack **out, const char *input, const mva_open_opts *opts,
     memset(&b, 0, sizeof b);
     memset(&info, 0, sizeof info);
     b.r = r;
-    b.det = opts->detector;
+    b.det = det;
     if ((rc = map_file(r, err)) != MVA_OK || (rc = index_file(r, &b, err)) != MVA_OK ||
+        (rc = select_detectors(r, &b, spec, err)) != MVA_OK ||
         (rc = set_channels(r, &b, opts, &info, err)) != MVA_OK ||
         (rc = set_shape(&b, opts, &info, err)) != MVA_OK)
         goto done;
+    if (r->sum && (r->skip = malloc(r->p * sizeof *r->skip)) == NULL) {
+        rc = mva_error_set(err, MVA_ENOMEM, "%s: out of memory", input);
+        goto done;
+    }
     describe(r, &b, &info);
     /* mva_stack_new owns r from here, also when it fails. */
     return mva_stack_new(out, &spec_ops, r, &info, err);

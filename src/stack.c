@@ -11,6 +11,7 @@
 #include "mva/hdf5.h"
 #include "mva/spec.h"
 #include "mva/stack.h"
+#include "combine.h"
 #include "stackint.h"
 
 struct mva_stack {
@@ -82,6 +83,11 @@ int mva_stack_new(mva_stack **out, const mva_reader_ops *ops, void *self,
 }
 
 const mva_stack_info *mva_stack_get_info(const mva_stack *s)
+{
+    return &s->info;
+}
+
+mva_stack_info *mva_stack_info_edit(mva_stack *s)
 {
     return &s->info;
 }
@@ -174,8 +180,20 @@ int mva_stack_from_memory(mva_stack **out, const double *data, size_t rows, size
 
 /* The format is taken from the content, never from the file name: HDF5 by its signature,
  * EDF by a header opening with '{' (also inside gzip), SPEC by '#' lines with a "#S" scan. */
+static int open_format(mva_stack **out, const char *input, const mva_open_opts *opts,
+                       mva_error *err);
+
 int mva_stack_open(mva_stack **out, const char *input, const mva_open_opts *opts,
                    mva_error *err)
+{
+    int rc = open_format(out, input, opts, err);
+    if (rc != MVA_OK)
+        return rc;
+    return mva_stage_apply(out, opts, err);
+}
+
+static int open_format(mva_stack **out, const char *input, const mva_open_opts *opts,
+                       mva_error *err)
 {
     if (opts && (opts->files != NULL || opts->use_pattern))
         return mva_edf_open(out, input, opts, err);

@@ -10,4 +10,7 @@ void mva_stack_swap_reader(mva_stack *s, const mva_reader_ops **ops, void **self
 /* The stack's reader, as it is. */
 void mva_stack_get_reader(const mva_stack *s, const mva_reader_ops **ops, void **self);
 
+/* The stack's description, for a wrapper that changes what it reads (snake, combine). */
+mva_stack_info *mva_stack_info_edit(mva_stack *s);
+
 #endif

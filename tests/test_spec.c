@@ -389,7 +389,7 @@ static void test_spec_two_detectors_by_index(void **state)
     mva_open_opts o;
     memset(&o, 0, sizeof o);
     for (int d = 0; d < 2; d++) {
-        o.detector = d;
+        o.detector = d ? "1" : "0";
         mva_stack *s = open_ok(path, &o);
         const mva_stack_info *in = mva_stack_get_info(s);
         assert_int_equal(in->rows * in->cols, 5);
@@ -413,7 +413,7 @@ static void test_spec_two_detectors_sum(void **state)
     put_two_detectors(path, "twosum.spec", 6, 5, 0);
     mva_open_opts o;
     memset(&o, 0, sizeof o);
-    o.detector = MVA_DETECTOR_SUM;
+    o.detector = "sum";
     mva_stack *s = open_ok(path, &o);
     const mva_stack_info *in = mva_stack_get_info(s);
     assert_string_equal(in->path, "scan 3, sum of 2 detectors");
@@ -443,7 +443,7 @@ static void test_spec_detectors_without_counter_lines(void **state)
     }
     mva_open_opts o;
     memset(&o, 0, sizeof o);
-    o.detector = 1;
+    o.detector = "1";
     mva_stack *s = open_ok(put_text(path, "nocount.spec", &t), &o);
     assert_int_equal(mva_stack_get_info(s)->cols, 3);
     check_generated(s, 1);
@@ -457,10 +457,13 @@ static void test_spec_rejects_detector_out_of_range(void **state)
     put_two_detectors(path, "tworange.spec", 3, 4, 0);
     mva_open_opts o;
     memset(&o, 0, sizeof o);
-    o.detector = 2;
+    o.detector = "2";
     open_fails(path, &o, MVA_EINVAL, path, "scan 3", "2 MCAs per point", "detector 2", NULL);
-    o.detector = -7;
-    open_fails(path, &o, MVA_EINVAL, "invalid detector -7", NULL);
+    o.detector = "-7";
+    open_fails(path, &o, MVA_EINVAL, "--detector '-7'", "expected 'sum'", NULL);
+    o.detector = "0,2";
+    open_fails(path, &o, MVA_EINVAL, path, "--detector 0,2: the input has 2 detector elements "
+               "(0-1)", NULL);
 }
 
 /* ---- calibration and channels ---- */
@@ -794,10 +797,11 @@ static void test_spec_mutated_files_fail_cleanly(void **state)
         put_bytes(path, "mutant.spec", buf, round % 3 == 0 ? n : cut);
         mva_stack *s = NULL;
         mva_error err = {0, ""};
-        for (int det = -1; det < 2; det++) {
+        static const char *const dets[] = {NULL, "sum", "0", "1"};
+        for (int det = 0; det < 4; det++) {
             mva_open_opts o;
             memset(&o, 0, sizeof o);
-            o.detector = det;
+            o.detector = dets[det];
             if (mva_spec_open(&s, path, &o, &err) != MVA_OK) {
                 assert_true(err.msg[0] != '\0');
                 continue;

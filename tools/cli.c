@@ -14,8 +14,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "par.h"
+#include "combine.h"
 #include "numparse.h"
+#include "par.h"
 
 void cli_fail(const char *prog, const char *fmt, ...)
 {
@@ -200,19 +201,50 @@ bad:
     return -1;
 }
 
+/* --detector, --norm, --snake: the reader stage (values checked against the input at open;
+ * the syntax is checked here, so that a typo fails before any reading). */
+static int reader_stage_option(cli_common *c, int opt, const char *arg)
+{
+    mva_error err = {0, ""};
+    if (opt == OPT_DETECTOR) {
+        if (mva_detector_check(arg, &err) != MVA_OK) {
+            cli_fail(c->prog, "%s", err.msg);
+            return -1;
+        }
+        c->open.detector = arg;
+        return 1;
+    }
+    if (opt == OPT_NORM) {
+        static mva_norm_spec ns; /* large: not on the stack */
+        if (mva_norm_parse(arg, &ns, &err) != MVA_OK) {
+            cli_fail(c->prog, "%s", err.msg);
+            return -1;
+        }
+        c->open.norm = arg;
+        return 1;
+    }
+    if (strcmp(arg, "on") == 0)
+        c->open.snake = MVA_SNAKE_ON;
+    else if (strcmp(arg, "off") == 0)
+        c->open.snake = MVA_SNAKE_OFF;
+    else if (strcmp(arg, "auto") == 0)
+        c->open.snake = MVA_SNAKE_AUTO;
+    else {
+        cli_fail(c->prog, "--snake '%s': expected on (odd rows recorded right to left), off or "
+                 "auto (from the file's positions)", arg);
+        return -1;
+    }
+    return 1;
+}
+
 int cli_common_option(cli_common *c, int opt, const char *arg)
 {
     size_t mib;
     switch (opt) {
     case OPT_DETECTOR:
-        if (strcmp(arg, "sum") == 0) {
-            c->open.detector = MVA_DETECTOR_SUM;
-            return 1;
-        }
-        if (cli_parse_size(c->prog, "--detector", arg, 0, &mib) || mib > 1000000)
-            return -1;
-        c->open.detector = (int)mib;
-        return 1;
+    case OPT_NORM:
+    case OPT_SNAKE:
+        return reader_stage_option(c, opt, arg);
     case OPT_SERIES:
         return parse_series(c, arg) ? -1 : 1;
     case OPT_LIST:

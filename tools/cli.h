@@ -92,6 +92,8 @@ enum {
     OPT_LIST,
     OPT_SCRATCH,
     OPT_NO_SPILL,
+    OPT_NORM,
+    OPT_SNAKE,
     OPT_FIRST_TOOL /* tools number their own options from here */
 };
 
@@ -101,6 +103,8 @@ enum {
         {"memory", required_argument, NULL, OPT_MEMORY}, {"quiet", no_argument, NULL, 'q'},     \
         {"verbose", no_argument, NULL, 'v'},                                                    \
         {"detector", required_argument, NULL, OPT_DETECTOR},                                    \
+        {"norm", required_argument, NULL, OPT_NORM},                                            \
+        {"snake", required_argument, NULL, OPT_SNAKE},                                          \
         {"series", required_argument, NULL, OPT_SERIES},                                        \
         {"list", required_argument, NULL, OPT_LIST},                                            \
         {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}
@@ -141,7 +145,18 @@ void cli_spill_summary(const cli_common *c, const mva_stack *s, char *buf, size_
     "  --series FIRST:LAST    INPUT is a printf pattern, e.g. 'map_%04d.edf', numbered\n"   \
     "                         FIRST..LAST, one file per map row\n"                           \
     "  --list FILE            EDF files (one per map row) listed in FILE, one per line\n"     \
-    "  --detector N|sum       SPEC with several MCAs per point: which one (from 0), or the sum\n"\
+    "  --detector SEL         several detector elements (SPEC MCAs per point, 4-D or per-\n" \
+    "                         element HDF5): sum (the default), N (from 0), a list 0,2,3 or\n"  \
+    "                         a range 0-3 (summed); an error on a single-element input\n"     \
+    "  --norm TERM[,TERM]     normalise each pixel (each element before the sum): TERM is\n"  \
+    "                         [monitor:|livetime:|dtc:]SOURCE[@REF], SOURCE a dataset (/path,\n"\
+    "                         other.h5::/path) or a name of the layout (livetime, dtc, i0,\n"  \
+    "                         monitor:NAME); monitor and live time divide and scale to REF\n" \
+    "                         (default their mean), dtc multiplies; zero, negative or NaN\n"   \
+    "                         factors mask the pixel.  E.g. --norm livetime, --norm\n"        \
+    "                         dtc,monitor:/scalers/I0@1e5\n"                                  \
+    "  --snake on|off|auto    every other row recorded right to left (on: put back in order;\n"\
+    "                         auto, the default: from the file's positions when known)\n"     \
     "  --shape RxC            map shape (rows x cols), e.g. for 2-D (pixels, channels) data\n"       \
     "  --channel-axis first|last  where the channel axis is (default: from the file)\n"        \
     "  --calib A,B[,C]        energy calibration E(keV) = A + B*ch + C*ch^2\n"                 \

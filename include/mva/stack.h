@@ -52,8 +52,12 @@ int mva_calib_channel(const mva_calib *cal, double e, double *ch);
 /* Where the channel axis is stored. */
 enum { MVA_AXIS_AUTO = 0, MVA_AXIS_LAST = 1, MVA_AXIS_FIRST = 2 };
 
-/* SPEC files with several MCAs per scan point: the sum of all detectors. */
-#define MVA_DETECTOR_SUM (-1)
+/* Snake (back-and-forth) scans: every other map row recorded right to left. */
+typedef enum mva_snake {
+    MVA_SNAKE_AUTO = 0, /* from the file's positions when the reader knows them, else off */
+    MVA_SNAKE_OFF,      /* rows as stored */
+    MVA_SNAKE_ON        /* odd rows (1, 3, ...) reversed: pixel (r, c) read from (r, cols-1-c) */
+} mva_snake;
 
 /* Options for opening a stack; zero-initialise, then set what you need. */
 typedef struct mva_open_opts {
@@ -67,8 +71,23 @@ typedef struct mva_open_opts {
      * neither, a numbered file is extended to its series the way PyMca does. */
     long first, last;
     int use_pattern;
-    /* SPEC: which MCA of each scan point (0 = the first), or MVA_DETECTOR_SUM. */
-    int detector;
+    /* Multi-element detectors (several MCAs per SPEC point, 4-D or per-element HDF5
+     * datasets): NULL = the default (all elements summed when the input has several, the one
+     * element otherwise); "sum" (all, summed channel by channel); "N" (element N, from 0); a
+     * list "0,2,3" or a range "0-3" (those summed).  Given for a single-element input it is
+     * an error, never ignored. */
+    const char *detector;
+    /* Normalisation (--norm): TERM[,TERM...], each [KIND:]SOURCE[@REF] where KIND is
+     * monitor (default, also i0), livetime (counts divided by the value, times the
+     * reference: default the mean value) or dtc (counts multiplied by dead-time correction
+     * factors); SOURCE a dataset of the input ("/path"), of another file ("f.h5::/path"), or
+     * a name the recognised layout resolves ("livetime", "dtc", "i0", "monitor:NAME").
+     * Per-element factors are applied to each element before the sum.  NULL = none. */
+    const char *norm;
+    /* Snake scans: MVA_SNAKE_AUTO, _OFF or _ON. */
+    mva_snake snake;
+    /* Which scan(s): SPEC "N", "N,M", "N:M"; BLISS "2" or "2.1".  NULL = from the file. */
+    const char *scan;
 } mva_open_opts;
 
 /* What a stack is; filled by the reader at open. */
@@ -84,6 +103,15 @@ typedef struct mva_stack_info {
     char storage[256];     /* chunking / compression / filters, free text for mva-info */
     size_t chunk_pixels;   /* natural read granularity in pixels (0 = any) */
     uint64_t stored_bytes; /* bytes the data occupy on disk (0 = unknown) */
+    /* The reader stage (filled by the reader and the generic stage after it): */
+    char layout_name[64];  /* recognised facility layout ("MAPS_RAW", "BLISS", ...), "" none */
+    char elements[256];    /* elements used: "sum of 4 elements: data_a, data_b, data_c,
+                            * data_d", "element 2 (data_c) of 4"; "" for a single one */
+    char norm[512];        /* normalisation applied, its source path(s) and reference value;
+                            * "" when none */
+    char warnings[1024];   /* what the reader skipped (a malformed SPEC scan, ...), one per
+                            * line, for the tools to print; "" when nothing */
+    mva_snake snake;       /* MVA_SNAKE_ON when odd rows were reversed, else _OFF */
 } mva_stack_info;
 
 /*

@@ -9,7 +9,7 @@
  *   dump OUT --list FILE...             EDF series from an explicit list
  *   dump OUT INPUT --block N            read in blocks of N pixels (default 997, so that
  *                                       blocks cross file and row boundaries)
- *   dump OUT INPUT --detector N         SPEC: which MCA of each point (-1 = the sum)
+ *   dump OUT INPUT --detector N         SPEC: which MCA of each point (N, sum, a list 0,2)
  *   dump OUT INPUT --shape RxC          map shape override
  *   dump OUT INPUT --shape RxC          map shape override
  */
@@ -61,7 +61,7 @@ int main(int argc, char **argv)
                 return 2;
             }
         } else if (strcmp(argv[k], "--detector") == 0 && k + 1 < argc) {
-            opts.detector = atoi(argv[++k]);
+            opts.detector = argv[++k];
         } else if (strcmp(argv[k], "--shape") == 0 && k + 1 < argc) {
             if (sscanf(argv[++k], "%zux%zu", &opts.rows, &opts.cols) != 2)
                 return 2;

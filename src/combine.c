@@ -1,0 +1,542 @@
+/* The generic reader stage: detector elements, their weighted sum, snake rows, normalisation
+ * factors.  See combine.h. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "combine.h"
+#include "numparse.h"
+#include "stackint.h"
+
+/* ---- --detector ---- */
+
+static const char detector_syntax[] =
+    "expected 'sum', an element number (from 0), a list such as 0,2,3 or a range such as 0-3";
+
+/* Reads an element number at *s (decimal digits only), advancing *s. */
+static int read_index(const char **s, size_t *out)
+{
+    const char *p = *s;
+    size_t v = 0;
+    if (!isdigit((unsigned char)*p))
+        return -1;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (v > (SIZE_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (size_t)(*p - '0');
+    }
+    *s = p;
+    *out = v;
+    return 0;
+}
+
+int mva_detector_select(const char *spec, size_t nel, unsigned char *use, mva_error *err)
+{
+    if (nel == 0)
+        return mva_error_set(err, MVA_EINVAL, "--detector: the input has no detector element");
+    if (spec == NULL) {
+        memset(use, 1, nel);
+        return (int)(nel > INT32_MAX ? INT32_MAX : nel);
+    }
+    if (nel == 1)
+        return mva_error_set(err, MVA_EINVAL,
+                             "--detector %s: the input has a single detector element; "
+                             "--detector applies to inputs of several (leave it out)", spec);
+    if (strcmp(spec, "sum") == 0) {
+        memset(use, 1, nel);
+        return (int)(nel > INT32_MAX ? INT32_MAX : nel);
+    }
+    memset(use, 0, nel);
+    const char *s = spec;
+    size_t used = 0;
+    for (;;) {
+        size_t a, b;
+        if (read_index(&s, &a) != 0)
+            goto syntax;
+        b = a;
+        if (*s == '-') {
+            s++;
+            if (read_index(&s, &b) != 0 || b < a)
+                goto syntax;
+        }
+        if (b >= nel)
+            return mva_error_set(err, MVA_EINVAL,
+                                 "--detector %s: the input has %zu detector elements (0-%zu)",
+                                 spec, nel, nel - 1);
+        for (size_t e = a; e <= b; e++) {
+            used += !use[e];
+            use[e] = 1;
+        }
+        if (*s == '\0')
+            break;
+        if (*s++ != ',')
+            goto syntax;
+    }
+    return (int)used;
+syntax:
+    return mva_error_set(err, MVA_EINVAL, "--detector '%s': %s", spec, detector_syntax);
+}
+
+int mva_detector_check(const char *spec, mva_error *err)
+{
+    if (spec == NULL || strcmp(spec, "sum") == 0)
+        return MVA_OK;
+    const char *s = spec;
+    for (;;) {
+        size_t a, b;
+        if (read_index(&s, &a) != 0)
+            break;
+        b = a;
+        if (*s == '-' && (s++, read_index(&s, &b) != 0 || b < a))
+            break;
+        if (*s == '\0')
+            return MVA_OK;
+        if (*s++ != ',')
+            break;
+    }
+    return mva_error_set(err, MVA_EINVAL, "--detector '%s': %s", spec, detector_syntax);
+}
+
+/* Appends printf output to buf (cap bytes), truncating quietly. */
+static void append(char *buf, size_t cap, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static void append(char *buf, size_t cap, const char *fmt, ...)
+{
+    size_t len = strlen(buf);
+    if (len + 1 >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + len, cap - len, fmt, ap);
+    va_end(ap);
+}
+
+void mva_detector_describe(const unsigned char *use, size_t nel, const char *const *names,
+                           char *buf, size_t cap)
+{
+    size_t used = 0, one = 0;
+    if (cap == 0)
+        return;
+    buf[0] = '\0';
+    if (nel <= 1)
+        return;
+    for (size_t e = 0; e < nel; e++)
+        if (use[e]) {
+            used++;
+            one = e;
+        }
+    if (used == 1)
+        snprintf(buf, cap, "element %zu of %zu", one, nel);
+    else if (used == nel)
+        snprintf(buf, cap, "sum of %zu elements", nel);
+    else {
+        snprintf(buf, cap, "sum of elements ");
+        for (size_t e = 0, k = 0; e < nel; e++)
+            if (use[e])
+                append(buf, cap, "%s%zu", k++ ? ", " : "", e);
+        append(buf, cap, " of %zu", nel);
+    }
+    if (names == NULL)
+        return;
+    append(buf, cap, ": ");
+    for (size_t e = 0, k = 0; e < nel; e++)
+        if (use[e])
+            append(buf, cap, "%s%s", k++ ? ", " : "", names[e]);
+}
+
+/* ---- the weighted sum of elements ---- */
+
+void mva_combine_add(double *out, const double *in, size_t count, size_t p, const double *w)
+{
+    for (size_t i = 0; i < count; i++) {
+        double *o = out + i * p;
+        const double *x = in + i * p;
+        double wi = w ? w[i] : 1.0;
+        if (wi == 1.0)
+            for (size_t j = 0; j < p; j++)
+                o[j] += x[j];
+        else
+            for (size_t j = 0; j < p; j++)
+                o[j] += wi * x[j];
+    }
+}
+
+typedef struct {
+    mva_stack **elems;
+    size_t nel, n, p;
+    double *w;     /* nel x n, or NULL */
+    double *buf;   /* one block of one element */
+    size_t cap;    /* pixels buf holds */
+} combine_reader;
+
+static int combine_read(void *self, size_t first, size_t count, double *out, mva_error *err)
+{
+    combine_reader *c = self;
+    if (c->nel == 1 && c->w == NULL)
+        return mva_stack_read(c->elems[0], first, count, out, err);
+    if (count > c->cap) {
+        double *b = realloc(c->buf, count * c->p * sizeof *b);
+        if (b == NULL)
+            return mva_error_set(err, MVA_ENOMEM, "out of memory summing detector elements "
+                                 "(%zu pixels of %zu channels)", count, c->p);
+        c->buf = b;
+        c->cap = count;
+    }
+    memset(out, 0, count * c->p * sizeof *out);
+    for (size_t e = 0; e < c->nel; e++) {
+        int rc = mva_stack_read(c->elems[e], first, count, c->buf, err);
+        if (rc != MVA_OK)
+            return rc;
+        mva_combine_add(out, c->buf, count, c->p, c->w ? c->w + e * c->n + first : NULL);
+    }
+    return MVA_OK;
+}
+
+static void combine_close(void *self)
+{
+    combine_reader *c = self;
+    if (c == NULL)
+        return;
+    for (size_t e = 0; e < c->nel; e++)
+        mva_stack_close(c->elems[e]);
+    free(c->elems);
+    free(c->w);
+    free(c->buf);
+    free(c);
+}
+
+static const mva_reader_ops combine_ops = {"combine", combine_read, combine_close};
+
+/* The type the sum of nel values of type t fits in (exactly, as doubles are read). */
+static mva_dtype sum_type(mva_dtype t, size_t nel, int weighted)
+{
+    if (weighted || t == MVA_DTYPE_FLOAT32 || t == MVA_DTYPE_FLOAT64 || t == MVA_DTYPE_UNKNOWN)
+        return MVA_DTYPE_FLOAT64;
+    if (nel == 1)
+        return t;
+    return mva_dtype_size(t) <= 2 ? MVA_DTYPE_INT32 : MVA_DTYPE_FLOAT64;
+}
+
+int mva_combine_open(mva_stack **out, mva_stack **elems, size_t nel, double *w,
+                     const mva_stack_info *info, mva_error *err)
+{
+    int rc = MVA_OK;
+    *out = NULL;
+    combine_reader *c = calloc(1, sizeof *c);
+    mva_stack **own = calloc(nel ? nel : 1, sizeof *own);
+    if (c == NULL || own == NULL) {
+        free(c);
+        free(own);
+        for (size_t e = 0; e < nel; e++)
+            mva_stack_close(elems[e]);
+        free(w);
+        return mva_error_set(err, MVA_ENOMEM, "out of memory combining detector elements");
+    }
+    memcpy(own, elems, nel * sizeof *own);
+    c->elems = own;
+    c->nel = nel;
+    c->w = w;
+    mva_stack_info in = *info;
+    if (nel == 0) {
+        rc = mva_error_set(err, MVA_EINVAL, "%s: no detector element to read", info->source);
+        goto fail;
+    }
+    const mva_stack_info *e0 = mva_stack_get_info(elems[0]);
+    for (size_t e = 1; e < nel; e++) {
+        const mva_stack_info *ie = mva_stack_get_info(elems[e]);
+        if (ie->rows != e0->rows || ie->cols != e0->cols || ie->channels != e0->channels) {
+            rc = mva_error_set(err, MVA_EFORMAT,
+                               "%s: detector elements differ in shape: %s is %zu x %zu x %zu, "
+                               "%s is %zu x %zu x %zu (rows x cols x channels)",
+                               info->source, e0->path, e0->rows, e0->cols, e0->channels,
+                               ie->path, ie->rows, ie->cols, ie->channels);
+            goto fail;
+        }
+    }
+    c->n = e0->rows * e0->cols;
+    c->p = e0->channels;
+    in.rows = e0->rows;
+    in.cols = e0->cols;
+    in.channels = e0->channels;
+    in.dtype = sum_type(e0->dtype, nel, w != NULL);
+    return mva_stack_new(out, &combine_ops, c, &in, err);
+fail:
+    combine_close(c);
+    return rc;
+}
+
+/* ---- snake scans ---- */
+
+typedef struct {
+    const mva_reader_ops *ops; /* the reader underneath */
+    void *self;
+    size_t cols, p;
+} snake_reader;
+
+/* Reverses the order of count spectra of p values in place. */
+static void reverse_pixels(double *x, size_t count, size_t p)
+{
+    for (size_t a = 0, b = count ? count - 1 : 0; a < b; a++, b--) {
+        double *u = x + a * p, *v = x + b * p;
+        for (size_t j = 0; j < p; j++) {
+            double t = u[j];
+            u[j] = v[j];
+            v[j] = t;
+        }
+    }
+}
+
+/* Pixels [first, first+count) of the map, each row's piece read at once: an odd row's piece
+ * (r, c0..c1) is stored at (r, cols-1-c1..cols-1-c0), in reverse order. */
+static int snake_read(void *self, size_t first, size_t count, double *out, mva_error *err)
+{
+    snake_reader *sn = self;
+    size_t i = first, end = first + count;
+    while (i < end) {
+        size_t r = i / sn->cols, c0 = i % sn->cols;
+        size_t len = sn->cols - c0 < end - i ? sn->cols - c0 : end - i;
+        double *o = out + (i - first) * sn->p;
+        size_t from = r % 2 ? r * sn->cols + (sn->cols - c0 - len) : i;
+        int rc = sn->ops->read(sn->self, from, len, o, err);
+        if (rc != MVA_OK)
+            return rc;
+        if (r % 2)
+            reverse_pixels(o, len, sn->p);
+        i += len;
+    }
+    return MVA_OK;
+}
+
+static void snake_close(void *self)
+{
+    snake_reader *sn = self;
+    if (sn->ops->close != NULL)
+        sn->ops->close(sn->self);
+    free(sn);
+}
+
+static const mva_reader_ops snake_ops = {"snake", snake_read, snake_close};
+
+int mva_snake_wrap(mva_stack *s, mva_error *err)
+{
+    snake_reader *sn = calloc(1, sizeof *sn);
+    if (sn == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "out of memory");
+    mva_stack_info *info = mva_stack_info_edit(s);
+    sn->cols = info->cols;
+    sn->p = info->channels;
+    sn->ops = &snake_ops;
+    sn->self = sn;
+    mva_stack_swap_reader(s, &sn->ops, &sn->self);
+    info->snake = MVA_SNAKE_ON;
+    return MVA_OK;
+}
+
+/* ---- normalisation ---- */
+
+static const char norm_syntax[] =
+    "expected TERM[,TERM...], TERM = [monitor:|livetime:|dtc:]SOURCE[@REF] with SOURCE a "
+    "dataset (/path or file.h5::/path) or a name of the layout (livetime, dtc, i0, "
+    "monitor:NAME), e.g. --norm livetime@1.0 or --norm dtc,i0";
+
+static int kind_of(const char *word, size_t len, mva_norm_kind *kind)
+{
+    static const struct {
+        const char *word;
+        mva_norm_kind kind;
+    } kinds[] = {{"monitor", MVA_NORM_MONITOR}, {"i0", MVA_NORM_MONITOR},
+                 {"livetime", MVA_NORM_LIVETIME}, {"dtc", MVA_NORM_DTC}};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        if (strlen(kinds[k].word) == len && strncmp(word, kinds[k].word, len) == 0) {
+            *kind = kinds[k].kind;
+            return 0;
+        }
+    return -1;
+}
+
+/* SOURCE of a term: a dataset ("/path", "file::/path") or a layout name. */
+static int parse_source(const char *src, mva_norm_term *t)
+{
+    const char *sep = strstr(src, "::");
+    if (sep != NULL) {
+        if (sep == src || sep[2] != '/' || (size_t)(sep - src) >= sizeof t->file ||
+            strlen(sep + 2) >= sizeof t->path)
+            return -1;
+        memcpy(t->file, src, (size_t)(sep - src));
+        t->file[sep - src] = '\0';
+        snprintf(t->path, sizeof t->path, "%s", sep + 2);
+        return 0;
+    }
+    if (src[0] == '/') {
+        if (strlen(src) >= sizeof t->path || src[1] == '\0')
+            return -1;
+        snprintf(t->path, sizeof t->path, "%s", src);
+        return 0;
+    }
+    if (src[0] == '\0' || strlen(src) >= sizeof t->name || strchr(src, '/') != NULL)
+        return -1;
+    snprintf(t->name, sizeof t->name, "%s", src);
+    return 0;
+}
+
+/* One term (len bytes at s). */
+static int parse_term(const char *s, size_t len, mva_norm_term *t)
+{
+    char buf[4096 + 1024 + 64];
+    if (len == 0 || len >= sizeof buf)
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    memset(t, 0, sizeof *t);
+    char *at = strrchr(buf, '@');
+    if (at != NULL) {
+        *at = '\0';
+        if (mva_parse_double(at + 1, &t->ref) != 0 || !(t->ref > 0) || !isfinite(t->ref))
+            return -1;
+        t->has_ref = 1;
+    }
+    const char *src = buf;
+    char *colon = strchr(buf, ':');
+    int kind_given = 0;
+    /* "KIND:..." but not "file::/path" */
+    if (colon != NULL && colon[1] != ':' && (colon == buf || colon[-1] != ':') &&
+        kind_of(buf, (size_t)(colon - buf), &t->kind) == 0) {
+        src = colon + 1;
+        kind_given = 1;
+    }
+    if (parse_source(src, t) != 0)
+        return -1;
+    if (!kind_given) {
+        /* a bare name is its own kind: livetime, dtc, i0; a bare dataset is a monitor */
+        if (t->name[0] != '\0') {
+            if (kind_of(t->name, strlen(t->name), &t->kind) != 0)
+                return -1;
+        } else
+            t->kind = MVA_NORM_MONITOR;
+    }
+    if (t->kind == MVA_NORM_DTC && t->has_ref)
+        return -2;
+    return 0;
+}
+
+int mva_norm_parse(const char *spec, mva_norm_spec *out, mva_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (spec == NULL || spec[0] == '\0')
+        return mva_error_set(err, MVA_EINVAL, "--norm '': %s", norm_syntax);
+    const char *s = spec;
+    for (;;) {
+        /* terms are split at commas outside of a dataset path */
+        size_t len = strcspn(s, ",");
+        if (out->nterms == MVA_NORM_TERMS_MAX)
+            return mva_error_set(err, MVA_EINVAL, "--norm '%s': at most %d terms", spec,
+                                 MVA_NORM_TERMS_MAX);
+        int rc = parse_term(s, len, &out->term[out->nterms]);
+        if (rc == -2)
+            return mva_error_set(err, MVA_EINVAL,
+                                 "--norm '%.*s': dead-time factors take no reference (@VALUE "
+                                 "applies to monitor and live time terms)", (int)len, s);
+        if (rc != 0)
+            return mva_error_set(err, MVA_EINVAL, "--norm '%.*s': %s", (int)len, s,
+                                 norm_syntax);
+        out->nterms++;
+        if (s[len] == '\0')
+            break;
+        s += len + 1;
+    }
+    return MVA_OK;
+}
+
+int mva_norm_factor(const mva_norm_term *t, const double *v, size_t n, size_t vnel,
+                    size_t nel, double *w, double *ref_used, size_t *masked, mva_error *err)
+{
+    if (vnel != 1 && vnel != nel)
+        return mva_error_set(err, MVA_EINVAL,
+                             "normalisation values for %zu elements, the input has %zu", vnel,
+                             nel);
+    double ref = 0.0, sum = 0.0;
+    size_t good = 0, bad = 0;
+    for (size_t i = 0; i < vnel * n; i++)
+        if (isfinite(v[i]) && v[i] > 0) {
+            sum += v[i];
+            good++;
+        }
+    if (good == 0)
+        return mva_error_set(err, MVA_EINVAL, "no usable normalisation value: all %zu are zero, "
+                             "negative or not a number", vnel * n);
+    if (t->kind != MVA_NORM_DTC)
+        ref = t->has_ref ? t->ref : sum / (double)good;
+    for (size_t e = 0; e < nel; e++) {
+        const double *ve = v + (vnel == 1 ? 0 : e * n);
+        double *we = w + e * n;
+        for (size_t i = 0; i < n; i++) {
+            double x = ve[i];
+            if (!(isfinite(x) && x > 0)) {
+                bad += !isnan(we[i]);
+                we[i] = NAN;
+            } else
+                we[i] *= t->kind == MVA_NORM_DTC ? x : ref / x;
+        }
+    }
+    *ref_used = ref;
+    *masked = bad;
+    return MVA_OK;
+}
+
+void mva_norm_dtc_from_rates(const double *icr, const double *ocr, const double *realtime,
+                             const double *livetime, size_t count, double *dtc)
+{
+    for (size_t i = 0; i < count; i++) {
+        double f = icr[i] / ocr[i];
+        if (realtime != NULL && livetime != NULL)
+            f *= realtime[i] / livetime[i];
+        dtc[i] = isfinite(f) && f > 0 ? f : NAN;
+    }
+}
+
+/* ---- the generic stage ---- */
+
+int mva_stage_apply(mva_stack **s, const mva_open_opts *opts, mva_error *err)
+{
+    int rc = MVA_OK;
+    if (opts == NULL)
+        return MVA_OK;
+    const mva_stack_info *in = mva_stack_get_info(*s);
+    if (opts->detector != NULL && in->elements[0] == '\0') {
+        unsigned char one;
+        rc = mva_detector_select(opts->detector, 1, &one, err);
+        mva_error_prefix(err, rc, "%s: ", in->source);
+        goto fail;
+    }
+    if (opts->norm != NULL && in->norm[0] == '\0') {
+        double *w = NULL;
+        char desc[sizeof in->norm];
+        rc = mva_norm_build(opts->norm, in->source, in->rows, in->cols, 1, NULL, NULL, NULL, &w,
+                            desc, sizeof desc, err);
+        if (rc != MVA_OK)
+            goto fail;
+        mva_stack_info info = *in;
+        snprintf(info.norm, sizeof info.norm, "%s", desc);
+        mva_stack *one = *s;
+        *s = NULL;
+        if ((rc = mva_combine_open(s, &one, 1, w, &info, err)) != MVA_OK)
+            return rc;
+    }
+    if (opts->snake == MVA_SNAKE_ON && mva_stack_get_info(*s)->snake != MVA_SNAKE_ON &&
+        (rc = mva_snake_wrap(*s, err)) != MVA_OK)
+        goto fail;
+    return MVA_OK;
+fail:
+    mva_stack_close(*s);
+    *s = NULL;
+    return rc;
+}
