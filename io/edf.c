@@ -30,6 +30,7 @@
 
 #include "mva/edf.h"
 #include "mva/stack.h"
+#include "dtype.h"
 #include "numparse.h"
 
 #define FILE_CAP 4096             /* = sizeof(mva_stack_info.source) */
@@ -905,68 +906,6 @@ static int open_single(edf_reader *r, const char *input, mva_error *err)
 
 /* ---- reading ---- */
 
-static uint16_t bswap16(uint16_t x)
-{
-    return (uint16_t)(x >> 8 | x << 8);
-}
-
-static uint32_t bswap32(uint32_t x)
-{
-    return (x >> 24) | ((x >> 8) & 0xff00u) | ((x << 8) & 0xff0000u) | (x << 24);
-}
-
-static uint64_t bswap64(uint64_t x)
-{
-    return (uint64_t)bswap32((uint32_t)x) << 32 | bswap32((uint32_t)(x >> 32));
-}
-
-static uint8_t bswap8(uint8_t x)
-{
-    return x;
-}
-
-/* One loop per stored type, the byte swap fused with the conversion. */
-#define DEFINE_CONVERT(NAME, T, U, SWAP)                                                       \
-    static void NAME(const unsigned char *src, size_t n, int swap, double *out)               \
-    {                                                                                          \
-        if (swap) {                                                                            \
-            for (size_t k = 0; k < n; k++) {                                                   \
-                U u;                                                                           \
-                T v;                                                                           \
-                memcpy(&u, src + k * sizeof u, sizeof u);                                      \
-                u = SWAP(u);                                                                   \
-                memcpy(&v, &u, sizeof v);                                                      \
-                out[k] = (double)v;                                                            \
-            }                                                                                  \
-        } else {                                                                               \
-            for (size_t k = 0; k < n; k++) {                                                   \
-                T v;                                                                           \
-                memcpy(&v, src + k * sizeof v, sizeof v);                                      \
-                out[k] = (double)v;                                                            \
-            }                                                                                  \
-        }                                                                                      \
-    }
-
-DEFINE_CONVERT(cv_int8, int8_t, uint8_t, bswap8)
-DEFINE_CONVERT(cv_uint8, uint8_t, uint8_t, bswap8)
-DEFINE_CONVERT(cv_int16, int16_t, uint16_t, bswap16)
-DEFINE_CONVERT(cv_uint16, uint16_t, uint16_t, bswap16)
-DEFINE_CONVERT(cv_int32, int32_t, uint32_t, bswap32)
-DEFINE_CONVERT(cv_uint32, uint32_t, uint32_t, bswap32)
-DEFINE_CONVERT(cv_int64, int64_t, uint64_t, bswap64)
-DEFINE_CONVERT(cv_uint64, uint64_t, uint64_t, bswap64)
-DEFINE_CONVERT(cv_float32, float, uint32_t, bswap32)
-DEFINE_CONVERT(cv_float64, double, uint64_t, bswap64)
-
-typedef void (*convert_fn)(const unsigned char *src, size_t n, int swap, double *out);
-
-static const convert_fn converters[] = {
-    [MVA_DTYPE_INT8] = cv_int8,       [MVA_DTYPE_UINT8] = cv_uint8,
-    [MVA_DTYPE_INT16] = cv_int16,     [MVA_DTYPE_UINT16] = cv_uint16,
-    [MVA_DTYPE_INT32] = cv_int32,     [MVA_DTYPE_UINT32] = cv_uint32,
-    [MVA_DTYPE_INT64] = cv_int64,     [MVA_DTYPE_UINT64] = cv_uint64,
-    [MVA_DTYPE_FLOAT32] = cv_float32, [MVA_DTYPE_FLOAT64] = cv_float64};
-
 /* The open file k, from the cache or opened in the least recently used slot. */
 static int get_src(edf_reader *r, size_t k, edf_src **out, mva_error *err)
 {
@@ -1025,7 +964,7 @@ static int read_values(edf_reader *r, size_t s, size_t v0, size_t nv, double *ou
                                  (unsigned long long)(off + got - g->off));
         }
         if (!direct)
-            converters[r->dtype](dst, n, (int)g->swap, out + done);
+            mva_dtype_to_double(r->dtype, dst, n, (int)g->swap, out + done);
         done += n;
     }
     return MVA_OK;

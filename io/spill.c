@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "mva/stack.h"
+#include "dtype.h"
 #include "scratch.h"
 #include "stackint.h"
 
@@ -93,21 +94,6 @@ static void to_copy(mva_dtype t, const double *x, void *out, size_t n)
 #undef TO_COPY
 }
 
-static void from_copy(mva_dtype t, const void *in, double *x, size_t n)
-{
-#define FROM_COPY(ID, T)                                                                       \
-    case ID:                                                                                   \
-        for (size_t i = 0; i < n; i++)                                                         \
-            x[i] = (double)((const T *)in)[i];                                                 \
-        return;
-    switch (t) {
-    CONVERT_CASES(FROM_COPY)
-    default:
-        memcpy(x, in, n * sizeof *x);
-    }
-#undef FROM_COPY
-}
-
 static int grow(spill *sp, size_t count)
 {
     size_t need = count * sp->p * mva_dtype_size(sp->wide);
@@ -143,7 +129,7 @@ static int read_copy(spill *sp, size_t first, size_t count, double *out, mva_err
                                    sp->buf, err);
         if (rc != MVA_OK)
             return rc;
-        from_copy(rn->type, sp->buf, out, take * sp->p);
+        mva_dtype_to_double(rn->type, sp->buf, take * sp->p, 0, out);
         out += take * sp->p;
         first += take;
         count -= take;

@@ -1,5 +1,6 @@
-/* The stack wrapper, dtype and calibration helpers, the in-memory reader, and detection of
- * the input format from its content. */
+/* The stack wrapper, the calibration helpers and the in-memory reader.  Which format a file
+ * is and which reader opens it is io/'s business (io/formats.c): the core includes no
+ * reader. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -7,11 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mva/edf.h"
-#include "mva/hdf5.h"
-#include "mva/spec.h"
 #include "mva/stack.h"
-#include "combine.h"
 #include "stackint.h"
 
 struct mva_stack {
@@ -19,23 +16,6 @@ struct mva_stack {
     void *self;
     mva_stack_info info;
 };
-
-const char *mva_dtype_name(mva_dtype t)
-{
-    static const char *names[] = {"unknown", "int8",   "uint8",  "int16",   "uint16",  "int32",
-                                  "uint32",  "int64",  "uint64", "float32", "float64"};
-    if ((int)t < 0 || (size_t)t >= sizeof names / sizeof names[0])
-        return "unknown";
-    return names[t];
-}
-
-size_t mva_dtype_size(mva_dtype t)
-{
-    static const size_t sizes[] = {0, 1, 1, 2, 2, 4, 4, 8, 8, 4, 8};
-    if ((int)t < 0 || (size_t)t >= sizeof sizes / sizeof sizes[0])
-        return 0;
-    return sizes[t];
-}
 
 double mva_calib_energy(const mva_calib *cal, double ch)
 {
@@ -174,54 +154,4 @@ int mva_stack_from_memory(mva_stack **out, const double *data, size_t rows, size
     snprintf(info.layout, sizeof info.layout, "rows,cols,channels");
     snprintf(info.storage, sizeof info.storage, "in memory");
     return mva_stack_new(out, &mem_ops, m, &info, err);
-}
-
-/* ---- format detection ---- */
-
-/* The format is taken from the content, never from the file name: HDF5 by its signature,
- * EDF by a header opening with '{' (also inside gzip), SPEC by '#' lines with a "#S" scan. */
-static int open_format(mva_stack **out, const char *input, const mva_open_opts *opts,
-                       mva_error *err);
-
-int mva_stack_open(mva_stack **out, const char *input, const mva_open_opts *opts,
-                   mva_error *err)
-{
-    int rc = open_format(out, input, opts, err);
-    if (rc != MVA_OK)
-        return rc;
-    return mva_stage_apply(out, opts, err);
-}
-
-static int open_format(mva_stack **out, const char *input, const mva_open_opts *opts,
-                       mva_error *err)
-{
-    if (opts && (opts->files != NULL || opts->use_pattern))
-        return mva_edf_open(out, input, opts, err);
-    char file[4096], path[1024];
-    if (input == NULL || mva_hdf5_split_input(input, file, sizeof file, path, sizeof path) != MVA_OK)
-        return mva_error_set(err, MVA_ERANGE, "%s: input name too long or missing",
-                             input ? input : "(null)");
-    FILE *f = fopen(file, "rb");
-    if (f == NULL)
-        return mva_error_set(err, MVA_ENOTFOUND, "%s: cannot open: %s", file,
-                             strerror(errno));
-    unsigned char head[8] = {0};
-    size_t got = fread(head, 1, sizeof head, f);
-    fclose(f);
-    if (mva_hdf5_is_hdf5(file))
-        return mva_hdf5_open(out, input, opts, err);
-    if (path[0] != '\0')
-        return mva_error_set(err, MVA_EFORMAT, "%s: a dataset path (::%s) was given but the "
-                             "file is not HDF5", file, path);
-    if (mva_edf_is_edf(file))
-        return mva_edf_open(out, input, opts, err);
-    if (mva_spec_is_spec(file))
-        return mva_spec_open(out, input, opts, err);
-    if (got == 0)
-        return mva_error_set(err, MVA_EFORMAT, "%s: empty file (0 bytes)", file);
-    return mva_error_set(err, MVA_EFORMAT,
-                         "%s: not a recognised stack: expected HDF5 (signature \\211HDF at "
-                         "byte 0), EDF (a header starting with '{', possibly gzipped) or SPEC "
-                         "('#S' scan lines with '@A' spectra)",
-                         file);
 }
