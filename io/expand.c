@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "commit.h"
 #include "h5util.h"
 #include "mva/compress.h"
 
@@ -147,16 +148,17 @@ int mva_expand_write(const mva_pca_model *m, const mva_expand_opts *opt, const c
         f.filetype = H5T_IEEE_F32LE;
     else if (o.dtype == MVA_DTYPE_UINT32)
         f.filetype = H5T_STD_U32LE;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    mva_commit cm;
+    int rc = mva_commit_begin(&cm, path, MVA_COMMIT_NEW, err);
+    if (rc != MVA_OK)
+        return rc;
     H5E_auto2_t old_fn;
     void *old_data;
     H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     size_t rows = o.r1 - o.r0, cols = o.c1 - o.c0;
     double *buf = malloc(cols * m->p * sizeof *buf);
-    int rc = MVA_OK;
-    if (buf == NULL || create_layout(&f, m, rows, cols, tmp) != 0) {
+    if (buf == NULL || create_layout(&f, m, rows, cols, cm.tmp) != 0) {
         rc = mva_error_set(err, buf ? MVA_EIO : MVA_ENOMEM, "%s: cannot create the output file",
                            path);
     }
@@ -172,11 +174,9 @@ int mva_expand_write(const mva_pca_model *m, const mva_expand_opts *opt, const c
     H5Sclose(ms);
     out_close(&f);
     free(buf);
-    if (rc == MVA_OK && rename(tmp, path) != 0)
-        rc = mva_error_set(err, MVA_EIO, "%s: cannot rename the finished file into place",
-                           path);
-    if (rc != MVA_OK)
-        unlink(tmp);
+    if (rc == MVA_OK)
+        rc = mva_commit_finish(&cm, err);
+    mva_commit_abort(&cm);
     H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
     return rc;
 }

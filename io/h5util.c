@@ -75,19 +75,3 @@ int h5u_string(hid_t loc, const char *name, const char *value)
     H5Tclose(t);
     return rc;
 }
-
-int h5u_copy_file(const char *from, const char *to)
-{
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
-    char buf[1 << 16];
-    size_t got;
-    int rc = in && out ? 0 : -1;
-    while (rc == 0 && (got = fread(buf, 1, sizeof buf, in)) > 0)
-        if (fwrite(buf, 1, got, out) != got)
-            rc = -1;
-    if (in)
-        fclose(in);
-    if (out && fclose(out) != 0)
-        rc = -1;
-    return rc;
-}

@@ -25,7 +25,4 @@ int h5u_bytes(hid_t loc, const char *name, int rank, const hsize_t *dims,
 /* A scalar string dataset. */
 int h5u_string(hid_t loc, const char *name, const char *value);
 
-/* Copies file from to file to (plain bytes); 0 or -1 with errno set. */
-int h5u_copy_file(const char *from, const char *to);
-
 #endif

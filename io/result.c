@@ -96,6 +96,7 @@
 #include <hdf5.h>
 #include <zlib.h>
 
+#include "commit.h"
 #include "mva/result.h"
 
 #define ENTRY_MAX 256                   /* longest entry name created or accepted */
@@ -103,7 +104,6 @@
 #define CHUNK_BYTES ((size_t)1 << 20)   /* the HDF Group's advice: chunks up to ~1 MiB */
 #define GZIP_LEVEL 4
 #define PROBE_BYTES ((size_t)64 << 10) /* sample deflated to decide whether floats compress */
-#define COPY_BUF ((size_t)1 << 18)
 
 /* HDF5 1.12 renamed H5Dvlen_reclaim to H5Treclaim. */
 #if H5_VERSION_GE(1, 12, 0)
@@ -1355,112 +1355,6 @@ static int check_target(const char *path, const mva_stack_info *in, struct stat 
     return MVA_OK;
 }
 
-static int write_all(int fd, const char *buf, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, buf, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        buf += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Copies path into the open file fd, byte for byte. */
-static int copy_file(const char *path, int fd, const char *tmp, mva_error *err)
-{
-    int rc = MVA_OK, in = open(path, O_RDONLY);
-    char *buf = malloc(COPY_BUF);
-    if (in < 0 || buf == NULL) {
-        rc = buf == NULL ? mva_error_set(err, MVA_ENOMEM, "%s: out of memory", path)
-                         : mva_error_set(err, MVA_EIO, "%s: %s", path, strerror(errno));
-        goto done;
-    }
-    for (;;) {
-        ssize_t r = read(in, buf, COPY_BUF);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = mva_error_set(err, MVA_EIO, "%s: read failed: %s", path, strerror(errno));
-            break;
-        }
-        if (r == 0)
-            break;
-        if (write_all(fd, buf, (size_t)r) != 0) {
-            rc = mva_error_set(err, MVA_EIO, "%s: cannot copy into %s: %s", path, tmp,
-                               strerror(errno));
-            break;
-        }
-    }
-done:
-    if (in >= 0)
-        close(in);
-    free(buf);
-    return rc;
-}
-
-/* Creates the temporary file (never an existing one) and, when adding to an existing file,
- * fills it with a copy of that file with the same permissions. */
-static int make_temp(const char *path, const char *tmp, const struct stat *existing, int *made,
-                     mva_error *err)
-{
-    /* O_EXCL: a temporary of the same name belongs to someone else; never reuse it. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-    if (fd < 0)
-        return mva_error_set(err, MVA_EIO, "%s: cannot create temporary file %s: %s", path, tmp,
-                             strerror(errno));
-    *made = 1;
-    int rc = MVA_OK;
-    if (existing != NULL) {
-        rc = copy_file(path, fd, tmp, err);
-        if (rc == MVA_OK && fchmod(fd, existing->st_mode & 07777) != 0)
-            rc = mva_error_set(err, MVA_EIO, "%s: cannot set permissions of %s: %s", path, tmp,
-                               strerror(errno));
-    }
-    if (close(fd) != 0 && rc == MVA_OK)
-        rc = mva_error_set(err, MVA_EIO, "%s: cannot write %s: %s", path, tmp, strerror(errno));
-    return rc;
-}
-
-/* Makes the finished temporary durable, then renames it over path (atomic within one
- * directory on POSIX), then syncs the directory so that the rename itself survives a crash. */
-static int commit(const char *tmp, const char *path, mva_error *err)
-{
-    int fd = open(tmp, O_RDWR);
-    if (fd < 0 || fsync(fd) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return mva_error_set(err, MVA_EIO, "%s: cannot sync %s: %s", path, tmp, strerror(e));
-    }
-    close(fd);
-    if (rename(tmp, path) != 0)
-        return mva_error_set(err, MVA_EIO, "%s: cannot rename %s to it: %s", path, tmp,
-                             strerror(errno));
-    size_t n = strlen(path);
-    char *dir = malloc(n + 2);
-    if (dir != NULL) {
-        memcpy(dir, path, n + 1);
-        char *slash = strrchr(dir, '/');
-        if (slash == NULL)
-            strcpy(dir, ".");
-        else
-            slash[slash == dir ? 1 : 0] = '\0';
-        /* Best effort: some file systems refuse fsync on a directory, and the data are
-         * already safe under their final name. */
-        int d = open(dir, O_RDONLY);
-        if (d >= 0) {
-            (void)fsync(d);
-            close(d);
-        }
-        free(dir);
-    }
-    return MVA_OK;
-}
-
 /* Opens the temporary as HDF5 (new or copied) and writes the new entry into it. */
 static int write_hdf5(wctx *c, const char *tmp, int existed, const mva_result_spec *s,
                       char *name, size_t cap)
@@ -1515,31 +1409,29 @@ static int result_write(const char *path, const mva_result_spec *spec,
     c.gzip = H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0 && H5Zfilter_avail(H5Z_FILTER_SHUFFLE) > 0;
     char name[ENTRY_MAX + 16];
     struct stat st;
-    int exists = 0, made = 0;
-    size_t tmpcap = strlen(path) + 32;
-    char *tmp = malloc(tmpcap);
-    if (tmp == NULL || c.str_t < 0) {
-        rc = mva_error_set(err, tmp ? MVA_EIO : MVA_ENOMEM, "%s: cannot start writing", path);
+    int exists = 0;
+    mva_commit cm = {0};
+    if (c.str_t < 0) {
+        rc = mva_error_set(err, MVA_EIO, "%s: cannot start writing", path);
         goto done;
     }
-    snprintf(tmp, tmpcap, "%s.tmp.%ld", path, (long)getpid());
     rc = check_target(path, spec->input, &st, &exists, err);
+    if (rc == MVA_OK)
+        rc = mva_commit_begin(&cm, path, MVA_COMMIT_ADD, err);
     if (rc != MVA_OK)
         goto done;
-    rc = make_temp(path, tmp, exists ? &st : NULL, &made, err);
-    if (rc == MVA_OK)
-        rc = write_hdf5(&c, tmp, exists, spec, name, sizeof name);
+    /* What the lock found decides, not the look before it: another writer may have made the
+     * file in between. */
+    rc = write_hdf5(&c, cm.tmp, cm.existed, spec, name, sizeof name);
     if (rc == MVA_OK && entry_out != NULL && strlen(name) >= entry_cap)
         rc = mva_error_set(err, MVA_ERANGE, "%s: entry name %s does not fit in %zu bytes", path,
                            name, entry_cap);
     if (rc == MVA_OK)
-        rc = commit(tmp, path, err);
+        rc = mva_commit_finish(&cm, err);
     if (rc == MVA_OK && entry_out != NULL)
         memcpy(entry_out, name, strlen(name) + 1);
 done:
-    if (rc != MVA_OK && made)
-        unlink(tmp);
-    free(tmp);
+    mva_commit_abort(&cm);
     close_id(c.str_t);
     quiet_off(&q);
     return rc;

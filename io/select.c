@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "commit.h"
 #include "h5util.h"
 #include "mva/hdf5.h"
 #include "mva/select.h"
@@ -416,22 +417,21 @@ int mva_select_write(const char *path, const char *name, const mva_selection_spe
                      const char *description, const char *input, char *entry_out,
                      size_t entry_cap, mva_error *err)
 {
-    char tmp[4200], ent[256];
-    snprintf(tmp, sizeof tmp, "%s.tmp-select.%ld", path, (long)getpid());
+    char ent[256];
     int exists = access(path, F_OK) == 0;
     if (exists && !mva_hdf5_is_hdf5(path))
         return mva_error_set(err, MVA_EINVAL, "%s exists and is not an HDF5 file: not "
                              "overwritten", path);
-    if (exists && h5u_copy_file(path, tmp) != 0) {
-        unlink(tmp);
-        return mva_error_set(err, MVA_EIO, "%s: cannot copy to %s: %s", path, tmp,
-                             strerror(errno));
-    }
+    mva_commit cm;
+    int rc = mva_commit_begin(&cm, path, MVA_COMMIT_ADD, err);
+    if (rc != MVA_OK)
+        return rc;
+    const char *tmp = cm.tmp;
+    exists = cm.existed;
     quiet_h5 q;
     quiet_on(&q);
     hid_t f = exists ? H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT)
                      : H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = MVA_OK;
     if (f < 0)
         rc = mva_error_set(err, MVA_EIO, "%s: cannot write (temporary %s)", path, tmp);
     if (rc == MVA_OK) {
@@ -446,12 +446,10 @@ int mva_select_write(const char *path, const char *name, const mva_selection_spe
     if (f >= 0 && H5Fclose(f) < 0 && rc == MVA_OK)
         rc = mva_error_set(err, MVA_EIO, "%s: closing failed", path);
     quiet_off(&q);
-    if (rc == MVA_OK && rename(tmp, path) != 0)
-        rc = mva_error_set(err, MVA_EIO, "%s: cannot rename the finished file into place: %s",
-                           path, strerror(errno));
-    if (rc != MVA_OK)
-        unlink(tmp);
-    else if (entry_out)
+    if (rc == MVA_OK)
+        rc = mva_commit_finish(&cm, err);
+    mva_commit_abort(&cm);
+    if (rc == MVA_OK && entry_out)
         snprintf(entry_out, entry_cap, "%s", ent);
     return rc;
 }

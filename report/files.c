@@ -1,5 +1,4 @@
-/* Text buffers and files written atomically (temporary name in the same directory, then
- * rename, which POSIX makes atomic within one file system). */
+/* Text buffers, and files written through the commit helper (src/commit.h). */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -84,29 +83,13 @@ void rpt_buf_free(rpt_buf *b)
 int rpt_file_open(rpt_file *f, const char *path, mva_error *err)
 {
     memset(f, 0, sizeof *f);
-    const char *slash = strrchr(path, '/');
-    int dirlen = slash ? (int)(slash - path + 1) : 0;
-    const char *base = slash ? slash + 1 : path;
-    if (strlen(path) >= sizeof f->path ||
-        snprintf(f->tmp, sizeof f->tmp, "%.*s.%s.XXXXXX", dirlen, path, base) >=
-            (int)sizeof f->tmp)
-        return mva_error_set(err, MVA_ERANGE, "%s: path too long", path);
-    strcpy(f->path, path);
-    int fd = mkstemp(f->tmp);
-    if (fd < 0) {
-        int e = errno;
-        f->tmp[0] = '\0';
-        return mva_error_set(err, MVA_EIO, "%s: cannot create a temporary file beside it: %s",
-                             path, strerror(e));
-    }
-    /* mkstemp makes the file private (0600); a report is meant to be shared. */
-    fchmod(fd, 0644);
-    f->fp = fdopen(fd, "wb");
+    int rc = mva_commit_begin(&f->c, path, MVA_COMMIT_NEW, err);
+    if (rc != MVA_OK)
+        return rc;
+    f->fp = fopen(f->c.tmp, "wb");
     if (f->fp == NULL) {
         int e = errno;
-        close(fd);
-        unlink(f->tmp);
-        f->tmp[0] = '\0';
+        mva_commit_abort(&f->c);
         return mva_error_set(err, MVA_EIO, "%s: %s", path, strerror(e));
     }
     return MVA_OK;
@@ -121,17 +104,12 @@ int rpt_file_commit(rpt_file *f, mva_error *err)
         e = errno;
     }
     f->fp = NULL;
-    if (!bad && rename(f->tmp, f->path) != 0) {
-        bad = 1;
-        e = errno;
-    }
     if (bad) {
-        unlink(f->tmp);
-        f->tmp[0] = '\0';
-        return mva_error_set(err, MVA_EIO, "%s: cannot write: %s", f->path, strerror(e));
+        mva_error_set(err, MVA_EIO, "%s: cannot write: %s", f->c.path, strerror(e));
+        mva_commit_abort(&f->c);
+        return MVA_EIO;
     }
-    f->tmp[0] = '\0';
-    return MVA_OK;
+    return mva_commit_finish(&f->c, err);
 }
 
 void rpt_file_abort(rpt_file *f)
@@ -139,9 +117,7 @@ void rpt_file_abort(rpt_file *f)
     if (f->fp != NULL)
         fclose(f->fp);
     f->fp = NULL;
-    if (f->tmp[0])
-        unlink(f->tmp);
-    f->tmp[0] = '\0';
+    mva_commit_abort(&f->c);
 }
 
 int rpt_write_text(const char *path, const rpt_buf *b, mva_error *err)

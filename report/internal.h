@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "commit.h"
 #include "mva/nmf.h"
 #include "mva/report.h"
 
@@ -30,8 +31,7 @@ void rpt_buf_free(rpt_buf *b);
 /* ---- files written under a temporary name beside the final one, then renamed ---- */
 typedef struct rpt_file {
     FILE *fp;
-    char tmp[4096];
-    char path[4096];
+    mva_commit c;
 } rpt_file;
 
 int rpt_file_open(rpt_file *f, const char *path, mva_error *err);

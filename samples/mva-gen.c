@@ -34,7 +34,8 @@
 #include <gsl/gsl_rng.h>
 #include <hdf5.h>
 
-#include "mva/error.h" /* MVA_VERSION_STRING only: the generator does not need libmva */
+#include "commit.h"    /* the one way mva writes a file (libmva) */
+#include "mva/error.h"
 
 #define PROG "mva-gen"
 
@@ -767,7 +768,7 @@ static int write_slab(hid_t d, hid_t mtype, int rank, const hsize_t *start, cons
 /* The output file                                                                            */
 
 typedef struct writer {
-    char *tmp; /* temporary name, renamed to the output at the end */
+    mva_commit commit; /* the temporary, renamed to the output at the end */
     hid_t file;
     hid_t data;  /* /entry/data/data */
     hid_t maps;  /* /truth/phase_maps */
@@ -959,20 +960,15 @@ static int writer_close(writer *w, int report)
     return bad ? -1 : 0;
 }
 
-/* Creates <out>.tmp.<pid> with everything but the row data. */
+/* Creates <out>.tmp.<pid> (src/commit.h) with everything but the row data. */
 static int writer_open(writer *w, const options *o, const model *m, const shape *s,
                        const char *cmdline)
 {
-    size_t len = strlen(o->output) + 32;
+    mva_error e;
     w->file = w->data = w->maps = w->mask = w->trace = w->truth = -1;
-    if ((w->tmp = malloc(len)) == NULL)
-        return fail("out of memory");
-    snprintf(w->tmp, len, "%s.tmp.%ld", o->output, (long)getpid());
-    FILE *probe = fopen(w->tmp, "wb"); /* for a plain errno message on a bad path */
-    if (probe == NULL)
-        return fail("-o %s: cannot create %s: %s", o->output, w->tmp, strerror(errno));
-    fclose(probe);
-    if ((w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)) < 0)
+    if (mva_commit_begin(&w->commit, o->output, MVA_COMMIT_NEW, &e) != MVA_OK)
+        return fail("-o %s", e.msg);
+    if ((w->file = H5Fcreate(w->commit.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)) < 0)
         return h5fail("creating the output file");
 
     char creator[64];
@@ -1655,18 +1651,17 @@ int main(int argc, char **argv)
         rc = generate(&w, &o, &m, &s);
     if (writer_close(&w, rc == 0) < 0)
         rc = -1;
-    if (rc == 0 && rename(w.tmp, o.output) != 0)
-        rc = fail("-o %s: cannot rename %s to it: %s", o.output, w.tmp, strerror(errno));
+    mva_error e;
+    if (rc == 0 && mva_commit_finish(&w.commit, &e) != MVA_OK)
+        rc = fail("-o %s", e.msg);
     if (rc == 0) {
         status = 0;
         if (!o.quiet)
             summary(&o, &s, now_seconds() - t0);
     } else {
-        if (w.tmp != NULL)
-            unlink(w.tmp);
+        mva_commit_abort(&w.commit);
         fprintf(stderr, "%s: %s\n", PROG, errbuf);
     }
-    free(w.tmp);
     free(cmdline);
     model_free(&m);
     return status;

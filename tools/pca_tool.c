@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "commit.h"
 
 #define MAX_ROIS 256
 
@@ -256,48 +257,28 @@ static size_t record_params(const pca_args *a, const mva_pca_model *m, mva_param
     return n;
 }
 
-/* Copies an existing output file, so that the new entry is added to a copy and the original
- * is replaced only when everything is written. */
-static int copy_file(const char *from, const char *to, mva_error *err)
-{
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
-    char buf[1 << 16];
-    size_t got;
-    int rc = in && out ? MVA_OK
-                       : mva_error_set(err, MVA_EIO, "%s: cannot copy to %s: %s", from, to,
-                                       strerror(errno));
-    while (rc == MVA_OK && (got = fread(buf, 1, sizeof buf, in)) > 0)
-        if (fwrite(buf, 1, got, out) != got)
-            rc = mva_error_set(err, MVA_EIO, "%s: write failed: %s", to, strerror(errno));
-    if (in)
-        fclose(in);
-    if (out && fclose(out) != 0 && rc == MVA_OK)
-        rc = mva_error_set(err, MVA_EIO, "%s: write failed: %s", to, strerror(errno));
-    return rc;
-}
-
 /* mva-compress: the model and its reconstruction statistics, written together under a
  * temporary name and renamed into place. */
 static int write_compressed(pca_args *a, mva_stack *s, const mva_pca_model *m,
                             const mva_result_spec *spec, const char *out, char *entry,
                             size_t cap, mva_recon_stats **stats, mva_error *err)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-compress.%ld", out, (long)getpid());
     cli_progress_label("measuring");
     int rc = mva_recon_measure(s, m, &a->pca, &a->c.pass, stats, err);
     cli_progress_done();
-    if (rc == MVA_OK && access(out, F_OK) == 0)
-        rc = copy_file(out, tmp, err);
+    mva_commit cm = {0};
     if (rc == MVA_OK)
-        rc = mva_result_write(tmp, spec, entry, cap, err);
+        rc = mva_commit_begin(&cm, out, MVA_COMMIT_ADD, err);
+    /* A new output: the result writer makes the temporary an HDF5 file of its own. */
+    if (rc == MVA_OK && !cm.existed)
+        unlink(cm.tmp);
     if (rc == MVA_OK)
-        rc = mva_recon_write(tmp, entry, *stats, m->rows, m->cols, err);
-    if (rc == MVA_OK && rename(tmp, out) != 0)
-        rc = mva_error_set(err, MVA_EIO, "%s: cannot rename the finished file into place: %s",
-                           out, strerror(errno));
-    if (rc != MVA_OK)
-        unlink(tmp);
+        rc = mva_result_write(cm.tmp, spec, entry, cap, err);
+    if (rc == MVA_OK)
+        rc = mva_recon_write(cm.tmp, entry, *stats, m->rows, m->cols, err);
+    if (rc == MVA_OK)
+        rc = mva_commit_finish(&cm, err);
+    mva_commit_abort(&cm);
     return rc;
 }
 
