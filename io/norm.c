@@ -56,8 +56,30 @@ static int to_element_major(double **v, size_t n, size_t nel)
     return 0;
 }
 
-int mva_norm_read_dataset(const char *file, const char *path, size_t rows, size_t cols,
-                          size_t nel, double **v, size_t *vnel, mva_error *err)
+/* Element e of a 3-D per-element dataset: (E, rows, cols) -> 2, (rows, cols, E) -> 3, 0 when
+ * neither fits or e is out of range, -1 when both fit. */
+static int match_element(int rank, const hsize_t *d, size_t rows, size_t cols, long e,
+                         size_t *nel)
+{
+    if (rank != 3)
+        return 0;
+    int first = d[1] == rows && d[2] == cols && (hsize_t)e < d[0];
+    int last = d[0] == rows && d[1] == cols && (hsize_t)e < d[2];
+    if (first && last && d[0] != d[2])
+        return -1;
+    *nel = (size_t)(first ? d[0] : d[2]);
+    return first ? 2 : last ? 3 : 0;
+}
+
+/* Keeps element e of the element-major (nel, n) values at the front of *v. */
+static void keep_element(double *v, size_t n, size_t e)
+{
+    if (e > 0)
+        memmove(v, v + e * n, n * sizeof *v);
+}
+
+int mva_norm_read_dataset(const char *file, const char *path, long element, size_t rows,
+                          size_t cols, size_t nel, double **v, size_t *vnel, mva_error *err)
 {
     int rc = MVA_OK;
     hid_t f = -1, d = -1, sp = -1;
@@ -82,9 +104,19 @@ int mva_norm_read_dataset(const char *file, const char *path, size_t rows, size_
     H5T_class_t cls = ty < 0 ? H5T_NO_CLASS : H5Tget_class(ty);
     if (ty >= 0)
         H5Tclose(ty);
-    int how = match_shape(rank, dims, rows, cols, nel);
+    size_t dnel = nel;
+    int how = element >= 0 ? match_element(rank, dims, rows, cols, element, &dnel)
+                           : match_shape(rank, dims, rows, cols, nel);
     char found[128];
     shape_text(rank, dims, found, sizeof found);
+    if (element >= 0 && how == 0) {
+        rc = mva_error_set(err, MVA_EFORMAT,
+                           "--norm: %s::%s[%ld] has shape %s; element %ld of a per-element "
+                           "factor of this %zu x %zu map needs (E, %zu, %zu) or (%zu, %zu, E) "
+                           "with E > %ld", file, path, element, found, element, rows, cols,
+                           rows, cols, rows, cols, element);
+        goto done;
+    }
     if (how == -1) {
         rc = mva_error_set(err, MVA_EFORMAT,
                            "--norm: %s::%s: shape %s reads as (elements, rows, cols) and as "
@@ -107,7 +139,7 @@ int mva_norm_read_dataset(const char *file, const char *path, size_t rows, size_
         rc = mva_error_set(err, MVA_EFORMAT, "--norm: %s::%s is not numeric", file, path);
         goto done;
     }
-    size_t n = rows * cols, count = how == 1 ? n : n * nel;
+    size_t n = rows * cols, count = how == 1 ? n : n * dnel;
     if ((*v = malloc(count * sizeof **v)) == NULL) {
         rc = mva_error_set(err, MVA_ENOMEM, "--norm: out of memory reading %s::%s", file, path);
         goto done;
@@ -116,11 +148,15 @@ int mva_norm_read_dataset(const char *file, const char *path, size_t rows, size_
         rc = mva_error_set(err, MVA_EIO, "--norm: %s::%s: read failed", file, path);
         goto done;
     }
-    if (how == 3 && to_element_major(v, n, nel) != 0) {
+    if (how == 3 && to_element_major(v, n, dnel) != 0) {
         rc = mva_error_set(err, MVA_ENOMEM, "--norm: out of memory reading %s::%s", file, path);
         goto done;
     }
-    *vnel = how == 1 ? 1 : nel;
+    *vnel = how == 1 ? 1 : dnel;
+    if (element >= 0) {
+        keep_element(*v, n, (size_t)element);
+        *vnel = 1;
+    }
 done:
     if (rc != MVA_OK) {
         free(*v);
@@ -148,11 +184,14 @@ static int term_values(const mva_norm_term *t, const char *input_file, size_t ro
 {
     if (t->path[0] != '\0') {
         const char *file = t->file[0] ? t->file : input_file;
+        char el[32] = "";
+        if (t->element >= 0)
+            snprintf(el, sizeof el, "[%ld]", t->element);
         if (t->file[0])
-            snprintf(src, cap, "%s::%s", t->file, t->path);
+            snprintf(src, cap, "%s::%s%s", t->file, t->path, el);
         else
-            snprintf(src, cap, "%s", t->path);
-        return mva_norm_read_dataset(file, t->path, rows, cols, nel, v, vnel, err);
+            snprintf(src, cap, "%s%s", t->path, el);
+        return mva_norm_read_dataset(file, t->path, t->element, rows, cols, nel, v, vnel, err);
     }
     if (resolve == NULL)
         return mva_error_set(err, MVA_EINVAL,

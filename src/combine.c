@@ -363,6 +363,22 @@ static int kind_of(const char *word, size_t len, mva_norm_kind *kind)
     return -1;
 }
 
+/* A dataset path's "[E]" suffix into t->element (removed from the path). */
+static int parse_element(mva_norm_term *t)
+{
+    size_t len = strlen(t->path);
+    char *open = strrchr(t->path, '[');
+    if (len == 0 || t->path[len - 1] != ']' || open == NULL)
+        return 0;
+    const char *s = open + 1;
+    size_t e;
+    if (read_index(&s, &e) != 0 || *s != ']' || e > 1000000)
+        return -1;
+    t->element = (long)e;
+    *open = '\0';
+    return 0;
+}
+
 /* SOURCE of a term: a dataset ("/path", "file::/path") or a layout name. */
 static int parse_source(const char *src, mva_norm_term *t)
 {
@@ -374,13 +390,13 @@ static int parse_source(const char *src, mva_norm_term *t)
         memcpy(t->file, src, (size_t)(sep - src));
         t->file[sep - src] = '\0';
         snprintf(t->path, sizeof t->path, "%s", sep + 2);
-        return 0;
+        return parse_element(t);
     }
     if (src[0] == '/') {
         if (strlen(src) >= sizeof t->path || src[1] == '\0')
             return -1;
         snprintf(t->path, sizeof t->path, "%s", src);
-        return 0;
+        return parse_element(t);
     }
     if (src[0] == '\0' || strlen(src) >= sizeof t->name || strchr(src, '/') != NULL)
         return -1;
@@ -397,6 +413,7 @@ static int parse_term(const char *s, size_t len, mva_norm_term *t)
     memcpy(buf, s, len);
     buf[len] = '\0';
     memset(t, 0, sizeof *t);
+    t->element = -1;
     char *at = strrchr(buf, '@');
     if (at != NULL) {
         *at = '\0';

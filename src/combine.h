@@ -85,6 +85,7 @@ typedef struct mva_norm_term {
     char name[64];    /* layout name ("livetime", "dtc", "i0", a scaler NAME); "" = dataset */
     char file[4096];  /* the dataset's file; "" = the input file */
     char path[1024];  /* the dataset's path; "" = a layout name */
+    long element;     /* "/path[E]": element E of a per-element dataset; -1 = all */
     int has_ref;      /* @REF given */
     double ref;       /* the reference given */
 } mva_norm_term;
@@ -96,7 +97,8 @@ typedef struct mva_norm_spec {
 
 /*
  * Parses --norm SPEC: TERM[,TERM...] (their factors multiply), TERM = [KIND:]SOURCE[@REF]
- * with KIND monitor|i0 (default), livetime or dtc; SOURCE "/path", "file.h5::/path", or a
+ * with KIND monitor|i0 (default), livetime or dtc; SOURCE "/path", "file.h5::/path" (either
+ * may end in "[E]": element E of a per-element dataset, for a stack of that one element), or a
  * name the layout resolves: "livetime", "dtc", "i0" (kind implied), "monitor:NAME".  REF a
  * positive number (monitor and live time only).  MVA_EINVAL with the term and what was
  * expected.
@@ -147,11 +149,12 @@ int mva_norm_build(const char *spec, const char *input_file, size_t rows, size_t
 /*
  * Reads a per-pixel factor dataset file::path for a map of rows x cols pixels and nel
  * elements: shapes (n), (rows, cols), (nel, rows, cols) or (rows, cols, nel) (nel > 1).  *v
- * malloc()ed, *vnel x n doubles element-major.  Any other shape: MVA_EFORMAT naming the file,
- * the dataset, the shape found and the shapes expected.  Implemented in io/norm.c.
+ * malloc()ed, *vnel x n doubles element-major.  element >= 0 reads that element alone of a
+ * 3-D (E, rows, cols) or (rows, cols, E) dataset (*vnel = 1).  Any other shape: MVA_EFORMAT
+ * naming the file, the dataset, the shape found and the shapes expected.  In io/norm.c.
  */
-int mva_norm_read_dataset(const char *file, const char *path, size_t rows, size_t cols,
-                          size_t nel, double **v, size_t *vnel, mva_error *err);
+int mva_norm_read_dataset(const char *file, const char *path, long element, size_t rows,
+                          size_t cols, size_t nel, double **v, size_t *vnel, mva_error *err);
 
 /*
  * The generic stage after a format reader opened *s (mva_stack_open calls it): --detector on

@@ -397,6 +397,33 @@ void cli_default_output(const char *input, const char *suffix, char *out, size_t
     snprintf(out, cap, "%.*s%s", len, base, suffix);
 }
 
+void cli_print_input(FILE *f, const mva_stack *s)
+{
+    const mva_stack_info *in = mva_stack_get_info(s);
+    fprintf(f, "input      %s%s%s\n", in->source, in->path[0] ? "::" : "", in->path);
+    if (in->layout_name[0])
+        fprintf(f, "layout     %s\n", in->layout_name);
+    if (in->elements[0])
+        fprintf(f, "elements   %s\n", in->elements);
+    if (in->norm[0])
+        fprintf(f, "norm       %s\n", in->norm);
+    if (in->snake == MVA_SNAKE_ON)
+        fprintf(f, "snake      odd rows reversed (recorded right to left)\n");
+    fprintf(f, "shape      %zu x %zu pixels x %zu channels (%s, %s)\n", in->rows, in->cols,
+            in->channels, mva_dtype_name(in->dtype), in->layout);
+}
+
+void cli_print_warnings(const char *prog, const mva_stack *s)
+{
+    const char *w = mva_stack_get_info(s)->warnings;
+    while (*w != '\0') {
+        size_t len = strcspn(w, "\n");
+        if (len > 0)
+            fprintf(stderr, "%s: warning: %.*s\n", prog, (int)len, w);
+        w += len + (w[len] == '\n');
+    }
+}
+
 double cli_now(void)
 {
     struct timespec ts;
@@ -408,6 +435,8 @@ int tool_open_input(tool_par *par, cli_common *c, const char *input, mva_stack *
                     mva_error *err, int *stop)
 {
     int rc = mva_stack_open(s, input, &c->open, err);
+    if (rc == MVA_OK && !c->quiet && (par == NULL || par->rank == 0))
+        cli_print_warnings(c->prog, *s);
     *stop = par && par->opened(par, c->prog, rc, err->msg, rc == MVA_OK ? *s : NULL,
                                &c->pass) != MVA_OK;
     if (*stop) {

@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "mva.h"
 
@@ -74,6 +75,15 @@ const char *cli_command_line(int argc, char **argv);
 
 /* "map.h5" -> "map_pca.h5" (in the current directory) into out. */
 void cli_default_output(const char *input, const char *suffix, char *out, size_t cap);
+
+/* The summary lines every tool prints about its input: which file and dataset(s), the layout
+ * recognised, the detector elements used, the normalisation (with its sources and reference),
+ * snake order, and the shape with its dtype and axes.  Only the lines that apply. */
+void cli_print_input(FILE *f, const mva_stack *s);
+
+/* The reader's warnings (what it skipped), one "PROG: warning: ..." line each on stderr;
+ * tool_open_input prints them unless --quiet. */
+void cli_print_warnings(const char *prog, const mva_stack *s);
 
 /* Wall-clock seconds since an arbitrary origin. */
 double cli_now(void);

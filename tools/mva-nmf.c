@@ -167,9 +167,7 @@ static void print_summary(const cli_common *c, const mva_stack *s, const mva_nmf
                           const char *out, const char *entry, double secs)
 {
     const mva_stack_info *info = mva_stack_get_info(s);
-    printf("input      %s%s%s\n", info->source, info->path[0] ? "::" : "", info->path);
-    printf("shape      %zu x %zu pixels x %zu channels (%s, %s)\n", info->rows, info->cols,
-           info->channels, mva_dtype_name(info->dtype), info->layout);
+    cli_print_input(stdout, s);
     printf("method     %s, start %s%s, %zu inner sweeps, %zu valid pixels",
            mva_nmf_method_name(m->method), mva_nmf_init_name(m->init),
            m->poisson ? ", Poisson scaling" : "", m->inner, m->n_valid);

@@ -102,13 +102,11 @@ static void print_csv(const mva_roi_result *r)
     }
 }
 
-static void print_summary(const mva_stack_info *info, const mva_roi_result *r,
-                          const char *out, const char *entry, double secs)
+static void print_summary(const mva_stack *s, const mva_roi_result *r, const char *out,
+                          const char *entry, double secs)
 {
     size_t n = r->rows * r->cols;
-    printf("input      %s%s%s\n", info->source, info->path[0] ? "::" : "", info->path);
-    printf("shape      %zu x %zu pixels x %zu channels (%s)\n", info->rows, info->cols,
-           info->channels, mva_dtype_name(info->dtype));
+    cli_print_input(stdout, s);
     printf("pixels     %zu valid, %zu masked (NaN/Inf)\n\n", r->n_valid, n - r->n_valid);
     printf("  %-16s %-13s %-14s %-14s\n", "ROI", "channels", "raw sum", "net sum");
     for (size_t q = 0; q < r->nroi; q++) {
@@ -185,7 +183,7 @@ int mva_roi_tool(int argc, char **argv, tool_par *par)
     if (rc == MVA_OK && root && a.csv)
         print_csv(r);
     else if (rc == MVA_OK && !a.c.quiet)
-        print_summary(mva_stack_get_info(s), r, out, entry, cli_now() - t0);
+        print_summary(s, r, out, entry, cli_now() - t0);
     mva_roi_result_free(r);
     mva_stack_close(s);
     cli_common_free(&a.c);

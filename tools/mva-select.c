@@ -305,6 +305,8 @@ int main(int argc, char **argv)
     const char *stack = a.stack ? a.stack : input;
     if (rc == MVA_OK && (rc = mva_stack_open(&s, stack, &a.c.open, &err)) == MVA_OK) {
         const mva_stack_info *in = mva_stack_get_info(s);
+        if (!a.c.quiet)
+            cli_print_warnings(a.c.prog, s);
         if (in->rows != a.rows || in->cols != a.cols)
             rc = mva_error_set(&err, MVA_EINVAL, "%s is %zu x %zu pixels, the images are "
                                "%zu x %zu", stack, in->rows, in->cols, a.rows, a.cols);
@@ -323,6 +325,7 @@ int main(int argc, char **argv)
     if (rc == MVA_OK && a.report)
         rc = mva_report_write(a.output ? a.output : a.results, entry, a.report, NULL, &err);
     if (rc == MVA_OK && !a.c.quiet) {
+        cli_print_input(stdout, s);
         printf("selection  %s\n", a.description);
         printf("pixels     %zu selected of %zu (%zu valid in the stack)\n", nsel, n,
                r->n_valid);

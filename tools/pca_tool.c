@@ -189,9 +189,7 @@ static void print_summary(const pca_args *a, const mva_stack *s, const mva_pca_m
                           const char *out, const char *entry, double secs)
 {
     const mva_stack_info *info = mva_stack_get_info(s);
-    printf("input      %s%s%s\n", info->source, info->path[0] ? "::" : "", info->path);
-    printf("shape      %zu x %zu pixels x %zu channels (%s, %s)\n", info->rows, info->cols,
-           info->channels, mva_dtype_name(info->dtype), info->layout);
+    cli_print_input(stdout, s);
     printf("variables  %zu (channels %s, bin %zu)%s%s\n", m->p,
            a->ch_text[0] ? a->ch_text : "all", m->bin, m->poisson ? ", Poisson scaling" : "",
            m->uncentred ? ", uncentred scores" : "");
