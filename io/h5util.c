@@ -68,6 +68,16 @@ int h5u_bytes(hid_t loc, const char *name, int rank, const hsize_t *dims,
     return write_any(loc, name, H5T_STD_U8LE, H5T_NATIVE_UCHAR, rank, dims, v);
 }
 
+int h5u_int32s(hid_t loc, const char *name, int rank, const hsize_t *dims, const int32_t *v)
+{
+    return write_any(loc, name, H5T_STD_I32LE, H5T_NATIVE_INT32, rank, dims, v);
+}
+
+int h5u_int64s(hid_t loc, const char *name, int rank, const hsize_t *dims, const int64_t *v)
+{
+    return write_any(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, rank, dims, v);
+}
+
 int h5u_string(hid_t loc, const char *name, const char *value)
 {
     hid_t t = utf8_type();

@@ -5,6 +5,7 @@
 
 #include <hdf5.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Variable-length UTF-8 string attribute, as h5py writes them. */
 int h5u_str_attr(hid_t obj, const char *name, const char *value);
@@ -21,6 +22,10 @@ int h5u_doubles(hid_t loc, const char *name, int rank, const hsize_t *dims, cons
 /* A uint8 dataset of the given shape. */
 int h5u_bytes(hid_t loc, const char *name, int rank, const hsize_t *dims,
               const unsigned char *v);
+
+/* An int32 / int64 dataset of the given shape (rank 0 for a scalar). */
+int h5u_int32s(hid_t loc, const char *name, int rank, const hsize_t *dims, const int32_t *v);
+int h5u_int64s(hid_t loc, const char *name, int rank, const hsize_t *dims, const int64_t *v);
 
 /* A scalar string dataset. */
 int h5u_string(hid_t loc, const char *name, const char *value);

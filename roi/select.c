@@ -110,16 +110,30 @@ void mva_selection_spectra_free(mva_selection_spectra *r)
     free(r);
 }
 
-typedef struct {
-    const unsigned char *mask;
-    mva_selection_spectra *r;
-} sel_acc;
+void mva_label_spectra_free(mva_label_spectra *r)
+{
+    if (r == NULL)
+        return;
+    free(r->count);
+    free(r->sum);
+    free(r->avg);
+    free(r->max);
+    free(r->map_avg);
+    free(r);
+}
 
-static int sel_consume(void *self, const mva_block *b, mva_error *err)
+/* One pass, two views: a selection is the labelling "selected = class 0, the rest none". */
+typedef struct {
+    const unsigned char *mask; /* or */
+    const int32_t *labels;
+    mva_label_spectra *r;
+} label_acc;
+
+static int label_consume(void *self, const mva_block *b, mva_error *err)
 {
     (void)err;
-    sel_acc *a = self;
-    mva_selection_spectra *r = a->r;
+    label_acc *a = self;
+    mva_label_spectra *r = a->r;
     for (size_t t = 0; t < b->npix; t++) {
         if (!b->valid[t])
             continue;
@@ -127,49 +141,92 @@ static int sel_consume(void *self, const mva_block *b, mva_error *err)
         for (size_t j = 0; j < b->p; j++)
             r->map_avg[j] += y[j];
         r->n_valid++;
-        if (!a->mask[b->first + t])
+        size_t i = b->first + t;
+        int32_t c = a->labels ? a->labels[i] : a->mask[i] ? 0 : -1;
+        if (c < 0 || (size_t)c >= r->nclass)
             continue;
+        double *sum = r->sum + (size_t)c * b->p, *max = r->max + (size_t)c * b->p;
         for (size_t j = 0; j < b->p; j++) {
-            r->sum[j] += y[j];
-            if (y[j] > r->max[j])
-                r->max[j] = y[j];
+            sum[j] += y[j];
+            if (y[j] > max[j])
+                max[j] = y[j];
         }
-        r->n_selected++;
+        r->count[c]++;
     }
     return MVA_OK;
+}
+
+static int label_spectra(mva_stack *s, const unsigned char *mask, const int32_t *labels,
+                         size_t nclass, const mva_pass_opts *popts, mva_label_spectra **out,
+                         mva_error *err)
+{
+    size_t p = mva_stack_get_info(s)->channels, cp;
+    if (mva_size_mul(nclass ? nclass : 1, p, &cp) != MVA_OK)
+        return mva_error_set(err, MVA_ERANGE, "%zu classes x %zu channels overflow", nclass, p);
+    mva_label_spectra *r = calloc(1, sizeof *r);
+    if (r) {
+        r->p = p;
+        r->nclass = nclass;
+        r->count = calloc(nclass ? nclass : 1, sizeof *r->count);
+        r->sum = calloc(cp, sizeof(double));
+        r->avg = calloc(cp, sizeof(double));
+        r->max = malloc(cp * sizeof(double));
+        r->map_avg = calloc(p, sizeof(double));
+    }
+    if (!r || !r->count || !r->sum || !r->avg || !r->max || !r->map_avg) {
+        mva_label_spectra_free(r);
+        return mva_error_set(err, MVA_ENOMEM, "out of memory");
+    }
+    for (size_t j = 0; j < cp; j++)
+        r->max[j] = -INFINITY;
+    label_acc a = {mask, labels, r};
+    mva_accum acc = {&a, NULL, label_consume, NULL};
+    int rc = mva_pass_run(s, &acc, 1, popts, err);
+    if (rc != MVA_OK) {
+        mva_label_spectra_free(r);
+        return rc;
+    }
+    for (size_t c = 0; c < nclass; c++)
+        for (size_t j = 0; j < p; j++) {
+            size_t at = c * p + j;
+            r->avg[at] = r->count[c] ? r->sum[at] / (double)r->count[c] : 0.0;
+            if (r->count[c] == 0)
+                r->max[at] = 0.0;
+        }
+    for (size_t j = 0; j < p; j++)
+        r->map_avg[j] = r->n_valid ? r->map_avg[j] / (double)r->n_valid : 0.0;
+    *out = r;
+    return MVA_OK;
+}
+
+int mva_label_spectra_compute(mva_stack *s, const int32_t *labels, size_t nclass,
+                              const mva_pass_opts *popts, mva_label_spectra **out,
+                              mva_error *err)
+{
+    return label_spectra(s, NULL, labels, nclass, popts, out, err);
 }
 
 int mva_select_spectra(mva_stack *s, const unsigned char *mask, const mva_pass_opts *popts,
                        mva_selection_spectra **out, mva_error *err)
 {
-    size_t p = mva_stack_get_info(s)->channels;
+    mva_label_spectra *l = NULL;
+    int rc = label_spectra(s, mask, NULL, 1, popts, &l, err);
+    if (rc != MVA_OK)
+        return rc;
     mva_selection_spectra *r = calloc(1, sizeof *r);
-    if (r) {
-        r->p = p;
-        r->sum = calloc(p, sizeof(double));
-        r->avg = calloc(p, sizeof(double));
-        r->max = malloc(p * sizeof(double));
-        r->map_avg = calloc(p, sizeof(double));
-    }
-    if (!r || !r->sum || !r->avg || !r->max || !r->map_avg) {
-        mva_selection_spectra_free(r);
+    if (r == NULL) {
+        mva_label_spectra_free(l);
         return mva_error_set(err, MVA_ENOMEM, "out of memory");
     }
-    for (size_t j = 0; j < p; j++)
-        r->max[j] = -INFINITY;
-    sel_acc a = {mask, r};
-    mva_accum acc = {&a, NULL, sel_consume, NULL};
-    int rc = mva_pass_run(s, &acc, 1, popts, err);
-    if (rc != MVA_OK) {
-        mva_selection_spectra_free(r);
-        return rc;
-    }
-    for (size_t j = 0; j < p; j++) {
-        r->avg[j] = r->n_selected ? r->sum[j] / (double)r->n_selected : 0.0;
-        r->map_avg[j] = r->n_valid ? r->map_avg[j] / (double)r->n_valid : 0.0;
-        if (r->n_selected == 0)
-            r->max[j] = 0.0;
-    }
+    r->p = l->p;
+    r->n_selected = l->count[0];
+    r->n_valid = l->n_valid;
+    r->sum = l->sum; /* the arrays move over */
+    r->avg = l->avg;
+    r->max = l->max;
+    r->map_avg = l->map_avg;
+    free(l->count);
+    free(l);
     *out = r;
     return MVA_OK;
 }

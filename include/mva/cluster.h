@@ -27,6 +27,8 @@
 #include <stdint.h>
 
 #include "mva/error.h"
+#include "mva/select.h"
+#include "mva/stack.h"
 
 #define MVA_KMEANS_DEFAULT_SEED 20261206u
 
@@ -96,5 +98,34 @@ typedef struct mva_kmeans_auto {
 int mva_kmeans_fit_auto(const double *x, size_t dim, size_t n, const unsigned char *mask,
                         const mva_kmeans_opts *opts, mva_kmeans_auto *a,
                         mva_kmeans_result **out, mva_error *err);
+
+/* What mva_cluster_write stores: one clustering of a map, its spectra and provenance. */
+typedef struct mva_cluster_output {
+    const char *entry;             /* NXentry name; NULL = "mva_cluster", made unique */
+    const char *command_line;      /* as typed, may be NULL */
+    const char *input;             /* the stack the spectra came from ("file[::/dataset]") */
+    const char *source;            /* where the scores came from, e.g. "res.h5::/mva_pca" */
+    const char *scores;            /* which scores, e.g. "PCA eigenimages 0..3 (scaled)" */
+    const char *rule;              /* how c was chosen, one sentence */
+    size_t rows, cols;             /* rows * cols = km->n */
+    const mva_kmeans_result *km;
+    const mva_label_spectra *spectra; /* km->clusters classes; NULL: no spectra */
+    const mva_calib *cal;          /* energy axis of the spectra, may be NULL */
+    const double *silhouette;      /* -c auto: the score of each c in c_min..c_max, or NULL */
+    size_t c_min, c_max;
+} mva_cluster_output;
+
+/*
+ * Adds the clustering o as a new NXentry of the results file path (created when missing;
+ * other entries kept; the root's @default then names it): NXdata labels (int32 rows x cols,
+ * -1 = no label) and distance (to the centroid), cluster_sizes, centroids (c x dim),
+ * NXdata cumulative_spectra, average_spectra, max_spectra (c x p) and map_average_spectrum
+ * over the energy axis, NXdata clusters_vs_map (each cluster's average spectrum and the
+ * map's, for silx), the silhouette of -c auto, the fit's figures and an NXprocess.  Written
+ * to a temporary copy and renamed: on error path is unchanged.  entry_out (may be NULL) gets
+ * the entry's name.  MVA_EINVAL when path exists and is not HDF5, MVA_EIO.
+ */
+int mva_cluster_write(const char *path, const mva_cluster_output *o, char *entry_out,
+                      size_t entry_cap, mva_error *err);
 
 #endif

@@ -11,6 +11,7 @@
 #define MVA_SELECT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mva/error.h"
 #include "mva/pass.h"
@@ -69,6 +70,25 @@ int mva_select_spectra(mva_stack *s, const unsigned char *mask, const mva_pass_o
                        mva_selection_spectra **out, mva_error *err);
 
 void mva_selection_spectra_free(mva_selection_spectra *r);
+
+/* The same for a labelling of the map into nclass classes (clusters): labels[i] in
+ * [0, nclass) or negative (no class).  Arrays of nclass x p, class-major. */
+typedef struct mva_label_spectra {
+    size_t p, nclass, n_valid;
+    size_t *count;        /* nclass: valid pixels of each class */
+    double *sum;          /* nclass x p: cumulative spectrum of each class */
+    double *avg;          /* nclass x p: average (0 for an empty class) */
+    double *max;          /* nclass x p: per-channel maximum (0 for an empty class) */
+    double *map_avg;      /* p: average spectrum of every valid pixel of the map */
+} mva_label_spectra;
+
+/* One pass over s: the spectra of every class of labels (rows x cols of s); pixels holding
+ * NaN/Inf are left out of everything.  *out is new (mva_label_spectra_free). */
+int mva_label_spectra_compute(mva_stack *s, const int32_t *labels, size_t nclass,
+                              const mva_pass_opts *popts, mva_label_spectra **out,
+                              mva_error *err);
+
+void mva_label_spectra_free(mva_label_spectra *r);
 
 /* Adds an NXentry (name, made unique; NULL = "mva_select") to the results file `path`, or
  * creates it: NXdata cumulative_spectrum, average_spectrum, max_spectrum, map_average_spectrum

@@ -1,0 +1,129 @@
+#!/bin/sh
+# mva-cluster: phase maps of mva-gen's four phases.  The label map must agree with the true
+# dominant phase as well as scikit-learn's KMeans on the same scores does (adjusted Rand
+# index), each cluster's spectra must be numpy's mean / sum / max over its pixels, the labels
+# must not depend on the run or the block size, and bad input must fail with a message.
+set -u
+BUILD=${BUILD:-build}
+BIN="$BUILD/bin"
+PY=/usr/bin/python3
+T=$(mktemp -d /tmp/mva-cluster-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+ok() { echo "ok   $1"; }
+ko() { echo "FAIL $1"; fails=$((fails + 1)); }
+
+"$BIN/mva-gen" -q --rows 60 --cols 80 --channels 1000 --b 0.02 --seed 3 -o "$T/map.h5" || ko "mva-gen"
+"$BIN/mva-pca" "$T/map.h5" -k 4 --poisson -q -o "$T/res.h5" || ko "mva-pca"
+if "$BIN/mva-cluster" --help | grep -q "mva-cluster res.h5 -c auto --no-spectra"; then ok "--help has examples"; else ko "--help"; fi
+
+"$BIN/mva-cluster" "$T/res.h5" -c 4 --csv "$T/c.csv" >"$T/out.txt" || ko "mva-cluster -c 4"
+grep -q "^clusters   4, k-means++ x 10 starts" "$T/out.txt" && ok "summary: $(grep '^sizes' "$T/out.txt")" || ko "summary"
+if $PY - "$T" <<'PYEOF'
+import sys, h5py, numpy as np
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
+t = sys.argv[1]
+m = h5py.File(f"{t}/map.h5")
+truth = m["truth/phase_maps"][()].argmax(0).ravel()      # the dominant phase
+f = h5py.File(f"{t}/res.h5")
+assert f.attrs["default"] == "mva_cluster"
+e = f["mva_cluster"]
+lab = e["labels/data"][()].ravel()
+scores = f["mva_pca/eigenimages/data"][()].reshape(4, -1).T
+ours = adjusted_rand_score(truth, lab)
+sk = KMeans(4, n_init=10, random_state=0).fit(scores)
+theirs = adjusted_rand_score(truth, sk.labels_)
+inertia = e["inertia"][()]
+print("ARI vs dominant phase: mva-cluster %.4f, sklearn KMeans %.4f; inertia %.6f vs %.6f"
+      % (ours, theirs, inertia, sk.inertia_))
+assert ours >= theirs - 1e-3, (ours, theirs)
+assert inertia <= sk.inertia_ * (1 + 1e-6)
+# sizes, centroids and distances agree with the labels and the scores
+c = e["centroids"][()]
+for k in range(4):
+    sel = lab == k
+    assert sel.sum() == e["cluster_sizes"][k]
+    assert np.allclose(scores[sel].mean(0), c[k], rtol=0, atol=1e-10 * np.abs(c).max())
+d = np.linalg.norm(scores - c[lab], axis=1)
+assert np.abs(d - e["distance/data"][()].ravel()).max() < 1e-9 * d.max()
+# the spectra: numpy over the pixels of each cluster, from the map itself
+x = m["entry/data/data"][()].reshape(4800, -1).astype(float)
+for k in range(4):
+    sel = lab == k
+    for name, ref in (("average", x[sel].mean(0)), ("cumulative", x[sel].sum(0)),
+                      ("max", x[sel].max(0))):
+        got = e[f"{name}_spectra/data"][k]
+        assert np.abs(got - ref).max() <= 1e-10 * np.abs(ref).max(), (name, k)
+    assert np.array_equal(e["clusters_vs_map/cluster_%d" % k][()], e["average_spectra/data"][k])
+assert np.abs(e["map_average_spectrum/data"][()] - x.mean(0)).max() <= 1e-10 * x.mean(0).max()
+csv = np.loadtxt(f"{t}/c.csv", delimiter=",", skiprows=1)
+assert csv.shape == (1000, 2 + 3 * 4 + 1)
+assert np.allclose(csv[:, 3], e["average_spectra/data"][0], rtol=1e-15)
+assert np.allclose(csv[:, -1], e["map_average_spectrum/data"][()], rtol=1e-15)
+PYEOF
+then ok "labels as good as sklearn KMeans; spectra = numpy over each cluster (1e-10)"; else ko "labels or spectra"; fi
+
+# -c auto picks the four phases on this map and records the silhouettes.
+"$BIN/mva-cluster" "$T/res.h5" --entry mva_pca -c auto --no-spectra -q -o "$T/auto.h5" &&
+    $PY -c "
+import h5py, numpy as np
+e = h5py.File('$T/auto.h5')['mva_cluster']
+s = e['silhouette/data'][()]; c = e['silhouette/clusters'][()]
+assert len(e['cluster_sizes']) == c[np.argmax(s)] == 4, (s, c)
+assert b'silhouette' in e['process/clusters_rule'][()]
+assert 'average_spectra' not in e" && ok "-c auto: 4 clusters, largest silhouette" || ko "-c auto"
+
+# The same labels run to run, and from the map with small and large blocks.
+"$BIN/mva-cluster" "$T/res.h5" --entry mva_pca -c 4 -q -o "$T/again.h5" || ko "again"
+"$BIN/mva-cluster" "$T/map.h5" -k 4 --poisson -c 4 --memory 1 -q -o "$T/small.h5" || ko "map, --memory 1"
+"$BIN/mva-cluster" "$T/map.h5" -k 4 --poisson -c 4 --memory 512 -q -o "$T/large.h5" || ko "map, --memory 512"
+$PY -c "
+import h5py, numpy as np
+a = h5py.File('$T/res.h5')['mva_cluster/labels/data'][()]
+b = h5py.File('$T/again.h5')['mva_cluster/labels/data'][()]
+s = h5py.File('$T/small.h5'); l = h5py.File('$T/large.h5')
+assert np.array_equal(a, b)
+assert np.array_equal(s['mva_cluster/labels/data'][()], l['mva_cluster/labels/data'][()])
+assert np.array_equal(s['mva_cluster/labels/data'][()], a)
+assert np.array_equal(s['mva_cluster/average_spectra/data'][()], l['mva_cluster/average_spectra/data'][()])
+assert 'mva_pca' in s and s.attrs['default'] == 'mva_cluster'" &&
+    ok "same labels run to run and with --memory 1 / 512 (PCA fitted from the map)" || ko "labels not reproducible"
+
+# Masked pixels (NaN in the map) get no label and no spectrum.
+$PY -c "
+import h5py, numpy as np
+x = h5py.File('$T/map.h5')['entry/data/data'][()].astype('f4'); x[5, 7, 3] = np.nan
+with h5py.File('$T/nan.h5', 'w') as f: f['d'] = x" || ko "nan map"
+"$BIN/mva-cluster" "$T/nan.h5" -k 3 -c 3 -q -o "$T/nanres.h5" &&
+    $PY -c "
+import h5py
+e = h5py.File('$T/nanres.h5')['mva_cluster']
+assert e['labels/data'][5, 7] == -1 and (e['labels/data'][()] >= 0).sum() == 4799
+assert e['cluster_sizes'][()].sum() == 4799 and e['n_valid_pixels'][()] == 4799" &&
+    ok "a NaN pixel gets no label" || ko "NaN pixel"
+
+# Errors, by message.
+expect_fail() { # description, expected message, command...
+    d=$1 msg=$2; shift 2
+    if "$@" >"$T/err.out" 2>&1; then ko "$d: succeeded"; return; fi
+    if grep -q -- "$msg" "$T/err.out"; then ok "$d"; else ko "$d: $(cat "$T/err.out")"; fi
+}
+expect_fail "-c 0" "-c" "$BIN/mva-cluster" "$T/res.h5" -c 0
+expect_fail "-c text" "-c 'x'" "$BIN/mva-cluster" "$T/res.h5" -c x
+expect_fail "-k beyond the entry" "-k 9: $T/res.h5::/mva_pca holds 4 components" \
+    "$BIN/mva-cluster" "$T/res.h5" --entry mva_pca -k 9
+expect_fail "--scaled without Poisson" "is not a Poisson-scaled PCA" \
+    "$BIN/mva-cluster" "$T/nanres.h5" --entry mva_pca --scaled -o "$T/x.h5"
+expect_fail "more clusters than pixels" "asked for" \
+    "$BIN/mva-cluster" "$T/map.h5" -k 2 -c 99999 -o "$T/y.h5"
+expect_fail "missing entry" "nosuch" "$BIN/mva-cluster" "$T/res.h5" --entry nosuch
+echo "not a map" >"$T/junk.txt"
+expect_fail "neither results nor map" "neither results with a PCA or NMF entry" \
+    "$BIN/mva-cluster" "$T/junk.txt"
+expect_fail "--csv with --no-spectra" "--no-spectra: no spectra" \
+    "$BIN/mva-cluster" "$T/res.h5" --no-spectra --csv "$T/z.csv"
+[ ! -e "$T/x.h5" ] && [ ! -e "$T/z.csv" ] && ok "no output left by a failed run" || ko "output left behind"
+
+echo "test_cluster: $fails failure(s)"
+[ "$fails" -eq 0 ]
