@@ -17,7 +17,6 @@
  *
  * The spectra axis is "energy" (keV) when the stack is calibrated, else "channel".
  */
-#include <errno.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 #include <unistd.h>
 
 #include "../io/h5util.h"
+#include "commit.h"
 #include "mva/cluster.h"
 #include "mva/hdf5.h"
 
@@ -209,24 +209,22 @@ int mva_cluster_write(const char *path, const mva_cluster_output *o, char *entry
         (o->spectra && o->spectra->nclass != o->km->clusters))
         return mva_error_set(err, MVA_EINVAL, "%s: the clustering does not match the map "
                              "shape or its spectra", path);
-    char tmp[4200], ent[256];
-    snprintf(tmp, sizeof tmp, "%s.tmp-cluster.%ld", path, (long)getpid());
-    int exists = access(path, F_OK) == 0;
-    if (exists && !mva_hdf5_is_hdf5(path))
+    char ent[256];
+    if (access(path, F_OK) == 0 && !mva_hdf5_is_hdf5(path))
         return mva_error_set(err, MVA_EINVAL, "%s exists and is not an HDF5 file: not "
                              "overwritten", path);
-    if (exists && h5u_copy_file(path, tmp) != 0) {
-        unlink(tmp);
-        return mva_error_set(err, MVA_EIO, "%s: cannot copy to %s: %s", path, tmp,
-                             strerror(errno));
-    }
+    mva_commit cm;
+    int rc = mva_commit_begin(&cm, path, MVA_COMMIT_ADD, err);
+    if (rc != MVA_OK)
+        return rc;
+    const char *tmp = cm.tmp;
+    int exists = cm.existed;
     H5E_auto2_t efn;
     void *edata;
     H5Eget_auto2(H5E_DEFAULT, &efn, &edata);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = exists ? H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT)
                      : H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = MVA_OK;
     if (f < 0)
         rc = mva_error_set(err, MVA_EIO, "%s: cannot write (temporary %s)", path, tmp);
     if (rc == MVA_OK) {
@@ -241,12 +239,10 @@ int mva_cluster_write(const char *path, const mva_cluster_output *o, char *entry
     if (f >= 0 && H5Fclose(f) < 0 && rc == MVA_OK)
         rc = mva_error_set(err, MVA_EIO, "%s: closing failed", path);
     H5Eset_auto2(H5E_DEFAULT, efn, edata);
-    if (rc == MVA_OK && rename(tmp, path) != 0)
-        rc = mva_error_set(err, MVA_EIO, "%s: cannot rename the finished file into place: %s",
-                           path, strerror(errno));
-    if (rc != MVA_OK)
-        unlink(tmp);
-    else if (entry_out)
+    if (rc == MVA_OK)
+        rc = mva_commit_finish(&cm, err);
+    mva_commit_abort(&cm);
+    if (rc == MVA_OK && entry_out)
         snprintf(entry_out, entry_cap, "%s", ent);
     return rc;
 }
