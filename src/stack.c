@@ -1,6 +1,6 @@
-/* The stack wrapper, the calibration helpers and the in-memory reader.  Which format a file
- * is and which reader opens it is io/'s business (io/formats.c): the core includes no
- * reader. */
+/* The stack wrapper and the calibration helpers.  Which format a file is and which reader
+ * opens it is io/'s business (io/formats.c; arrays in memory: io/memory.c): the core
+ * includes no reader. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -108,50 +108,3 @@ void mva_stack_close(mva_stack *s)
     free(s);
 }
 
-/* ---- in-memory reader ---- */
-
-typedef struct {
-    const double *data;
-    size_t p;
-} mem_reader;
-
-static int mem_read(void *self, size_t first, size_t count, double *out, mva_error *err)
-{
-    (void)err;
-    mem_reader *m = self;
-    memcpy(out, m->data + first * m->p, count * m->p * sizeof *out);
-    return MVA_OK;
-}
-
-static void mem_close(void *self)
-{
-    free(self);
-}
-
-static const mva_reader_ops mem_ops = {"memory", mem_read, mem_close};
-
-int mva_stack_from_memory(mva_stack **out, const double *data, size_t rows, size_t cols,
-                          size_t channels, mva_error *err)
-{
-    size_t n, np;
-    if (rows == 0 || cols == 0 || channels == 0 || mva_size_mul(rows, cols, &n) != MVA_OK ||
-        mva_size_mul(n, channels, &np) != MVA_OK || np > SIZE_MAX / sizeof(double))
-        return mva_error_set(err, MVA_ERANGE, "memory stack: invalid shape %zu x %zu x %zu",
-                             rows, cols, channels);
-    mem_reader *m = malloc(sizeof *m);
-    if (m == NULL)
-        return mva_error_set(err, MVA_ENOMEM, "out of memory");
-    m->data = data;
-    m->p = channels;
-    mva_stack_info info;
-    memset(&info, 0, sizeof info);
-    info.rows = rows;
-    info.cols = cols;
-    info.channels = channels;
-    info.dtype = MVA_DTYPE_FLOAT64;
-    snprintf(info.format, sizeof info.format, "memory");
-    snprintf(info.source, sizeof info.source, "(memory)");
-    snprintf(info.layout, sizeof info.layout, "rows,cols,channels");
-    snprintf(info.storage, sizeof info.storage, "in memory");
-    return mva_stack_new(out, &mem_ops, m, &info, err);
-}

@@ -142,8 +142,21 @@ int mva_stack_open(mva_stack **out, const char *input, const mva_open_opts *opts
 int mva_stack_new(mva_stack **out, const mva_reader_ops *ops, void *self,
                   const mva_stack_info *info, mva_error *err);
 
-/* A stack over a caller-owned row-major n x p array of doubles (n = rows * cols).  The array
- * must outlive the stack.  Used by tests and by callers that already hold data in memory. */
+/*
+ * A stack over values the caller holds in memory (io/memory.c), read in place: nothing is
+ * copied at open, each block read converts its pixels to double.  data holds rows x cols x
+ * channels values of dtype (native byte order); strides (bytes, may be negative; NULL =
+ * C-contiguous rows, cols, channels) give the step along each axis, so a NumPy view
+ * (transposed, sliced, channels first) is read without a copy.  A (pixels, channels) array
+ * is rows = 1.  calib may be NULL (unknown).  The data must outlive the stack (close it with
+ * mva_stack_close).  MVA_EINVAL for an unknown dtype, MVA_ERANGE for an empty or overflowing
+ * shape.
+ */
+int mva_memory_open(mva_stack **out, const void *data, mva_dtype dtype, size_t rows,
+                    size_t cols, size_t channels, const ptrdiff_t *strides,
+                    const mva_calib *calib, mva_error *err);
+
+/* mva_memory_open of a C-contiguous row-major n x p array of doubles (n = rows * cols). */
 int mva_stack_from_memory(mva_stack **out, const double *data, size_t rows, size_t cols,
                           size_t channels, mva_error *err);
 
