@@ -24,9 +24,11 @@ library's message.  Example:
     (3, 20, 30)
 """
 from . import _lib
-from ._analysis import pca, roi
+from ._analysis import (CompressResult, SelectionResult, compress, expand, mask_above,
+                        mask_below, mask_range, mask_top, nmf, pca, read_image, roi, select)
 from ._core import (Cancelled, CopyWarning, Error, FileError, InputError, NotFoundError,
                     NumericError, OutOfMemoryError, Stack, open)
+from ._estimators import NMF, PCA
 from ._results import NMFResult, PCAResult, ROIResult, read_result
 
 __version__ = _lib.mva_version().decode()

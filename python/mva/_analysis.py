@@ -190,3 +190,291 @@ def pca(source, k=10, method="auto", poisson=False, uncentred=False, channels=No
         res.save(output, entry)
     return res
 
+
+
+def nmf(source, k=4, method="hals", init="nndsvda", seed=None, max_iter=200, tol=1e-4,
+        inner=None, compressed_iter=None, poisson=False, scratch=None, progress=None,
+        memory=None, output=None, entry=None, **open_opts):
+    """Non-negative matrix factorisation X ~ W H of a map, streamed: one pass per iteration,
+    only W (pixels x k) and H (k x channels) in memory (as mva-nmf).
+
+    method: 'hals' (default), 'mu' (multiplicative, Frobenius) or 'kl' (multiplicative,
+    Kullback-Leibler / Poisson).  init: 'nndsvda' or 'random' (seed).  tol: stop when the
+    objective changes by less than this, relative, between passes.  poisson: scale as for
+    PCA (not with 'kl').  scratch: directory for W when it exceeds the memory budget.
+    Returns an mva.NMFResult: spectra (k, p) each summing to 1, abundances (k, rows, cols)
+    in counts, share, objective, rel_error, iterations, history.
+
+    Example:
+        >>> r = mva.nmf("map.h5", k=4)
+        >>> r.spectra.shape, r.abundances.shape
+        ((4, 2000), (4, 101, 200))
+    """
+    oo = _split_open(open_opts, "nmf")
+    o = L.mva_nmf_opts_default()
+    o.k = int(k)
+    if method not in L.NMF_METHODS:
+        raise InputError("method=%r: expected 'hals', 'mu' or 'kl'" % (method,), L.MVA_EINVAL)
+    if init not in ("nndsvda", "random"):
+        raise InputError("init=%r: expected 'nndsvda' or 'random'" % (init,), L.MVA_EINVAL)
+    o.method, o.init = L.NMF_METHODS[method], L.NMF_INITS[init]
+    if seed is not None:
+        o.seed = int(seed)
+    o.max_iter, o.tol = int(max_iter), float(tol)
+    if inner is not None:
+        o.inner = int(inner)
+    if compressed_iter is not None:
+        o.compressed_iter = int(compressed_iter)
+    o.poisson = 1 if poisson else 0
+    o.scratch_dir = _b(scratch)
+    params = {"components": o.k, "method": method, "init": init, "seed": o.seed,
+              "max_iter": o.max_iter, "tolerance": repr(o.tol), "inner_sweeps": o.inner,
+              "compressed_iter": o.compressed_iter, "poisson": "yes" if poisson else "no",
+              "memory_budget_bytes": memory or 64 << 20}
+    with _Opened(source, oo) as s, Run(progress, memory, "nmf") as run:
+        ptr = ctypes.POINTER(L.mva_nmf_model)()
+        err = L.mva_error()
+        rc = L.mva_nmf_fit(s.handle, byref(o), byref(run.popts), byref(ptr), byref(err))
+        run.check(rc, err, lambda: L.mva_nmf_model_free(ptr))
+        res = NMFResult(ptr, s._info, params)
+    if output is not None:
+        res.save(output, entry)
+    return res
+
+
+# ---- selections ----
+
+def _image(img):
+    a = np.ascontiguousarray(img, dtype=float)
+    if a.ndim != 2:
+        raise InputError("an image (rows, cols) was expected, got shape %r" % (a.shape,),
+                         L.MVA_EINVAL)
+    return a
+
+
+def _mask_of(fn, img, *args):
+    """Runs one of the library's selection tests on img: (mask, threshold)."""
+    a = _image(img)
+    mask = np.zeros(a.shape, dtype=np.uint8)
+    thr = ctypes.c_double(np.nan)
+    P = ctypes.POINTER
+    tail = () if fn is L.mva_select_range else (byref(thr),)
+    fn(a.ctypes.data_as(P(ctypes.c_double)), a.size, *args,
+       mask.ctypes.data_as(P(ctypes.c_ubyte)), *tail)
+    return mask.view(bool), thr.value
+
+
+def mask_above(img, nsigma=3.0):
+    """Pixels of img at or above median + nsigma standard deviations (finite pixels), as
+    mva-select --above.  Returns (mask, threshold).
+
+    Example:
+        >>> mask, t = mva.mask_above(r.scores[3], 3)
+    """
+    return _mask_of(L.mva_select_sigma, img, ctypes.c_double(nsigma), 1)
+
+
+def mask_below(img, nsigma=-3.0):
+    """Pixels at or below median + nsigma standard deviations (mva-select --below)."""
+    return _mask_of(L.mva_select_sigma, img, ctypes.c_double(nsigma), 0)
+
+
+def mask_top(img, fraction):
+    """The top `fraction` (0..1] of the finite pixels of img (mva-select --top); returns
+    (mask, threshold)."""
+    return _mask_of(L.mva_select_top, img, ctypes.c_double(fraction))
+
+
+def mask_range(img, lo, hi):
+    """Pixels with lo <= value <= hi (NaN never selected); returns the mask."""
+    return _mask_of(L.mva_select_range, img, ctypes.c_double(lo), ctypes.c_double(hi))[0]
+
+
+def read_image(results, spec="eigenimages/data[0]", entry=None):
+    """An image of a results file, as mva-select --image reads it: "eigenimages/data[1]",
+    "roi_raw/data[0]", "total_counts/data".  Returns a (rows, cols) float64 array."""
+    img = ctypes.POINTER(ctypes.c_double)()
+    rows, cols = ctypes.c_size_t(), ctypes.c_size_t()
+    err = L.mva_error()
+    check(L.mva_image_read(_b(os.fspath(results)), _b(entry), _b(spec), byref(img),
+                           byref(rows), byref(cols), byref(err)), err)
+    own = _Owner(ctypes.cast(img, ctypes.c_void_p).value, L.libc.free)
+    return _view(own, img, (rows.value, cols.value))
+
+
+class SelectionResult:
+    """Spectra of a pixel selection (mva.select): sum, avg, max (channels) over the selected
+    pixels, map_avg over every valid pixel of the map, n_selected, n_valid, mask."""
+
+    def __init__(self, ptr, mask, info, description, source):
+        self._ptr, self._info = ptr, info
+        self._mask = np.ascontiguousarray(mask, dtype=np.uint8)
+        self.mask = self._mask.view(bool)
+        self.description, self.source = description, source
+        own = _Owner(ptr, L.mva_selection_spectra_free)
+        r = ptr.contents
+        self.p, self.n_selected, self.n_valid = r.p, r.n_selected, r.n_valid
+        self.sum = _view(own, r.sum, (r.p,))
+        self.avg = _view(own, r.avg, (r.p,))
+        self.max = _view(own, r.max, (r.p,))
+        self.map_avg = _view(own, r.map_avg, (r.p,))
+        self._own = own
+
+    def __repr__(self):
+        return "<mva.SelectionResult %d pixels selected, %d valid>" % (self.n_selected,
+                                                                        self.n_valid)
+
+    def save(self, path, entry=None):
+        """Adds the selection as an NXentry (default mva_select) of path, as mva-select does:
+        the four spectra over the energy axis and the mask as an image.  Returns the entry."""
+        out = ctypes.create_string_buffer(256)
+        err = L.mva_error()
+        P = ctypes.POINTER
+        rows, cols = self.mask.shape
+        rc = L.mva_select_write(_b(os.fspath(path)), _b(entry), self._ptr,
+                                self._mask.ctypes.data_as(P(ctypes.c_ubyte)), rows, cols,
+                                byref(self._info.calib), _b(self.description),
+                                _b(self.source), out, 256, byref(err))
+        check(rc, err)
+        return out.value.decode()
+
+
+def select(source, mask, description=None, progress=None, memory=None, output=None,
+           entry=None, **open_opts):
+    """The spectra of the pixels selected in mask (a (rows, cols) boolean image), in one
+    streamed pass over the map: their sum, average and maximum, and the map's average (as
+    mva-select).  source: the map (path, array, Stack), or a results file whose recorded
+    input is then the map.  Build masks with mva.mask_above, mask_top, mask_range (on
+    result images or mva.read_image) and NumPy's & | ~.
+
+    Example:
+        >>> r = mva.pca("map.h5", k=5, poisson=True)
+        >>> mask, _ = mva.mask_above(r.scores[3], 3)
+        >>> sel = mva.select("map.h5", mask)
+        >>> sel.avg / sel.map_avg   # enrichment per channel
+    """
+    oo = _split_open(open_opts, "select")
+    m = np.ascontiguousarray(mask, dtype=np.uint8)
+    if isinstance(source, (str, bytes, os.PathLike)):
+        from ._results import _results_input
+        recorded = _results_input(os.fspath(source), None)
+        if recorded:  # a results file: its input is the map
+            source = recorded
+    with _Opened(source, oo) as s:
+        if m.shape != (s.rows, s.cols):
+            raise InputError("mask is %s, the map is %d x %d pixels"
+                             % ("x".join(map(str, m.shape)), s.rows, s.cols), L.MVA_EINVAL)
+        with Run(progress, memory, "select") as run:
+            ptr = ctypes.POINTER(L.mva_selection_spectra)()
+            err = L.mva_error()
+            rc = L.mva_select_spectra(s.handle, m.ctypes.data_as(
+                ctypes.POINTER(ctypes.c_ubyte)), byref(run.popts), byref(ptr), byref(err))
+            run.check(rc, err, lambda: L.mva_selection_spectra_free(ptr))
+        src = s.source + ("::" + s.path if s.path else "")
+        res = SelectionResult(ptr, m, s._info, description or "mask given from Python", src)
+    if output is not None:
+        res.save(output, entry)
+    return res
+
+
+# ---- compression ----
+
+class CompressResult(PCAResult):
+    """A PCA model kept in place of the map (mva.compress) and how well it stands for it:
+    rel_frobenius, max_abs, chi2_mean (reduced chi-square under Poisson statistics, 1 = the
+    noise), chi2 (rows, cols), values_ratio and bytes_ratio (stack vs model).  save() writes
+    the model and these statistics, as mva-compress."""
+
+    program = "mva-compress"
+
+    def _set_stats(self, sptr):
+        self._stats = sptr
+        own = _Owner(sptr, L.mva_recon_stats_free)
+        r = sptr.contents
+        self.rel_frobenius, self.max_abs, self.chi2_mean = r.rel_frobenius, r.max_abs, r.chi2_mean
+        self.values_ratio, self.bytes_ratio = r.values_ratio, r.bytes_ratio
+        self.chi2 = _view(own, r.chi2, (self.rows, self.cols))
+        self._sown = own
+
+    def save(self, path, entry=None):
+        """Writes the model and its reconstruction statistics as one NXentry of path (a
+        temporary file beside it, renamed when both are written); returns the entry."""
+        import shutil
+        import tempfile
+        path = os.fspath(path)
+        d = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=d)
+        os.close(fd)
+        try:
+            if os.path.exists(path):
+                shutil.copyfile(path, tmp)
+            else:
+                os.unlink(tmp)
+            name = PCAResult.save(self, tmp, entry)
+            err = L.mva_error()
+            check(L.mva_recon_write(_b(tmp), _b(name), self._stats, self.rows, self.cols,
+                                    byref(err)), err)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return name
+
+
+def compress(source, k=10, progress=None, memory=None, output=None, entry=None, **kw):
+    """Keeps a map as a PCA model and measures it against the map in one more pass (as
+    mva-compress): the PCA options of mva.pca, then relative Frobenius error, largest error
+    and reduced chi-square per pixel.  Returns an mva.CompressResult; output: save it there
+    (mva.expand rebuilds the stack from it).
+
+    Example:
+        >>> c = mva.compress("map.h5", k=4, output="map_k4.h5")
+        >>> c.rel_frobenius, c.bytes_ratio
+    """
+    pca_keys = ("method", "poisson", "uncentred", "channels", "bin", "k_max", "oversample",
+                "passes", "tol", "seed")
+    pk = {key: kw.pop(key) for key in list(kw) if key in pca_keys}
+    oo = _split_open(kw, "compress")
+    args = dict(method="auto", poisson=False, uncentred=False, channels=None, bin=1, k_max=30,
+                oversample=None, passes=None, tol=None, seed=None)
+    args.update(pk)
+    o, params = _pca_opts(k, **args)
+    with _Opened(source, oo) as s:
+        res = _fit_pca(s, o, params, None, progress, memory)
+        res.__class__ = CompressResult
+        with Run(progress, memory, "measuring") as run:
+            sptr = ctypes.POINTER(L.mva_recon_stats)()
+            err = L.mva_error()
+            rc = L.mva_recon_measure(s.handle, res._ptr, byref(o), byref(run.popts),
+                                     byref(sptr), byref(err))
+            run.check(rc, err, lambda: L.mva_recon_stats_free(sptr))
+        res._set_stats(sptr)
+    if output is not None:
+        res.save(output, entry)
+    return res
+
+
+def expand(model, output, region=None, dtype="float64", round=False, entry=None):
+    """Rebuilds the stack (or a region) from a PCA model into a NeXus file (as mva-expand),
+    row by row.  model: a PCAResult / CompressResult, or a results file path.  region:
+    ((r0, r1), (c0, c1)) rows and columns, end excluded.  dtype: 'float64', 'float32' or
+    'uint32'; round: to the nearest integer.  Returns output.
+
+    Example:
+        >>> mva.expand("map_k4.h5", "map_k4_stack.h5", dtype="uint32", round=True)
+    """
+    if not isinstance(model, PCAResult):
+        model = read_result(model, entry, kind="pca")
+    o = L.mva_expand_opts()
+    if region is not None:
+        (o.r0, o.r1), (o.c0, o.c1) = region
+    kinds = {t: L.DTYPES.index(t) for t in ("float64", "float32", "uint32")}
+    if dtype not in kinds:
+        raise InputError("dtype=%r: expected 'float64', 'float32' or 'uint32'" % (dtype,),
+                         L.MVA_EINVAL)
+    o.dtype, o.round = kinds[dtype], 1 if round else 0
+    err = L.mva_error()
+    with Run(None, None, "expand") as run:
+        rc = L.mva_expand_write(model._ptr, byref(o), _b(os.fspath(output)), byref(err))
+        run.check(rc, err, lambda: os.path.exists(output) and rc == 0 and os.unlink(output))
+    return output

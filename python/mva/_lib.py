@@ -284,6 +284,12 @@ mva_image_read = _proto("mva_image_read", c_int, c_char_p, c_char_p, c_char_p,
 mva_results_input = _proto("mva_results_input", c_int, c_char_p, c_char_p, c_char_p, c_size_t,
                            _err)
 mva_mask_read = _proto("mva_mask_read", c_int, c_char_p, c_size_t, c_size_t, P(c_ubyte), _err)
+mva_select_range = _proto("mva_select_range", c_size_t, P(c_double), c_size_t, c_double,
+                          c_double, P(c_ubyte))
+mva_select_sigma = _proto("mva_select_sigma", c_size_t, P(c_double), c_size_t, c_double, c_int,
+                          P(c_ubyte), P(c_double))
+mva_select_top = _proto("mva_select_top", c_size_t, P(c_double), c_size_t, c_double,
+                        P(c_ubyte), P(c_double))
 mva_select_spectra = _proto("mva_select_spectra", c_int, c_void_p, P(c_ubyte),
                             P(mva_pass_opts), P(P(mva_selection_spectra)), _err)
 mva_selection_spectra_free = _proto("mva_selection_spectra_free", None,
