@@ -7,7 +7,7 @@
 #   make sanitize   build and test with AddressSanitizer + UBSan
 #   make valgrind   unit tests and a subset of the command-line tests under valgrind memcheck
 #   make fuzz       libFuzzer targets (clang), each run FUZZ_SECONDS (default 60)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (also the Python package, for $(PYTHON))
 
 PREFIX  ?= /usr/local
 V       ?= 0
@@ -225,6 +225,21 @@ test-mpi:
 	@echo "test-mpi needs the MPI build: make MPI=1 test-mpi"; exit 1
 endif
 
+
+# The Python package (python/mva, ctypes over libmva): for Debian's python3, into the
+# dist-packages directory that python3 searches for PREFIX (/usr: /usr/lib/python3/dist-packages;
+# /usr/local and others: PREFIX/lib/python3.X/dist-packages), with the installed library's path
+# recorded in mva/_installed.py.  In the source tree: PYTHONPATH=python after make.
+PYTHON  ?= /usr/bin/python3
+PY_SITE  = $(shell $(PYTHON) -c 'import sys, sysconfig; p = sys.argv[1].rstrip("/") or "/";   print(sysconfig.get_path("purelib", "deb_system", vars={"base": p}) if p == "/usr" and   "deb_system" in sysconfig.get_scheme_names() else   "%s/lib/python%d.%d/dist-packages" % ((p,) + sys.version_info[:2]))' '$(PREFIX)')
+.PHONY: install-python
+install: install-python
+install-python:
+	install -d $(DESTDIR)$(PY_SITE)/mva
+	install -m 644 python/mva/*.py $(DESTDIR)$(PY_SITE)/mva/
+	printf '"""Written by make install."""\nLIBRARY = "%s"\n' '$(PREFIX)/lib/libmva.so.0' \
+	  > $(DESTDIR)$(PY_SITE)/mva/_installed.py
+	@echo "python package installed in $(PY_SITE)/mva"
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/mva \

@@ -281,7 +281,11 @@ def mask_below(img, nsigma=-3.0):
 
 def mask_top(img, fraction):
     """The top `fraction` (0..1] of the finite pixels of img (mva-select --top); returns
-    (mask, threshold)."""
+    (mask, threshold).
+
+    Example:
+        >>> mask, t = mva.mask_top(r.scores[0], 0.05)   # the brightest 5%
+    """
     return _mask_of(L.mva_select_top, img, ctypes.c_double(fraction))
 
 
@@ -292,7 +296,12 @@ def mask_range(img, lo, hi):
 
 def read_image(results, spec="eigenimages/data[0]", entry=None):
     """An image of a results file, as mva-select --image reads it: "eigenimages/data[1]",
-    "roi_raw/data[0]", "total_counts/data".  Returns a (rows, cols) float64 array."""
+    "roi_raw/data[0]", "total_counts/data".  Returns a (rows, cols) float64 array.
+
+    Example:
+        >>> img = mva.read_image("map_pca.h5", "eigenimages/data[3]")
+        >>> mask, threshold = mva.mask_above(img, 3)
+    """
     img = ctypes.POINTER(ctypes.c_double)()
     rows, cols = ctypes.c_size_t(), ctypes.c_size_t()
     err = L.mva_error()

@@ -85,3 +85,32 @@ def test_arrays_needing_a_copy_say_why():
     assert s.dtype == np.uint16
     with pytest.warns(mva.CopyWarning, match="dtype float16 has no reader"):
         assert mva.open(np.ones((3, 4), dtype=np.float16)).dtype == np.float32
+
+
+def test_tqdm_bar_when_asked(small_map, capsys):
+    pytest.importorskip("tqdm")
+    path, _ = small_map
+    mva.pca(path, k=2, method="exact", memory=1 << 16, progress=True)
+    err = capsys.readouterr().err
+    assert "pass 2" in err and "100%" in err
+
+
+def test_installed_package_finds_the_installed_library(tmp_path):
+    """make install PREFIX=...: the package lands where Debian's python3 looks for that prefix
+    and loads PREFIX/lib/libmva.so.0 without PYTHONPATH tricks beyond that directory."""
+    build = os.environ.get("MVA_BUILD", "build")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MVA_LIBRARY", "PYTHONPATH")}
+    r = subprocess.run(["make", "-s", "install", "PREFIX=%s" % tmp_path, "BUILD=%s" % build,
+                        "PYTHON=%s" % sys.executable], cwd=ROOT, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    site = tmp_path / "lib" / ("python%d.%d" % sys.version_info[:2]) / "dist-packages"
+    assert (site / "mva" / "_lib.py").exists()
+    env["PYTHONPATH"] = str(site)
+    code = ("import mva, numpy as np; print(mva.library); "
+            "print(mva.pca(np.arange(60.0).reshape(3, 4, 5) % 7, k=2).k)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(tmp_path / "lib" / "libmva.so.0"), "2"]
