@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../io/h5util.h"
+#include "h5util.h"
 #include "commit.h"
 #include "mva/cluster.h"
 #include "mva/hdf5.h"

@@ -17,10 +17,8 @@
 int mva_recon_write(const char *path, const char *entry, const mva_recon_stats *r,
                     size_t rows, size_t cols, mva_error *err)
 {
-    H5E_auto2_t old_fn;
-    void *old_data;
-    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5u_quiet q;
+    h5u_quiet_on(&q);
     int rc = MVA_OK;
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT), e = -1, g = -1, img = -1;
     if (f >= 0)
@@ -49,7 +47,7 @@ int mva_recon_write(const char *path, const char *entry, const mva_recon_stats *
         H5Gclose(e);
     if (f >= 0 && H5Fclose(f) < 0 && rc == MVA_OK)
         rc = mva_error_set(err, MVA_EIO, "%s: closing failed", path);
-    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    h5u_quiet_off(&q);
     return rc;
 }
 
@@ -152,10 +150,8 @@ int mva_expand_write(const mva_pca_model *m, const mva_expand_opts *opt, const c
     int rc = mva_commit_begin(&cm, path, MVA_COMMIT_NEW, err);
     if (rc != MVA_OK)
         return rc;
-    H5E_auto2_t old_fn;
-    void *old_data;
-    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5u_quiet q;
+    h5u_quiet_on(&q);
     size_t rows = o.r1 - o.r0, cols = o.c1 - o.c0;
     double *buf = malloc(cols * m->p * sizeof *buf);
     if (buf == NULL || create_layout(&f, m, rows, cols, cm.tmp) != 0) {
@@ -177,6 +173,6 @@ int mva_expand_write(const mva_pca_model *m, const mva_expand_opts *opt, const c
     if (rc == MVA_OK)
         rc = mva_commit_finish(&cm, err);
     mva_commit_abort(&cm);
-    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    h5u_quiet_off(&q);
     return rc;
 }

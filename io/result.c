@@ -97,6 +97,7 @@
 #include <zlib.h>
 
 #include "commit.h"
+#include "h5util.h"
 #include "mva/result.h"
 
 #define ENTRY_MAX 256                   /* longest entry name created or accepted */
@@ -105,201 +106,9 @@
 #define GZIP_LEVEL 4
 #define PROBE_BYTES ((size_t)64 << 10) /* sample deflated to decide whether floats compress */
 
-/* HDF5 1.12 renamed H5Dvlen_reclaim to H5Treclaim. */
-#if H5_VERSION_GE(1, 12, 0)
-#define vlen_reclaim H5Treclaim
-#else
-#define vlen_reclaim H5Dvlen_reclaim
-#endif
-
 /* ---------------------------------------------------------------------------------------- */
 /* Shared helpers                                                                           */
 /* ---------------------------------------------------------------------------------------- */
-
-static void close_id(hid_t id)
-{
-    if (id < 0)
-        return;
-    switch (H5Iget_type(id)) {
-    case H5I_FILE: H5Fclose(id); break;
-    case H5I_GROUP: H5Gclose(id); break;
-    case H5I_DATASET: H5Dclose(id); break;
-    case H5I_ATTR: H5Aclose(id); break;
-    case H5I_DATASPACE: H5Sclose(id); break;
-    case H5I_DATATYPE: H5Tclose(id); break;
-    case H5I_GENPROP_LST: H5Pclose(id); break;
-    default: break;
-    }
-}
-
-/* Turns off HDF5's printing of its error stack (the library never prints; the message goes
- * into the error record) and gives back the previous handler so that it can be restored. */
-typedef struct quiet {
-    H5E_auto2_t fn;
-    void *data;
-} quiet;
-
-static void quiet_on(quiet *q)
-{
-    q->fn = NULL;
-    q->data = NULL;
-    H5Eget_auto2(H5E_DEFAULT, &q->fn, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void quiet_off(const quiet *q)
-{
-    H5Eset_auto2(H5E_DEFAULT, q->fn, q->data);
-}
-
-/* The innermost HDF5 error description (e.g. the errno text of a failed write), so that the
- * message says why, not only what. */
-static herr_t last_desc(unsigned n, const H5E_error2_t *e, void *buf)
-{
-    if (n == 0 && e->desc != NULL)
-        snprintf(buf, 256, "%s", e->desc);
-    return 0;
-}
-
-static void hdf5_reason(char *buf, size_t cap)
-{
-    char d[256] = "";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, last_desc, d);
-    snprintf(buf, cap, "%s%s%s", d[0] ? " (HDF5: " : "", d, d[0] ? ")" : "");
-}
-
-/* The memory type of size_t for HDF5 transfers. */
-static hid_t native_size(void)
-{
-    return sizeof(size_t) == 8 ? H5T_NATIVE_UINT64 : H5T_NATIVE_UINT32;
-}
-
-static hid_t utf8_string_type(void)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
-        H5Tclose(t);
-        t = -1;
-    }
-    return t;
-}
-
-/* Copies n nul-terminated strings, stride bytes apart in src (or pointed to by v), into
- * rows of width bytes; MVA_ERANGE when one does not fit. */
-static int copy_strings(char *const *v, const char *src, size_t stride, size_t n, char *out,
-                        size_t width)
-{
-    for (size_t i = 0; i < n; i++) {
-        const char *s = v ? (v[i] ? v[i] : "") : src + i * stride;
-        if (strlen(s) >= width)
-            return MVA_ERANGE;
-        strcpy(out + i * width, s);
-    }
-    return MVA_OK;
-}
-
-static herr_t read_any(hid_t obj, int is_attr, hid_t mt, void *buf)
-{
-    return is_attr ? H5Aread(obj, mt, buf) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-}
-
-static int read_vlen_strings(hid_t obj, int is_attr, hid_t ft, hid_t sp, size_t n, char *out,
-                             size_t width)
-{
-    hid_t mt = H5Tcopy(H5T_C_S1);
-    char **v = calloc(n ? n : 1, sizeof *v);
-    int rc = MVA_OK;
-    if (v == NULL)
-        rc = MVA_ENOMEM;
-    else if (mt < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 ||
-             H5Tset_cset(mt, H5Tget_cset(ft)) < 0 || read_any(obj, is_attr, mt, v) < 0)
-        rc = MVA_EIO;
-    else {
-        rc = copy_strings(v, NULL, 0, n, out, width);
-        vlen_reclaim(mt, sp, H5P_DEFAULT, v);
-    }
-    free(v);
-    close_id(mt);
-    return rc;
-}
-
-static int read_fixed_strings(hid_t obj, int is_attr, hid_t ft, size_t n, char *out,
-                              size_t width)
-{
-    /* Read as a one-byte-longer NULLTERM type: HDF5's conversion then guarantees the
-     * terminating nul whatever the stored padding. */
-    size_t sz = H5Tget_size(ft) + 1;
-    hid_t mt = H5Tcopy(ft);
-    char *f = calloc(n ? n : 1, sz);
-    int rc = MVA_OK;
-    if (f == NULL)
-        rc = MVA_ENOMEM;
-    else if (mt < 0 || H5Tset_size(mt, sz) < 0 || H5Tset_strpad(mt, H5T_STR_NULLTERM) < 0 ||
-             read_any(obj, is_attr, mt, f) < 0)
-        rc = MVA_EIO;
-    else
-        rc = copy_strings(NULL, f, sz, n, out, width);
-    free(f);
-    close_id(mt);
-    return rc;
-}
-
-/*
- * Reads n strings (variable or fixed length) from a dataset or attribute into out, rows of
- * width bytes.  Returns MVA_OK, MVA_EFORMAT (not strings), MVA_ERANGE (a string does not fit)
- * or MVA_EIO/MVA_ENOMEM.
- */
-static int read_strings(hid_t obj, int is_attr, size_t n, char *out, size_t width)
-{
-    hid_t ft = is_attr ? H5Aget_type(obj) : H5Dget_type(obj);
-    hid_t sp = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
-    int rc;
-    if (ft < 0 || sp < 0)
-        rc = MVA_EIO;
-    else if (H5Tget_class(ft) != H5T_STRING)
-        rc = MVA_EFORMAT;
-    else if (H5Tis_variable_str(ft) > 0)
-        rc = read_vlen_strings(obj, is_attr, ft, sp, n, out, width);
-    else
-        rc = read_fixed_strings(obj, is_attr, ft, n, out, width);
-    close_id(sp);
-    close_id(ft);
-    return rc;
-}
-
-/* Reads the scalar string attribute name of obj into buf; MVA_ENOTFOUND when absent. */
-static int read_attr_str(hid_t obj, const char *name, char *buf, size_t cap)
-{
-    htri_t ex = H5Aexists(obj, name);
-    if (ex <= 0)
-        return ex < 0 ? MVA_EIO : MVA_ENOTFOUND;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0)
-        return MVA_EIO;
-    hid_t sp = H5Aget_space(a);
-    int rc = (sp >= 0 && H5Sget_simple_extent_npoints(sp) == 1) ? read_strings(a, 1, 1, buf, cap)
-                                                                 : MVA_EFORMAT;
-    close_id(sp);
-    H5Aclose(a);
-    return rc;
-}
-
-/* 1 when every link of the absolute path exists, 0 otherwise (H5Lexists needs each parent). */
-static int path_exists(hid_t file, const char *path)
-{
-    char buf[1024];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return 0;
-    for (char *s = strchr(buf + 1, '/');; s = strchr(s + 1, '/')) {
-        if (s != NULL)
-            *s = '\0';
-        if (H5Lexists(file, buf, H5P_DEFAULT) <= 0)
-            return 0;
-        if (s == NULL)
-            return 1;
-        *s = '/';
-    }
-}
 
 static int valid_entry_name(const char *e)
 {
@@ -324,7 +133,7 @@ typedef struct wctx {
 static int wfail(wctx *c, hid_t loc, const char *name, const char *what)
 {
     char where[512] = "", why[300];
-    hdf5_reason(why, sizeof why); /* first: any HDF5 call below clears the error stack */
+    h5u_reason(why, sizeof why); /* first: any HDF5 call below clears the error stack */
     if (H5Iget_name(loc, where, sizeof where) < 0)
         where[0] = '\0';
     int root = strcmp(where, "/") == 0 || where[0] == '\0';
@@ -353,8 +162,8 @@ static int attr_write(wctx *c, hid_t loc, const char *obj, const char *name, hid
         rc = wfail(c, loc, obj, what);
     }
 done:
-    close_id(a);
-    close_id(sp);
+    h5u_close(a);
+    h5u_close(sp);
     return rc;
 }
 
@@ -461,9 +270,9 @@ static int dset_write(wctx *c, hid_t loc, const char *name, hid_t ftype, hid_t m
     if (nelem > 0 && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
         rc = wfail(c, loc, name, "write dataset");
 done:
-    close_id(d);
-    close_id(dcpl);
-    close_id(sp);
+    h5u_close(d);
+    h5u_close(dcpl);
+    h5u_close(sp);
     return rc;
 }
 
@@ -476,7 +285,7 @@ static int dset_f64(wctx *c, hid_t loc, const char *name, int rank, const hsize_
 static int dset_sizes(wctx *c, hid_t loc, const char *name, int rank, const hsize_t *dims,
                       const size_t *v)
 {
-    return dset_write(c, loc, name, H5T_STD_U64LE, native_size(), rank, dims, v);
+    return dset_write(c, loc, name, H5T_STD_U64LE, h5u_native_size(), rank, dims, v);
 }
 
 static int scalar_f64(wctx *c, hid_t loc, const char *name, double v)
@@ -588,7 +397,7 @@ static int spectrum_nxdata(wctx *c, hid_t entry, const char *name, const char *t
         rc = attr_str(c, g, "data", "interpretation", "spectrum");
     if (rc == MVA_OK)
         rc = axis_write(c, g, ax);
-    close_id(g);
+    h5u_close(g);
     return rc;
 }
 
@@ -615,7 +424,7 @@ static int images_nxdata(wctx *c, hid_t entry, const char *name, const char *tit
         rc = dset_index(c, g, "component", nimg, 1);
     if (rc == MVA_OK && names != NULL)
         rc = dset_strv(c, g, "names", names, nimg);
-    close_id(g);
+    h5u_close(g);
     return rc;
 }
 
@@ -653,7 +462,7 @@ static int pca_spectra(wctx *c, hid_t entry, const mva_pca_model *m)
     if (rc == MVA_OK)
         rc = spectrum_nxdata(c, entry, "mean_spectrum", "Mean spectrum of the valid pixels",
                              m->mean, &ax);
-    close_id(g);
+    h5u_close(g);
     free(ch);
     return rc;
 }
@@ -673,7 +482,7 @@ static int pca_scree(wctx *c, hid_t entry, const mva_pca_model *m)
         rc = dset_index(c, g, "component", m->p, 1);
     if (rc == MVA_OK)
         rc = attr_str(c, g, ".", "SILX_style", "{\"signal_scale_type\": \"log\"}");
-    close_id(g);
+    h5u_close(g);
     return rc;
 }
 
@@ -750,7 +559,7 @@ static int pca_scalars(wctx *c, hid_t proc, const mva_pca_model *m)
         rc = scalar_f64(c, g, "seconds", m->seconds);
     if (rc == MVA_OK)
         rc = attr_str(c, g, "seconds", "units", "s");
-    close_id(g);
+    h5u_close(g);
     return rc;
 }
 
@@ -789,7 +598,7 @@ static int roi_definitions(wctx *c, hid_t entry, const mva_roi_result *r, const 
     if (rc == MVA_OK)
         rc = dset_sizes(c, g, "ch1", 1, dims, r->ch1);
 done:
-    close_id(g);
+    h5u_close(g);
     free(from);
     free(to);
     free(unit);
@@ -845,10 +654,10 @@ static int roi_images(wctx *c, hid_t entry, const mva_roi_result *r)
             rc = attr_str(c, g, "raw", "interpretation", "image");
         if (rc == MVA_OK)
             rc = pixel_axes(c, g, r->rows, r->cols);
-        close_id(g);
+        h5u_close(g);
         g = -1;
     }
-    close_id(coll);
+    h5u_close(coll);
     return rc;
 }
 
@@ -938,7 +747,7 @@ static int nmf_spectra(wctx *c, hid_t entry, const mva_nmf_model *m)
         rc = dset_index(c, g, "component", m->k, 1);
     if (rc == MVA_OK)
         rc = axis_write(c, g, &ax);
-    close_id(g);
+    h5u_close(g);
     free(ch);
     return rc;
 }
@@ -957,7 +766,7 @@ static int nmf_convergence(wctx *c, hid_t entry, const mva_nmf_model *m)
         rc = dset_index(c, g, "iteration", m->iterations, 1);
     if (rc == MVA_OK)
         rc = attr_str(c, g, ".", "SILX_style", "{\"signal_scale_type\": \"log\"}");
-    close_id(g);
+    h5u_close(g);
     return rc;
 }
 
@@ -1020,7 +829,7 @@ static int nmf_scalars(wctx *c, hid_t proc, const mva_nmf_model *m)
         rc = scalar_int(c, g, "poisson", m->poisson);
     if (rc == MVA_OK)
         rc = scalar_int(c, g, "converged", m->converged);
-    close_id(g);
+    h5u_close(g);
     return rc;
 }
 
@@ -1063,8 +872,8 @@ static int write_params(wctx *c, hid_t proc, const mva_param *params, size_t n)
         rc = dset_str(c, note, "type", "text/plain");
     if (rc == MVA_OK)
         rc = dset_str(c, note, "data", text);
-    close_id(note);
-    close_id(g);
+    h5u_close(note);
+    h5u_close(g);
     free(text);
     return rc;
 }
@@ -1109,7 +918,7 @@ static int write_process(wctx *c, hid_t entry, const mva_result_spec *s, const c
         rc = pca_scalars(c, g, s->pca);
     if (rc == MVA_OK && c->nmf != NULL)
         rc = nmf_scalars(c, g, c->nmf);
-    close_id(g);
+    h5u_close(g);
     return rc;
 }
 
@@ -1176,7 +985,7 @@ static int write_entry(wctx *c, const char *name, const mva_result_spec *s, time
         rc = write_roi(c, e, s->roi, &s->input->calib, share);
     if (rc == MVA_OK && c->nmf != NULL)
         rc = write_nmf(c, e, c->nmf);
-    close_id(e);
+    h5u_close(e);
     return rc;
 }
 
@@ -1372,7 +1181,7 @@ static int write_hdf5(wctx *c, const char *tmp, int existed, const mva_result_sp
                       : H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (c->file < 0) {
         char why[300];
-        hdf5_reason(why, sizeof why);
+        h5u_reason(why, sizeof why);
         rc = mva_error_set(c->err, MVA_EIO, "%s: cannot %s HDF5 file %s%s", c->path,
                            existed ? "open a copy of the" : "create the", tmp, why);
         goto done;
@@ -1386,13 +1195,13 @@ static int write_hdf5(wctx *c, const char *tmp, int existed, const mva_result_sp
      * as EFBIG or ENOSPC): report without asking HDF5 about it again. */
     if (H5Fclose(c->file) < 0 && rc == MVA_OK) {
         char why[300];
-        hdf5_reason(why, sizeof why);
+        h5u_reason(why, sizeof why);
         rc = mva_error_set(c->err, MVA_EIO, "%s: cannot write the file (flushing at close "
                            "failed)%s", c->path, why);
     }
     c->file = -1;
 done:
-    close_id(fapl);
+    h5u_close(fapl);
     return rc;
 }
 
@@ -1403,9 +1212,9 @@ static int result_write(const char *path, const mva_result_spec *spec,
     int rc = check_spec(path, spec, nmf, err);
     if (rc != MVA_OK)
         return rc;
-    quiet q;
-    quiet_on(&q);
-    wctx c = {-1, path, err, utf8_string_type(), 0, nmf};
+    h5u_quiet q;
+    h5u_quiet_on(&q);
+    wctx c = {-1, path, err, h5u_utf8_type(), 0, nmf};
     c.gzip = H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0 && H5Zfilter_avail(H5Z_FILTER_SHUFFLE) > 0;
     char name[ENTRY_MAX + 16];
     struct stat st;
@@ -1432,8 +1241,8 @@ static int result_write(const char *path, const mva_result_spec *spec,
         memcpy(entry_out, name, strlen(name) + 1);
 done:
     mva_commit_abort(&cm);
-    close_id(c.str_t);
-    quiet_off(&q);
+    h5u_close(c.str_t);
+    h5u_quiet_off(&q);
     return rc;
 }
 
@@ -1482,7 +1291,7 @@ static int r_open(rctx *r, const char *rel, int rank, hsize_t *dims, hid_t *d)
     char full[1024];
     full_path(r, rel, full, sizeof full);
     *d = -1;
-    if (!path_exists(r->file, full))
+    if (!h5u_exists(r->file, full))
         return r_missing(r, rel);
     *d = H5Dopen2(r->file, full, H5P_DEFAULT);
     if (*d < 0)
@@ -1492,7 +1301,7 @@ static int r_open(rctx *r, const char *rel, int rank, hsize_t *dims, hid_t *d)
     hsize_t tmp[H5S_MAX_RANK];
     if (got >= 0 && got <= H5S_MAX_RANK)
         H5Sget_simple_extent_dims(sp, tmp, NULL);
-    close_id(sp);
+    h5u_close(sp);
     /* A scalar may also be stored as a one-element 1-D array. */
     if (rank == 0 && got == 1 && tmp[0] == 1)
         got = 0;
@@ -1535,11 +1344,11 @@ static int r_read(rctx *r, const char *rel, hid_t mtype, int rank, const hsize_t
     if (rc == MVA_OK && n > 0 && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
         char full[1024], why[300];
         full_path(r, rel, full, sizeof full);
-        hdf5_reason(why, sizeof why);
+        h5u_reason(why, sizeof why);
         rc = mva_error_set(r->err, MVA_EFORMAT, "%s: cannot read %s as numbers%s", r->path, full,
                            why);
     }
-    close_id(d);
+    h5u_close(d);
     return rc;
 }
 
@@ -1548,7 +1357,7 @@ static int r_dims(rctx *r, const char *rel, int rank, hsize_t *dims)
 {
     hid_t d = -1;
     int rc = r_open(r, rel, rank, dims, &d);
-    close_id(d);
+    h5u_close(d);
     return rc;
 }
 
@@ -1567,7 +1376,7 @@ static int has(rctx *r, const char *rel)
 {
     char full[1024];
     full_path(r, rel, full, sizeof full);
-    return path_exists(r->file, full);
+    return h5u_exists(r->file, full);
 }
 
 static int r_open_file(rctx *r, const char *path, mva_error *err)
@@ -1586,10 +1395,10 @@ static int r_open_file(rctx *r, const char *path, mva_error *err)
     if (fapl >= 0)
         H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
     r->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    close_id(fapl);
+    h5u_close(fapl);
     if (r->file < 0) {
         char why[300];
-        hdf5_reason(why, sizeof why);
+        h5u_reason(why, sizeof why);
         return mva_error_set(err, MVA_EIO, "%s: cannot open%s", path, why);
     }
     return MVA_OK;
@@ -1600,7 +1409,7 @@ static int entry_holds(rctx *r, const char *name, const char *marker)
 {
     char full[1024];
     snprintf(full, sizeof full, "/%s/%s", name, marker);
-    return valid_entry_name(name) && path_exists(r->file, full);
+    return valid_entry_name(name) && h5u_exists(r->file, full);
 }
 
 /*
@@ -1616,7 +1425,7 @@ static int find_entry(rctx *r, const char *entry, const char *marker, const char
             entry++;
         char full[ENTRY_MAX + 2];
         snprintf(full, sizeof full, "/%s", entry);
-        if (!valid_entry_name(entry) || !path_exists(r->file, full))
+        if (!valid_entry_name(entry) || !h5u_exists(r->file, full))
             return mva_error_set(r->err, MVA_ENOTFOUND, "%s: entry /%s not found", r->path,
                                  entry);
         if (!entry_holds(r, entry, marker))
@@ -1629,7 +1438,7 @@ static int find_entry(rctx *r, const char *entry, const char *marker, const char
     hid_t root = H5Gopen2(r->file, "/", H5P_DEFAULT);
     H5G_info_t info;
     int found = 0;
-    if (root >= 0 && read_attr_str(root, "default", name, sizeof name) == MVA_OK &&
+    if (root >= 0 && h5u_attr_str_read(root, "default", name, sizeof name) == MVA_OK &&
         entry_holds(r, name, marker))
         found = 1;
     if (!found && root >= 0 && H5Gget_info(root, &info) >= 0) {
@@ -1639,7 +1448,7 @@ static int find_entry(rctx *r, const char *entry, const char *marker, const char
             found = len > 0 && (size_t)len < sizeof name && entry_holds(r, name, marker);
         }
     }
-    close_id(root);
+    h5u_close(root);
     if (!found)
         return mva_error_set(r->err, MVA_ENOTFOUND, "%s: no entry holds a %s (no /*/%s)",
                              r->path, what, marker);
@@ -1725,7 +1534,7 @@ static int read_pca_arrays(rctx *r, mva_pca_model *m)
     if (rc == MVA_OK)
         rc = r_read(r, "mask", H5T_NATIVE_UCHAR, 2, img, m->mask);
     if (rc == MVA_OK)
-        rc = r_read(r, "var_ch0", native_size(), 1, p, m->var_ch0);
+        rc = r_read(r, "var_ch0", h5u_native_size(), 1, p, m->var_ch0);
     if (rc == MVA_OK)
         rc = r_read(r, "scaled_mean", f64, 1, p, m->scaled_mean);
     if (rc == MVA_OK && m->poisson)
@@ -1740,8 +1549,8 @@ static int read_pca_arrays(rctx *r, mva_pca_model *m)
 int mva_result_read_pca(const char *path, const char *entry, mva_pca_model **out,
                         mva_error *err)
 {
-    quiet q;
-    quiet_on(&q);
+    h5u_quiet q;
+    h5u_quiet_on(&q);
     rctx r = {-1, path, "", err};
     mva_pca_model *m = NULL;
     int rc = out != NULL ? r_open_file(&r, path, err)
@@ -1756,8 +1565,8 @@ int mva_result_read_pca(const char *path, const char *entry, mva_pca_model **out
         *out = m;
     else
         mva_pca_model_free(m);
-    close_id(r.file);
-    quiet_off(&q);
+    h5u_close(r.file);
+    h5u_quiet_off(&q);
     return rc;
 }
 
@@ -1805,13 +1614,13 @@ static int r_strings(rctx *r, const char *rel, size_t n, char *out, size_t width
         rc = mva_error_set(r->err, MVA_EFORMAT, "%s: %s has %llu strings, expected %zu",
                            r->path, full, (unsigned long long)dims[0], n);
     if (rc == MVA_OK) {
-        rc = read_strings(d, 0, n, out, width);
+        rc = h5u_read_strings(d, 0, n, out, width);
         if (rc != MVA_OK)
             rc = mva_error_set(r->err, rc == MVA_ENOMEM ? MVA_ENOMEM : MVA_EFORMAT,
                                "%s: cannot read %s as strings of at most %zu bytes", r->path,
                                full, width - 1);
     }
-    close_id(d);
+    h5u_close(d);
     return rc;
 }
 
@@ -1834,9 +1643,9 @@ static int read_roi_defs(rctx *r, mva_roi_result *res)
     if (rc == MVA_OK)
         rc = r_read(r, "roi_definitions/to", H5T_NATIVE_DOUBLE, 1, dims, to);
     if (rc == MVA_OK)
-        rc = r_read(r, "roi_definitions/ch0", native_size(), 1, dims, res->ch0);
+        rc = r_read(r, "roi_definitions/ch0", h5u_native_size(), 1, dims, res->ch0);
     if (rc == MVA_OK)
-        rc = r_read(r, "roi_definitions/ch1", native_size(), 1, dims, res->ch1);
+        rc = r_read(r, "roi_definitions/ch1", h5u_native_size(), 1, dims, res->ch1);
     for (size_t i = 0; rc == MVA_OK && i < n; i++) {
         mva_roi_def *d = &res->defs[i];
         memcpy(d->name, names[i], sizeof d->name);
@@ -1889,8 +1698,8 @@ static int read_roi_arrays(rctx *r, mva_roi_result *res)
 int mva_result_read_roi(const char *path, const char *entry, mva_roi_result **out,
                         mva_error *err)
 {
-    quiet q;
-    quiet_on(&q);
+    h5u_quiet q;
+    h5u_quiet_on(&q);
     rctx r = {-1, path, "", err};
     mva_roi_result *res = NULL;
     hsize_t img[2] = {0, 0}, p[1] = {0}, nroi[1] = {0};
@@ -1919,8 +1728,8 @@ int mva_result_read_roi(const char *path, const char *entry, mva_roi_result **ou
         *out = res;
     else
         mva_roi_result_free(res);
-    close_id(r.file);
-    quiet_off(&q);
+    h5u_close(r.file);
+    h5u_quiet_off(&q);
     return rc;
 }
 
@@ -2005,8 +1814,8 @@ static int read_nmf_arrays(rctx *r, mva_nmf_model *m)
 int mva_result_read_nmf(const char *path, const char *entry, mva_nmf_model **out,
                         mva_error *err)
 {
-    quiet q;
-    quiet_on(&q);
+    h5u_quiet q;
+    h5u_quiet_on(&q);
     rctx r = {-1, path, "", err};
     mva_nmf_model *m = NULL;
     int rc = out != NULL ? r_open_file(&r, path, err)
@@ -2021,7 +1830,7 @@ int mva_result_read_nmf(const char *path, const char *entry, mva_nmf_model **out
         *out = m;
     else
         mva_nmf_model_free(m);
-    close_id(r.file);
-    quiet_off(&q);
+    h5u_close(r.file);
+    h5u_quiet_off(&q);
     return rc;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "h5util.h"
 #include "mva/error.h"
 #include "scratch.h"
 
@@ -29,10 +30,8 @@ struct mva_scratch {
 /* The dataset, made by HDF5 in the file at name; its storage offset in *offset. */
 static int make_dataset(const char *name, size_t rows, size_t row_bytes, off_t *offset)
 {
-    H5E_auto2_t old_fn;
-    void *old_data;
-    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5u_quiet q;
+    h5u_quiet_on(&q);
     hsize_t dims[2] = {rows, row_bytes};
     hid_t f = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hid_t sp = H5Screate_simple(2, dims, NULL);
@@ -52,7 +51,7 @@ static int make_dataset(const char *name, size_t rows, size_t row_bytes, off_t *
     if (sp >= 0)
         H5Sclose(sp);
     int ok = f >= 0 && H5Fclose(f) >= 0 && addr != HADDR_UNDEF;
-    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    h5u_quiet_off(&q);
     *offset = ok ? (off_t)addr : 0;
     return ok ? MVA_OK : MVA_EIO;
 }

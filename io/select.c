@@ -17,54 +17,6 @@
 #include "mva/select.h"
 #include "numparse.h"
 
-/* HDF5 prints its own error stack unless told not to; the library never prints. */
-typedef struct {
-    H5E_auto2_t fn;
-    void *data;
-} quiet_h5;
-
-static void quiet_on(quiet_h5 *q)
-{
-    H5Eget_auto2(H5E_DEFAULT, &q->fn, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void quiet_off(const quiet_h5 *q)
-{
-    H5Eset_auto2(H5E_DEFAULT, q->fn, q->data);
-}
-
-/* A string attribute (fixed or variable length) into buf; 0 or -1. */
-static int read_str_attr(hid_t obj, const char *name, char *buf, size_t cap)
-{
-    if (H5Aexists(obj, name) <= 0)
-        return -1;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = H5Aget_type(a);
-    int rc = -1;
-    if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
-        char *s = NULL;
-        hid_t mt = H5Tget_native_type(t, H5T_DIR_ASCEND);
-        if (H5Aread(a, mt, &s) >= 0 && s) {
-            snprintf(buf, cap, "%s", s);
-            H5free_memory(s);
-            rc = 0;
-        }
-        H5Tclose(mt);
-    } else if (H5Tget_class(t) == H5T_STRING) {
-        size_t len = H5Tget_size(t);
-        char *s = calloc(len + 1, 1);
-        if (s && H5Aread(a, t, s) >= 0) {
-            snprintf(buf, cap, "%s", s);
-            rc = 0;
-        }
-        free(s);
-    }
-    H5Tclose(t);
-    H5Aclose(a);
-    return rc;
-}
-
-/* "eigenimages/data[2]" -> path "eigenimages/data", index 2 (or -1). */
 static int split_spec(const char *spec, char *path, size_t cap, long *index)
 {
     const char *br = strchr(spec, '[');
@@ -132,13 +84,13 @@ int mva_image_read(const char *results, const char *entry, const char *spec, dou
     if (split_spec(spec, path, sizeof path, &index) != 0)
         return mva_error_set(err, MVA_EINVAL, "image '%s': expected DATASET or DATASET[INDEX] "
                              "inside the entry, e.g. eigenimages/data[1]", spec);
-    quiet_h5 q;
-    quiet_on(&q);
+    h5u_quiet q;
+    h5u_quiet_on(&q);
     hid_t f = H5Fopen(results, H5F_ACC_RDONLY, H5P_DEFAULT), d = -1;
     int rc = MVA_OK;
     if (f < 0)
         rc = mva_error_set(err, MVA_EIO, "%s: cannot open as HDF5", results);
-    else if (entry == NULL && read_str_attr(f, "default", ent, sizeof ent) != 0)
+    else if (entry == NULL && h5u_attr_str_read(f, "default", ent, sizeof ent) != 0)
         rc = mva_error_set(err, MVA_EFORMAT, "%s: no @default entry; name one with --entry",
                            results);
     if (rc == MVA_OK) {
@@ -155,29 +107,7 @@ int mva_image_read(const char *results, const char *entry, const char *spec, dou
         H5Dclose(d);
     if (f >= 0)
         H5Fclose(f);
-    quiet_off(&q);
-    return rc;
-}
-
-/* A scalar string dataset into buf; 0 or -1. */
-static int read_str_dataset(hid_t f, const char *path, char *buf, size_t cap)
-{
-    if (H5Lexists(f, path, H5P_DEFAULT) <= 0)
-        return -1;
-    hid_t d = H5Dopen2(f, path, H5P_DEFAULT), t = H5Dget_type(d);
-    int rc = -1;
-    if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
-        char *s = NULL;
-        hid_t mt = H5Tget_native_type(t, H5T_DIR_ASCEND);
-        if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) >= 0 && s) {
-            snprintf(buf, cap, "%s", s);
-            H5free_memory(s);
-            rc = 0;
-        }
-        H5Tclose(mt);
-    }
-    H5Tclose(t);
-    H5Dclose(d);
+    h5u_quiet_off(&q);
     return rc;
 }
 
@@ -185,26 +115,26 @@ int mva_results_input(const char *results, const char *entry, char *input, size_
                       mva_error *err)
 {
     char ent[256], file[4096], dset[1024] = "", fmt[32] = "", path[1400];
-    quiet_h5 q;
-    quiet_on(&q);
+    h5u_quiet q;
+    h5u_quiet_on(&q);
     hid_t f = H5Fopen(results, H5F_ACC_RDONLY, H5P_DEFAULT);
     int rc = MVA_OK;
     if (f < 0)
         rc = mva_error_set(err, MVA_EIO, "%s: cannot open as HDF5", results);
-    else if (entry == NULL && read_str_attr(f, "default", ent, sizeof ent) != 0)
+    else if (entry == NULL && h5u_attr_str_read(f, "default", ent, sizeof ent) != 0)
         rc = mva_error_set(err, MVA_EFORMAT, "%s: no @default entry; name one with --entry",
                            results);
     if (rc == MVA_OK) {
         snprintf(path, sizeof path, "/%s/process/input_file", entry ? entry : ent);
-        if (read_str_dataset(f, path, file, sizeof file) != 0)
+        if (h5u_dset_str_read(f, path, file, sizeof file) != 0)
             rc = mva_error_set(err, MVA_ENOTFOUND, "%s: %s missing: give the stack with "
                                "--stack", results, path);
     }
     if (rc == MVA_OK) {
         snprintf(path, sizeof path, "/%s/process/input_dataset", entry ? entry : ent);
-        read_str_dataset(f, path, dset, sizeof dset);
+        h5u_dset_str_read(f, path, dset, sizeof dset);
         snprintf(path, sizeof path, "/%s/process/input_format", entry ? entry : ent);
-        read_str_dataset(f, path, fmt, sizeof fmt);
+        h5u_dset_str_read(f, path, fmt, sizeof fmt);
         if (strcmp(fmt, "hdf5") == 0 && dset[0])
             snprintf(input, cap, "%s::%s", file, dset);
         else
@@ -212,7 +142,7 @@ int mva_results_input(const char *results, const char *entry, char *input, size_
     }
     if (f >= 0)
         H5Fclose(f);
-    quiet_off(&q);
+    h5u_quiet_off(&q);
     return rc;
 }
 
@@ -226,8 +156,8 @@ static int mask_from_hdf5(const char *input, size_t rows, size_t cols, unsigned 
         path[0] == '\0')
         return mva_error_set(err, MVA_EINVAL, "%s: an HDF5 mask needs the dataset: "
                              "FILE.h5::/path/to/mask", input);
-    quiet_h5 q;
-    quiet_on(&q);
+    h5u_quiet q;
+    h5u_quiet_on(&q);
     hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
     hid_t d = f >= 0 && H5Oexists_by_name(f, path, H5P_DEFAULT) > 0
                   ? H5Dopen2(f, path, H5P_DEFAULT) : -1;
@@ -247,7 +177,7 @@ static int mask_from_hdf5(const char *input, size_t rows, size_t cols, unsigned 
         H5Dclose(d);
     if (f >= 0)
         H5Fclose(f);
-    quiet_off(&q);
+    h5u_quiet_off(&q);
     return rc;
 }
 
@@ -428,8 +358,8 @@ int mva_select_write(const char *path, const char *name, const mva_selection_spe
         return rc;
     const char *tmp = cm.tmp;
     exists = cm.existed;
-    quiet_h5 q;
-    quiet_on(&q);
+    h5u_quiet q;
+    h5u_quiet_on(&q);
     hid_t f = exists ? H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT)
                      : H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0)
@@ -445,7 +375,7 @@ int mva_select_write(const char *path, const char *name, const mva_selection_spe
     }
     if (f >= 0 && H5Fclose(f) < 0 && rc == MVA_OK)
         rc = mva_error_set(err, MVA_EIO, "%s: closing failed", path);
-    quiet_off(&q);
+    h5u_quiet_off(&q);
     if (rc == MVA_OK)
         rc = mva_commit_finish(&cm, err);
     mva_commit_abort(&cm);

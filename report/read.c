@@ -8,71 +8,16 @@
 
 #include <hdf5.h>
 
+#include "h5util.h"
 #include "internal.h"
 
-/* 1 when every link of the absolute path exists (H5Lexists needs each parent to exist). */
-static int exists(hid_t file, const char *path)
-{
-    char buf[1024];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return 0;
-    for (char *s = strchr(buf + 1, '/');; s = strchr(s + 1, '/')) {
-        if (s != NULL)
-            *s = '\0';
-        if (H5Lexists(file, buf, H5P_DEFAULT) <= 0)
-            return 0;
-        if (s == NULL)
-            return 1;
-        *s = '/';
-    }
-}
-
-/* Reads a scalar string (variable or fixed length) of a dataset or attribute into buf;
- * leaves buf empty when it cannot. */
-static void read_str(hid_t obj, int is_attr, char *buf, size_t cap)
-{
-    buf[0] = '\0';
-    hid_t ft = is_attr ? H5Aget_type(obj) : H5Dget_type(obj);
-    hid_t mt = H5Tcopy(H5T_C_S1);
-    if (ft < 0 || mt < 0 || H5Tget_class(ft) != H5T_STRING)
-        goto done;
-    if (H5Tis_variable_str(ft) > 0) {
-        char *v = NULL;
-        H5Tset_size(mt, H5T_VARIABLE);
-        H5Tset_cset(mt, H5Tget_cset(ft));
-        if ((is_attr ? H5Aread(obj, mt, &v) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                                      &v)) >= 0 && v != NULL) {
-            snprintf(buf, cap, "%s", v);
-            H5free_memory(v);
-        }
-    } else {
-        size_t n = H5Tget_size(ft);
-        char *v = calloc(n + 1, 1);
-        H5Tset_size(mt, n + 1);
-        if (v != NULL && (is_attr ? H5Aread(obj, mt, v)
-                                  : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v)) >= 0)
-            snprintf(buf, cap, "%s", v);
-        free(v);
-    }
-done:
-    if (mt >= 0)
-        H5Tclose(mt);
-    if (ft >= 0)
-        H5Tclose(ft);
-}
-
+/* A string dataset of the entry into buf; buf empty when it is missing or unreadable. */
 static void dset_str(hid_t file, const char *entry, const char *rel, char *buf, size_t cap)
 {
     char path[1024];
-    buf[0] = '\0';
     snprintf(path, sizeof path, "/%s/%s", entry, rel);
-    if (!exists(file, path))
-        return;
-    hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
-    if (d >= 0) {
-        read_str(d, 0, buf, cap);
-        H5Dclose(d);
-    }
+    if (h5u_dset_str_read(file, path, buf, cap) != MVA_OK)
+        buf[0] = '\0';
 }
 
 /* Reads a 1-D numeric dataset of at most cap elements as mtype; returns its length (0 when
@@ -82,7 +27,7 @@ static size_t dset_vec(hid_t file, const char *entry, const char *rel, hid_t mty
 {
     char path[1024];
     snprintf(path, sizeof path, "/%s/%s", entry, rel);
-    if (!exists(file, path))
+    if (!h5u_exists(file, path))
         return 0;
     hid_t d = H5Dopen2(file, path, H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
     hsize_t dims[1] = {0};
@@ -104,7 +49,7 @@ static double dset_scalar(hid_t file, const char *entry, const char *rel)
     char path[1024];
     double v = NAN;
     snprintf(path, sizeof path, "/%s/%s", entry, rel);
-    if (!exists(file, path))
+    if (!h5u_exists(file, path))
         return NAN;
     hid_t d = H5Dopen2(file, path, H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
     if (sp >= 0 && H5Sget_simple_extent_npoints(sp) == 1 &&
@@ -156,7 +101,7 @@ static int holds(hid_t file, const char *entry, const char *marker)
     if (entry[0] == '\0' || strchr(entry, '/') != NULL)
         return 0;
     snprintf(path, sizeof path, "/%s/%s", entry, marker);
-    return exists(file, path);
+    return h5u_exists(file, path);
 }
 
 static int holds_selection(hid_t file, const char *entry)
@@ -187,13 +132,8 @@ static int choose_entry(hid_t file, const char *path, const char *entry, rpt_inf
         return MVA_OK;
     }
     hid_t root = H5Gopen2(file, "/", H5P_DEFAULT);
-    if (root >= 0 && H5Aexists(root, "default") > 0) {
-        hid_t a = H5Aopen(root, "default", H5P_DEFAULT);
-        if (a >= 0) {
-            read_str(a, 1, in->entry, sizeof in->entry);
-            H5Aclose(a);
-        }
-    }
+    if (root >= 0 && h5u_attr_str_read(root, "default", in->entry, sizeof in->entry) != MVA_OK)
+        in->entry[0] = '\0';
     H5G_info_t gi;
     if (!holds_result(file, in->entry) && root >= 0 && H5Gget_info(root, &gi) >= 0) {
         in->entry[0] = '\0';
@@ -240,7 +180,7 @@ static int read_roi_axis(hid_t file, rpt_info *in, mva_error *err)
 {
     char path[1024];
     snprintf(path, sizeof path, "/%s/average_spectrum/energy", in->entry);
-    if (!exists(file, path))
+    if (!h5u_exists(file, path))
         return MVA_OK;
     hid_t d = H5Dopen2(file, path, H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
     hsize_t n = 0;
@@ -315,7 +255,7 @@ static int read_doubles(hid_t file, const char *results, const char *entry, cons
 {
     char path[1024];
     snprintf(path, sizeof path, "/%s/%s", entry, rel);
-    if (!exists(file, path))
+    if (!h5u_exists(file, path))
         return mva_error_set(err, MVA_EFORMAT, "%s: %s missing", results, path);
     hid_t d = H5Dopen2(file, path, H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
     hsize_t h[2] = {0, 0};
@@ -350,7 +290,7 @@ static int read_selection(hid_t file, const char *results, const char *entry,
     char axis[64] = "selected_vs_map/energy";
     char path[1024];
     snprintf(path, sizeof path, "/%s/%s", entry, axis);
-    sel->axis_kev = exists(file, path);
+    sel->axis_kev = h5u_exists(file, path);
     if (!sel->axis_kev)
         snprintf(axis, sizeof axis, "selected_vs_map/channel");
     int rc = read_doubles(file, results, entry, "selected_vs_map/data", 1, any,
