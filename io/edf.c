@@ -1025,7 +1025,7 @@ static void edf_close(void *self)
     free(r);
 }
 
-static const mva_reader_ops edf_ops = {"edf", edf_read, edf_close};
+static const mva_reader_ops edf_ops = {"edf", edf_read, edf_close, NULL};
 
 /* ---- open ---- */
 

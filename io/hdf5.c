@@ -470,7 +470,7 @@ static void h5_close(void *self)
     free(r);
 }
 
-static const mva_reader_ops h5_ops = {"hdf5", h5_read, h5_close};
+static const mva_reader_ops h5_ops = {"hdf5", h5_read, h5_close, NULL};
 
 /* ---- open ---- */
 

@@ -49,7 +49,7 @@ static void mem_close(void *self)
     free(m);
 }
 
-static const mva_reader_ops mem_ops = {"memory", mem_read, mem_close};
+static const mva_reader_ops mem_ops = {"memory", mem_read, mem_close, NULL};
 
 int mva_memory_open(mva_stack **out, const void *data, mva_dtype dtype, size_t rows,
                     size_t cols, size_t channels, const ptrdiff_t *strides,

@@ -415,7 +415,7 @@ static void spec_close(void *self)
     free(r);
 }
 
-static const mva_reader_ops spec_ops = {"spec", spec_read, spec_close};
+static const mva_reader_ops spec_ops = {"spec", spec_read, spec_close, NULL};
 
 /* ---- content check ---- */
 

@@ -196,7 +196,20 @@ static void spill_close(void *self)
     free(sp);
 }
 
-static const mva_reader_ops spill_ops = {"spill", spill_read, spill_close};
+/* The variance factors are the input reader's (they were computed when it read the pixels,
+ * in the first pass). */
+static int spill_noise(void *self, size_t first, size_t count, double *factor, mva_error *err)
+{
+    spill *sp = self;
+    if (sp->ops->noise == NULL) {
+        for (size_t i = 0; i < count; i++)
+            factor[i] = 1.0;
+        return MVA_OK;
+    }
+    return sp->ops->noise(sp->self, first, count, factor, err);
+}
+
+static const mva_reader_ops spill_ops = {"spill", spill_read, spill_close, spill_noise};
 
 uint64_t mva_stack_spill_bytes(const mva_stack *s)
 {

@@ -41,6 +41,7 @@ typedef struct {
     double xlogx;
     int exact;               /* integer rows go to ig (no Poisson weights) */
     mva_igram ig;            /* the exact Gram of the counts, added into st->gram */
+    const mva_block *blk;    /* the block being consumed (for its variance factors) */
 } stats_acc;
 
 static void stats_run(void *self, const double *x, size_t first, size_t nb)
@@ -54,7 +55,11 @@ static void stats_run(void *self, const double *x, size_t first, size_t nb)
         double t = 0.0;
         for (size_t j = 0; j < p; j++)
             t += xi[j];
-        /* Keenan & Kotula: pixel weight 1/sqrt(total); an empty pixel gets 0 and stays 0. */
+        /* Keenan & Kotula: pixel weight 1/sqrt(variance of the total), the total itself for
+         * raw counts, noise * total for a normalised pixel (mva_block.noise); an empty pixel
+         * gets 0 and stays 0. */
+        const mva_block *b = a->blk;
+        t *= b->noise ? b->noise[first + r - b->first] : 1.0;
         double w = st->o->poisson ? (t > 0.0 ? 1.0 / sqrt(t) : 0.0) : 1.0;
         st->pixw[first + r] = w;
         for (size_t j = 0; j < p; j++) {
@@ -89,6 +94,7 @@ static int stats_consume(void *self, const mva_block *b, mva_error *err)
         if (mva_igram_shift_from_block(&a->ig, b, NULL, NULL, a->buf) != MVA_OK)
             return mva_error_set(err, MVA_ENOMEM, "NMF statistics: out of memory");
     }
+    a->blk = b;
     nmf_for_runs(b, stats_run, a);
     return MVA_OK;
 }
@@ -120,7 +126,7 @@ int nmf_stats_pass(mva_stack *s, nmf_state *st, mva_error *err)
 {
     size_t p = st->p;
     stats_acc a = {st, calloc(p, sizeof(double)), calloc(p, sizeof(double)),
-                   calloc(p, sizeof(double)), NULL, 0.0, 0, {0}};
+                   calloc(p, sizeof(double)), NULL, 0.0, 0, {0}, NULL};
     int rc = MVA_OK;
     if (st->gram) {
         a.buf = malloc((size_t)NMF_SUB_ROWS * p * sizeof(double));

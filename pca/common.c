@@ -10,7 +10,7 @@
 #include "internal.h"
 
 double pca_load_row(const pca_vars *v, int poisson, const double *x, double *row,
-                    double *vsum)
+                    double *vsum, double noise)
 {
     pca_vars_apply(v, x, row);
     double t = 0.0;
@@ -20,7 +20,10 @@ double pca_load_row(const pca_vars *v, int poisson, const double *x, double *row
     }
     if (!poisson)
         return 1.0;
-    double w = t > 0.0 ? 1.0 / sqrt(t) : 0.0; /* empty pixel: weight 0, stays finite */
+    /* Keenan & Kotula weight 1/sqrt(variance of the total): for a normalised pixel that is
+     * noise * total (see mva_reader_ops.noise).  Empty pixel: weight 0, stays finite. */
+    double var = t * noise;
+    double w = var > 0.0 ? 1.0 / sqrt(var) : 0.0;
     for (size_t j = 0; j < v->p; j++)
         row[j] *= w;
     return w;

@@ -119,7 +119,8 @@ static int cov_consume(void *self, const mva_block *b, mva_error *err)
             rc = int_pixel(c, x);
             continue;
         }
-        double w = pca_load_row(c->v, c->poisson, b->x + t * b->p, c->w + nb * p, c->vsum);
+        double w = pca_load_row(c->v, c->poisson, b->x + t * b->p, c->w + nb * p, c->vsum,
+                                PCA_NOISE(b, t));
         if (c->pix_w)
             c->pix_w[b->first + t] = w;
         if (++nb == PCA_SUB_ROWS) {

@@ -38,11 +38,15 @@ void pca_vars_apply(const pca_vars *v, const double *x, double *out);
  * then find the rows still in L2 (128 x 2048 doubles = 2 MB); measured 30% faster than 512. */
 #define PCA_DIRECT_ROWS 128
 
-/* Variables of pixel x into row, weighted by 1/sqrt(total) under Poisson scaling (0 for an
- * empty pixel); returns the weight (1 without scaling) and adds the unweighted variables to
- * vsum. */
+/* Variables of pixel x into row, weighted by 1/sqrt(noise * total) under Poisson scaling (0
+ * for an empty pixel); returns the weight (1 without scaling) and adds the unweighted
+ * variables to vsum.  noise is the pixel's Poisson variance factor (mva_block.noise; 1 for
+ * raw counts): a normalised pixel keeps the noise of its raw counts. */
 double pca_load_row(const pca_vars *v, int poisson, const double *x, double *row,
-                    double *vsum);
+                    double *vsum, double noise);
+
+/* Pixel t's variance factor in block b (1 for raw counts). */
+#define PCA_NOISE(b, t) ((b)->noise ? (b)->noise[t] : 1.0)
 
 /* Runs one pass with `first` followed by the extra accumulators. */
 int pca_run_pass(mva_stack *s, mva_accum first, const mva_accum *extra, size_t nextra,

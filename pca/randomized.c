@@ -137,6 +137,7 @@ static void rf_weigh(rf_acc *a, const mva_block *b, size_t t0, size_t nb)
                 if (a->first_pass)
                     a->vsum[j] += x[r * b->p + j];
             }
+            t *= PCA_NOISE(b, t0 + r); /* the variance of a normalised total */
             if (a->poisson)
                 w = t > 0.0 ? 1.0 / sqrt(t) : 0.0;
         }
@@ -165,7 +166,8 @@ static int rf_consume(void *self, const mva_block *b, mva_error *err)
         }
         if (!b->valid[t])
             continue;
-        double wgt = pca_load_row(a->v, a->poisson, b->x + t * b->p, a->w + nb * a->p, a->vsum);
+        double wgt = pca_load_row(a->v, a->poisson, b->x + t * b->p, a->w + nb * a->p, a->vsum,
+                                  PCA_NOISE(b, t));
         if (a->pix_w)
             a->pix_w[b->first + t] = wgt;
         if (++nb == PCA_SUB_ROWS) {

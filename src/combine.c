@@ -176,7 +176,53 @@ typedef struct {
     double *w;     /* nel x n, or NULL */
     double *buf;   /* one block of one element */
     size_t cap;    /* pixels buf holds */
+    /* Poisson variance factor of each pixel (NULL without weights): sum_e w^2 t_e /
+     * sum_e w t_e from the raw totals t_e, set when the pixel is read; until then from the
+     * weights alone (the mean of w^2 / the mean of w). */
+    double *noise;
+    double *tot;   /* nel raw totals of one pixel: count x nel while reading a block */
+    size_t tot_cap;
 } combine_reader;
+
+/* Raw totals of count pixels of one element into tot[i * nel + e]. */
+static void element_totals(combine_reader *c, const double *x, size_t count, size_t e)
+{
+    for (size_t i = 0; i < count; i++) {
+        double t = 0.0;
+        for (size_t j = 0; j < c->p; j++)
+            t += x[i * c->p + j];
+        c->tot[i * c->nel + e] = t;
+    }
+}
+
+/* The variance factors of pixels [first, first + count) from their raw totals. */
+static void pixel_noise(combine_reader *c, size_t first, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        double num = 0.0, den = 0.0;
+        for (size_t e = 0; e < c->nel; e++) {
+            double w = c->w[e * c->n + first + i], t = c->tot[i * c->nel + e];
+            num += w * w * t;
+            den += w * t;
+        }
+        if (den > 0.0 && isfinite(num / den))
+            c->noise[first + i] = num / den;
+    }
+}
+
+/* Before any read: the factors from the weights alone. */
+static void weight_noise(combine_reader *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        double num = 0.0, den = 0.0;
+        for (size_t e = 0; e < c->nel; e++) {
+            double w = c->w[e * c->n + i];
+            num += w * w;
+            den += w;
+        }
+        c->noise[i] = den > 0.0 && isfinite(num / den) ? num / den : 1.0;
+    }
+}
 
 static int combine_read(void *self, size_t first, size_t count, double *out, mva_error *err)
 {
@@ -191,12 +237,38 @@ static int combine_read(void *self, size_t first, size_t count, double *out, mva
         c->buf = b;
         c->cap = count;
     }
+    if (c->noise != NULL && count * c->nel > c->tot_cap) {
+        double *t = realloc(c->tot, count * c->nel * sizeof *t);
+        if (t == NULL)
+            return mva_error_set(err, MVA_ENOMEM, "out of memory summing detector elements");
+        c->tot = t;
+        c->tot_cap = count * c->nel;
+    }
     memset(out, 0, count * c->p * sizeof *out);
     for (size_t e = 0; e < c->nel; e++) {
         int rc = mva_stack_read(c->elems[e], first, count, c->buf, err);
         if (rc != MVA_OK)
             return rc;
+        if (c->noise != NULL)
+            element_totals(c, c->buf, count, e);
         mva_combine_add(out, c->buf, count, c->p, c->w ? c->w + e * c->n + first : NULL);
+    }
+    if (c->noise != NULL)
+        pixel_noise(c, first, count);
+    return MVA_OK;
+}
+
+static int combine_noise(void *self, size_t first, size_t count, double *factor,
+                         mva_error *err)
+{
+    (void)err;
+    combine_reader *c = self;
+    for (size_t i = 0; i < count; i++)
+        factor[i] = c->noise ? c->noise[first + i] : 1.0;
+    if (c->noise == NULL && c->nel == 1) /* an element's own factors, if it has them */
+    {
+        int got = mva_stack_noise(c->elems[0], first, count, factor, err);
+        return got < 0 ? got : MVA_OK;
     }
     return MVA_OK;
 }
@@ -211,10 +283,13 @@ static void combine_close(void *self)
     free(c->elems);
     free(c->w);
     free(c->buf);
+    free(c->noise);
+    free(c->tot);
     free(c);
 }
 
-static const mva_reader_ops combine_ops = {"combine", combine_read, combine_close};
+static const mva_reader_ops combine_ops = {"combine", combine_read, combine_close,
+                                           combine_noise};
 
 /* The type the sum of nel values of type t fits in (exactly, as doubles are read). */
 static mva_dtype sum_type(mva_dtype t, size_t nel, int weighted)
@@ -264,6 +339,13 @@ int mva_combine_open(mva_stack **out, mva_stack **elems, size_t nel, double *w,
     }
     c->n = e0->rows * e0->cols;
     c->p = e0->channels;
+    if (w != NULL) {
+        if ((c->noise = malloc(c->n * sizeof *c->noise)) == NULL) {
+            rc = mva_error_set(err, MVA_ENOMEM, "out of memory combining detector elements");
+            goto fail;
+        }
+        weight_noise(c);
+    }
     in.rows = e0->rows;
     in.cols = e0->cols;
     in.channels = e0->channels;
@@ -316,6 +398,31 @@ static int snake_read(void *self, size_t first, size_t count, double *out, mva_e
     return MVA_OK;
 }
 
+/* The factors of map pixels [first, first + count), mapped like snake_read. */
+static int snake_noise(void *self, size_t first, size_t count, double *factor, mva_error *err)
+{
+    snake_reader *sn = self;
+    size_t i = first, end = first + count;
+    while (i < end) {
+        size_t r = i / sn->cols, c0 = i % sn->cols;
+        size_t len = sn->cols - c0 < end - i ? sn->cols - c0 : end - i;
+        double *f = factor + (i - first);
+        size_t from = r % 2 ? r * sn->cols + (sn->cols - c0 - len) : i;
+        if (sn->ops->noise == NULL) {
+            for (size_t k = 0; k < len; k++)
+                f[k] = 1.0;
+        } else {
+            int rc = sn->ops->noise(sn->self, from, len, f, err);
+            if (rc != MVA_OK)
+                return rc;
+            if (r % 2)
+                reverse_pixels(f, len, 1);
+        }
+        i += len;
+    }
+    return MVA_OK;
+}
+
 static void snake_close(void *self)
 {
     snake_reader *sn = self;
@@ -324,7 +431,7 @@ static void snake_close(void *self)
     free(sn);
 }
 
-static const mva_reader_ops snake_ops = {"snake", snake_read, snake_close};
+static const mva_reader_ops snake_ops = {"snake", snake_read, snake_close, snake_noise};
 
 int mva_snake_wrap(mva_stack *s, mva_error *err)
 {

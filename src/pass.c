@@ -49,6 +49,8 @@ size_t mva_pass_block_pixels(const mva_stack *s, const mva_pass_opts *opts)
 typedef struct {
     double *x;
     unsigned char *valid;
+    double *noise;   /* the block's variance factors, or NULL (raw counts) */
+    int has_noise;
     size_t first, npix, nvalid;
     int full;   /* 1 once read (or failed), 0 once consumed */
     int status; /* reader status for this block */
@@ -75,6 +77,13 @@ static void fill_slot(pass_state *st, size_t b, slot *sl)
     sl->status = mva_stack_read(st->s, sl->first, sl->npix, sl->x, &sl->err);
     if (sl->status != MVA_OK)
         return;
+    /* right after the read, in the reading thread: the reader knows them now */
+    int got = mva_stack_noise(st->s, sl->first, sl->npix, sl->noise, &sl->err);
+    if (got < 0) {
+        sl->status = got;
+        return;
+    }
+    sl->has_noise = got;
     if (st->integer) { /* converted integers are always finite */
         memset(sl->valid, 1, sl->npix);
         sl->nvalid = sl->npix;
@@ -122,7 +131,9 @@ static void *reader_main(void *arg)
 static int consume_slot(pass_state *st, const slot *sl, const mva_accum *accs, size_t nacc,
                         mva_error *err)
 {
-    mva_block blk = {sl->x, sl->valid, sl->first, sl->npix, sl->nvalid, st->p};
+    mva_block blk = {sl->x,        sl->valid, sl->first,
+                     sl->npix,     sl->nvalid, st->p,
+                     sl->has_noise ? sl->noise : NULL};
     for (size_t a = 0; a < nacc; a++) {
         int rc = accs[a].consume(accs[a].self, &blk, err);
         if (rc != MVA_OK)
@@ -184,7 +195,8 @@ static int alloc_slots(pass_state *st, mva_error *err)
     for (int i = 0; i < 2; i++) {
         st->slots[i].x = malloc(nvals * sizeof(double));
         st->slots[i].valid = malloc(st->bpix);
-        if (st->slots[i].x == NULL || st->slots[i].valid == NULL)
+        st->slots[i].noise = malloc(st->bpix * sizeof(double));
+        if (st->slots[i].x == NULL || st->slots[i].valid == NULL || st->slots[i].noise == NULL)
             return mva_error_set(err, MVA_ENOMEM,
                                  "out of memory for a block of %zu pixels x %zu channels",
                                  st->bpix, st->p);
@@ -284,6 +296,7 @@ done:
     for (int i = 0; i < 2; i++) {
         free(st.slots[i].x);
         free(st.slots[i].valid);
+        free(st.slots[i].noise);
     }
     return rc;
 }

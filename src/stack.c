@@ -83,6 +83,14 @@ int mva_stack_read(mva_stack *s, size_t first, size_t count, double *out, mva_er
     return s->ops->read(s->self, first, count, out, err);
 }
 
+int mva_stack_noise(mva_stack *s, size_t first, size_t count, double *factor, mva_error *err)
+{
+    if (s->ops->noise == NULL)
+        return 0;
+    int rc = s->ops->noise(s->self, first, count, factor, err);
+    return rc < 0 ? rc : 1;
+}
+
 void mva_stack_swap_reader(mva_stack *s, const mva_reader_ops **ops, void **self)
 {
     const mva_reader_ops *o = s->ops;

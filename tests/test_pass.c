@@ -188,7 +188,7 @@ static void bad_close(void *self)
     free(self);
 }
 
-static const mva_reader_ops bad_ops = {"bad", bad_read, bad_close};
+static const mva_reader_ops bad_ops = {"bad", bad_read, bad_close, NULL};
 
 static void test_pass_reports_reader_errors(void **state)
 {

@@ -41,7 +41,7 @@ static void fake_close(void *self)
     (void)self;
 }
 
-static const mva_reader_ops fake_ops = {"fake", fake_read, fake_close};
+static const mva_reader_ops fake_ops = {"fake", fake_read, fake_close, NULL};
 
 static mva_stack *new_fake(fake *f, mva_dtype t)
 {

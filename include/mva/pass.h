@@ -21,6 +21,8 @@ typedef struct mva_block {
     size_t npix;                /* pixels in this block */
     size_t nvalid;              /* how many of them are valid */
     size_t p;                   /* channels */
+    const double *noise;        /* npix Poisson variance factors of a normalised map
+                                   (mva_stack_noise); NULL = raw counts (factor 1) */
 } mva_block;
 
 /* An accumulator: consume() is called once per block in pixel order; begin() and finish()

@@ -118,11 +118,19 @@ typedef struct mva_stack_info {
  * The reader interface.  read() converts pixels [first, first + count) to double into out,
  * row-major count x p (pixel-major: channel index fastest).  It is called from one thread at
  * a time (the engine's read-ahead thread), never concurrently.  close() frees self.
+ *
+ * noise() (optional, NULL for readers of raw counts) gives, for pixels a read() has just
+ * delivered, the Poisson variance factor of each: Var(value) = factor * value.  A normalised
+ * pixel y = sum_e w_e x_e of raw counts x_e has variance sum_e w_e^2 x_e, so its factor is
+ * sum_e w_e^2 t_e / sum_e w_e t_e (t_e the element's raw total): 1 for raw counts, w when
+ * one weight scales the pixel.  Poisson scaling and the noise edge of -k auto use it, so that
+ * they keep modelling the noise of the raw counts.
  */
 typedef struct mva_reader_ops {
     const char *name;
     int (*read)(void *self, size_t first, size_t count, double *out, mva_error *err);
     void (*close)(void *self);
+    int (*noise)(void *self, size_t first, size_t count, double *factor, mva_error *err);
 } mva_reader_ops;
 
 typedef struct mva_stack mva_stack;
@@ -181,6 +189,11 @@ int mva_stack_spill(mva_stack *s, const char *dir, mva_error *err);
  * not spilled). */
 uint64_t mva_stack_spill_bytes(const mva_stack *s);
 uint64_t mva_stack_spill_used(const mva_stack *s);
+
+/* The Poisson variance factors (see mva_reader_ops.noise) of pixels [first, first + count)
+ * into factor, after they were read.  Returns 1 when filled, 0 when the stack holds raw
+ * counts (factor 1, factor untouched), or a negative error. */
+int mva_stack_noise(mva_stack *s, size_t first, size_t count, double *factor, mva_error *err);
 
 /* Closes the reader and frees the stack; NULL is a no-op. */
 void mva_stack_close(mva_stack *s);
