@@ -78,6 +78,8 @@ int mva_hdf5_is_hdf5(const char *file)
 
 /* The stored type must be an integer or an IEEE-like float; memtype is the native type of
  * the same size and sign, so that HDF5 only swaps bytes when the file is big-endian. */
+static const char *nexus_note(const h5_reader *r);
+
 static int set_dtype(h5_reader *r, hid_t d, mva_error *err)
 {
     hid_t t = H5Dget_type(d);
@@ -111,16 +113,26 @@ static int set_dtype(h5_reader *r, hid_t d, mva_error *err)
         if (cls == H5T_INTEGER || cls == H5T_FLOAT)
             return mva_error_set(err, MVA_EUNSUPPORTED,
                                  "%s::%s: expected an integer or float dataset of 1, 2, 4 or "
-                                 "8 bytes, found %s dataset of %zu bytes per value",
-                                 r->file_name, r->path, h5_class_name(cls), size);
+                                 "8 bytes, found %s dataset of %zu bytes per value%s",
+                                 r->file_name, r->path, h5_class_name(cls), size, nexus_note(r));
         return mva_error_set(err, MVA_EFORMAT,
-                             "%s::%s: expected an integer or float dataset, found %s dataset",
-                             r->file_name, r->path, h5_class_name(cls));
+                             "%s::%s: expected an integer or float dataset, found %s dataset%s",
+                             r->file_name, r->path, h5_class_name(cls), nexus_note(r));
     }
     return MVA_OK;
 }
 
-/* Reads the rank and dimensions, rejecting what cannot be a stack. */
+/* " (reached by the NeXus @default/@signal chain: ...)" for messages about a dataset the
+ * user did not name. */
+static const char *nexus_note(const h5_reader *r)
+{
+    return r->nexus ? " (the NeXus default plot: the file's @default/@signal chain leads there; "
+                      "name the stack with FILE::/path to read another dataset)"
+                    : "";
+}
+
+/* Reads the rank and dimensions, rejecting what cannot be a stack; an element axis (r->eaxis,
+ * set by a recognised layout) is checked and left out of r->rank and r->dims. */
 static int read_dims(h5_reader *r, hid_t d, mva_error *err)
 {
     hid_t s = H5Dget_space(d);
@@ -133,42 +145,54 @@ static int read_dims(h5_reader *r, hid_t d, mva_error *err)
     const char *expect = "expected a 3-D (rows, cols, channels) or 2-D (pixels, channels) "
                          "dataset";
     if (sc != H5S_SIMPLE || rank < 1)
-        return mva_error_set(err, MVA_EFORMAT, "%s::%s: %s, found a %s", r->file_name,
-                             r->path, expect, sc == H5S_NULL ? "null (empty) dataspace" : "scalar");
+        return mva_error_set(err, MVA_EFORMAT, "%s::%s: %s, found a %s%s", r->file_name,
+                             r->path, expect, sc == H5S_NULL ? "null (empty) dataspace" : "scalar",
+                             nexus_note(r));
     char shape[128];
     h5_fmt_dims(shape, sizeof shape, dims, rank);
     if (rank == 1)
-        return mva_error_set(err, MVA_EFORMAT, "%s::%s: %s, found 1-D of %s values",
-                             r->file_name, r->path, expect, shape);
-    if (rank > 3)
-        return mva_error_set(err, MVA_EFORMAT, "%s::%s: %s, found %d-D %s", r->file_name,
-                             r->path, expect, rank, shape);
+        return mva_error_set(err, MVA_EFORMAT, "%s::%s: %s, found 1-D of %s values%s",
+                             r->file_name, r->path, expect, shape, nexus_note(r));
+    if (r->eaxis < 0 && rank == 4)
+        return mva_error_set(err, MVA_EFORMAT,
+                             "%s::%s: %s, found 4-D %s%s; a 4-D dataset is read as (rows, cols, "
+                             "detector elements, channels) when --detector says which elements "
+                             "(--detector sum, --detector 0, ...)",
+                             r->file_name, r->path, expect, shape, nexus_note(r));
+    if (rank > 3 + (r->eaxis >= 0))
+        return mva_error_set(err, MVA_EFORMAT, "%s::%s: %s, found %d-D %s%s", r->file_name,
+                             r->path, expect, rank, shape, nexus_note(r));
     for (int k = 0; k < rank; k++)
         if (dims[k] == 0)
             return mva_error_set(err, MVA_EFORMAT,
                                  "%s::%s: expected at least one pixel and one channel, found "
                                  "an empty dataset of shape %s",
                                  r->file_name, r->path, shape);
+    r->frank = rank;
+    memcpy(r->fdims, dims, (size_t)rank * sizeof dims[0]);
     r->rank = rank;
-    memcpy(r->dims, dims, (size_t)rank * sizeof dims[0]);
+    if (r->eaxis >= 0) {
+        if (r->eaxis >= rank || rank < 3 || r->eidx >= dims[r->eaxis])
+            return mva_error_set(err, MVA_EINVAL, "%s::%s: no detector element %llu on axis %d "
+                                 "of a dataset of shape %s", r->file_name, r->path,
+                                 (unsigned long long)r->eidx, r->eaxis, shape);
+        r->rank = rank - 1;
+    }
+    for (int k = 0, j = 0; k < rank; k++)
+        if (k != r->eaxis)
+            r->dims[j++] = dims[k];
     return MVA_OK;
 }
 
-/*
- * MVA_AXIS_AUTO, in this order (the first rule that applies decides):
- *  1. @mva_channel_axis on the dataset: 0 or "first" -> first; -1, rank-1 or "last" -> last;
- *  2. @interpretation on the dataset (NeXus): "spectrum" -> last (the last axis is the
- *     spectrum); "image" on a 3-D dataset -> first (a stack of images, one per channel);
- *  3. the shape, conservatively: a 3-D dataset with dims[0] >= 256 and dims[2] < 64 is
- *     (channels, rows, cols) -- no XRF spectrum has fewer than 64 channels;
- *  4. otherwise last.
- * Returns 1 for first, 0 for last, or a negative status for an axis that is neither.
- */
-static int auto_channel_first(const h5_reader *r, hid_t d, mva_error *err)
+/* What the file says about the channel axis: @mva_channel_axis, @interpretation, an NXdata
+ * energy axis, a recognised layout.  Returns 1 (first) or 0 (last) with the evidence in why,
+ * -1 when nothing says, or a negative status for an attribute that names neither end. */
+static int axis_evidence(const h5_reader *r, hid_t d, const char **why, mva_error *err)
 {
     char s[64];
     double v;
     if (h5_attr_str(d, "mva_channel_axis", 0, s, sizeof s, NULL)) {
+        *why = "@mva_channel_axis";
         if (strcmp(s, "first") == 0 || strcmp(s, "0") == 0)
             return 1;
         if (strcmp(s, "last") == 0)
@@ -178,6 +202,7 @@ static int auto_channel_first(const h5_reader *r, hid_t d, mva_error *err)
                              r->file_name, r->path, s);
     }
     if (h5_attr_nums(d, "mva_channel_axis", &v, 1) == 1) {
+        *why = "@mva_channel_axis";
         if (v == 0)
             return 1;
         if (v == -1 || v == r->rank - 1)
@@ -187,22 +212,72 @@ static int auto_channel_first(const h5_reader *r, hid_t d, mva_error *err)
                              r->file_name, r->path, v, r->rank - 1);
     }
     if (h5_attr_str(d, "interpretation", 0, s, sizeof s, NULL)) {
+        *why = "@interpretation";
         if (strcmp(s, "spectrum") == 0)
             return 0;
         if (strcmp(s, "image") == 0 && r->rank == 3)
             return 1;
     }
-    if (r->rank == 3 && r->dims[0] >= 256 && r->dims[2] < 64)
-        return 1;
-    return 0;
+    if (r->layout_chfirst >= 0) {
+        *why = "the recognised layout";
+        return r->layout_chfirst;
+    }
+    int ax = h5_energy_axis(r);
+    if (ax >= 0) {
+        *why = "the NXdata @axes energy axis";
+        return ax == 0;
+    }
+    return -1;
+}
+
+/*
+ * Where the channel axis is: the option, else the file's evidence (axis_evidence), else the
+ * shape -- but only when one reading alone gives a spectrum of at least 64 channels.  Two
+ * plausible readings, or none, are refused with the option that decides.
+ */
+static int decide_channel_first(const h5_reader *r, hid_t d, const mva_open_opts *opts,
+                                mva_error *err)
+{
+    const char *why = NULL;
+    if (opts->channel_axis != MVA_AXIS_AUTO)
+        return opts->channel_axis == MVA_AXIS_FIRST;
+    int ev = axis_evidence(r, d, &why, err);
+    if (ev != -1)
+        return ev;
+    size_t last = (size_t)r->dims[r->rank - 1], first = (size_t)r->dims[0];
+    int last_ok = last >= 64, first_ok = first >= 64;
+    if (last_ok != first_ok)
+        return first_ok;
+    char shape[128], a[128], b[128];
+    h5_fmt_dims(shape, sizeof shape, r->dims, r->rank);
+    if (r->rank == 3) {
+        snprintf(a, sizeof a, "%zu channels of %llu x %llu pixels (channels last)", last,
+                 (unsigned long long)r->dims[0], (unsigned long long)r->dims[1]);
+        snprintf(b, sizeof b, "%zu channels of %llu x %llu pixels (channels first)", first,
+                 (unsigned long long)r->dims[1], (unsigned long long)r->dims[2]);
+    } else {
+        snprintf(a, sizeof a, "%zu channels of %zu pixels (channels last)", last, first);
+        snprintf(b, sizeof b, "%zu channels of %zu pixels (channels first)", first, last);
+    }
+    if (last_ok)
+        return mva_error_set(err, MVA_EINVAL,
+                             "%s::%s: shape %s reads two ways: %s or %s, and nothing in the file "
+                             "says which (no @interpretation, NXdata energy axis or recognised "
+                             "layout)%s; pick one with --channel-axis last or --channel-axis first",
+                             r->file_name, r->path, shape, a, b, nexus_note(r));
+    return mva_error_set(err, MVA_EINVAL,
+                         "%s::%s: shape %s gives %zu channels (channels last) or %zu (channels "
+                         "first): fewer than 64, not an XRF spectrum unless you say so%s; name "
+                         "the axis with --channel-axis last or --channel-axis first",
+                         r->file_name, r->path, shape, last, first, nexus_note(r));
 }
 
 /* Channel axis and the map shape, with the rows x cols override checked against n. */
 static int set_shape(h5_reader *r, hid_t d, const mva_open_opts *opts, mva_stack_info *info,
                      mva_error *err)
 {
-    int first = opts->channel_axis == MVA_AXIS_FIRST;
-    if (opts->channel_axis == MVA_AXIS_AUTO && (first = auto_channel_first(r, d, err)) < 0)
+    int first = decide_channel_first(r, d, opts, err);
+    if (first < 0)
         return first;
     r->chfirst = first;
     r->p = (size_t)(first ? r->dims[0] : r->dims[r->rank - 1]);
@@ -304,11 +379,13 @@ static size_t next_prime(size_t n)
 static hid_t chunk_cache_dapl(const h5_reader *r, const hsize_t *chunk)
 {
     int row_axis = r->chfirst ? 1 : 0; /* also the pixel axis of a 2-D dataset */
+    if (r->eaxis >= 0 && r->eaxis <= row_axis)
+        row_axis++;
     double chunk_bytes = (double)mva_dtype_size(r->dtype), nchunks = 1;
-    for (int k = 0; k < r->rank; k++) {
+    for (int k = 0; k < r->frank; k++) {
         chunk_bytes *= (double)chunk[k];
         if (k != row_axis)
-            nchunks *= ceil((double)r->dims[k] / (double)chunk[k]);
+            nchunks *= ceil((double)r->fdims[k] / (double)chunk[k]);
     }
     double bytes = 2 * nchunks * chunk_bytes;
     if (bytes < (double)CACHE_MIN)
@@ -341,13 +418,15 @@ static int describe_storage(const h5_reader *r, hid_t d, mva_stack_info *info, h
                                                                            : "virtual");
         goto done;
     }
-    hsize_t chunk[3];
+    hsize_t chunk[4];
     char shape[128];
-    H5Pget_chunk(dcpl, r->rank, chunk);
-    h5_fmt_dims(shape, sizeof shape, chunk, r->rank);
+    H5Pget_chunk(dcpl, r->frank, chunk);
+    h5_fmt_dims(shape, sizeof shape, chunk, r->frank);
     snprintf(info->storage, sizeof info->storage, "chunked %s", shape);
     /* Whole chunk rows are the reads that never cut a chunk. */
     int row_axis = r->chfirst ? 1 : 0;
+    if (r->eaxis >= 0 && r->eaxis <= row_axis)
+        row_axis++;
     info->chunk_pixels = (size_t)chunk[row_axis] * (r->rank == 3 ? r->grid_cols : 1);
     rc = describe_filters(r, dcpl, info->storage, sizeof info->storage, err);
     if (rc == MVA_OK)
@@ -379,7 +458,7 @@ static int scratch_reserve(h5_reader *r, size_t bytes, mva_error *err)
 static int read_rect(h5_reader *r, size_t row, size_t nr, size_t col, size_t nc, double *out,
                      mva_error *err)
 {
-    hsize_t start[3], count[3];
+    hsize_t start[4], count[4];
     int k = 0;
     if (r->chfirst) {
         start[k] = 0;
@@ -394,6 +473,15 @@ static int read_rect(h5_reader *r, size_t row, size_t nr, size_t col, size_t nc,
     if (!r->chfirst) {
         start[k] = 0;
         count[k++] = r->p;
+    }
+    if (r->eaxis >= 0) { /* one element: its index, a count of 1, on the element axis */
+        for (int j = k; j > r->eaxis; j--) {
+            start[j] = start[j - 1];
+            count[j] = count[j - 1];
+        }
+        start[r->eaxis] = r->eidx;
+        count[r->eaxis] = 1;
+        k++;
     }
     size_t m = nr * nc, nval = m * r->p, es = mva_dtype_size(r->dtype);
     /* Stored doubles in pixel order need no conversion: straight into out. */
@@ -535,7 +623,7 @@ static int inspect_dataset(h5_reader *r, const mva_open_opts *opts, mva_stack_in
         rc = set_shape(r, d, opts, info, err);
     if (rc == MVA_OK)
         rc = describe_storage(r, d, info, &dapl, err);
-    if (rc == MVA_OK)
+    if (rc == MVA_OK && r->eaxis < 0)
         r->direct = h5_direct_plan(r, d, info);
     if (rc == MVA_OK && opts->calib.known)
         info->calib = opts->calib;
@@ -549,28 +637,24 @@ static int inspect_dataset(h5_reader *r, const mva_open_opts *opts, mva_stack_in
     return rc;
 }
 
-int mva_hdf5_open(mva_stack **out, const char *input, const mva_open_opts *opts,
-                  mva_error *err)
+int h5_open_one(mva_stack **out, const char *file, const char *want, const h5_select *sel,
+                const mva_open_opts *opts, mva_error *err)
 {
-    static const mva_open_opts defaults;
-    char want[PATH_CAP];
     mva_stack_info info;
     int rc;
     *out = NULL;
-    if (opts == NULL)
-        opts = &defaults;
-    if (opts->channel_axis < MVA_AXIS_AUTO || opts->channel_axis > MVA_AXIS_FIRST)
-        return mva_error_set(err, MVA_EINVAL, "%s: invalid channel axis option %d", input,
-                             opts->channel_axis);
     h5_reader *r = calloc(1, sizeof *r);
     if (r == NULL)
-        return mva_error_set(err, MVA_ENOMEM, "%s: out of memory", input);
+        return mva_error_set(err, MVA_ENOMEM, "%s: out of memory", file);
     r->file = r->dset = r->fspace = H5I_INVALID_HID;
-    if (mva_hdf5_split_input(input, r->file_name, sizeof r->file_name, want, sizeof want) !=
-        MVA_OK) {
-        rc = mva_error_set(err, MVA_ERANGE, "%s: input name too long", input);
+    r->eaxis = sel ? sel->eaxis : -1;
+    r->eidx = sel ? (hsize_t)sel->eidx : 0;
+    r->layout_chfirst = sel ? sel->chfirst : -1;
+    if (strlen(file) >= sizeof r->file_name) {
+        rc = mva_error_set(err, MVA_ERANGE, "%s: file name too long", file);
         goto done;
     }
+    snprintf(r->file_name, sizeof r->file_name, "%s", file);
     /* The library never prints: HDF5's messages are picked up into err instead. */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     memset(&info, 0, sizeof info);
@@ -588,3 +672,29 @@ done:
     return rc;
 }
 
+int mva_hdf5_open(mva_stack **out, const char *input, const mva_open_opts *opts,
+                  mva_error *err)
+{
+    static const mva_open_opts defaults;
+    char file[FILE_CAP], want[PATH_CAP];
+    *out = NULL;
+    if (opts == NULL)
+        opts = &defaults;
+    if (opts->channel_axis < MVA_AXIS_AUTO || opts->channel_axis > MVA_AXIS_FIRST)
+        return mva_error_set(err, MVA_EINVAL, "%s: invalid channel axis option %d", input,
+                             opts->channel_axis);
+    if (mva_hdf5_split_input(input, file, sizeof file, want, sizeof want) != MVA_OK)
+        return mva_error_set(err, MVA_ERANGE, "%s: input name too long", input);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_layout *lay = NULL;
+    int rc = h5_layout_detect(file, want, opts, &lay, err);
+    if (rc != MVA_OK)
+        return rc;
+    if (lay != NULL)
+        return h5_layout_open(out, file, lay, opts, err);
+    if (opts->scan != NULL)
+        return mva_error_set(err, MVA_EINVAL, "%s: --scan %s: scans are chosen in SPEC files and "
+                             "ESRF BLISS HDF5 files; this file has no BLISS scans",
+                             file, opts->scan);
+    return h5_open_one(out, file, want, NULL, opts, err);
+}

@@ -25,9 +25,15 @@ typedef struct h5_reader {
     hid_t file, dset, fspace;
     hid_t memtype;          /* native type of the stored size and sign; owned by HDF5 */
     mva_dtype dtype;
-    int rank;               /* 2 or 3 */
+    int rank;               /* 2 or 3, the element axis left out */
     int chfirst;            /* channel axis stored first */
-    hsize_t dims[3];
+    hsize_t dims[3];        /* the dimensions, the element axis left out */
+    int frank;              /* rank of the stored dataset (rank + 1 with an element axis) */
+    hsize_t fdims[4];
+    int eaxis;              /* axis of the detector elements in the dataset, -1 = none */
+    hsize_t eidx;           /* the element this reader reads */
+    int layout_chfirst;     /* what a recognised layout says: 1 first, 0 last, -1 nothing */
+    int nexus;              /* the dataset was reached by the NeXus @default/@signal chain */
     size_t grid_cols;       /* pixels per stored map row (a 2-D dataset is one row) */
     size_t p;
     void *scratch;          /* stored values of one hyperslab, at most one block */
@@ -36,6 +42,37 @@ typedef struct h5_reader {
     char path[PATH_CAP];
     h5_direct *direct;      /* direct chunk decoding, or NULL */
 } h5_reader;
+
+/* ---- hdf5.c ---- */
+
+/* What a layout says about a dataset: the axis of its detector elements and the element to
+ * read (eaxis -1: none), and where the channels are (chfirst 1/0, -1: decide as usual). */
+typedef struct h5_select {
+    int eaxis;
+    size_t eidx;
+    int chfirst;
+} h5_select;
+
+/* Opens one stack of file: the dataset at want ("" = found by discovery), read as sel says
+ * (NULL: a plain dataset).  As mva_hdf5_open otherwise. */
+int h5_open_one(mva_stack **out, const char *file, const char *want, const h5_select *sel,
+                const mva_open_opts *opts, mva_error *err);
+
+/* ---- hdf5_layout.c ---- */
+
+typedef struct h5_layout h5_layout;
+
+/* Recognises a facility layout in file (want: the path given after "::", "" = none):
+ * *lay malloc()ed when one is recognised, NULL when not (then the plain reader decides).
+ * An input that two layouts (or a layout and a plain map) both explain is refused with the
+ * options that decide. */
+int h5_layout_detect(const char *file, const char *want, const mva_open_opts *opts,
+                     h5_layout **lay, mva_error *err);
+
+/* Opens the stack of a recognised layout: elements selected (--detector) and summed,
+ * normalised (--norm), described in the info.  Frees lay. */
+int h5_layout_open(mva_stack **out, const char *file, h5_layout *lay, const mva_open_opts *opts,
+                   mva_error *err);
 
 /* ---- hdf5_attr.c ---- */
 
@@ -71,6 +108,15 @@ H5I_type_t h5_object_type(hid_t file, const char *path);
 /* Sets r->path: the explicit path want (a group there is followed the NeXus way), else the
  * NeXus default from the root, else the only 3-D numeric dataset. */
 int h5_locate_dataset(h5_reader *r, const char *want, mva_error *err);
+
+/* The NeXus default plot from group gpath (@default ... -> @signal): 1 with the dataset path
+ * in out, 0 when there is no chain, -1 when its @signal names no dataset (path in out). */
+int h5_nexus_follow(hid_t file, const char *gpath, char *out, size_t cap);
+
+/* The axis (0 or r->rank-1) that the NXdata holding r->path names as energies or channels in
+ * its @axes (a 1-D dataset of that length with energy @units, or named energy/channels), or
+ * -1.  Needs r->rank and r->dims. */
+int h5_energy_axis(const h5_reader *r);
 
 /* The calibration stored with the dataset d at r->path (unknown when none is). */
 void h5_find_calibration(const h5_reader *r, hid_t d, mva_calib *cal);

@@ -9,20 +9,29 @@
 static const char *usage =
     "Usage: mva-info INPUT [options]\n"
     "\n"
-    "Describes a spectral stack without reading its data: file and dataset, map shape,\n"
-    "channels, dtype, layout (where the channel axis is), energy calibration, chunking,\n"
-    "compression and size on disk.\n"
+    "Describes a spectral stack without reading its data: file and dataset, the facility\n"
+    "layout recognised (MAPS_RAW, MAPS, PyXRF, Xspress3 NeXus, Odin) with its detector\n"
+    "elements and the normalisations it offers, map shape, channels, dtype, layout (where the\n"
+    "channel axis is), energy calibration, chunking, compression and size on disk.  A file\n"
+    "where the stack cannot be told is refused with every candidate dataset listed.\n"
     "\n" CLI_COMMON_HELP
     "\n"
     "Example:\n"
     "  mva-info map.h5\n"
-    "  mva-info map.h5::/entry/data/data --shape 101x200\n";
+    "  mva-info map.h5::/entry/data/data --shape 101x200\n"
+    "  mva-info 2xfm_0011_2xfm3__0.h5 --norm livetime\n";
 
 static void print_info(const mva_stack_info *in)
 {
     double raw = (double)in->rows * (double)in->cols * (double)in->channels *
                  (double)mva_dtype_size(in->dtype);
     printf("file         %s\n", in->source);
+    if (in->layout_name[0])
+        printf("recognised   %s\n", in->layout_name);
+    if (in->elements[0])
+        printf("elements     %s\n", in->elements);
+    if (in->norm[0])
+        printf("normalised   %s\n", in->norm);
     printf("dataset      %s\n", in->path[0] ? in->path : "-");
     printf("format       %s\n", in->format);
     printf("shape        %zu rows x %zu cols = %zu pixels\n", in->rows, in->cols,
@@ -42,6 +51,8 @@ static void print_info(const mva_stack_info *in)
         printf(", %.1f MB on disk (ratio %.2f)", (double)in->stored_bytes / 1e6,
                raw / (double)in->stored_bytes);
     printf("\n");
+    if (in->warnings[0])
+        printf("note         %s", in->warnings);
 }
 
 int main(int argc, char **argv)

@@ -146,6 +146,7 @@ $PY - "$T" <<'PYEOF'
 import sys, h5py, numpy as np
 with h5py.File(f"{sys.argv[1]}/nan.h5", "w") as f:
     f["data"] = np.full((4, 5, 32), np.nan)
+    f["data"].attrs["interpretation"] = "spectrum"  # 32 channels: the axis must be named
 PYEOF
 expect_fail "mva-pca of an all-NaN map" "$T/nan-pca.h5" "needs at least 2 valid pixels, found 0" \
     "$BIN/mva-pca" "$T/nan.h5" -k 2 -q -o "$T/nan-pca.h5"

@@ -140,6 +140,7 @@ with h5py.File(f"{t}/zero.h5", "w") as f:
     f.create_dataset("data", shape=(0, 5, 10), dtype=np.uint32)
 with h5py.File(f"{t}/nocal.h5", "w") as f:
     f["data"] = np.ones((2, 3, 40), dtype=np.uint16)
+    f["data"].attrs["interpretation"] = "spectrum"  # 40 channels: the axis must be named
 with h5py.File(f"{t}/strings.h5", "w") as f:
     f.create_dataset("data", data=np.array([[[b"a", b"b"]] * 2] * 2))
 PYEOF

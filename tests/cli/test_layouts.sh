@@ -1,0 +1,193 @@
+#!/bin/sh
+# Files from beamlines: the real APS 2-ID-E fly scan (MAPS_RAW, four elements) read against
+# numpy (sum of elements, live-time normalised ROI images, exact PCA of the normalised map),
+# h5py replicas of the facility layouts (tests/interop/make_layouts.py) read right, and the
+# inputs that used to give a wrong answer with exit 0 now refused with their message.
+set -u
+BUILD=${BUILD:-build}
+BIN=${MVA_BIN:-$BUILD/bin}
+PY=/usr/bin/python3
+T=$(mktemp -d /tmp/mva-layouts-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+ok() { echo "ok   $1"; }
+ko() { echo "FAIL $1"; fails=$((fails + 1)); }
+expect_fail() {
+    name=$1 pat=$2
+    shift 2
+    if "$@" >"$T/stdout" 2>"$T/stderr"; then
+        ko "$name: exit status 0"
+    elif ! grep -q -- "$pat" "$T/stderr"; then
+        ko "$name: stderr lacks '$pat': $(cat "$T/stderr")"
+    else
+        ok "$name"
+    fi
+}
+check() { # check NAME: runs the python on stdin with argv T REAL
+    if $PY - "$T" "$REAL" >"$T/py.txt" 2>&1; then ok "$1"; else ko "$1: $(tail -3 "$T/py.txt")"; fi
+}
+
+REAL=$(dirname "$0")/../../../shared/realdata/2xfm_0011_2xfm3__0.h5
+[ -f "$REAL" ] || REAL=../shared/realdata/2xfm_0011_2xfm3__0.h5
+$PY tests/interop/make_layouts.py "$T" || ko "make_layouts.py"
+
+# ---- the real file: APS 2-ID-E MAPS_RAW ----
+if [ -f "$REAL" ]; then
+    info=$("$BIN/mva-info" "$REAL")
+    case "$info" in *"recognised   MAPS_RAW"*"sum of 4 elements: data_a, data_b, data_c, data_d"*)
+        ok "mva-info names MAPS_RAW and its four elements" ;;
+    *) ko "mva-info MAPS_RAW: $info" ;; esac
+    case "$info" in *"--norm livetime dtc"*) ok "mva-info lists the normalisations" ;;
+    *) ko "mva-info normalisations: $info" ;; esac
+    "$BIN/mva-roi" "$REAL" --roi A=100:300 --roi All=0:2047 -q -o "$T/sum.h5" &&
+    "$BIN/mva-roi" "$REAL" --roi A=100:300 --roi All=0:2047 --norm livetime@1 -q \
+        -o "$T/lt.h5" &&
+    "$BIN/mva-roi" "$REAL" --detector 2 --roi A=100:300 -q -o "$T/el2.h5" &&
+    "$BIN/mva-pca" "$REAL" --norm livetime@1 --method exact -k 5 -q -o "$T/pca.h5" ||
+        ko "tools on the real file"
+    check "real file: sum of elements, one element, live-time ROI images = numpy" <<'PYEOF'
+import sys, h5py, numpy as np
+t, real = sys.argv[1:3]
+with h5py.File(real, "r") as f:
+    el = [f[f"MAPS_RAW/data_{c}"][()].astype(float) for c in "abcd"]   # (2048, 11, 9)
+    lt = f["MAPS_RAW/livetime"][()].astype(float)                      # (4, 11, 9)
+def roi(name, what):
+    with h5py.File(f"{t}/{name}.h5", "r") as f:
+        return f[f.attrs["default"]][f"roi/{what}/raw"][()]
+s = sum(el)
+assert np.array_equal(roi("sum", "All"), s.sum(0)), "sum of elements"
+assert np.array_equal(roi("sum", "A"), s[100:301].sum(0))
+assert np.array_equal(roi("el2", "A"), el[2][100:301].sum(0)), "--detector 2"
+n = sum(e / l for e, l in zip(el, lt))
+for name, a, b in (("All", 0, 2048), ("A", 100, 301)):
+    got, want = roi("lt", name), n[a:b].sum(0)
+    assert np.allclose(got, want, rtol=1e-12, atol=0), (name, abs(got - want).max())
+# Without normalisation column 0 (live time 1.2 s) stands out; normalised it does not.
+raw = s.sum(0)
+assert raw[:, 0].mean() > 1.8 * raw[:, 1:].mean()
+norm = n.sum(0)
+assert abs(norm[:, 0].mean() / norm[:, 1:].mean() - 1) < 0.3
+PYEOF
+    check "real file: exact PCA of the live-time normalised map = numpy eigh" <<'PYEOF'
+import sys, h5py, numpy as np
+t, real = sys.argv[1:3]
+with h5py.File(real, "r") as f:
+    el = [f[f"MAPS_RAW/data_{c}"][()].astype(float) for c in "abcd"]
+    lt = f["MAPS_RAW/livetime"][()].astype(float)
+x = sum(e / l for e, l in zip(el, lt)).reshape(2048, -1).T            # pixels x channels
+xc = x - x.mean(0)
+w, v = np.linalg.eigh(xc.T @ xc / (x.shape[0] - 1))
+w, v = w[::-1][:5], v[:, ::-1][:, :5]
+with h5py.File(f"{t}/pca.h5", "r") as f:
+    e = f[f.attrs["default"]]
+    ev, sp = e["eigenvalues"][()][:5], e["eigenspectra/data"][()][:5]
+assert np.allclose(ev, w, rtol=1e-10, atol=0), (ev, w)
+for k in range(5):
+    c = abs(np.dot(sp[k], v[:, k])) / np.linalg.norm(sp[k])
+    assert abs(c - 1) < 1e-8, (k, c)
+PYEOF
+else
+    ko "real file missing: $REAL"
+fi
+
+# ---- replicas ----
+"$BIN/mva-roi" "$T/maps.h5" --roi A=10:50 --norm livetime@1 -q -o "$T/maps-roi.h5" ||
+    ko "mva-roi MAPS"
+"$BIN/mva-roi" "$T/maps.h5" --roi A=10:50 --norm dtc -q -o "$T/maps-dtc.h5" || ko "MAPS dtc"
+"$BIN/mva-roi" "$T/maps.h5" --roi A=10:50 --norm monitor:US_IC@1 -q -o "$T/maps-us.h5" ||
+    ko "MAPS scaler"
+check "MAPS: channel-first by the layout, live time, dtc from ICR/OCR, scaler = numpy" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+with h5py.File(f"{t}/maps.h5", "r") as f:
+    m = f["MAPS/Spectra/mca_arr"][()].astype(float)
+    lt = f["MAPS/Spectra/Elapsed_Livetime"][()]
+    rt = f["MAPS/Spectra/Elapsed_Realtime"][()]
+    icr, ocr = f["MAPS/Spectra/Input_Counts"][()], f["MAPS/Spectra/Output_Counts"][()]
+    us = f["MAPS/Scalers/Values"][1]
+def roi(name):
+    with h5py.File(f"{t}/{name}.h5", "r") as f:
+        return f[f.attrs["default"]]["roi/A/raw"][()]
+a = m[10:51].sum(0)
+assert roi("maps-roi").shape == (70, 80)
+assert np.allclose(roi("maps-roi"), a / lt, rtol=1e-12)
+assert np.allclose(roi("maps-dtc"), a * (icr / ocr) * (rt / lt), rtol=1e-12)
+assert np.allclose(roi("maps-us"), a / us, rtol=1e-12)
+PYEOF
+"$BIN/mva-roi" "$T/pyxrf.h5" --roi A=0:255 -q -o "$T/px.h5" &&
+"$BIN/mva-roi" "$T/pyxrf.h5" --detector 0,2 --roi A=0:255 -q -o "$T/px02.h5" &&
+"$BIN/mva-roi" "$T/pyxrf.h5" --norm i0@1 --roi A=0:255 -q -o "$T/pxi0.h5" || ko "mva-roi PyXRF"
+check "PyXRF: detsum by default, --detector 0,2, i0 from the scalers = numpy" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+with h5py.File(f"{t}/pyxrf.h5", "r") as f:
+    d = [f[f"xrfmap/det{k}/counts"][()].astype(float) for k in (1, 2, 3)]
+    i0 = f["xrfmap/scalers/val"][:, :, 0]
+def roi(name):
+    with h5py.File(f"{t}/{name}.h5", "r") as f:
+        return f[f.attrs["default"]]["roi/A/raw"][()]
+assert np.array_equal(roi("px"), sum(d).sum(2))
+assert np.array_equal(roi("px02"), (d[0] + d[2]).sum(2))
+assert np.allclose(roi("pxi0"), sum(d).sum(2) / i0, rtol=1e-12)
+PYEOF
+"$BIN/mva-roi" "$T/xspress3.h5" --roi A=0:255 -q -o "$T/xs.h5" &&
+"$BIN/mva-roi" "$T/xspress3.h5" --roi A=0:255 --norm dtc -q -o "$T/xsd.h5" &&
+"$BIN/mva-roi" "$T/odin.h5" --detector sum --roi A=0:255 -q -o "$T/od.h5" &&
+"$BIN/mva-roi" "$T/odin.h5" --detector 1 --roi A=0:255 -q -o "$T/od1.h5" || ko "4-D, Odin"
+check "Xspress3 4-D (sum, dtc) and Odin (frames, elements, channels) = numpy" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+def roi(name):
+    with h5py.File(f"{t}/{name}.h5", "r") as f:
+        return f[f.attrs["default"]]["roi/A/raw"][()]
+with h5py.File(f"{t}/xspress3.h5", "r") as f:
+    d = f["entry/xspress3/data"][()].astype(float)
+    dtc = f["entry/xspress3/dtc_factors"][()]
+assert np.array_equal(roi("xs"), d.sum(axis=(2, 3)))
+assert np.allclose(roi("xsd"), (d.sum(3) * dtc).sum(2), rtol=1e-12)
+with h5py.File(f"{t}/odin.h5", "r") as f:
+    o = f["data"][()].astype(float)
+assert np.array_equal(roi("od").ravel(), o.sum(axis=(1, 2)))
+assert np.array_equal(roi("od1").ravel(), o[:, 1].sum(1))
+PYEOF
+
+# ---- the five wrong answers with exit 0 of issue 15, now refused or read right ----
+expect_fail "MAPS mca_arr without its layout: two readings refused" \
+    "reads two ways: 80 channels of 256 x 70 pixels (channels last) or 256 channels of 70 x 80" \
+    "$BIN/mva-pca" "$T/maps_bare.h5" -k 2 -o "$T/x.h5"
+expect_fail "NeXus default leading to 4-D: said, no fallback" \
+    "found 4-D 4x5x4x256 (the NeXus default plot" "$BIN/mva-pca" "$T/nexus4d.h5" -k 2 -o "$T/x.h5"
+expect_fail "Odin (frames, elements, channels): two readings refused" \
+    "Odin/Xspress3 (20 frames of 4 detector elements, 256 channels) or a map" \
+    "$BIN/mva-pca" "$T/odin.h5" -k 2 -o "$T/x.h5"
+expect_fail "PyMca channel axis without units is not keV" \
+    "no energy calibration (give one with --calib" \
+    "$BIN/mva-roi" "$T/pymca.h5" --roi Cu=8.0:8.1keV -o "$T/x.h5"
+expect_fail "--detector on a single-element input" "the input has a single detector element" \
+    "$BIN/mva-roi" "$T/single.h5" --detector sum --roi 1:2 -o "$T/x.h5"
+expect_fail "--detector out of range on MAPS_RAW" "the input has 4 detector elements" \
+    "$BIN/mva-roi" "$REAL" --detector 5 --roi 1:2 -o "$T/x.h5"
+expect_fail "--shape that does not fit" "gives 12 pixels, the dataset has 99" \
+    "$BIN/mva-info" "$REAL" --shape 3x4
+expect_fail "--norm a scaler the layout lacks" "no such scaler" \
+    "$BIN/mva-info" "$T/maps.h5" --norm monitor:nope
+"$BIN/mva-roi" "$T/nexus4d.h5" --detector sum --roi A=0:255 -q -o "$T/n4.h5" &&
+    $PY -c "
+import sys, h5py, numpy as np
+t = sys.argv[1]
+d = h5py.File(f'{t}/nexus4d.h5')['entry/plot/data'][()].astype(float)
+f = h5py.File(f'{t}/n4.h5'); r = f[f.attrs['default']]['roi/A/raw'][()]
+assert np.array_equal(r, d.sum(axis=(2, 3)))" "$T" && ok "4-D read with --detector sum" ||
+    ko "4-D with --detector sum"
+expect_fail "no layout: every candidate listed, 2-D included" \
+    "3 candidate datasets (2 3-D, 1 2-D (pixels, channels)); name one with" \
+    "$BIN/mva-info" "$T/cand.h5"
+if grep -q "/a/stack" "$T/stderr" && ! grep -q "/b/link" "$T/stderr" &&
+    grep -q "/d/spectra (10x256)" "$T/stderr"; then
+    ok "a dataset with two hard links listed once"
+else
+    ko "candidates: $(cat "$T/stderr")"
+fi
+
+echo "test_layouts: $fails failure(s)"
+[ "$fails" -eq 0 ]

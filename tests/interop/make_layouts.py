@@ -1,0 +1,110 @@
+"""Small faithful replicas of the HDF5 layouts facilities write, for tests/cli/test_layouts.sh.
+
+Usage: make_layouts.py DIR.  Each file holds a known map (counts from a fixed seed) so the
+test can compute what mva must read with numpy.  Where each structure was read:
+
+- MAPS (APS MAPS / XRF-Maps): AdvancedPhotonSource/XRF-Maps, src/io/file/hdf5_io.cpp (the
+  "/MAPS/Spectra/mca_arr" (channels, rows, cols) spectra, "/MAPS/Spectra/Elapsed_Livetime",
+  "Elapsed_Realtime", "Input_Counts", "Output_Counts" (rows, cols), "/MAPS/Scalers/Values"
+  (scalers, rows, cols) with "Names").
+- MAPS_RAW: the real file ../shared/realdata/2xfm_0011_2xfm3__0.h5 written by XRF-Maps
+  (data_a..data_d (channels, rows, cols) int16; livetime etc. (elements, rows, cols)).
+- PyXRF (NSLS-II): NSLS-II/PyXRF docs/data_input.rst ("spectrum from 3 detectors, positions
+  of x,y motors and scalers"), xrfmap/detsum/counts and xrfmap/detN/counts (rows, cols,
+  channels), xrfmap/scalers/name + val (rows, cols, scalers), xrfmap/positions/name + pos.
+- Diamond Xspress3 NeXus: the NeXus default plot leading to a 4-D data (rows, cols,
+  elements, channels) with dtc_factors (rows, cols, elements), as issue 15 describes it.
+- Odin/Xspress3: /data (frames, elements, channels) alone in the file (odin-data's file
+  writer names the frame dataset "data"; Diamond's xspress-detector meta writer puts dtc and
+  scalars in a separate _meta.h5).
+- PyMca's HDF5 stack (PyMca5 "HDF5 XRF Stack" note): an NXdata whose channel axis dataset
+  holds channel numbers without @units.
+"""
+import sys
+
+import h5py
+import numpy as np
+
+D = sys.argv[1]
+rng = np.random.default_rng(15)
+R, C, P, E = 4, 5, 256, 3
+
+
+def counts(shape, scale=20.0):
+    return rng.poisson(scale, size=shape).astype(np.uint32)
+
+
+def nxdata(f, entry, name):
+    """root @default -> NXentry entry @default -> NXdata name @signal data."""
+    f.attrs["default"] = entry
+    e = f.create_group(entry)
+    e.attrs["NX_class"] = "NXentry"
+    e.attrs["default"] = name
+    g = e.create_group(name)
+    g.attrs["NX_class"] = "NXdata"
+    g.attrs["signal"] = "data"
+    return g
+
+
+# MAPS: one element, channel-first, 2048-like ambiguity: P=256 channels of a 70 x 80 map
+# would also read as 256 rows x 70 cols x 80 channels; here the layout decides.
+with h5py.File(f"{D}/maps.h5", "w") as f:
+    mca = counts((P, 70, 80), 3.0)
+    f["MAPS/Spectra/mca_arr"] = mca
+    f["MAPS/Spectra/Elapsed_Livetime"] = rng.uniform(0.5, 1.5, (70, 80))
+    f["MAPS/Spectra/Elapsed_Realtime"] = f["MAPS/Spectra/Elapsed_Livetime"][()] * 1.1
+    f["MAPS/Spectra/Input_Counts"] = rng.uniform(1e4, 2e4, (70, 80))
+    f["MAPS/Spectra/Output_Counts"] = f["MAPS/Spectra/Input_Counts"][()] * 0.9
+    f["MAPS/Scalers/Values"] = rng.uniform(1e5, 2e5, (3, 70, 80))
+    f["MAPS/Scalers/Names"] = np.array([b"SRcurrent", b"US_IC", b"DS_IC"])
+# The same array without the layout around it: two readings, refused.
+with h5py.File(f"{D}/maps_bare.h5", "w") as f:
+    f["spectra/mca_arr"] = mca
+
+# PyXRF: three elements and their precomputed sum.
+with h5py.File(f"{D}/pyxrf.h5", "w") as f:
+    dets = [counts((R, C, P)) for _ in range(E)]
+    for k, d in enumerate(dets):
+        f[f"xrfmap/det{k + 1}/counts"] = d
+    f["xrfmap/detsum/counts"] = sum(d.astype(np.uint64) for d in dets).astype(np.uint32)
+    f["xrfmap/scalers/name"] = np.array([b"i0", b"time"])
+    f["xrfmap/scalers/val"] = rng.uniform(1e3, 2e3, (R, C, 2))
+    f["xrfmap/positions/name"] = np.array([b"x_pos", b"y_pos"])
+    f["xrfmap/positions/pos"] = np.stack(np.meshgrid(np.arange(C) * 0.1, np.arange(R) * 0.1))
+
+# Diamond Xspress3 NeXus: the default plot is 4-D, dtc_factors beside it.
+with h5py.File(f"{D}/xspress3.h5", "w") as f:
+    g = nxdata(f, "entry", "xspress3")
+    g["data"] = counts((R, C, 4, P))
+    g["dtc_factors"] = rng.uniform(1.0, 1.2, (R, C, 4))
+# The same with no dtc_factors: the 4-D default plot is refused (no fallback).
+with h5py.File(f"{D}/nexus4d.h5", "w") as f:
+    g = nxdata(f, "entry", "plot")
+    g["data"] = counts((R, C, 4, P))
+    g["other"] = counts((R, C, 4))  # the old reader fell back to this as 4 "channels"
+
+# Odin/Xspress3: frames x elements x channels.
+with h5py.File(f"{D}/odin.h5", "w") as f:
+    f["data"] = counts((20, 4, P))
+
+# PyMca HDF5 stack: channel axis without units.
+with h5py.File(f"{D}/pymca.h5", "w") as f:
+    g = nxdata(f, "stack", "data")
+    g.attrs["axes"] = ["dim_0", "dim_1", "channels"]
+    g["data"] = counts((R, C, P))
+    g["channels"] = np.arange(P, dtype=np.float64)
+    g["dim_0"] = np.arange(R)
+    g["dim_1"] = np.arange(C)
+
+# A 3-D map of four elements without a layout, for --detector refusal.
+with h5py.File(f"{D}/single.h5", "w") as f:
+    f["data"] = counts((R, C, P))
+    f["data"].attrs["interpretation"] = "spectrum"
+
+# No layout, several candidates: mva-info lists each once (a hard link twice is one dataset),
+# 2-D (pixels, channels) ones included.
+with h5py.File(f"{D}/cand.h5", "w") as f:
+    f["a/stack"] = counts((R, C, P))
+    f["b/link"] = f["a/stack"]
+    f["c/other"] = counts((R, C, P))
+    f["d/spectra"] = counts((10, P))
