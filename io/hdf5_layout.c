@@ -417,7 +417,7 @@ static int read_dtc(const norm_ctx *c, double **v, size_t *vnel, char *src, size
     const h5_layout *L = c->L;
     if (L->dtc[0] != '\0') {
         snprintf(src, cap, "%s", L->dtc);
-        return mva_norm_read_dataset(c->file, L->dtc, c->rows, c->cols, L->nel, v, vnel, err);
+        return mva_norm_read_dataset(c->file, L->dtc, -1, c->rows, c->cols, L->nel, v, vnel, err);
     }
     if (L->icr[0] == '\0' || L->ocr[0] == '\0')
         return mva_error_set(err, MVA_ENOTFOUND,
@@ -429,7 +429,7 @@ static int read_dtc(const norm_ctx *c, double **v, size_t *vnel, char *src, size
     int rc = MVA_OK;
     for (int k = 0; k < 4 && rc == MVA_OK; k++)
         if (paths[k][0] != '\0')
-            rc = mva_norm_read_dataset(c->file, paths[k], c->rows, c->cols, L->nel, &a[k], &an[k],
+            rc = mva_norm_read_dataset(c->file, paths[k], -1, c->rows, c->cols, L->nel, &a[k], &an[k],
                                        err);
     size_t n = c->rows * c->cols, m = an[0];
     for (int k = 1; k < 4 && rc == MVA_OK; k++)
@@ -460,7 +460,7 @@ static int resolve_norm(void *ctx, const mva_norm_term *t, double **v, size_t *v
             return mva_error_set(err, MVA_ENOTFOUND, "--norm livetime: %s (%s layout) has no "
                                  "live time", c->file, L->name);
         snprintf(src, cap, "%s", L->livetime);
-        return mva_norm_read_dataset(c->file, L->livetime, c->rows, c->cols, L->nel, v, vnel,
+        return mva_norm_read_dataset(c->file, L->livetime, -1, c->rows, c->cols, L->nel, v, vnel,
                                      err);
     }
     if (strcmp(t->name, "dtc") == 0)
