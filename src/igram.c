@@ -2,24 +2,38 @@
  * The Gram of integer rows (detector counts), exact and at single-precision speed.
  *
  * Rows are shifted by an integer vector mu0 (the rounded median of a sample of them), and
- * d = x - mu0 is multiplied out in single precision.  The products and every partial sum the
- * kernels form are integers bounded by fbound = sum over the rows of max_j d_j^2
- * (|d_j d_k| <= max(d_j^2, d_k^2)); while fbound <= 2^24 every one of them is a float, so the
- * float Gram is exact, whatever the order of the sums.  Before a row would break the bound,
- * the float Gram is added to the caller's double one (exact up to 2^53) and restarted.  In raw
- * mode it is added as sum x x^T = F + s mu0^T + mu0 s^T + m mu0 mu0^T (s, m: sum of d and rows
- * since the last flush), also exact.  A row with a fraction or |d| > 4096 is refused, for the
- * caller's own double-precision path.
+ * d = x - mu0 is multiplied out, tile by tile of the upper triangle: ssyrk on the diagonal,
+ * sgemm off it, in single precision where that is exact, in double where it is not.
  *
- * Two things make it cheaper than one ssyrk of all the variables:
+ * Exactness, tile by tile.  The packed variables are cut into panels; the products and every
+ * partial sum that the kernels form for tile (I, J) are integers bounded by
+ *   sum over its rows of max_{a in I} |d_a| * max_{b in J} |d_b|,
+ * whatever the order of the sums.  Each row's max |d| per panel is kept as it is packed, so
+ * each batch of rows gives each tile its bound.  While a tile's running bound stays <= 2^24
+ * every sum is a float and its float Gram is exact; before a batch would break it, that tile
+ * alone is added into the caller's double Gram g and restarted.  A batch whose own bound
+ * passes 2^24 (bright channels: d ~ 1000 in both panels) is multiplied out for that tile in
+ * double precision, in strips, straight into g: exact while every sum is below 2^53, which
+ * the rows taken guarantee (|d| <= 2^22, so a batch of 512 stays below 2^53; and the running
+ * sum of max d^2 over all rows, gbound, <= 2^53).  In raw mode g gets sum x x^T
+ * = F + s mu0^T + mu0 s^T + m mu0 mu0^T (s, m: sum of d and rows since the last flush), also
+ * exact.  A row with a fraction, |d| > 2^22 or NaN is refused, for the caller's own path.
+ *
+ * Which tiles go double depends on where the bright variables sit: the live variables are
+ * ordered by their largest |d| (brightest first) once the first batch is in, and again at
+ * batches 2, 4, 8, ... when that orders them better, so that the bright channels share one
+ * narrow panel and most tiles stay single precision with rare restarts.  On a map with peak
+ * channels of ~1000 counts this leaves ~5% of the products in double precision; with one
+ * global bound the float Gram was restarted every ~6 rows.
+ *
+ * Cheaper still than one ssyrk of all the variables:
  * - Variables whose d has been 0 in every row so far (dead channels: above the beam energy,
  *   below the detector threshold) are left out of the products: rows are packed to the live
  *   ones, and a variable that turns live later joins at the end, its Gram entries so far 0.
- * - The products are split into tiles of the upper triangle (ssyrk on the diagonal, sgemm
- *   off it) that the calling thread and a few helper threads take in turn, one batch of rows
- *   while the calling thread packs the next.  OpenBLAS's own threads would wait for each other
- *   on every call while the pass's reader thread takes a core now and then (measured: ~20% of
- *   the CPU spent yielding); tiles taken in turn keep both cores on products.
+ * - The tiles are taken in turn by the calling thread and a few helper threads, one batch of
+ *   rows while the calling thread packs the next.  OpenBLAS's own threads would wait for each
+ *   other on every call while the pass's reader thread takes a core now and then (measured:
+ *   ~20% of the CPU spent yielding); tiles taken in turn keep both cores on products.
  */
 #include <cblas.h>
 #include <math.h>
@@ -33,60 +47,145 @@
 #include "mva/error.h"
 #include "igram.h"
 
-/* Largest integer up to which every integer is a float. */
+/* Largest integers up to which every integer is a float, a double. */
 #define FLT_EXACT 16777216.0
+#define DBL_EXACT 9007199254740992.0
+/* Largest |d| taken: a batch of 512 rows of d^2 <= 2^44 sums below 2^53. */
+#define D_MAX 4194304.0
 
-/* Helper threads and tiles: enough tiles that threads finishing early find work. */
+/* Helper threads and panels: enough tiles that threads finishing early find work. */
 #define POOL_MAX_THREADS 16
-#define PANELS_MAX 12
+#define PANELS_EVEN_MAX 12 /* even panels, before the brightest one is split */
 #define PANEL_MIN_COLS 128
-#define TILES_MAX (PANELS_MAX * (PANELS_MAX + 1) / 2)
+/* Double-precision tiles go in strips of DSTRIP x DSTRIP (scratch: 2 x 512 x DSTRIP + DSTRIP^2
+ * doubles a thread, 1.1 MB). */
+#define DSTRIP 128
+#define SCRATCH_DOUBLES (2 * (size_t)MVA_IGRAM_ROWS * DSTRIP + (size_t)DSTRIP * DSTRIP)
+
+enum { TILE_FLOAT, TILE_DOUBLE };
 
 typedef struct {
-    size_t i0, ni, j0, nj; /* rows [i0, i0 + ni) and columns [j0, j0 + nj) of f */
+    size_t i0, ni, j0, nj; /* packed rows [i0, i0 + ni) and columns [j0, j0 + nj) of f */
+    int mode;              /* TILE_FLOAT or TILE_DOUBLE */
+    int restart;           /* float: add the tile of f into g first, then beta 0 */
+    float beta;
+    double cost;           /* for the order they are taken in */
 } tile;
 
-/* One batch of products: f (+)= a^T a over rows x cols, tile by tile. */
+/* One batch of products, tile by tile. */
 typedef struct {
-    const float *a;
-    float *f;
-    size_t rows, ld;
-    float beta;
-    tile tiles[TILES_MAX];
+    mva_igram *ig;
+    const float *a; /* rows x ld, packed */
+    size_t rows;
+    tile tiles[MVA_IGRAM_TILES];
     size_t ntiles, next, finished;
 } batch;
+
+typedef struct {
+    igram_pool *pl;
+    double *scratch;
+} helper;
 
 struct igram_pool {
     pthread_mutex_t mu;
     pthread_cond_t work, done;
     pthread_t th[POOL_MAX_THREADS];
-    int nth;            /* helper threads */
+    helper hp[POOL_MAX_THREADS];
+    int nth;          /* helper threads */
     int quit;
-    int blas_threads;   /* OpenBLAS's threads before, given back at the end */
-    batch job;          /* ntiles 0: none in flight */
+    int blas_threads; /* OpenBLAS's threads before, given back at the end */
+    batch job;        /* ntiles 0: none in flight */
 };
 
-static void run_tile(const batch *b, const tile *t)
+/* Adds the block src (ni x nj, ld) at packed positions (i0.., j0..) into g, the upper
+ * triangle only where the block straddles the diagonal.  Tiles cover each pair of packed
+ * positions once, so threads on different tiles never add to the same entry. */
+#define SCATTER_BODY                                                                         \
+    for (size_t r = 0; r < ni; r++) {                                                        \
+        size_t gi = ig->live[i0 + r], c0 = i0 + r >= j0 ? i0 + r - j0 : 0;                  \
+        for (size_t c = c0; c < nj; c++) {                                                   \
+            size_t gj = ig->live[j0 + c];                                                    \
+            double v = src[r * ld + c];                                                      \
+            if (gi <= gj)                                                                    \
+                ig->g[gi * ig->p + gj] += v;                                                 \
+            else                                                                             \
+                ig->g[gj * ig->p + gi] += v;                                                 \
+        }                                                                                    \
+    }
+
+static void scatter_float(mva_igram *ig, const float *src, size_t ld, size_t i0, size_t ni,
+                          size_t j0, size_t nj)
 {
+    SCATTER_BODY
+}
+
+static void scatter_double(mva_igram *ig, const double *src, size_t ld, size_t i0, size_t ni,
+                           size_t j0, size_t nj)
+{
+    SCATTER_BODY
+}
+
+/* Columns [c0, c0 + w) of the rows into out (rows x DSTRIP), in double. */
+static void strip_to_double(const float *a, size_t ld, size_t rows, size_t c0, size_t w,
+                            double *out)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < w; c++)
+            out[r * DSTRIP + c] = a[r * ld + c0 + c];
+}
+
+/* A tile in double precision, DSTRIP x DSTRIP at a time, added into g. */
+static void run_double(const batch *b, const tile *t, double *scratch)
+{
+    size_t ld = b->ig->p, rows = b->rows;
+    double *si = scratch, *sj = scratch + (size_t)MVA_IGRAM_ROWS * DSTRIP;
+    double *out = sj + (size_t)MVA_IGRAM_ROWS * DSTRIP;
+    int diag = t->i0 == t->j0;
+    for (size_t ia = 0; ia < t->ni; ia += DSTRIP) {
+        size_t wi = t->ni - ia < DSTRIP ? t->ni - ia : DSTRIP;
+        strip_to_double(b->a, ld, rows, t->i0 + ia, wi, si);
+        for (size_t jb = diag ? ia : 0; jb < t->nj; jb += DSTRIP) {
+            size_t wj = t->nj - jb < DSTRIP ? t->nj - jb : DSTRIP;
+            const double *right = si;
+            if (!diag || jb != ia) {
+                strip_to_double(b->a, ld, rows, t->j0 + jb, wj, sj);
+                right = sj;
+            }
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)wi, (int)wj, (int)rows,
+                        1.0, si, DSTRIP, right, DSTRIP, 0.0, out, DSTRIP);
+            scatter_double(b->ig, out, DSTRIP, t->i0 + ia, wi, t->j0 + jb, wj);
+        }
+    }
+}
+
+static void run_tile(const batch *b, const tile *t, double *scratch)
+{
+    mva_igram *ig = b->ig;
+    size_t ld = ig->p;
+    if (t->mode == TILE_DOUBLE) {
+        run_double(b, t, scratch);
+        return;
+    }
+    float *c = ig->f + t->i0 * ld + t->j0;
+    if (t->restart)
+        scatter_float(ig, c, ld, t->i0, t->ni, t->j0, t->nj);
     const float *ai = b->a + t->i0, *aj = b->a + t->j0;
-    float *c = b->f + t->i0 * b->ld + t->j0;
     if (t->i0 == t->j0)
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)t->ni, (int)b->rows, 1.0f, ai,
-                    (int)b->ld, b->beta, c, (int)b->ld);
+                    (int)ld, t->beta, c, (int)ld);
     else
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)t->ni, (int)t->nj,
-                    (int)b->rows, 1.0f, ai, (int)b->ld, aj, (int)b->ld, b->beta, c,
-                    (int)b->ld);
+                    (int)b->rows, 1.0f, ai, (int)ld, aj, (int)ld, t->beta, c, (int)ld);
 }
 
 /* Takes tiles of the batch in flight until none is left; called with mu held. */
-static void take_tiles(igram_pool *pl)
+static void take_tiles(igram_pool *pl, double *scratch)
 {
     batch *b = &pl->job;
     while (b->next < b->ntiles) {
         const tile t = b->tiles[b->next++];
         pthread_mutex_unlock(&pl->mu);
-        run_tile(b, &t);
+        run_tile(b, &t, scratch);
         pthread_mutex_lock(&pl->mu);
         if (++b->finished == b->ntiles)
             pthread_cond_broadcast(&pl->done);
@@ -95,15 +194,26 @@ static void take_tiles(igram_pool *pl)
 
 static void *helper_main(void *arg)
 {
-    igram_pool *pl = arg;
+    helper *h = arg;
+    igram_pool *pl = h->pl;
     pthread_mutex_lock(&pl->mu);
     while (!pl->quit) {
-        take_tiles(pl);
+        take_tiles(pl, h->scratch);
         if (!pl->quit)
             pthread_cond_wait(&pl->work, &pl->mu);
     }
     pthread_mutex_unlock(&pl->mu);
     return NULL;
+}
+
+static void pool_free(igram_pool *pl)
+{
+    for (int i = 0; i < POOL_MAX_THREADS; i++)
+        free(pl->hp[i].scratch);
+    pthread_mutex_destroy(&pl->mu);
+    pthread_cond_destroy(&pl->work);
+    pthread_cond_destroy(&pl->done);
+    free(pl);
 }
 
 /* Helpers for the OpenBLAS threads there are (one of them the caller), or NULL: none wanted
@@ -120,13 +230,16 @@ static igram_pool *pool_start(void)
     pthread_cond_init(&pl->work, NULL);
     pthread_cond_init(&pl->done, NULL);
     int want = threads - 1 < POOL_MAX_THREADS ? threads - 1 : POOL_MAX_THREADS;
-    while (pl->nth < want && pthread_create(&pl->th[pl->nth], NULL, helper_main, pl) == 0)
+    while (pl->nth < want) {
+        helper *h = &pl->hp[pl->nth];
+        h->pl = pl;
+        h->scratch = malloc(SCRATCH_DOUBLES * sizeof *h->scratch);
+        if (h->scratch == NULL || pthread_create(&pl->th[pl->nth], NULL, helper_main, h) != 0)
+            break;
         pl->nth++;
+    }
     if (pl->nth == 0) {
-        pthread_mutex_destroy(&pl->mu);
-        pthread_cond_destroy(&pl->work);
-        pthread_cond_destroy(&pl->done);
-        free(pl);
+        pool_free(pl);
         return NULL;
     }
     pl->blas_threads = threads;
@@ -142,11 +255,8 @@ static void pool_stop(igram_pool *pl)
     pthread_mutex_unlock(&pl->mu);
     for (int i = 0; i < pl->nth; i++)
         pthread_join(pl->th[i], NULL);
-    pthread_mutex_destroy(&pl->mu);
-    pthread_cond_destroy(&pl->work);
-    pthread_cond_destroy(&pl->done);
     openblas_set_num_threads(pl->blas_threads);
-    free(pl);
+    pool_free(pl);
 }
 
 /* Waits for the batch in flight, taking its tiles that are left. */
@@ -156,35 +266,101 @@ static void wait_batch(mva_igram *a)
     if (pl == NULL)
         return;
     pthread_mutex_lock(&pl->mu);
-    take_tiles(pl);
+    take_tiles(pl, a->scratch);
     while (pl->job.finished < pl->job.ntiles)
         pthread_cond_wait(&pl->done, &pl->mu);
     pl->job.ntiles = pl->job.next = pl->job.finished = 0;
     pthread_mutex_unlock(&pl->mu);
 }
 
-/* The upper triangle of nl columns in np x np panels, at least 3 tiles a thread (each split
- * costs OpenBLAS some speed: 3 panels 4%, 4 panels 9% on one core); tiles off the diagonal
- * first (they cost twice a diagonal one), so that the last ones taken are the small ones. */
-static size_t plan_tiles(tile *t, size_t nl, int threads)
+/* ---- panels, tiles and the order of the variables ---- */
+
+/* Tile (k, l), k <= l, of the upper triangle of panels, row by row. */
+static size_t tile_index(const mva_igram *a, size_t k, size_t l)
 {
-    size_t np = 1;
-    while (np < PANELS_MAX && np * (np + 1) / 2 < 3 * (size_t)threads &&
-           nl / (np + 1) >= PANEL_MIN_COLS)
-        np++;
-    size_t w = (nl + np - 1) / np, nt = 0;
-    w = (w + 15) & ~(size_t)15; /* whole cache lines */
-    for (int diag = 0; diag < 2; diag++)
-        for (size_t i = 0; i * w < nl; i++)
-            for (size_t j = i; j * w < nl; j++) {
-                if ((i == j) != diag)
-                    continue;
-                size_t i0 = i * w, j0 = j * w;
-                t[nt++] = (tile){i0, nl - i0 < w ? nl - i0 : w, j0, nl - j0 < w ? nl - j0 : w};
-            }
-    return nt;
+    return k * a->np - k * (k - 1) / 2 + (l - k);
 }
 
+static size_t panel_end(const mva_igram *a, size_t k)
+{
+    return k + 1 < a->np ? a->pb[k + 1] : a->nl;
+}
+
+/* Even panels over the nl live variables, at least 3 tiles a thread (each split costs
+ * OpenBLAS some speed: 3 panels 4%, 4 panels 9% on one core), the first (brightest) one cut
+ * at a quarter: the tiles that need double precision are then a few small ones. */
+static void plan_panels(mva_igram *a, int threads)
+{
+    size_t nl = a->nl, np = 1;
+    while (np < PANELS_EVEN_MAX && np * (np + 1) / 2 < 3 * (size_t)threads &&
+           nl / (np + 1) >= PANEL_MIN_COLS)
+        np++;
+    size_t w = (nl + np - 1) / np;
+    w = (w + 15) & ~(size_t)15; /* whole cache lines */
+    size_t k = 0, q = (w / 4 + 15) & ~(size_t)15;
+    a->pb[k++] = 0;
+    if (w >= 64 && q < nl)
+        a->pb[k++] = q;
+    for (size_t e = w; e < nl; e += w)
+        a->pb[k++] = e;
+    a->np = k;
+    a->plan_nl = nl;
+    for (size_t t = 0; t < MVA_IGRAM_TILES; t++) {
+        a->tbound[t] = 0.0;
+        a->tfresh[t] = 1;
+    }
+}
+
+/* Each row's max |d| per panel, for rows [r0, r1) of the batch filling. */
+static void panel_maxima(mva_igram *a, size_t r0, size_t r1)
+{
+    for (size_t r = r0; r < r1; r++) {
+        const float *x = a->fw[a->cur] + r * a->p;
+        float *pm = a->pmax[a->cur] + r * MVA_IGRAM_PANELS;
+        for (size_t k = 0; k < a->np; k++) {
+            float m = 0.0f;
+            for (size_t i = a->pb[k], e = panel_end(a, k); i < e; i++) {
+                float v = fabsf(x[i]);
+                m = v > m ? v : m;
+            }
+            pm[k] = m;
+        }
+    }
+}
+
+/* What a plan of the panels costs by the largest |d| seen per variable: a tile in double
+ * precision (when 512 rows at the panels' largest |d| could pass 2^24) costs ~3 in float. */
+static double plan_cost(const mva_igram *a, const float *cm, const size_t *pb, size_t np)
+{
+    float mx[MVA_IGRAM_PANELS];
+    for (size_t k = 0; k < np; k++) {
+        size_t e = k + 1 < np ? pb[k + 1] : a->nl;
+        mx[k] = 0.0f;
+        for (size_t i = pb[k]; i < e; i++)
+            mx[k] = cm[i] > mx[k] ? cm[i] : mx[k];
+    }
+    double cost = 0.0;
+    for (size_t k = 0; k < np; k++)
+        for (size_t l = k; l < np; l++) {
+            double wk = (double)((k + 1 < np ? pb[k + 1] : a->nl) - pb[k]);
+            double wl = (double)((l + 1 < np ? pb[l + 1] : a->nl) - pb[l]);
+            double area = k == l ? wk * wk / 2 : wk * wl;
+            int dbl = (double)mx[k] * mx[l] * MVA_IGRAM_ROWS > FLT_EXACT;
+            cost += area * (dbl ? 3.0 : 1.0);
+        }
+    return cost;
+}
+
+typedef struct {
+    float key; /* largest |d| seen */
+    size_t pos;
+} ranked;
+
+static int brighter_first(const void *x, const void *y)
+{
+    const ranked *u = x, *v = y;
+    return u->key > v->key ? -1 : u->key < v->key ? 1 : (u->pos > v->pos) - (u->pos < v->pos);
+}
 /* Zeroes the columns of f's upper triangle that turned live since its last batch. */
 static void zero_new_columns(mva_igram *a)
 {
@@ -192,6 +368,146 @@ static void zero_new_columns(mva_igram *a)
         for (size_t j = (i > a->f_cols ? i : a->f_cols); j < a->nl; j++)
             a->f[i * a->p + j] = 0.0f;
     a->f_cols = a->nl;
+}
+
+/* Every tile of f that holds a sum into g (the batch in flight done), all restarted. */
+static void flush_tiles(mva_igram *a)
+{
+    size_t ld = a->p, n = a->f_cols;
+    for (size_t k = 0; k < a->np; k++)
+        for (size_t l = k; l < a->np; l++) {
+            size_t t = tile_index(a, k, l);
+            size_t i0 = a->pb[k], j0 = a->pb[l];
+            size_t i1 = panel_end(a, k) < n ? panel_end(a, k) : n;
+            size_t j1 = panel_end(a, l) < n ? panel_end(a, l) : n;
+            if (!a->tfresh[t] && i1 > i0 && j1 > j0)
+                scatter_float(a, a->f + i0 * ld + j0, ld, i0, i1 - i0, j0, j1 - j0);
+            a->tfresh[t] = 1;
+            a->tbound[t] = 0.0;
+        }
+}
+
+/* The largest |d| per variable, over the rows of the batch filling (before the first plan:
+ * pack_row keeps them after). */
+static void note_maxima(mva_igram *a)
+{
+    for (size_t r = 0; r < a->nf; r++) {
+        const float *x = a->fw[a->cur] + r * a->p;
+        for (size_t i = 0; i < a->nl; i++) {
+            float v = fabsf(x[i]);
+            a->cmax[i] = v > a->cmax[i] ? v : a->cmax[i];
+        }
+    }
+}
+
+/* The live variables brightest first, the rows of the batch filling permuted to match, and
+ * the panels planned anew (f flushed before: its tiles change).  Only an order: any order
+ * is exact.  0, or MVA_ENOMEM (the order is left as it was). */
+static int reorder(mva_igram *a, int threads)
+{
+    size_t nl = a->nl, p = a->p;
+    ranked *rk = malloc(nl * sizeof *rk);
+    size_t *live = malloc(nl * sizeof *live);
+    if (rk == NULL || live == NULL) {
+        free(rk);
+        free(live);
+        return MVA_ENOMEM;
+    }
+    for (size_t i = 0; i < nl; i++)
+        rk[i] = (ranked){a->cmax[i], i};
+    qsort(rk, nl, sizeof *rk, brighter_first);
+    for (size_t i = 0; i < nl; i++) {
+        live[i] = a->live[rk[i].pos];
+        a->cmax[i] = rk[i].key;
+    }
+    memcpy(a->live, live, nl * sizeof *live);
+    for (size_t r = 0; r < a->nf; r++) {
+        float *x = a->fw[a->cur] + r * p;
+        for (size_t i = 0; i < nl; i++)
+            a->row[i] = x[rk[i].pos];
+        memcpy(x, a->row, nl * sizeof *x);
+    }
+    free(rk);
+    free(live);
+    a->n_reorder++;
+    plan_panels(a, threads);
+    a->f_cols = 0;
+    panel_maxima(a, 0, a->nf);
+    return MVA_OK;
+}
+
+/* Before each batch: the variables ordered by brightness when that is 10% cheaper by
+ * plan_cost than the order they are in (or there is no plan yet, or one for far fewer live
+ * variables).  A new order costs a flush of f, so it is taken only when it pays. */
+static void replan(mva_igram *a, int threads)
+{
+    int first = a->np == 0, grown = a->nl > a->plan_nl + a->plan_nl / 4 + 16;
+    if (first)
+        note_maxima(a);
+    if (!first && !grown) {
+        ranked *rk = malloc(a->nl * sizeof *rk);
+        float *cm = malloc(a->nl * sizeof *cm);
+        double now = plan_cost(a, a->cmax, a->pb, a->np), sorted = now;
+        if (rk && cm) {
+            for (size_t i = 0; i < a->nl; i++)
+                rk[i] = (ranked){a->cmax[i], i};
+            qsort(rk, a->nl, sizeof *rk, brighter_first);
+            for (size_t i = 0; i < a->nl; i++)
+                cm[i] = rk[i].key;
+            sorted = plan_cost(a, cm, a->pb, a->np);
+        }
+        free(rk);
+        free(cm);
+        if (sorted > 0.9 * now)
+            return;
+    }
+    flush_tiles(a);
+    reorder(a, threads);
+}
+
+/* Each tile's precision for the batch filling, from its rows' max |d| per panel. */
+static size_t plan_batch(mva_igram *a, tile *tiles)
+{
+    size_t nt = 0;
+    const float *pm = a->pmax[a->cur];
+    for (size_t k = 0; k < a->np; k++)
+        for (size_t l = k; l < a->np; l++) {
+            size_t ti = tile_index(a, k, l);
+            double bb = 0.0;
+            for (size_t r = 0; r < a->nf; r++)
+                bb += (double)pm[r * MVA_IGRAM_PANELS + k] * pm[r * MVA_IGRAM_PANELS + l];
+            tile t = {a->pb[k], panel_end(a, k) - a->pb[k], a->pb[l],
+                      panel_end(a, l) - a->pb[l], TILE_FLOAT, 0, 1.0f, 0.0};
+            if (t.ni == 0 || t.nj == 0)
+                continue;
+            double area = k == l ? (double)t.ni * t.ni / 2 : (double)t.ni * t.nj;
+            if (bb > FLT_EXACT) {
+                a->n_double++;
+                a->area_double += area * (double)a->nf;
+                t.mode = TILE_DOUBLE;
+                t.cost = 3 * area;
+            } else {
+                t.restart = !a->tfresh[ti] && a->tbound[ti] + bb > FLT_EXACT;
+                a->n_float++;
+                a->area_float += area * (double)a->nf;
+                a->n_restart += (size_t)t.restart;
+                if (t.restart || a->tfresh[ti]) {
+                    t.beta = 0.0f;
+                    a->tbound[ti] = 0.0;
+                }
+                a->tbound[ti] += bb;
+                a->tfresh[ti] = 0;
+                t.cost = area;
+            }
+            /* the costliest first, so that the last ones taken are small */
+            size_t q = nt++;
+            while (q > 0 && tiles[q - 1].cost < t.cost) {
+                tiles[q] = tiles[q - 1];
+                q--;
+            }
+            tiles[q] = t;
+        }
+    return nt;
 }
 
 /* Multiplies out the rows of fw[cur]: hands them to the helpers and returns, or does it all
@@ -206,20 +522,24 @@ static void send_batch(mva_igram *a)
             a->pool = pool_start();
     }
     wait_batch(a);
-    int fresh = a->f_cols == 0;
-    if (!fresh && a->f_cols < a->nl)
+    a->batches++;
+    if (a->nl == 0) { /* rows of zeros: nothing to multiply */
+        a->nf = 0;
+        return;
+    }
+    replan(a, a->pool ? a->pool->nth + 1 : 1);
+    if (a->f_cols > 0 && a->f_cols < a->nl)
         zero_new_columns(a);
     a->f_cols = a->nl;
-    batch b = {a->fw[a->cur], a->f, a->nf, a->p, fresh ? 0.0f : 1.0f, {{0}}, 0, 0, 0};
+    batch b = {a, a->fw[a->cur], a->nf, {{0}}, 0, 0, 0};
+    b.ntiles = plan_batch(a, b.tiles);
     if (a->pool == NULL) {
-        b.tiles[0] = (tile){0, a->nl, 0, a->nl};
-        run_tile(&b, &b.tiles[0]);
+        for (size_t t = 0; t < b.ntiles; t++)
+            run_tile(&b, &b.tiles[t], a->scratch);
     } else {
         igram_pool *pl = a->pool;
-        size_t nt = plan_tiles(b.tiles, a->nl, pl->nth + 1);
         pthread_mutex_lock(&pl->mu);
         pl->job = b;
-        pl->job.ntiles = nt;
         pthread_cond_broadcast(&pl->work);
         pthread_mutex_unlock(&pl->mu);
         a->cur ^= 1;
@@ -238,12 +558,18 @@ int mva_igram_init(mva_igram *a, size_t p, double *g, int raw)
     a->fsum = calloc(p, sizeof *a->fsum);
     a->live = malloc(p * sizeof *a->live);
     a->dead = malloc(p * sizeof *a->dead);
+    a->cmax = calloc(p, sizeof *a->cmax);
     a->f = malloc(p * p * sizeof *a->f);
     a->row = malloc(p * sizeof *a->row);
-    a->fw[0] = malloc((size_t)MVA_IGRAM_ROWS * p * sizeof *a->fw[0]);
-    a->fw[1] = malloc((size_t)MVA_IGRAM_ROWS * p * sizeof *a->fw[1]);
-    if (!a->mu0 || !a->dsum || !a->fsum || !a->live || !a->dead || !a->f || !a->row ||
-        !a->fw[0] || !a->fw[1]) {
+    a->scratch = malloc(SCRATCH_DOUBLES * sizeof *a->scratch);
+    int ok = a->mu0 && a->dsum && a->fsum && a->live && a->dead && a->cmax && a->f && a->row &&
+             a->scratch;
+    for (int i = 0; i < 2; i++) {
+        a->fw[i] = malloc((size_t)MVA_IGRAM_ROWS * p * sizeof *a->fw[i]);
+        a->pmax[i] = malloc((size_t)MVA_IGRAM_ROWS * MVA_IGRAM_PANELS * sizeof *a->pmax[i]);
+        ok = ok && a->fw[i] && a->pmax[i];
+    }
+    if (!ok) {
         mva_igram_free(a);
         return MVA_ENOMEM;
     }
@@ -263,10 +589,14 @@ void mva_igram_free(mva_igram *a)
     free(a->fsum);
     free(a->live);
     free(a->dead);
+    free(a->cmax);
     free(a->f);
     free(a->row);
-    free(a->fw[0]);
-    free(a->fw[1]);
+    free(a->scratch);
+    for (int i = 0; i < 2; i++) {
+        free(a->fw[i]);
+        free(a->pmax[i]);
+    }
     memset(a, 0, sizeof *a);
 }
 
@@ -282,6 +612,7 @@ int mva_igram_set_shift(mva_igram *a, const double *sample, size_t ns)
     double *col = malloc((ns ? ns : 1) * sizeof *col);
     if (col == NULL)
         return MVA_ENOMEM;
+    a->mumax = 0.0;
     for (size_t j = 0; j < p; j++) {
         double m = 0.0;
         if (ns) {
@@ -291,6 +622,7 @@ int mva_igram_set_shift(mva_igram *a, const double *sample, size_t ns)
             m = col[ns / 2];
         }
         a->mu0[j] = isfinite(m) && fabs(m) < 1e15 ? nearbyint(m) : 0.0;
+        a->mumax = fabs(a->mu0[j]) > a->mumax ? fabs(a->mu0[j]) : a->mumax;
     }
     free(col);
     a->shift_set = 1;
@@ -315,43 +647,20 @@ int mva_igram_shift_from_block(mva_igram *a, const mva_block *b,
     return mva_igram_set_shift(a, buf, taken);
 }
 
-/* The float Gram into g: entry (a, b) of f is that of variables live[a], live[b]. */
-static void add_into_g(mva_igram *a)
+void mva_igram_flush(mva_igram *a)
 {
+    send_batch(a);
+    wait_batch(a);
+    flush_tiles(a);
     size_t p = a->p;
-    for (size_t i = 0; i < a->f_cols; i++) {
-        size_t gi = a->live[i];
-        for (size_t j = i; j < a->f_cols; j++) {
-            size_t gj = a->live[j];
-            double v = a->f[i * p + j];
-            if (gi <= gj)
-                a->g[gi * p + gj] += v;
-            else
-                a->g[gj * p + gi] += v;
-        }
-    }
-    if (a->raw && a->fn) {
+    if (a->raw && a->fn) { /* sum x x^T = sum d d^T + s mu0^T + mu0 s^T + m mu0 mu0^T */
         cblas_dsyr2(CblasRowMajor, CblasUpper, (int)p, 1.0, a->fsum, 1, a->mu0, 1, a->g,
                     (int)p);
         cblas_dsyr(CblasRowMajor, CblasUpper, (int)p, (double)a->fn, a->mu0, 1, a->g, (int)p);
     }
-}
-
-/* The rows so far into g, the float Gram restarted. */
-static void flush_rows(mva_igram *a)
-{
-    send_batch(a);
-    wait_batch(a);
-    add_into_g(a);
-    memset(a->fsum, 0, a->p * sizeof *a->fsum);
+    memset(a->fsum, 0, p * sizeof *a->fsum);
     a->fn = 0;
     a->f_cols = 0;
-    a->fbound = 0.0;
-}
-
-void mva_igram_flush(mva_igram *a)
-{
-    flush_rows(a);
     if (a->pool != NULL) {
         pool_stop(a->pool);
         a->pool = NULL;
@@ -408,8 +717,33 @@ static void admit_live(mva_igram *a)
         a->dead[i] = a->dead[p - a->nl - 1];
         size_t pos = a->nl++;
         a->live[pos] = j;
+        a->cmax[pos] = 0.0f;
         for (size_t r = 0; r < a->nf; r++)
             a->fw[a->cur][r * p + pos] = 0.0f;
+    }
+}
+
+/* The row packed into the batch filling, with its max |d| per panel once there are panels. */
+static void pack_row(mva_igram *a)
+{
+    const float *row = a->row;
+    float *out = a->fw[a->cur] + a->nf * a->p;
+    if (a->np == 0) {
+        for (size_t i = 0; i < a->nl; i++)
+            out[i] = row[a->live[i]];
+        return;
+    }
+    float *pm = a->pmax[a->cur] + a->nf * MVA_IGRAM_PANELS, *cm = a->cmax;
+    for (size_t k = 0; k < a->np; k++) {
+        float m = 0.0f;
+        for (size_t i = a->pb[k], e = panel_end(a, k); i < e; i++) {
+            float v = row[a->live[i]];
+            out[i] = v;
+            v = fabsf(v);
+            m = v > m ? v : m;
+            cm[i] = v > cm[i] ? v : cm[i];
+        }
+        pm[k] = m;
     }
 }
 
@@ -417,17 +751,17 @@ int mva_igram_add(mva_igram *a, const double *x)
 {
     size_t p = a->p;
     double big;
-    if (!shifted(a, x, &big) || big > FLT_EXACT)
+    if (!shifted(a, x, &big) || big > D_MAX * D_MAX)
         return 0;
-    if (a->fbound + big > FLT_EXACT)
-        flush_rows(a);
-    a->fbound += big;
+    /* every partial sum into g: of d_j d_k, or in raw mode of x_j x_k */
+    double rb = a->raw ? (sqrt(big) + a->mumax) * (sqrt(big) + a->mumax) : big;
+    if (a->gbound + rb > DBL_EXACT)
+        return 0;
+    a->gbound += rb;
     if (a->nl < p)
         admit_live(a);
+    pack_row(a);
     const float *row = a->row;
-    float *out = a->fw[a->cur] + a->nf * p;
-    for (size_t i = 0; i < a->nl; i++)
-        out[i] = row[a->live[i]];
     for (size_t j = 0; j < p; j++)
         a->dsum[j] += row[j];
     if (a->raw) /* the flush's s mu0^T terms */

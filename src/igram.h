@@ -9,6 +9,12 @@
 
 typedef struct igram_pool igram_pool;
 
+/* Rows per batch (one round of products). */
+#define MVA_IGRAM_ROWS 512
+/* Panels of the packed variables at most, hence tiles of the Gram at most. */
+#define MVA_IGRAM_PANELS 16
+#define MVA_IGRAM_TILES (MVA_IGRAM_PANELS * (MVA_IGRAM_PANELS + 1) / 2)
+
 typedef struct mva_igram {
     size_t p;
     int raw;          /* g receives sum x x^T (1) or sum d d^T, d = x - mu0 (0) */
@@ -16,29 +22,40 @@ typedef struct mva_igram {
     size_t n;         /* rows taken */
     int shift_set;
     double *mu0;      /* p: the integer shift */
+    double mumax;     /* max |mu0| */
     double *dsum;     /* p: sum of d over the rows taken */
-    double *fsum;     /* p: sum of d over the rows in f (raw) */
-    size_t fn;        /* rows in f */
-    /* Live variables: those with a nonzero d in some row so far, packed in the order they
-     * turned up.  The float rows and Gram hold them alone; a variable still dead has d = 0 in
-     * every row taken, hence no term in the Gram. */
+    double *fsum;     /* p: sum of d over the rows since the last flush (raw) */
+    size_t fn;        /* rows since the last flush */
+    double gbound;    /* bound of every partial sum g gets from this object */
+    /* Live variables: those with a nonzero d in some row so far, packed (brightest first
+     * after a reorder; those that turn up later at the end).  The float rows and Gram hold
+     * them alone; a variable still dead has d = 0 in every row taken, hence no term. */
     size_t nl;
     size_t *live;     /* nl: variable at packed position a */
     size_t *dead;     /* p - nl: the others */
-    float *f;         /* p x p (ld p): sum d d^T since the last flush, packed, upper */
-    size_t f_cols;    /* leading columns of f that hold a sum (beyond: not yet zeroed) */
+    float *cmax;      /* p, packed: largest |d| seen */
+    /* Panels of packed positions, pb[k] to pb[k + 1] (the last one to nl), and their tiles:
+     * f's entries of a tile hold a sum bounded by tbound, restarted on its own. */
+    size_t np, plan_nl;
+    size_t pb[MVA_IGRAM_PANELS + 1];
+    double tbound[MVA_IGRAM_TILES];
+    unsigned char tfresh[MVA_IGRAM_TILES]; /* the tile of f holds no sum yet */
+    float *f;         /* p x p (ld p): sum d d^T tile by tile, packed, upper */
+    size_t f_cols;    /* leading columns of f that are zeroed or hold a sum */
     float *row;       /* p: the row being taken, unpacked */
     float *fw[2];     /* MVA_IGRAM_ROWS x p each (ld p): packed rows, one batch filling while
                        * the other is multiplied out */
+    float *pmax[2];   /* MVA_IGRAM_ROWS x MVA_IGRAM_PANELS: each row's max |d| per panel */
     int cur;          /* fw[cur] is filling */
     size_t nf;        /* rows in fw[cur] */
-    double fbound;    /* bound of every partial sum in f, pending rows included */
+    size_t batches;   /* batches sent */
+    double *scratch;  /* the calling thread's double-precision tiles */
+    size_t n_float, n_double, n_restart, n_reorder; /* tiles multiplied out so far, tiles of f
+                       * restarted on their own, orders by brightness (to test and measure) */
+    double area_float, area_double; /* products (entries x rows) in single, double precision */
     igram_pool *pool; /* threads multiplying out batches; NULL: the caller alone */
     int pool_tried;
 } mva_igram;
-
-/* Rows per batch (one round of products). */
-#define MVA_IGRAM_ROWS 512
 
 /* Sets up for p variables, adding into g (p x p, zeroed by the caller).  MVA_ENOMEM. */
 int mva_igram_init(mva_igram *a, size_t p, double *g, int raw);
@@ -57,7 +74,8 @@ int mva_igram_shift_from_block(mva_igram *a, const mva_block *b,
                                const void *ctx, double *buf);
 
 /* Takes row x (p values) and returns 1, or returns 0 when it cannot be summed exactly (a value
- * that is not an integer, or farther than 4096 from the shift): the caller sums it another way.
+ * that is not an integer or farther than 2^22 from the shift, or a sum that would pass 2^53):
+ * the caller sums it another way.
  * Full batches are multiplied out by the calling thread and, when OpenBLAS has more than one
  * thread, helper threads of this object's own (OpenBLAS runs one thread per call meanwhile);
  * they end at mva_igram_flush. */

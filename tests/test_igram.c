@@ -1,7 +1,8 @@
 /* The exact Gram of integer rows (src/igram.c) against 64-bit integer arithmetic: equal to the
  * last bit, in raw and shifted form, through many flushes, with helper threads and with
- * variables that turn live late; rows it cannot sum exactly are refused and leave it
- * untouched. */
+ * variables that turn live late, with counts up to 65535 in a few bright channels (tiles in
+ * double precision, tiles of the float Gram restarted on their own, the variables reordered
+ * by brightness mid-pass); rows it cannot sum exactly are refused and leave it untouched. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,7 +40,12 @@ static void make_counts(double *x, int64_t *xi, int amp)
 }
 
 /* Every entry of the Gram of the n x p rows x against the int64 sums of xi. */
-static void check_gram_sized(const double *x, const int64_t *xi, size_t n, size_t p, int raw)
+typedef struct {
+    size_t n_float, n_double, n_restart, n_reorder;
+} igram_counts;
+
+static igram_counts check_gram_sized(const double *x, const int64_t *xi, size_t n, size_t p,
+                                     int raw)
 {
     double *g = calloc(p * p, sizeof *g);
     mva_igram a;
@@ -71,8 +77,10 @@ static void check_gram_sized(const double *x, const int64_t *xi, size_t n, size_
                 fail_msg("entry (%zu, %zu): %.17g, exact %lld", j, k, g[j * p + k],
                          (long long)ref);
         }
+    igram_counts c = {a.n_float, a.n_double, a.n_restart, a.n_reorder};
     mva_igram_free(&a);
     free(g);
+    return c;
 }
 
 static void check_gram(const double *x, const int64_t *xi, int raw)
@@ -147,18 +155,89 @@ static void test_igram_refuses_rows_it_cannot_sum_exactly(void **state)
         x[j] = (double)j;
     x[4] = 2.5;
     assert_int_equal(mva_igram_add(&a, x), 0);
-    x[4] = 4097.0; /* d^2 > 2^24 on its own */
+    x[4] = 4194305.0; /* |d| > 2^22: a batch of such rows could pass 2^53 */
     assert_int_equal(mva_igram_add(&a, x), 0);
     x[4] = NAN;
     assert_int_equal(mva_igram_add(&a, x), 0);
-    x[4] = 4096.0;
+    x[4] = 4194304.0;
     assert_int_equal(mva_igram_add(&a, x), 1);
     mva_igram_flush(&a);
     assert_int_equal(a.n, 1);
-    assert_true(g[4 * P + 4] == 4096.0 * 4096.0);
+    assert_true(g[4 * P + 4] == 4194304.0 * 4194304.0);
     assert_true(g[0 * P + 3] == 0.0 && g[2 * P + 3] == 6.0);
     mva_igram_free(&a);
     free(g);
+}
+
+/* Rows of |d| = 2^22: 512 of them bring the sums to 2^53, where doubles stop holding every
+ * integer; the next row is refused. */
+static void test_igram_refuses_rows_past_2_to_the_53(void **state)
+{
+    (void)state;
+    enum { Q = 3 };
+    double g[Q * Q] = {0}, x[Q] = {4194304.0, -4194304.0, 1.0}, zero[Q] = {0};
+    mva_igram a;
+    assert_int_equal(mva_igram_init(&a, Q, g, 0), MVA_OK);
+    assert_int_equal(mva_igram_set_shift(&a, zero, 1), MVA_OK);
+    for (int i = 0; i < 512; i++)
+        assert_int_equal(mva_igram_add(&a, x), 1);
+    assert_int_equal(mva_igram_add(&a, x), 0);
+    mva_igram_flush(&a);
+    assert_true(g[0] == 9007199254740992.0 && g[1] == -9007199254740992.0);
+    assert_true(g[2] == 512.0 * 4194304.0 && g[Q * Q - 1] == 512.0);
+    mva_igram_free(&a);
+}
+
+/*
+ * A bright map's spectrum, in p = 600 channels: 4 bright ones uniform over 0..65535 (the
+ * whole uint16 range), 36 around 20000 +-1500, 160 around 500 +-150, the rest 5 +-3 and the
+ * last 10 constant.  The bright ones are constant until row `late`, so that the order by
+ * brightness taken at the first batch is wrong later and is taken again.
+ */
+static void make_bright(double *x, int64_t *xi, size_t n, size_t p, size_t late)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < p; j++) {
+            int64_t v;
+            if (j >= p - 10)
+                v = 7;
+            else if (j < 4)
+                v = i < late ? 100 : (int64_t)(next() % 65536);
+            else if (j < 40)
+                v = 20000 + (int64_t)(next() % 3001) - 1500;
+            else if (j < 200)
+                v = 500 + (int64_t)(next() % 301) - 150;
+            else
+                v = 5 + (int64_t)(next() % 7) - 3;
+            /* spread the classes over the channels, as lines are */
+            size_t jj = (j * 7) % p;
+            xi[i * p + jj] = v;
+            x[i * p + jj] = (double)v;
+        }
+}
+
+static void test_igram_counts_up_to_65535_in_bright_channels(void **state)
+{
+    (void)state;
+    enum { PB = 600, NB = 3000 };
+    double *x = malloc((size_t)NB * PB * sizeof *x);
+    int64_t *xi = malloc((size_t)NB * PB * sizeof *xi);
+    int threads = openblas_get_num_threads();
+    for (int th = 1; th <= 2; th++) { /* the caller alone, then with a helper */
+        openblas_set_num_threads(th);
+        make_bright(x, xi, NB, PB, 1300);
+        for (int raw = 0; raw < 2; raw++) {
+            igram_counts c = check_gram_sized(x, xi, NB, PB, raw);
+            /* every path taken: tiles in double and in float, float tiles restarted on their
+             * own, a second order by brightness once the bright channels woke up */
+            assert_true(c.n_double > 0 && c.n_float > 0);
+            assert_true(c.n_restart > 0);
+            assert_true(c.n_reorder >= 2);
+        }
+    }
+    openblas_set_num_threads(threads);
+    free(x);
+    free(xi);
 }
 
 int main(void)
@@ -167,6 +246,8 @@ int main(void)
         cmocka_unit_test(test_igram_equals_integer_arithmetic),
         cmocka_unit_test(test_igram_threads_and_late_live_variables),
         cmocka_unit_test(test_igram_refuses_rows_it_cannot_sum_exactly),
+        cmocka_unit_test(test_igram_refuses_rows_past_2_to_the_53),
+        cmocka_unit_test(test_igram_counts_up_to_65535_in_bright_channels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

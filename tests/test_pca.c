@@ -229,14 +229,14 @@ static void test_exact_integer_counts_match_lapack_gesdd(void **state)
 }
 
 /* Counts in the thousands fill the float Gram after a few pixels (flushes to double all
- * along); a pixel 10^6 above the others and two with fractions cannot be summed exactly in
- * single precision and take the double path: the merge of both is still LAPACK's answer. */
+ * along); a pixel 10^7 above the others (beyond the 2^22 the exact Gram takes) and two with
+ * fractions cannot be summed exactly and take the double path: the merge of both is still LAPACK's answer. */
 static void test_exact_integer_path_flushes_and_falls_back(void **state)
 {
     (void)state;
     double *x = malloc(N * P * sizeof *x), ev[P], vt[P * P], mean[P];
     make_counts(x, N, P, 0.0, 30.0);
-    x[3 * P + 5] += 1e6;
+    x[3 * P + 5] += 1e7;
     x[40 * P + 2] += 0.5;
     x[100 * P + 16] += 0.25;
     reference_pca(x, N, P, 1, ev, vt, mean);
