@@ -95,3 +95,15 @@ def test_poisson_pca_transform_equals_the_fits_scores(small_map):
     np.testing.assert_allclose(est.transform(x), fitted, rtol=0, atol=1e-9)
     with pytest.raises(mva.InputError, match="Poisson-scaled model"):
         est.inverse_transform(fitted)
+
+
+def test_pca_with_rois_in_the_same_pass(small_map, tmp_path):
+    h5py = pytest.importorskip("h5py")
+    path, x = small_map
+    r = mva.pca(path, k=3, rois=[("a", 10, 20)])
+    alone = mva.roi(path, [("a", 10, 20)])
+    np.testing.assert_array_equal(r.roi.raw, alone.raw)
+    out = str(tmp_path / "r.h5")
+    r.save(out)
+    with h5py.File(out, "r") as f:
+        np.testing.assert_array_equal(f["mva_pca/roi_raw/data"][()], alone.raw)
