@@ -1,20 +1,21 @@
 /*
- * The SPEC file stack reader: one MCA spectrum per pixel.
+ * The SPEC file stack reader: one MCA spectrum (or the sum of several) per pixel.
  *
- * A SPEC data file is text: '#' header lines (#F file, #S scan, #@CHANN, #@CALIB, ...),
- * data lines of counters, and MCA lines "@A v v v ...", a spectrum continued on the next
- * line while a line ends with '\'.  Every scan point holds one MCA line per detector, in
- * detector order.
+ * A SPEC data file is text: '#' header lines (#F file, #S scan, #L counter names, #@CHANN,
+ * #@CALIB, ...), counter lines of numbers, and MCA lines "@A v v v ...", a spectrum
+ * continued on the next line while a line ends with '\'.
  *
  * Open maps the file (read-only; the pages stay evictable, nothing is copied) and indexes it
- * in one memchr pass over the lines: the byte offset of the MCA line of every pixel, 8 bytes
- * per pixel, and a few counts per scan.  Read parses only the requested spectra from those
- * offsets, with an integer fast path and an exact decimal fast path for floats.  Numbers
- * never go through the process locale.
+ * in one memchr pass over the lines (specindex.c: every MCA and counter line's offset, what
+ * each scan's points are), then chooses the scans of the map (all, or opts->scan), checks
+ * each one's header and first spectrum, and keeps per pixel the index of its point's first
+ * MCA line.  Read parses only the requested spectra, with an integer fast path and an exact
+ * decimal fast path for floats.  Numbers never go through the process locale.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,31 +27,33 @@
 #include "combine.h"
 #include "mva/spec.h"
 #include "mva/stack.h"
-#include "numparse.h"
+#include "specint.h"
 
 #define FILE_CAP 4096         /* = sizeof(mva_stack_info.source) */
 #define SNIFF_BYTES (64 * 1024)
 #define TOKEN_MAX 128         /* longest number accepted */
-#define LABEL_MAX 32          /* scan number as written after #S */
+#define LABEL_MAX SPEC_LABEL_MAX
 #define SHOW_MAX 24           /* characters of a bad token quoted in a message */
-#define OFFSETS_MIN 4096
-#define DET_SUM (-1)          /* several MCAs of a point added (all of them or a list) */
+#define WARN_CAP 1024         /* = sizeof(mva_stack_info.warnings) */
+#define WHY_CAP 512           /* one reason a scan is not read */
+#define LIST_MAX 8            /* scans named in one grouped warning */
+#define MVA_SPEC_DET_MAX 256  /* MCAs per point described one by one */
 
 typedef struct spec_reader {
     const char *map;          /* the whole file, PROT_READ */
     size_t size;
     int fd;                   /* kept open to notice a file truncated under the map */
-    uint64_t *off;            /* per pixel: offset of its MCA line (detector 0 when summing) */
+    spec_index ix;
+    uint64_t *pt;             /* per pixel: index in ix.mca of its point's first MCA line */
     size_t n;                 /* pixels */
     size_t p;                 /* channels */
-    int sum;                  /* add the used MCAs of each point */
-    unsigned char *use;       /* when summing: which of the ndet MCAs (NULL = all) */
-    double *skip;             /* one spectrum parsed only to reach the next MCA */
-    size_t ndet_pick;         /* the detector read when not summing */
-    size_t ndet;              /* MCAs per point (the same in every scan when summing) */
+    size_t ndet;              /* MCA lines per point in the chosen scans */
+    size_t *det;              /* the MCAs read (added) of each point, ascending */
+    size_t ndet_read;
     int p_from_chann;         /* p was given by #@CHANN (else by the first spectrum) */
     locale_t c_locale;        /* for the rare strtod fallback */
     char file_name[FILE_CAP];
+    char warn[WARN_CAP];      /* "; "-separated sentences */
 } spec_reader;
 
 /* ---- characters and numbers ---- */
@@ -166,59 +169,41 @@ static const char *parse_other(locale_t loc, const char *q, const char *end, dou
 }
 
 /* ---- places in the file, for messages ---- */
+/* ---- places in the file, for messages ---- */
 
-/* 1-based line and column of p.  Counts newlines from the start: messages only. */
-static void locate(const spec_reader *r, const char *p, size_t *line, size_t *col)
+static const char *line_end(const spec_reader *r, const char *s)
 {
-    const char *q = r->map, *bol = r->map;
-    size_t n = 1;
-    while (q < p) {
-        const char *nl = memchr(q, '\n', (size_t)(p - q));
-        if (nl == NULL)
-            break;
-        n++;
-        q = bol = nl + 1;
+    return spec_line_end(&r->ix, s);
+}
+
+/* The scan holding byte offset off: the last scan whose #S line is before it. */
+static const spec_scan *scan_at(const spec_reader *r, size_t off)
+{
+    const spec_index *ix = &r->ix;
+    size_t lo = 0, hi = ix->nscan;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ix->scan[mid].hdr <= off)
+            lo = mid;
+        else
+            hi = mid;
     }
-    *line = n;
-    *col = (size_t)(p - bol) + 1;
+    return ix->nscan > 0 && ix->scan[lo].hdr <= off ? &ix->scan[lo] : NULL;
 }
 
-static int is_scan_line(const char *s, const char *end)
+/* "FILE: line L[, column C] (scan K): " for the byte at p, into buf. */
+static void where(const spec_reader *r, const char *p, int with_col, char *buf, size_t cap)
 {
-    return end - s >= 3 && s[0] == '#' && s[1] == 'S' && (s[2] == ' ' || s[2] == '\t');
-}
-
-/* The scan number written after "#S" on the line at s, e.g. "12" (or "?"). */
-static void scan_label_at(const char *s, const char *end, char *label)
-{
-    size_t k = 0;
-    s += 2;
-    while (s < end && (*s == ' ' || *s == '\t'))
-        s++;
-    while (s < end && k < LABEL_MAX - 1 && *s > ' ' && *s < 127)
-        label[k++] = *s++;
-    if (k == 0)
-        label[k++] = '?';
-    label[k] = '\0';
-}
-
-/* The scan holding p: the nearest "#S" line before it (messages only). */
-static void scan_of(const spec_reader *r, const char *p, char *label)
-{
-    const char *end = r->map + r->size, *q = p;
-    for (;;) {
-        const char *s = q;
-        while (s > r->map && s[-1] != '\n')
-            s--;
-        if (is_scan_line(s, end)) {
-            scan_label_at(s, end, label);
-            return;
-        }
-        if (s == r->map)
-            break;
-        q = s - 1;
-    }
-    snprintf(label, LABEL_MAX, "?");
+    size_t line, col;
+    char key[LABEL_MAX] = "?";
+    spec_locate(r->map, p, &line, &col);
+    const spec_scan *sc = scan_at(r, (size_t)(p - r->map));
+    if (sc != NULL)
+        spec_scan_key(&r->ix, sc, key);
+    if (with_col)
+        snprintf(buf, cap, "%s: line %zu, column %zu (scan %s)", r->file_name, line, col, key);
+    else
+        snprintf(buf, cap, "%s: line %zu (scan %s)", r->file_name, line, key);
 }
 
 /* The token at p for a message, with unprintable bytes as '?'. */
@@ -231,32 +216,23 @@ static void show_token(const char *p, const char *end, char *buf)
         buf[k++] = '?';
     buf[k] = '\0';
 }
-
 static int bad_value(const spec_reader *r, const char *at, mva_error *err)
 {
-    size_t line, col;
-    char scan[LABEL_MAX], tok[SHOW_MAX + 1];
-    locate(r, at, &line, &col);
-    scan_of(r, at, scan);
+    char place[FILE_CAP + 96], tok[SHOW_MAX + 1];
+    where(r, at, 1, place, sizeof place);
     show_token(at, r->map + r->size, tok);
-    return mva_error_set(err, MVA_EFORMAT,
-                         "%s: line %zu, column %zu (scan %s): '%s' is not a number",
-                         r->file_name, line, col, scan, tok);
+    return mva_error_set(err, MVA_EFORMAT, "%s: '%s' is not a number", place, tok);
 }
 
 static int truncated(const spec_reader *r, const char *at, mva_error *err)
 {
-    size_t line, col;
-    char scan[LABEL_MAX];
-    locate(r, at, &line, &col);
-    scan_of(r, at, scan);
+    char place[FILE_CAP + 96];
+    where(r, at, 0, place, sizeof place);
     return mva_error_set(err, MVA_EFORMAT,
-                         "%s: line %zu (scan %s): MCA spectrum continued with '\\' at the end of "
-                         "the file (truncated?)",
-                         r->file_name, line, scan);
+                         "%s: MCA spectrum continued with '\\' at the end of the file "
+                         "(truncated?)",
+                         place);
 }
-
-/* ---- parsing one spectrum ---- */
 
 enum { WALK_OK = 0, WALK_BAD, WALK_TRUNC };
 
@@ -320,46 +296,27 @@ enum { WALK_OK = 0, WALK_BAD, WALK_TRUNC };
 
 DEFINE_WALK(walk_set, out[k] = v)
 DEFINE_WALK(walk_add, out[k] += v)
-
 static int wrong_length(const spec_reader *r, const char *q, size_t k, mva_error *err)
 {
-    size_t line, col;
-    char scan[LABEL_MAX];
-    locate(r, q, &line, &col);
-    scan_of(r, q, scan);
-    return mva_error_set(err, MVA_EFORMAT,
-                         "%s: line %zu (scan %s): spectrum has %zu values, expected %zu (%s)",
-                         r->file_name, line, scan, k, r->p,
+    char place[FILE_CAP + 96];
+    where(r, q, 0, place, sizeof place);
+    return mva_error_set(err, MVA_EFORMAT, "%s: spectrum has %zu values, expected %zu (%s)",
+                         place, k, r->p,
                          r->p_from_chann ? "from #@CHANN" : "as the first spectrum");
 }
 
-/* Parses the spectrum at q into out (p values, added when add), checking its length.
- * *stop gets the end of the spectrum. */
+/* Parses the spectrum at q into out (p values, added when add), checking its length. */
 static int parse_spectrum(const spec_reader *r, const char *q, double *out, int add,
-                          const char **stop, mva_error *err)
+                          mva_error *err)
 {
     size_t k;
-    int w = add ? walk_add(r, q, out, r->p, &k, stop) : walk_set(r, q, out, r->p, &k, stop);
+    const char *stop;
+    int w = add ? walk_add(r, q, out, r->p, &k, &stop) : walk_set(r, q, out, r->p, &k, &stop);
     if (w == WALK_BAD)
-        return bad_value(r, *stop, err);
+        return bad_value(r, stop, err);
     if (w == WALK_TRUNC)
-        return truncated(r, *stop, err);
+        return truncated(r, stop, err);
     return k == r->p ? MVA_OK : wrong_length(r, q, k, err);
-}
-
-/* The next MCA line after q (the end of the previous spectrum), or NULL. */
-static const char *next_mca(const spec_reader *r, const char *q)
-{
-    const char *end = r->map + r->size;
-    while (q < end) {
-        const char *nl = memchr(q, '\n', (size_t)(end - q));
-        if (nl == NULL)
-            return NULL;
-        q = nl + 1;
-        if (q < end && *q == '@')
-            return q;
-    }
-    return NULL;
 }
 
 static int spec_read(void *self, size_t first, size_t count, double *out, mva_error *err)
@@ -373,25 +330,13 @@ static int spec_read(void *self, size_t first, size_t count, double *out, mva_er
                              "%s: file truncated after it was opened (%zu bytes at open, "
                              "%lld now): cannot read pixel %zu at byte offset %llu",
                              r->file_name, r->size, (long long)st.st_size, first,
-                             (unsigned long long)r->off[first]);
+                             (unsigned long long)r->ix.mca[r->pt[first]]);
     for (size_t i = 0; i < count; i++) {
         double *o = out + i * r->p;
-        const char *q = r->map + r->off[first + i], *stop;
-        int rc;
-        if (!r->sum) {
-            if ((rc = parse_spectrum(r, q, o, 0, &stop, err)) != MVA_OK)
-                return rc;
-            continue;
-        }
-        memset(o, 0, r->p * sizeof *o);
-        for (size_t d = 0; d < r->ndet; d++) {
-            if (d > 0 && (q = next_mca(r, stop)) == NULL)
-                return mva_error_set(err, MVA_EIO,
-                                     "%s: MCA %zu of pixel %zu not found (file changed since "
-                                     "it was opened?)",
-                                     r->file_name, d, first + i);
-            int used = r->use == NULL || r->use[d];
-            if ((rc = parse_spectrum(r, q, used ? o : r->skip, used, &stop, err)) != MVA_OK)
+        uint64_t m = r->pt[first + i];
+        for (size_t d = 0; d < r->ndet_read; d++) {
+            int rc = parse_spectrum(r, r->map + r->ix.mca[m + r->det[d]], o, d > 0, err);
+            if (rc != MVA_OK)
                 return rc;
         }
     }
@@ -409,9 +354,9 @@ static void spec_close(void *self)
         close(r->fd);
     if (r->c_locale != (locale_t)0)
         freelocale(r->c_locale);
-    free(r->off);
-    free(r->use);
-    free(r->skip);
+    spec_index_free(&r->ix);
+    free(r->pt);
+    free(r->det);
     free(r);
 }
 
@@ -421,6 +366,11 @@ static const mva_reader_ops spec_ops = {"spec", spec_read, spec_close, NULL};
 
 /* SPEC by content: the first line is a '#' line, and it is "#F"/"#S" or a "#S " scan line
  * follows within the bytes given (the first 64 KiB). */
+static int is_scan_line(const char *s, const char *end)
+{
+    return end - s >= 3 && s[0] == '#' && s[1] == 'S' && (s[2] == ' ' || s[2] == '\t');
+}
+
 static int sniff(const char *buf, size_t len)
 {
     const char *end = buf + len;
@@ -451,197 +401,6 @@ int mva_spec_is_spec(const char *file)
     }
     free(buf);
     return yes;
-}
-
-/* ---- the index ---- */
-
-typedef struct scan_state {
-    int open;                 /* inside a #S block */
-    const char *hdr;          /* its #S line */
-    size_t base;              /* its first MCA in r->off */
-    size_t mca, data, chann;  /* MCA lines, counter lines, #@CHANN lines */
-} scan_state;
-
-typedef struct index_build {
-    spec_reader *r;
-    int det;                  /* detector asked for, or DET_SUM */
-    size_t used, cap;         /* entries and capacity of r->off */
-    scan_state cur;
-    /* the scans with MCA data */
-    size_t nscans;
-    const char *first_hdr, *last_hdr;
-    const char *first_mca;    /* the first MCA line of the first of them: its header ends here */
-    size_t first_points, first_ndet, ndet_min, ndet_max;
-    int equal;                /* all have first_points points */
-} index_build;
-
-static int push_offset(index_build *b, size_t off, mva_error *err)
-{
-    spec_reader *r = b->r;
-    if (b->used == b->cap) {
-        size_t cap = b->cap ? 2 * b->cap : OFFSETS_MIN;
-        uint64_t *o = cap > SIZE_MAX / sizeof *o ? NULL : realloc(r->off, cap * sizeof *o);
-        if (o == NULL)
-            return mva_error_set(err, MVA_ENOMEM, "%s: out of memory indexing %zu spectra",
-                                 r->file_name, b->used);
-        r->off = o;
-        b->cap = cap;
-    }
-    r->off[b->used++] = off;
-    return MVA_OK;
-}
-
-/* How many MCAs each point of the scan holds.  The rule of silx's spech5: MCA lines per
- * counter line; a scan without counter lines has one MCA per #@CHANN line (one detector
- * when there is none).  An aborted scan whose counts do not divide falls back on #@CHANN. */
-static int detectors_of(index_build *b, size_t *ndet, mva_error *err)
-{
-    const scan_state *c = &b->cur;
-    if (c->data > 0 && c->mca % c->data == 0)
-        *ndet = c->mca / c->data;
-    else if (c->chann > 0 && c->mca % c->chann == 0)
-        *ndet = c->chann;
-    else if (c->data == 0)
-        *ndet = 1;
-    else {
-        size_t line, col;
-        char scan[LABEL_MAX];
-        locate(b->r, c->hdr, &line, &col);
-        scan_label_at(c->hdr, b->r->map + b->r->size, scan);
-        return mva_error_set(err, MVA_EFORMAT,
-                             "%s: scan %s (line %zu): %zu MCA spectra for %zu counter lines, not "
-                             "a whole number of MCAs per point",
-                             b->r->file_name, scan, line, c->mca, c->data);
-    }
-    return MVA_OK;
-}
-
-/* Closes the scan being indexed: keeps the offset of the wanted MCA of every point. */
-static int finish_scan(index_build *b, mva_error *err)
-{
-    scan_state *c = &b->cur;
-    spec_reader *r = b->r;
-    const char *end = r->map + r->size;
-    size_t ndet;
-    int rc;
-    c->open = 0;
-    if (c->mca == 0)
-        return MVA_OK;
-    if ((rc = detectors_of(b, &ndet, err)) != MVA_OK)
-        return rc;
-    char scan[LABEL_MAX], other[LABEL_MAX];
-    size_t line, col;
-    if (b->det != DET_SUM && (size_t)b->det >= ndet) {
-        locate(r, c->hdr, &line, &col);
-        scan_label_at(c->hdr, end, scan);
-        return mva_error_set(err, MVA_EINVAL,
-                             "%s: scan %s (line %zu) has %zu MCA%s per point, detector %d asked "
-                             "for (detectors are 0..%zu)",
-                             r->file_name, scan, line, ndet, ndet == 1 ? "" : "s", b->det,
-                             ndet - 1);
-    }
-    if (b->det == DET_SUM && b->nscans > 0 && ndet != b->ndet_min) {
-        scan_label_at(b->first_hdr, end, other);
-        scan_label_at(c->hdr, end, scan);
-        return mva_error_set(err, MVA_EFORMAT,
-                             "%s: the detector sum needs the same number of MCAs per point in "
-                             "every scan: scan %s has %zu, scan %s has %zu; pick one with "
-                             "--detector N",
-                             r->file_name, other, b->ndet_min, scan, ndet);
-    }
-    size_t points = c->mca / ndet, d = b->det == DET_SUM ? 0 : (size_t)b->det;
-    const char *mca0 = r->map + r->off[c->base];
-    for (size_t k = 0; k < points; k++)
-        r->off[c->base + k] = r->off[c->base + k * ndet + d];
-    b->used = c->base + points;
-    if (b->nscans++ == 0) {
-        b->first_hdr = c->hdr;
-        b->first_mca = mca0;
-        b->first_points = points;
-        b->first_ndet = ndet;
-        b->ndet_min = b->ndet_max = ndet;
-        b->equal = 1;
-    }
-    b->last_hdr = c->hdr;
-    b->equal = b->equal && points == b->first_points;
-    b->ndet_min = ndet < b->ndet_min ? ndet : b->ndet_min;
-    b->ndet_max = ndet > b->ndet_max ? ndet : b->ndet_max;
-    return MVA_OK;
-}
-
-/* The last non-blank byte of the line [s, e) is the continuation mark. */
-static int continues(const char *s, const char *e)
-{
-    while (e > s && is_blank(e[-1]))
-        e--;
-    return e > s && e[-1] == '\\';
-}
-
-static int is_data_line(const char *s, const char *e)
-{
-    while (s < e && is_blank(*s))
-        s++;
-    return s < e && (is_digit(*s) || *s == '-' || *s == '+' || *s == '.');
-}
-
-static int header_line(index_build *b, const char *s, const char *e, mva_error *err)
-{
-    if (is_scan_line(s, e)) {
-        int rc = b->cur.open ? finish_scan(b, err) : MVA_OK;
-        if (rc != MVA_OK)
-            return rc;
-        memset(&b->cur, 0, sizeof b->cur);
-        b->cur.open = 1;
-        b->cur.hdr = s;
-        b->cur.base = b->used;
-    } else if (e - s >= 2 && s[1] == 'F' && (e - s == 2 || is_blank(s[2]))) {
-        /* A new file header ends the scan (silx: sfNewBlock). */
-        return b->cur.open ? finish_scan(b, err) : MVA_OK;
-    } else if (b->cur.open && e - s >= 7 && memcmp(s, "#@CHANN", 7) == 0) {
-        b->cur.chann++;
-    }
-    return MVA_OK;
-}
-
-/* One pass over the lines of the file. */
-static int build_index(index_build *b, mva_error *err)
-{
-    spec_reader *r = b->r;
-    const char *s = r->map, *end = r->map + r->size, *cont_at = NULL;
-    int cont = 0, rc = MVA_OK;
-    while (s < end && rc == MVA_OK) {
-        const char *nl = memchr(s, '\n', (size_t)(end - s));
-        const char *e = nl ? nl : end;
-        if (cont) {
-            if (s < e && (*s == '#' || *s == '@')) {
-                size_t line, col;
-                locate(r, s, &line, &col);
-                return mva_error_set(err, MVA_EFORMAT,
-                                     "%s: line %zu: MCA spectrum continued with '\\' on line "
-                                     "%zu runs into a '%c' line",
-                                     r->file_name, line, line - 1, *s);
-            }
-            if ((cont = continues(s, e)))
-                cont_at = s;
-        } else if (*s == '@') {
-            if (b->cur.open) {
-                rc = push_offset(b, (size_t)(s - r->map), err);
-                b->cur.mca++;
-            }
-            if ((cont = continues(s, e)))
-                cont_at = s;
-        } else if (*s == '#') {
-            rc = header_line(b, s, e, err);
-        } else if (b->cur.open && is_data_line(s, e)) {
-            b->cur.data++;
-        }
-        s = nl ? nl + 1 : end;
-    }
-    if (rc != MVA_OK)
-        return rc;
-    if (cont)
-        return truncated(r, cont_at, err);
-    return b->cur.open ? finish_scan(b, err) : MVA_OK;
 }
 
 /* ---- what open takes from the scan header: #@CHANN, #@CALIB, a mesh command ---- */
@@ -696,15 +455,15 @@ static int line_numbers(const spec_reader *r, const char *s, const char *e, doub
     return k;
 }
 
-/* The header lines the first MCA scan gives for one detector: the k-th of several
- * #@CHANN / #@CALIB lines when there is one per detector (PyMca), else the first. */
-typedef struct header_pick {
+/* The header lines of a scan for detector det: its own #@CHANN / #@CALIB line when the scan
+ * has one per detector (PyMca writes them so), else the first; NULL when there is none. */
+typedef struct scan_head {
     const char *chann, *calib;
-} header_pick;
+} scan_head;
 
-static void pick_header(const index_build *b, size_t want, header_pick *h)
+static void pick_header(const spec_reader *r, const spec_scan *sc, size_t det, scan_head *h)
 {
-    const char *s = b->first_hdr, *e, *end = b->first_mca;
+    const char *s = r->map + sc->hdr, *e, *end = r->map + sc->body;
     const char *chann[2] = {NULL, NULL}, *calib[2] = {NULL, NULL};
     size_t nchann = 0, ncalib = 0;
     for (; s < end; s = e + 1) {
@@ -714,66 +473,157 @@ static void pick_header(const index_build *b, size_t want, header_pick *h)
         if (e - s >= 7 && memcmp(s, "#@CHANN", 7) == 0) {
             if (nchann == 0)
                 chann[0] = s;
-            if (nchann++ == want)
+            if (nchann++ == det)
                 chann[1] = s;
         } else if (e - s >= 7 && memcmp(s, "#@CALIB", 7) == 0) {
             if (ncalib == 0)
                 calib[0] = s;
-            if (ncalib++ == want)
+            if (ncalib++ == det)
                 calib[1] = s;
         }
     }
-    h->chann = nchann == b->first_ndet && chann[1] ? chann[1] : chann[0];
-    h->calib = ncalib == b->first_ndet && calib[1] ? calib[1] : calib[0];
+    h->chann = nchann == sc->ndet && chann[1] ? chann[1] : chann[0];
+    h->calib = ncalib == sc->ndet && calib[1] ? calib[1] : calib[0];
 }
 
-static const char *line_end(const spec_reader *r, const char *s)
+/* What #@CHANN says of the stored spectra: p values, of channels first, first + step, ... */
+typedef struct chan_info {
+    size_t p, first, step;
+    int from_chann;
+} chan_info;
+
+/* A whole number in [0, 1e15]. */
+static int whole(double v)
 {
-    const char *e = memchr(s, '\n', (size_t)(r->map + r->size - s));
-    return e ? e : r->map + r->size;
+    return v >= 0 && v <= 1e15 && v == (double)(size_t)v;
 }
 
-static int bad_header(const spec_reader *r, const char *s, const char *what, mva_error *err)
+/*
+ * "#@CHANN n first last step": the MCA has n channels, the spectra hold channels first,
+ * first + step, ..., last (silx: range(first, last + 1, step)); e.g. APS 33-ID writes
+ * "#@CHANN 1201 1110 1200 1" before spectra of 91 values.  "#@CHANN n" alone: n values
+ * from channel 0.  0, or -1 with the reason in why.
+ */
+static int read_chann(const spec_reader *r, const char *s, chan_info *c, char *why)
 {
-    size_t line, col;
-    locate(r, s, &line, &col);
-    return mva_error_set(err, MVA_EFORMAT, "%s: line %zu: malformed %s", r->file_name, line,
-                         what);
-}
-
-/* "#@CHANN n first last step": n channels, numbered from first.  The spectra are then
- * checked against n; without the line, the first spectrum sets the count. */
-static int read_chann(spec_reader *r, const char *s, size_t *first, mva_error *err)
-{
-    double v[4];
+    double v[4] = {0, 0, 0, 1};
     int k = line_numbers(r, s, line_end(r, s), v, 4);
-    if (k < 1 || v[0] < 1 || v[0] > 1e15 || v[0] != (double)(size_t)v[0] ||
-        (k >= 2 && (v[1] < 0 || v[1] > 1e15 || v[1] != (double)(size_t)v[1])))
-        return bad_header(r, s, "#@CHANN line (expected '#@CHANN n first last step')", err);
-    r->p = (size_t)v[0];
-    *first = k >= 2 ? (size_t)v[1] : 0;
-    r->p_from_chann = 1;
-    return MVA_OK;
+    c->from_chann = 1;
+    c->first = 0;
+    c->step = 1;
+    c->p = (size_t)v[0];
+    if (k < 1 || !whole(v[0]) || v[0] < 1 || (k >= 2 && !whole(v[1])))
+        goto bad;
+    c->first = k >= 2 ? (size_t)v[1] : 0;
+    if (k >= 3) {
+        if (!whole(v[2]) || v[2] < v[1] || !whole(v[3]) || v[3] < 1)
+            goto bad;
+        c->step = (size_t)v[3];
+        c->p = ((size_t)v[2] - c->first) / c->step + 1;
+    }
+    return 0;
+bad:
+    snprintf(why, WHY_CAP, "malformed #@CHANN line (expected '#@CHANN n first last step', "
+                           "whole numbers, last >= first, step >= 1)");
+    return -1;
 }
 
-/* "#@CALIB a b c": E = a + b ch + c ch^2 for channel number ch.  With channels numbered from
- * first, the calibration per array index i is that of ch = i + first.  "0 1 0" is what SPEC
- * writes for an uncalibrated MCA: it is not taken as a calibration. */
-static int read_calib(const spec_reader *r, const char *s, size_t first, mva_calib *cal,
-                      mva_error *err)
+/* "#@CALIB a b c": E = a + b ch + c ch^2 for channel number ch; the spectrum's value i is
+ * channel ch = first + step i, so the calibration per index is rewritten for i.  "0 1 0" is
+ * what SPEC writes for an uncalibrated MCA: not a calibration.  0, or -1 with why. */
+static int read_calib(const spec_reader *r, const char *s, const chan_info *ch, mva_calib *cal,
+                      char *why)
 {
     double v[3] = {0, 0, 0};
     int k = line_numbers(r, s, line_end(r, s), v, 3);
-    if (k < 2)
-        return bad_header(r, s, "#@CALIB line (expected '#@CALIB a b c')", err);
+    memset(cal, 0, sizeof *cal);
+    if (k < 2) {
+        snprintf(why, WHY_CAP, "malformed #@CALIB line (expected '#@CALIB a b c')");
+        return -1;
+    }
     if (v[0] == 0 && v[1] == 1 && v[2] == 0)
-        return MVA_OK;
-    double f = (double)first;
+        return 0;
+    double f = (double)ch->first, st = (double)ch->step;
     cal->known = 1;
     cal->a = v[0] + v[1] * f + v[2] * f * f;
-    cal->b = v[1] + 2 * v[2] * f;
-    cal->c = v[2];
-    return MVA_OK;
+    cal->b = (v[1] + 2 * v[2] * f) * st;
+    cal->c = v[2] * st * st;
+    return 0;
+}
+
+/* ---- checking a scan before it joins the map ---- */
+
+/* Why a scan is not read: the line at fault and one sentence. */
+typedef struct fault {
+    size_t at;
+    char why[WHY_CAP];
+} fault;
+
+static int set_fault(fault *f, size_t at, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static int set_fault(fault *f, size_t at, const char *fmt, ...)
+{
+    va_list ap;
+    f->at = at;
+    va_start(ap, fmt);
+    vsnprintf(f->why, sizeof f->why, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+/* "line L (scan K): why" into buf. */
+static void fault_text(const spec_reader *r, const spec_scan *sc, const fault *f, char *buf,
+                       size_t cap)
+{
+    size_t line, col;
+    char key[LABEL_MAX];
+    spec_locate(r->map, r->map + f->at, &line, &col);
+    spec_scan_key(&r->ix, sc, key);
+    snprintf(buf, cap, "line %zu (scan %s): %s", line, key, f->why);
+}
+
+/* The channels of a scan's spectra of detector det, from its #@CHANN line, else from its
+ * first spectrum; that first spectrum must be numbers and agree.  0, or 1 with f set. */
+static int scan_channels(const spec_reader *r, const spec_scan *sc, size_t det, chan_info *c,
+                         fault *f)
+{
+    scan_head h;
+    size_t k;
+    const char *stop;
+    pick_header(r, sc, det, &h);
+    memset(c, 0, sizeof *c);
+    if (h.chann != NULL && read_chann(r, h.chann, c, f->why) != 0) {
+        f->at = (size_t)(h.chann - r->map);
+        return 1;
+    }
+    const char *q = r->map + r->ix.mca[sc->mca0 + det];
+    int w = walk_set(r, q, NULL, 0, &k, &stop);
+    if (w == WALK_BAD) {
+        size_t line, col;
+        char tok[SHOW_MAX + 1];
+        spec_locate(r->map, stop, &line, &col);
+        show_token(stop, r->map + r->size, tok);
+        return set_fault(f, (size_t)(stop - r->map), "column %zu: '%s' is not a number", col,
+                         tok);
+    }
+    if (w == WALK_TRUNC)
+        return set_fault(f, (size_t)(q - r->map),
+                         "MCA spectrum continued with '\\' at the end of the file (truncated?)");
+    if (!c->from_chann) {
+        if (k == 0)
+            return set_fault(f, (size_t)(q - r->map), "MCA spectrum without values");
+        c->p = k;
+        c->step = 1;
+    } else if (k != c->p) {
+        return set_fault(f, (size_t)(q - r->map), "spectrum has %zu values, expected %zu (from "
+                                                  "#@CHANN)",
+                         k, c->p);
+    }
+    return 0;
 }
 
 /*
@@ -817,77 +667,292 @@ static int mesh_shape(const spec_reader *r, const char *s, size_t points, size_t
     return 0;
 }
 
-/* The map shape: a mesh command, else one row per scan when the scans have the same
- * length, else one row; opts->rows x cols overrides. */
-static int set_shape(const index_build *b, const mva_open_opts *opts, mva_stack_info *info,
-                     mva_error *err)
+/* ---- which scans form the map ---- */
+
+/* A scan chosen for the map, and how: from the whole file, named, or inside a named range. */
+enum { FROM_FILE = 0, NAMED, IN_RANGE };
+
+typedef struct pick {
+    size_t scan; /* index in ix.scan */
+    int how;
+} pick;
+
+static int scan_syntax(const char *spec, mva_error *err)
 {
-    const spec_reader *r = b->r;
-    size_t rows = 1, cols = r->n;
-    if (b->nscans == 1 && mesh_shape(r, b->first_hdr, r->n, &rows, &cols)) {
-        /* shape from the command */
-    } else if (b->nscans > 1 && b->equal) {
-        rows = b->nscans;
-        cols = b->first_points;
+    return mva_error_set(err, MVA_EINVAL,
+                         "--scan '%s': expected a scan number N (as in '#S N'), N.K for the K-th "
+                         "scan numbered N, a list N,M,... or a range N:M",
+                         spec);
+}
+
+/* The scan named by [t, t + len): "N" or silx's "N.K". */
+static int find_scan(const spec_reader *r, const char *spec, const char *t, size_t len,
+                     size_t *index, mva_error *err)
+{
+    const spec_index *ix = &r->ix;
+    const char *dot = memchr(t, '.', len);
+    size_t n, k = 0, nlen = dot ? (size_t)(dot - t) : len;
+    if (token_size(t, nlen, &n) != 0 || (dot && token_size(dot + 1, len - nlen - 1, &k) != 0) ||
+        (dot && k == 0))
+        return scan_syntax(spec, err);
+    size_t found = SIZE_MAX, copies = 0, last = 0;
+    for (size_t i = 0; i < ix->nscan; i++) {
+        if (ix->scan[i].number < 0 || (size_t)ix->scan[i].number != n)
+            continue;
+        copies++;
+        last = i;
+        if (dot && ix->scan[i].order == k)
+            found = i;
     }
-    if (opts->rows != 0 || opts->cols != 0) {
-        size_t want = 0;
-        int over = mva_size_mul(opts->rows, opts->cols, &want) != MVA_OK;
-        if (over || want != r->n) {
-            char gives[64];
-            if (over)
-                snprintf(gives, sizeof gives, "more than %zu", (size_t)SIZE_MAX);
-            else
-                snprintf(gives, sizeof gives, "%zu", want);
-            return mva_error_set(err, MVA_EINVAL,
-                                 "--shape %zux%zu gives %s pixels, %s has %zu spectra",
-                                 opts->rows, opts->cols, gives, r->file_name, r->n);
+    if (copies == 0) {
+        char a[LABEL_MAX] = "?", b[LABEL_MAX] = "?";
+        if (ix->nscan > 0) {
+            spec_scan_key(ix, &ix->scan[0], a);
+            spec_scan_key(ix, &ix->scan[ix->nscan - 1], b);
         }
-        rows = opts->rows;
-        cols = opts->cols;
+        return mva_error_set(err, MVA_ENOTFOUND,
+                             "%s: no scan %zu (its %zu scans run from %s to %s; mva-info "
+                             "lists them)",
+                             r->file_name, n, ix->nscan, a, b);
     }
-    info->rows = rows;
-    info->cols = cols;
+    if (!dot && copies > 1)
+        return mva_error_set(err, MVA_EINVAL,
+                             "%s: %zu scans are numbered %zu (the file restarted its "
+                             "numbering): name one as %zu.1 ... %zu.%zu (silx's numbering: "
+                             "N.K is the K-th scan numbered N in the file)",
+                             r->file_name, copies, n, n, n, copies);
+    if (dot && found == SIZE_MAX)
+        return mva_error_set(err, MVA_ENOTFOUND,
+                             "%s: no scan %zu.%zu: %zu scan%s numbered %zu (%zu.1 ... %zu.%zu)",
+                             r->file_name, n, k, copies, copies == 1 ? " is" : "s are", n, n, n,
+                             copies);
+    *index = dot ? found : last;
     return MVA_OK;
 }
 
-/* Channel count, first spectrum check and calibration, from the first scan with MCA data. */
-static int set_channels(spec_reader *r, const index_build *b, const mva_open_opts *opts,
-                        mva_stack_info *info, mva_error *err)
+static int push_pick(pick **p, size_t *n, size_t *cap, size_t scan, int how)
 {
-    header_pick h;
-    size_t first = 0, k;
-    const char *stop;
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 16;
+        pick *g = c > SIZE_MAX / sizeof *g ? NULL : realloc(*p, c * sizeof *g);
+        if (g == NULL)
+            return MVA_ENOMEM;
+        *p = g;
+        *cap = c;
+    }
+    (*p)[*n].scan = scan;
+    (*p)[(*n)++].how = how;
+    return MVA_OK;
+}
+
+/* The scans of "N", "N.K", "N,M,..." and "N:M" (file order from N to M), or of the whole
+ * file when spec is NULL or empty.  A scan named twice is an error. */
+static int choose_scans(const spec_reader *r, const char *spec, pick **out, size_t *nout,
+                        mva_error *err)
+{
+    const spec_index *ix = &r->ix;
+    size_t n = 0, cap = 0;
+    pick *p = NULL;
+    int rc = MVA_OK;
+    if (spec == NULL || spec[0] == '\0') {
+        for (size_t i = 0; i < ix->nscan && rc == MVA_OK; i++)
+            rc = push_pick(&p, &n, &cap, i, FROM_FILE);
+    } else {
+        for (const char *t = spec; rc == MVA_OK;) {
+            const char *e = strchr(t, ','), *end = e ? e : t + strlen(t);
+            const char *colon = memchr(t, ':', (size_t)(end - t));
+            size_t a, b;
+            if (end == t)
+                rc = scan_syntax(spec, err);
+            else if (colon == NULL) {
+                if ((rc = find_scan(r, spec, t, (size_t)(end - t), &a, err)) == MVA_OK)
+                    rc = push_pick(&p, &n, &cap, a, NAMED);
+            } else if ((rc = find_scan(r, spec, t, (size_t)(colon - t), &a, err)) == MVA_OK &&
+                       (rc = find_scan(r, spec, colon + 1, (size_t)(end - colon - 1), &b,
+                                       err)) == MVA_OK) {
+                if (b < a)
+                    rc = mva_error_set(err, MVA_EINVAL,
+                                       "--scan %.*s: the first scan comes after the last in "
+                                       "the file (a range runs in file order)",
+                                       (int)(end - t), t);
+                for (size_t i = a; i <= b && rc == MVA_OK; i++)
+                    rc = push_pick(&p, &n, &cap, i, i == a || i == b ? NAMED : IN_RANGE);
+            }
+            if (e == NULL)
+                break;
+            t = e + 1;
+        }
+        for (size_t i = 0; i < n && rc == MVA_OK; i++)
+            for (size_t j = i + 1; j < n && rc == MVA_OK; j++)
+                if (p[i].scan == p[j].scan) {
+                    char key[LABEL_MAX];
+                    spec_scan_key(ix, &ix->scan[p[i].scan], key);
+                    rc = mva_error_set(err, MVA_EINVAL, "--scan %s: scan %s is named twice",
+                                       spec, key);
+                }
+    }
+    if (rc == MVA_ENOMEM)
+        rc = mva_error_set(err, MVA_ENOMEM, "%s: out of memory", r->file_name);
+    if (rc != MVA_OK) {
+        free(p);
+        return rc;
+    }
+    *out = p;
+    *nout = n;
+    return MVA_OK;
+}
+
+/* ---- the map: the chosen scans that can be read ---- */
+
+typedef struct plan {
+    size_t *scan;      /* the scans of the map, in map order (indices in ix.scan) */
+    size_t nscan;
+    chan_info ch;      /* channels of the first, for detector det[0] */
+    size_t *no_mca;    /* scans of the whole file or a range without MCA data */
+    size_t nno_mca;
+    size_t *extra;     /* scans of the map with MCA lines after their last point */
+    size_t nextra;
+    size_t skipped;    /* scans of the whole file skipped as malformed */
+    char first_skip[WHY_CAP + 64];
+} plan;
+
+static void plan_free(plan *pl)
+{
+    free(pl->scan);
+    free(pl->no_mca);
+    free(pl->extra);
+}
+
+/* Appends a sentence to the reader's warnings (one a line). */
+static void warn(spec_reader *r, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void warn(spec_reader *r, const char *fmt, ...)
+{
+    size_t len = strlen(r->warn);
+    if (len + 2 >= sizeof r->warn)
+        return;
+    if (len > 0)
+        r->warn[len++] = '\n';
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->warn + len, sizeof r->warn - len, fmt, ap);
+    va_end(ap);
+}
+
+/* The MCAs of each point to read: opts->detector (combine.h's syntax) against the ndet of
+ * scan sc, the first of the map; its default is the sum of all. */
+static int choose_detectors(spec_reader *r, const spec_scan *sc, const mva_open_opts *opts,
+                            mva_error *err)
+{
+    free(r->det);
+    r->det = NULL;
+    r->ndet = sc->ndet;
+    unsigned char *use = malloc(sc->ndet);
+    if (use == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "%s: out of memory", r->file_name);
+    int rc = mva_detector_select(opts->detector, sc->ndet, use, err);
+    if (rc < 0) {
+        size_t line, col;
+        char key[LABEL_MAX];
+        spec_locate(r->map, r->map + sc->hdr, &line, &col);
+        spec_scan_key(&r->ix, sc, key);
+        free(use);
+        return mva_error_prefix(err, rc, "%s: scan %s (line %zu) has %zu MCA%s per point: ",
+                                r->file_name, key, line, sc->ndet, sc->ndet == 1 ? "" : "s");
+    }
+    r->det = malloc((size_t)rc * sizeof *r->det);
+    if (r->det == NULL) {
+        free(use);
+        return mva_error_set(err, MVA_ENOMEM, "%s: out of memory", r->file_name);
+    }
+    r->ndet_read = 0;
+    for (size_t d = 0; d < sc->ndet; d++)
+        if (use[d])
+            r->det[r->ndet_read++] = d;
+    free(use);
+    return MVA_OK;
+}
+
+/* Whether scan sc can join the map planned so far (choosing the detectors on the first):
+ * 0 when it can, 1 when not (why in f), a negative status on an error. */
+static int check_scan(spec_reader *r, plan *pl, const spec_scan *sc, const mva_open_opts *opts,
+                      fault *f, mva_error *err)
+{
+    if (sc->problem != SPEC_SCAN_OK) {
+        spec_scan_problem(&r->ix, sc, f->why, sizeof f->why, &f->at);
+        return 1;
+    }
+    char key[LABEL_MAX];
+    if (pl->nscan > 0 && sc->ndet != r->ndet) {
+        spec_scan_key(&r->ix, &r->ix.scan[pl->scan[0]], key);
+        return set_fault(f, sc->hdr, "%zu MCAs per point, the map's first scan (%s) has %zu",
+                         sc->ndet, key, r->ndet);
+    }
     int rc;
-    pick_header(b, r->sum ? 0 : (size_t)b->det, &h);
-    if (h.chann != NULL && (rc = read_chann(r, h.chann, &first, err)) != MVA_OK)
+    if (pl->nscan == 0 && (rc = choose_detectors(r, sc, opts, err)) != MVA_OK)
         return rc;
-    const char *q = r->map + r->off[0];
-    int w = walk_set(r, q, NULL, 0, &k, &stop);
-    if (w == WALK_BAD)
-        return bad_value(r, stop, err);
-    if (w == WALK_TRUNC)
-        return truncated(r, stop, err);
-    if (!r->p_from_chann) {
-        if (k == 0) {
-            size_t line, col;
-            locate(r, q, &line, &col);
-            return mva_error_set(err, MVA_EFORMAT, "%s: line %zu: MCA spectrum without values",
-                                 r->file_name, line);
-        }
-        r->p = k;
-    } else if (k != r->p) {
-        return wrong_length(r, q, k, err);
+    chan_info ch;
+    if (scan_channels(r, sc, r->det[0], &ch, f) != 0)
+        return 1;
+    if (pl->nscan > 0 && ch.p != pl->ch.p) {
+        spec_scan_key(&r->ix, &r->ix.scan[pl->scan[0]], key);
+        return set_fault(f, sc->body, "spectra of %zu channels, the map's first scan (%s) has "
+                                      "%zu",
+                         ch.p, key, pl->ch.p);
     }
-    if (opts->calib.known)
-        info->calib = opts->calib;
-    else if (h.calib != NULL && (rc = read_calib(r, h.calib, first, &info->calib, err)) != MVA_OK)
-        return rc;
-    info->channels = r->p;
-    return MVA_OK;
+    if (pl->nscan == 0)
+        pl->ch = ch;
+    return 0;
 }
 
-/* ---- open ---- */
+/* Goes through the chosen scans: a named scan that cannot be read is an error; one of the
+ * whole file is skipped and said in the warnings; scans without MCA data are left out. */
+static int plan_map(spec_reader *r, const pick *p, size_t np, const mva_open_opts *opts,
+                    plan *pl, mva_error *err)
+{
+    memset(pl, 0, sizeof *pl);
+    pl->scan = malloc((np ? np : 1) * sizeof *pl->scan);
+    pl->no_mca = malloc((np ? np : 1) * sizeof *pl->no_mca);
+    pl->extra = malloc((np ? np : 1) * sizeof *pl->extra);
+    if (pl->scan == NULL || pl->no_mca == NULL || pl->extra == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "%s: out of memory", r->file_name);
+    for (size_t k = 0; k < np; k++) {
+        const spec_scan *sc = &r->ix.scan[p[k].scan];
+        if (sc->problem == SPEC_SCAN_NO_MCA && p[k].how != NAMED) {
+            pl->no_mca[pl->nno_mca++] = p[k].scan;
+            continue;
+        }
+        fault f;
+        char text[WHY_CAP + 64];
+        int rc = check_scan(r, pl, sc, opts, &f, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            if (sc->extra > 0)
+                pl->extra[pl->nextra++] = p[k].scan;
+            pl->scan[pl->nscan++] = p[k].scan;
+            continue;
+        }
+        fault_text(r, sc, &f, text, sizeof text);
+        if (p[k].how != FROM_FILE)
+            return mva_error_set(err, MVA_EFORMAT, "%s: %s", r->file_name, text);
+        if (pl->skipped++ == 0)
+            snprintf(pl->first_skip, sizeof pl->first_skip, "%s", text);
+        warn(r, "%s: scan skipped", text);
+    }
+    if (pl->nscan > 0)
+        return MVA_OK;
+    if (pl->skipped > 0)
+        return mva_error_set(err, MVA_EFORMAT, "%s: %s%s", r->file_name, pl->first_skip,
+                             pl->skipped > 1 ? " (and other scans that cannot be read)" : "");
+    return mva_error_set(err, MVA_EFORMAT, "%s: no MCA data: no %s has '@A' spectrum lines",
+                         r->file_name, np == r->ix.nscan ? "scan" : "scan chosen");
+}
+
 
 /* Maps the file after checking that it is a non-empty regular file with SPEC content. */
 static int map_file(spec_reader *r, mva_error *err)
@@ -928,101 +993,233 @@ static int map_file(spec_reader *r, mva_error *err)
     return rc;
 }
 
-/* Indexes the file: every pixel's MCA offset, and what the shape and channels need. */
-static int index_file(spec_reader *r, index_build *b, mva_error *err)
+/* Per pixel, the index of its point's first MCA line, scan after scan. */
+static int index_pixels(spec_reader *r, const plan *pl, mva_error *err)
 {
-    /* The index pass reads the file once from start to end. */
-    posix_madvise((void *)r->map, r->size, POSIX_MADV_SEQUENTIAL);
-    int rc = build_index(b, err);
-    posix_madvise((void *)r->map, r->size, POSIX_MADV_NORMAL);
-    if (rc != MVA_OK)
-        return rc;
-    r->n = b->used;
-    if (r->n == 0)
-        return mva_error_set(err, MVA_EFORMAT,
-                             "%s: no MCA data: no scan has '@A' spectrum lines", r->file_name);
-    uint64_t *o = realloc(r->off, r->n * sizeof *o);
-    if (o != NULL)
-        r->off = o;
-    r->ndet = b->ndet_min;
-    return MVA_OK;
-}
-
-/* --detector against the MCAs per point found: a list or "sum" picks the MCAs added; by
- * default the sum of all (the one MCA when there is one); any --detector on a file of one
- * MCA per point is an error. */
-static int select_detectors(spec_reader *r, const index_build *b, const char *spec,
-                            mva_error *err)
-{
-    int rc;
-    if (!r->sum) {
-        if (b->ndet_max > 1)
-            return MVA_OK;
-        unsigned char one;
-        rc = mva_detector_select(spec, 1, &one, err);
-        return mva_error_prefix(err, rc, "%s: ", r->file_name);
+    size_t n = 0;
+    for (size_t k = 0; k < pl->nscan; k++)
+        n += r->ix.scan[pl->scan[k]].points; /* <= MCA lines of the file: no overflow */
+    r->pt = malloc(n * sizeof *r->pt);
+    if (r->pt == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "%s: out of memory indexing %zu spectra",
+                             r->file_name, n);
+    size_t i = 0;
+    for (size_t k = 0; k < pl->nscan; k++) {
+        const spec_scan *sc = &r->ix.scan[pl->scan[k]];
+        for (size_t j = 0; j < sc->points; j++)
+            r->pt[i++] = sc->mca0 + j * sc->ndet;
     }
-    if ((r->use = malloc(r->ndet)) == NULL)
-        return mva_error_set(err, MVA_ENOMEM, "%s: out of memory", r->file_name);
-    rc = mva_detector_select(spec, r->ndet, r->use, err);
-    if (rc < 0)
-        return mva_error_prefix(err, rc, "%s: ", r->file_name);
-    if (r->ndet == 1) /* the default on a file of one MCA per point: that one */
-        r->sum = 0;
+    r->n = n;
     return MVA_OK;
 }
 
-static void describe(const spec_reader *r, const index_build *b, mva_stack_info *info)
+/* The map shape: a single chosen scan's mesh command, else one row per scan when the chosen
+ * scans have the same length, else one row; opts->rows x cols overrides. */
+static int set_shape(const spec_reader *r, const plan *pl, const mva_open_opts *opts,
+                     mva_stack_info *info, mva_error *err)
 {
-    const char *end = r->map + r->size;
-    char first[LABEL_MAX], last[LABEL_MAX], scans[96], dets[256];
-    scan_label_at(b->first_hdr, end, first);
-    scan_label_at(b->last_hdr, end, last);
-    if (b->nscans == 1)
-        snprintf(scans, sizeof scans, "scan %s", first);
-    else
-        snprintf(scans, sizeof scans, "scans %s..%s", first, last);
-    if (r->sum)
-        mva_detector_describe(r->use, r->ndet, NULL, info->elements, sizeof info->elements);
-    if (r->sum && memchr(r->use, 0, r->ndet) != NULL)
-        snprintf(dets, sizeof dets, "%s", info->elements);
-    else if (r->sum)
+    size_t rows = 1, cols = r->n;
+    const spec_scan *first = &r->ix.scan[pl->scan[0]];
+    int equal = 1;
+    for (size_t k = 1; k < pl->nscan; k++)
+        equal = equal && r->ix.scan[pl->scan[k]].points == first->points;
+    if (pl->nscan == 1 && mesh_shape(r, r->map + first->hdr, r->n, &rows, &cols)) {
+        /* shape from the command */
+    } else if (pl->nscan > 1 && equal) {
+        rows = pl->nscan;
+        cols = first->points;
+    }
+    if (opts->rows != 0 || opts->cols != 0) {
+        size_t want = 0;
+        int over = mva_size_mul(opts->rows, opts->cols, &want) != MVA_OK;
+        if (over || want != r->n) {
+            char gives[64];
+            if (over)
+                snprintf(gives, sizeof gives, "more than %zu", (size_t)SIZE_MAX);
+            else
+                snprintf(gives, sizeof gives, "%zu", want);
+            return mva_error_set(err, MVA_EINVAL,
+                                 "--shape %zux%zu gives %s pixels, %s has %zu spectra",
+                                 opts->rows, opts->cols, gives, r->file_name, r->n);
+        }
+        rows = opts->rows;
+        cols = opts->cols;
+    }
+    info->rows = rows;
+    info->cols = cols;
+    return MVA_OK;
+}
+
+/* Channel count and calibration, from the first scan of the map; a warning when the
+ * detectors summed carry different #@CALIB lines. */
+static int set_channels(spec_reader *r, const plan *pl, const mva_open_opts *opts,
+                        mva_stack_info *info, mva_error *err)
+{
+    const spec_scan *sc = &r->ix.scan[pl->scan[0]];
+    scan_head h;
+    fault f;
+    r->p = pl->ch.p;
+    r->p_from_chann = pl->ch.from_chann;
+    info->channels = r->p;
+    pick_header(r, sc, r->det[0], &h);
+    if (opts->calib.known) {
+        info->calib = opts->calib;
+        return MVA_OK;
+    }
+    if (h.calib != NULL && read_calib(r, h.calib, &pl->ch, &info->calib, f.why) != 0) {
+        char text[WHY_CAP + 64];
+        f.at = (size_t)(h.calib - r->map);
+        fault_text(r, sc, &f, text, sizeof text);
+        return mva_error_set(err, MVA_EFORMAT, "%s: %s", r->file_name, text);
+    }
+    for (size_t d = 1; d < r->ndet_read && h.calib != NULL; d++) {
+        scan_head o;
+        mva_calib other;
+        pick_header(r, sc, r->det[d], &o);
+        if (o.calib == h.calib || read_calib(r, o.calib, &pl->ch, &other, f.why) != 0)
+            continue;
+        if (other.known != info->calib.known || other.a != info->calib.a ||
+            other.b != info->calib.b || other.c != info->calib.c) {
+            size_t l0, l1, col;
+            spec_locate(r->map, h.calib, &l0, &col);
+            spec_locate(r->map, o.calib, &l1, &col);
+            warn(r,
+                 "the detectors summed have different calibrations (#@CALIB of detector %zu on "
+                 "line %zu, of detector %zu on line %zu): the sum blurs the peaks; the "
+                 "calibration used is detector %zu's (line %zu); --detector N reads one",
+                 r->det[0], l0, r->det[d], l1, r->det[0], l0);
+            break;
+        }
+    }
+    return MVA_OK;
+}
+
+/* "26 (3 from line 8123), 27 (1 from line 9000), ... and 40 more" */
+static void list_extra(const spec_reader *r, const plan *pl, char *buf, size_t cap)
+{
+    size_t len = 0, total = 0;
+    buf[0] = '\0';
+    for (size_t k = 0; k < pl->nextra; k++) {
+        const spec_scan *sc = &r->ix.scan[pl->extra[k]];
+        total += sc->extra;
+        if (k >= LIST_MAX)
+            continue;
+        char key[LABEL_MAX];
+        size_t line, col;
+        spec_scan_key(&r->ix, sc, key);
+        spec_locate(r->map, r->map + r->ix.mca[sc->mca0 + sc->nmca - sc->extra], &line, &col);
+        int w = snprintf(buf + len, cap - len, "%s%s (%zu from line %zu)", k ? ", " : "", key,
+                         sc->extra, line);
+        if (w > 0 && (size_t)w < cap - len)
+            len += (size_t)w;
+    }
+    if (pl->nextra > LIST_MAX)
+        snprintf(buf + len, cap - len, " and %zu more scans", pl->nextra - LIST_MAX);
+    (void)total;
+}
+
+/* The grouped warnings: scans without MCA data, spectra that belong to no point. */
+static void say_left_out(spec_reader *r, const plan *pl)
+{
+    char list[768];
+    if (pl->nextra > 0) {
+        size_t total = 0;
+        for (size_t k = 0; k < pl->nextra; k++)
+            total += r->ix.scan[pl->extra[k]].extra;
+        list_extra(r, pl, list, sizeof list);
+        warn(r,
+             "%zu MCA spectr%s after the last counter line of %s belong to no scan point "
+             "(SPEC writes a spectrum for every count, also a 'ct' after the scan) and %s not "
+             "read: scan%s %s",
+             total, total == 1 ? "um" : "a", pl->nextra == 1 ? "a scan" : "their scans",
+             total == 1 ? "is" : "are", pl->nextra == 1 ? "" : "s", list);
+    }
+    if (pl->nno_mca > 0) {
+        size_t len = 0;
+        list[0] = '\0';
+        for (size_t k = 0; k < pl->nno_mca && k < LIST_MAX; k++) {
+            char key[LABEL_MAX];
+            spec_scan_key(&r->ix, &r->ix.scan[pl->no_mca[k]], key);
+            int w = snprintf(list + len, sizeof list - len, "%s%s", k ? ", " : "", key);
+            if (w > 0 && (size_t)w < sizeof list - len)
+                len += (size_t)w;
+        }
+        if (pl->nno_mca > LIST_MAX)
+            snprintf(list + len, sizeof list - len, " and %zu more", pl->nno_mca - LIST_MAX);
+        warn(r, "scan%s %s: no MCA spectra, not in the map", pl->nno_mca == 1 ? "" : "s", list);
+    }
+}
+
+/* "scan 7", "scans 1..106" (consecutive in the file) or "scans 3, 5, 9 (...)". */
+static void describe_scans(const spec_reader *r, const plan *pl, char *buf, size_t cap)
+{
+    char a[LABEL_MAX], b[LABEL_MAX];
+    int run = 1;
+    for (size_t k = 1; k < pl->nscan; k++)
+        run = run && pl->scan[k] == pl->scan[k - 1] + 1;
+    spec_scan_key(&r->ix, &r->ix.scan[pl->scan[0]], a);
+    spec_scan_key(&r->ix, &r->ix.scan[pl->scan[pl->nscan - 1]], b);
+    if (pl->nscan == 1) {
+        snprintf(buf, cap, "scan %s", a);
+        return;
+    }
+    if (run) {
+        snprintf(buf, cap, "scans %s..%s", a, b);
+        return;
+    }
+    size_t len = (size_t)snprintf(buf, cap, "scans ");
+    for (size_t k = 0; k < pl->nscan && k < LIST_MAX && len < cap; k++) {
+        spec_scan_key(&r->ix, &r->ix.scan[pl->scan[k]], a);
+        int w = snprintf(buf + len, cap - len, "%s%s", k ? "," : "", a);
+        len += w > 0 ? (size_t)w : 0;
+    }
+    if (pl->nscan > LIST_MAX && len < cap)
+        snprintf(buf + len, cap - len, ",... (%zu scans)", pl->nscan);
+}
+
+static void describe(const spec_reader *r, const plan *pl, mva_stack_info *info)
+{
+    char scans[160], dets[96];
+    describe_scans(r, pl, scans, sizeof scans);
+    if (r->ndet_read == 1)
+        snprintf(dets, sizeof dets, "detector %zu of %zu", r->det[0], r->ndet);
+    else if (r->ndet_read == r->ndet)
         snprintf(dets, sizeof dets, "sum of %zu detectors", r->ndet);
-    else if (b->ndet_min == b->ndet_max)
-        snprintf(dets, sizeof dets, "detector %zu of %zu", r->ndet_pick, b->ndet_min);
-    else
-        snprintf(dets, sizeof dets, "detector %zu of %zu..%zu", r->ndet_pick, b->ndet_min,
-                 b->ndet_max);
-    if (!r->sum && b->ndet_max > 1)
-        snprintf(info->elements, sizeof info->elements, "element %zu of %zu", r->ndet_pick,
-                 b->ndet_max);
+    else {
+        size_t len = (size_t)snprintf(dets, sizeof dets, "sum of detectors ");
+        for (size_t d = 0; d < r->ndet_read && len < sizeof dets; d++) {
+            int w = snprintf(dets + len, sizeof dets - len, "%s%zu", d ? "," : "", r->det[d]);
+            len += w > 0 ? (size_t)w : 0;
+        }
+        if (len < sizeof dets)
+            snprintf(dets + len, sizeof dets - len, " of %zu", r->ndet);
+    }
     snprintf(info->path, sizeof info->path, "%s, %s", scans, dets);
+    if (r->ndet > 1) {
+        unsigned char use[MVA_SPEC_DET_MAX];
+        memset(use, 0, sizeof use);
+        for (size_t d = 0; d < r->ndet_read && r->det[d] < MVA_SPEC_DET_MAX; d++)
+            use[r->det[d]] = 1;
+        if (r->ndet <= MVA_SPEC_DET_MAX)
+            mva_detector_describe(use, r->ndet, NULL, info->elements, sizeof info->elements);
+        else
+            snprintf(info->elements, sizeof info->elements, "%s", dets);
+    }
+    snprintf(info->warnings, sizeof info->warnings, "%s", r->warn);
     snprintf(info->format, sizeof info->format, "spec");
     snprintf(info->source, sizeof info->source, "%s", r->file_name);
     snprintf(info->layout, sizeof info->layout, "rows,cols,channels");
     snprintf(info->storage, sizeof info->storage, "text, %zu spectra in %zu scan%s", r->n,
-             b->nscans, b->nscans == 1 ? "" : "s");
+             pl->nscan, pl->nscan == 1 ? "" : "s");
     info->dtype = MVA_DTYPE_FLOAT64;
     info->chunk_pixels = 0;
     info->stored_bytes = r->size;
 }
 
-int mva_spec_open(mva_stack **out, const char *input, const mva_open_opts *opts,
-                  mva_error *err)
+/* Maps and indexes the file. */
+static int spec_reader_new(spec_reader **out, const char *input, mva_error *err)
 {
-    static const mva_open_opts defaults;
-    mva_stack_info info;
-    index_build b;
-    int rc;
     *out = NULL;
-    if (opts == NULL)
-        opts = &defaults;
-    int det = DET_SUM;
-    size_t pick;
-    const char *spec = opts->detector;
-    if (spec != NULL && spec[strspn(spec, "0123456789")] == '\0' &&
-        mva_parse_size(spec, &pick) == 0 && pick <= 1000000)
-        det = (int)pick;
     if (strlen(input) >= FILE_CAP)
         return mva_error_set(err, MVA_ERANGE, "%s: input name too long", input);
     spec_reader *r = calloc(1, sizeof *r);
@@ -1030,30 +1227,130 @@ int mva_spec_open(mva_stack **out, const char *input, const mva_open_opts *opts,
         return mva_error_set(err, MVA_ENOMEM, "%s: out of memory", input);
     snprintf(r->file_name, sizeof r->file_name, "%s", input);
     r->fd = -1;
-    r->sum = det == DET_SUM;
-    r->ndet_pick = r->sum ? 0 : (size_t)det;
+    int rc = MVA_OK;
     r->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-    if (r->c_locale == (locale_t)0) {
+    if (r->c_locale == (locale_t)0)
         rc = mva_error_set(err, MVA_ENOMEM, "%s: cannot create the C locale", input);
-        goto done;
+    if (rc == MVA_OK && (rc = map_file(r, err)) == MVA_OK) {
+        /* The index pass reads the file once from start to end. */
+        posix_madvise((void *)r->map, r->size, POSIX_MADV_SEQUENTIAL);
+        rc = spec_index_build(&r->ix, r->map, r->size, r->file_name, err);
+        posix_madvise((void *)r->map, r->size, POSIX_MADV_NORMAL);
     }
-    memset(&b, 0, sizeof b);
+    if (rc != MVA_OK) {
+        spec_close(r);
+        return rc;
+    }
+    *out = r;
+    return MVA_OK;
+}
+
+int mva_spec_open(mva_stack **out, const char *input, const mva_open_opts *opts,
+                  mva_error *err)
+{
+    static const mva_open_opts defaults;
+    mva_stack_info info;
+    spec_reader *r = NULL;
+    pick *p = NULL;
+    size_t np = 0;
+    plan pl;
+    int rc;
+    *out = NULL;
+    memset(&pl, 0, sizeof pl);
+    if (opts == NULL)
+        opts = &defaults;
+    if ((rc = spec_reader_new(&r, input, err)) != MVA_OK)
+        return rc;
     memset(&info, 0, sizeof info);
-    b.r = r;
-    b.det = det;
-    if ((rc = map_file(r, err)) != MVA_OK || (rc = index_file(r, &b, err)) != MVA_OK ||
-        (rc = select_detectors(r, &b, spec, err)) != MVA_OK ||
-        (rc = set_channels(r, &b, opts, &info, err)) != MVA_OK ||
-        (rc = set_shape(&b, opts, &info, err)) != MVA_OK)
+    if ((rc = choose_scans(r, NULL, &p, &np, err)) != MVA_OK ||
+        (rc = plan_map(r, p, np, opts, &pl, err)) != MVA_OK ||
+        (rc = index_pixels(r, &pl, err)) != MVA_OK ||
+        (rc = set_channels(r, &pl, opts, &info, err)) != MVA_OK ||
+        (rc = set_shape(r, &pl, opts, &info, err)) != MVA_OK)
         goto done;
-    if (r->sum && (r->skip = malloc(r->p * sizeof *r->skip)) == NULL) {
-        rc = mva_error_set(err, MVA_ENOMEM, "%s: out of memory", input);
-        goto done;
-    }
-    describe(r, &b, &info);
+    say_left_out(r, &pl);
+    describe(r, &pl, &info);
+    free(p);
+    plan_free(&pl);
     /* mva_stack_new owns r from here, also when it fails. */
     return mva_stack_new(out, &spec_ops, r, &info, err);
 done:
+    free(p);
+    plan_free(&pl);
     spec_close(r);
+    return rc;
+}
+
+/* ---- the scans of a file, for mva-info ---- */
+
+/* The #S line after its number, blanks squeezed, into buf. */
+static void scan_command(const spec_reader *r, const spec_scan *sc, char *buf, size_t cap)
+{
+    const char *s = r->map + sc->hdr + 2, *e = line_end(r, s);
+    size_t k = 0;
+    while (s < e && is_blank(*s))
+        s++;
+    while (s < e && !is_blank(*s))
+        s++;
+    while (s < e && k + 1 < cap) {
+        while (s < e && is_blank(*s))
+            s++;
+        while (s < e && !is_blank(*s) && k + 1 < cap)
+            buf[k++] = (*s >= ' ' && *s < 127) ? *s : '?', s++;
+        if (s < e && k + 1 < cap && k > 0)
+            buf[k++] = ' ';
+    }
+    while (k > 0 && buf[k - 1] == ' ')
+        k--;
+    buf[k] = '\0';
+}
+
+static void describe_scan(const spec_reader *r, const spec_scan *sc, mva_spec_scan *d)
+{
+    size_t col;
+    memset(d, 0, sizeof *d);
+    spec_scan_key(&r->ix, sc, d->key);
+    scan_command(r, sc, d->command, sizeof d->command);
+    spec_locate(r->map, r->map + sc->hdr, &d->line, &col);
+    d->mca = sc->nmca;
+    d->points = sc->problem == SPEC_SCAN_OK ? sc->points : sc->ndata;
+    if (sc->problem != SPEC_SCAN_OK) {
+        fault f;
+        char text[WHY_CAP + 64];
+        spec_scan_problem(&r->ix, sc, f.why, sizeof f.why, &f.at);
+        fault_text(r, sc, &f, text, sizeof text);
+        snprintf(d->note, sizeof d->note, "%s", sc->problem == SPEC_SCAN_NO_MCA ? "" : text);
+        return;
+    }
+    d->detectors = sc->ndet;
+    chan_info ch;
+    fault f;
+    if (scan_channels(r, sc, 0, &ch, &f) != 0) {
+        char text[WHY_CAP + 64];
+        fault_text(r, sc, &f, text, sizeof text);
+        snprintf(d->note, sizeof d->note, "%s", text);
+        return;
+    }
+    d->channels = ch.p;
+    if (sc->extra > 0) {
+        size_t line;
+        spec_locate(r->map, r->map + r->ix.mca[sc->mca0 + sc->nmca - sc->extra], &line, &col);
+        snprintf(d->note, sizeof d->note,
+                 "%zu MCA spectr%s after the last counter line (from line %zu), not read",
+                 sc->extra, sc->extra == 1 ? "um" : "a", line);
+    }
+}
+
+int mva_spec_list(const char *file, mva_spec_list_fn fn, void *ctx, mva_error *err)
+{
+    spec_reader *r;
+    int rc = spec_reader_new(&r, file, err);
+    for (size_t k = 0; rc == MVA_OK && k < r->ix.nscan; k++) {
+        mva_spec_scan d;
+        describe_scan(r, &r->ix.scan[k], &d);
+        rc = fn(ctx, &d);
+    }
+    if (r != NULL)
+        spec_close(r);
     return rc;
 }

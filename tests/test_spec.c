@@ -703,9 +703,10 @@ static void test_spec_rejects_truncated_continuation(void **state)
                NULL);
     put_file(path, "trunc2.spec", "#S 1 ct 1\n@A 1 2\n@A 1 \\");
     open_fails(path, NULL, MVA_EFORMAT, "trunc2.spec: line 3", "at the end of the file", NULL);
-    put_file(path, "trunc3.spec", "#S 1 ct 1\n@A 1 2\\\n#S 2 ct 1\n@A 1 2\n");
-    open_fails(path, NULL, MVA_EFORMAT, "trunc3.spec: line 3", "continued with '\\' on line 2",
-               NULL);
+    /* the only scan: nothing left to read */
+    put_file(path, "trunc3.spec", "#S 1 ct 1\n@A 1 2\\\n#S 2 ct 1\n");
+    open_fails(path, NULL, MVA_EFORMAT, "trunc3.spec: line 3 (scan 1)",
+               "continued with '\\' on line 2 runs into a '#' line", NULL);
 }
 
 static void test_spec_rejects_file_without_mca(void **state)
@@ -724,10 +725,10 @@ static void test_spec_rejects_malformed_headers(void **state)
     open_fails(path, NULL, MVA_EFORMAT, "chann.spec: line 2", "#@CHANN", NULL);
     put_file(path, "calib.spec", "#S 1 ct 1\n#@CALIB 0 x 0\n@A 1 2 3 4\n");
     open_fails(path, NULL, MVA_EFORMAT, "calib.spec: line 2", "#@CALIB", NULL);
-    /* 3 MCAs for 2 counter lines, no #@CHANN to tell */
+    /* 3 MCAs for 2 counter lines: 2 beside the first, 1 beside the second */
     put_file(path, "odd.spec", "#S 5 ascan x 0 1 1 1\n@A 1 2\n@A 1 2\n0 1\n@A 1 2\n1 1\n");
-    open_fails(path, NULL, MVA_EFORMAT, "odd.spec: scan 5 (line 1)",
-               "3 MCA spectra for 2 counter lines", NULL);
+    open_fails(path, NULL, MVA_EFORMAT, "odd.spec: line 6 (scan 5)",
+               "this counter line has 1 MCA spectrum beside it, the points before it 2", NULL);
 }
 
 static void test_spec_rejects_missing_and_foreign_files(void **state)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mva/spec.h"
 
 static const char *usage =
     "Usage: mva-info INPUT [options]\n"
@@ -19,7 +20,8 @@ static const char *usage =
     "Example:\n"
     "  mva-info map.h5\n"
     "  mva-info map.h5::/entry/data/data --shape 101x200\n"
-    "  mva-info 2xfm_0011_2xfm3__0.h5 --norm livetime\n";
+    "  mva-info 2xfm_0011_2xfm3__0.h5 --norm livetime\n"
+    "  mva-info scans.spec       (a SPEC file: also lists its scans)\n";
 
 static void print_info(const mva_stack_info *in)
 {
@@ -51,8 +53,40 @@ static void print_info(const mva_stack_info *in)
         printf(", %.1f MB on disk (ratio %.2f)", (double)in->stored_bytes / 1e6,
                raw / (double)in->stored_bytes);
     printf("\n");
-    if (in->warnings[0])
-        printf("note         %s", in->warnings);
+    for (const char *w = in->warnings; *w != '\0';) { /* one note a line */
+        size_t len = strcspn(w, "\n");
+        if (len > 0)
+            printf("note         %.*s\n", (int)len, w);
+        w += len + (w[len] == '\n');
+    }
+}
+
+/* ---- SPEC: the scans of the file ---- */
+
+static int print_spec_scan(void *ctx, const mva_spec_scan *s)
+{
+    (void)ctx;
+    if (s->detectors > 0)
+        printf("  %-7s %4zu points %4zu MCA %zu/pt %5zu ch  %s\n", s->key, s->points, s->mca,
+               s->detectors, s->channels, s->command);
+    else
+        printf("  %-7s %4zu points %4zu MCA    -       -    %s\n", s->key, s->points, s->mca,
+               s->command);
+    if (s->note[0] != '\0')
+        printf("          %s\n", s->note);
+    return 0;
+}
+
+/* Lists the scans of a SPEC input (also when it cannot be opened as a map). */
+static void print_spec_scans(const char *input)
+{
+    mva_error err;
+    if (!mva_spec_is_spec(input))
+        return;
+    printf("scans        (--scan N, N.K, N,M,... or N:M; key points MCA MCAs-per-point "
+           "channels command)\n");
+    if (mva_spec_list(input, print_spec_scan, NULL, &err) != MVA_OK)
+        printf("  %s\n", err.msg);
 }
 
 int main(int argc, char **argv)
@@ -70,11 +104,13 @@ int main(int argc, char **argv)
     mva_error err;
     mva_stack *s = NULL;
     if (mva_stack_open(&s, input, &c.open, &err) != MVA_OK) {
+        print_spec_scans(input);
         cli_fail(c.prog, "%s", err.msg);
         cli_common_free(&c);
         return 1;
     }
     print_info(mva_stack_get_info(s));
+    print_spec_scans(input);
     mva_stack_close(s);
     cli_common_free(&c);
     return 0;

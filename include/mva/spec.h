@@ -37,6 +37,25 @@
 int mva_spec_open(mva_stack **out, const char *input, const mva_open_opts *opts,
                   mva_error *err);
 
+/* One scan of a SPEC file, as mva_spec_list describes it. */
+typedef struct mva_spec_scan {
+    char key[32];       /* "12", or silx's "12.2" for the second scan numbered 12 */
+    char command[160];  /* the #S line after the number, e.g. "ascan eta 43.6 44.0 40 1" */
+    size_t line;        /* line of its "#S" */
+    size_t points;      /* points (counter lines when the scan cannot be read) */
+    size_t mca;         /* MCA spectra ('@' lines) */
+    size_t detectors;   /* MCAs per point; 0 when the scan cannot be read */
+    size_t channels;    /* values per spectrum; 0 when the scan cannot be read */
+    char note[640];     /* why it cannot be read, or the spectra after its last point; "" */
+} mva_spec_scan;
+
+/* Called once per scan, in file order; a non-zero return stops the listing and is returned. */
+typedef int (*mva_spec_list_fn)(void *ctx, const mva_spec_scan *scan);
+
+/* Indexes FILE and describes every scan through fn (scans without MCA data too).  Errors
+ * as mva_spec_open's for the file itself; a scan that cannot be read is only described. */
+int mva_spec_list(const char *file, mva_spec_list_fn fn, void *ctx, mva_error *err);
+
 /* Non-zero when the file's content is SPEC: its first line is a '#' line and it is "#F" or
  * "#S", or a "#S " scan line follows within the first 64 KiB.  0 for a missing file. */
 int mva_spec_is_spec(const char *file);
