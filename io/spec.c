@@ -721,11 +721,15 @@ static int find_scan(const spec_reader *r, const char *spec, const char *t, size
                              "numbering): name one as %zu.1 ... %zu.%zu (silx's numbering: "
                              "N.K is the K-th scan numbered N in the file)",
                              r->file_name, copies, n, n, n, copies);
+    if (dot && found == SIZE_MAX && copies == 1)
+        return mva_error_set(err, MVA_ENOTFOUND,
+                             "%s: no scan %zu.%zu: only one scan is numbered %zu (%zu, or "
+                             "%zu.1)",
+                             r->file_name, n, k, n, n, n);
     if (dot && found == SIZE_MAX)
         return mva_error_set(err, MVA_ENOTFOUND,
-                             "%s: no scan %zu.%zu: %zu scan%s numbered %zu (%zu.1 ... %zu.%zu)",
-                             r->file_name, n, k, copies, copies == 1 ? " is" : "s are", n, n, n,
-                             copies);
+                             "%s: no scan %zu.%zu: %zu scans are numbered %zu (%zu.1 ... %zu.%zu)",
+                             r->file_name, n, k, copies, n, n, n, copies);
     *index = dot ? found : last;
     return MVA_OK;
 }
@@ -782,14 +786,17 @@ static int choose_scans(const spec_reader *r, const char *spec, pick **out, size
                 break;
             t = e + 1;
         }
+        unsigned char *seen = rc == MVA_OK ? calloc(ix->nscan ? ix->nscan : 1, 1) : NULL;
+        if (rc == MVA_OK && seen == NULL)
+            rc = MVA_ENOMEM;
         for (size_t i = 0; i < n && rc == MVA_OK; i++)
-            for (size_t j = i + 1; j < n && rc == MVA_OK; j++)
-                if (p[i].scan == p[j].scan) {
-                    char key[LABEL_MAX];
-                    spec_scan_key(ix, &ix->scan[p[i].scan], key);
-                    rc = mva_error_set(err, MVA_EINVAL, "--scan %s: scan %s is named twice",
-                                       spec, key);
-                }
+            if (seen[p[i].scan]++) {
+                char key[LABEL_MAX];
+                spec_scan_key(ix, &ix->scan[p[i].scan], key);
+                rc = mva_error_set(err, MVA_EINVAL, "--scan %s: scan %s is named twice", spec,
+                                   key);
+            }
+        free(seen);
     }
     if (rc == MVA_ENOMEM)
         rc = mva_error_set(err, MVA_ENOMEM, "%s: out of memory", r->file_name);
@@ -1262,7 +1269,7 @@ int mva_spec_open(mva_stack **out, const char *input, const mva_open_opts *opts,
     if ((rc = spec_reader_new(&r, input, err)) != MVA_OK)
         return rc;
     memset(&info, 0, sizeof info);
-    if ((rc = choose_scans(r, NULL, &p, &np, err)) != MVA_OK ||
+    if ((rc = choose_scans(r, opts->scan, &p, &np, err)) != MVA_OK ||
         (rc = plan_map(r, p, np, opts, &pl, err)) != MVA_OK ||
         (rc = index_pixels(r, &pl, err)) != MVA_OK ||
         (rc = set_channels(r, &pl, opts, &info, err)) != MVA_OK ||

@@ -190,6 +190,293 @@ static void read_fails(mva_stack *s, size_t first, size_t count, int code, const
         fail_msg("message \"%s\" lacks \"%s\" or \"%s\"", err.msg, want, want2 ? want2 : "");
 }
 
+/* ---- points, scans and what is skipped ---- */
+
+/* The info's warnings must contain want. */
+static void warns(mva_stack *s, const char *want)
+{
+    const char *w = mva_stack_get_info(s)->warnings;
+    if (strstr(w, want) == NULL)
+        fail_msg("warnings \"%s\" lack \"%s\"", w, want);
+}
+
+static void test_spec_points_pair_with_counter_lines(void **state)
+{
+    (void)state;
+    char path[512];
+    /* spectra before their counter line (APS 33-ID); two more after the last point, as a
+     * 'ct' after the scan writes them: 3 points, the 2 spectra are no point's */
+    text t = {0};
+    add(&t, "#F p\n\n#S 1 ascan x 0 1 2 1\n#@CHANN 3 0 2 1\n#L x  I0\n");
+    for (size_t i = 0; i < 3; i++) {
+        add_mca(&t, i, 0, 3, 0);
+        add(&t, "%zu 100\n", i);
+    }
+    add(&t, "#C aborted\n@A 99 99 99\n@A 98 98 98\n");
+    mva_stack *s = open_ok(put_text(path, "pair.spec", &t), NULL);
+    assert_int_equal(mva_stack_get_info(s)->cols, 3);
+    check_generated(s, 0);
+    warns(s, "2 MCA spectra after the last counter line of a scan belong to no scan point");
+    warns(s, "are not read: scan 1 (2 from line 13)");
+    mva_stack_close(s);
+
+    /* spectra after their counter line: every counter line has its run after it */
+    t = (text){0};
+    add(&t, "#F p\n\n#S 1 ascan x 0 1 1 1\n#@CHANN 3 0 2 1\n#L x  I0\n");
+    for (size_t i = 0; i < 2; i++) {
+        add(&t, "%zu 100\n", i);
+        add_mca(&t, i, 0, 3, 0);
+    }
+    s = open_ok(put_text(path, "after.spec", &t), NULL);
+    assert_int_equal(mva_stack_get_info(s)->cols, 2);
+    assert_string_equal(mva_stack_get_info(s)->warnings, "");
+    check_generated(s, 0);
+    mva_stack_close(s);
+}
+
+/* Scans 1 and 3 of three points, scan 2 with a point of two spectra (its line 19). */
+static const char *put_bad_middle(char *path)
+{
+    text t = {0};
+    add(&t, "#F b\n\n");
+    for (size_t sc = 1, i = 0; sc <= 3; sc++) {
+        add(&t, "#S %zu ascan x 0 1 2 1\n#@CHANN 2 0 1 1\n#L x  I0\n", sc);
+        for (size_t k = 0; k < 3; k++) {
+            if (sc == 2 && k == 1)
+                add(&t, "@A 7 7\n");
+            add_mca(&t, sc == 2 ? 100 + k : i++, 0, 2, 0);
+            add(&t, "%zu 100\n", k);
+        }
+    }
+    return put_text(path, "badmiddle.spec", &t);
+}
+
+static void test_spec_malformed_scan_is_skipped_with_a_warning(void **state)
+{
+    (void)state;
+    char path[512];
+    put_bad_middle(path);
+    mva_stack *s = open_ok(path, NULL);
+    const mva_stack_info *in = mva_stack_get_info(s);
+    assert_int_equal(in->rows, 2);
+    assert_int_equal(in->cols, 3);
+    assert_string_equal(in->path, "scans 1,3, detector 0 of 1");
+    check_generated(s, 0);
+    warns(s, "line 19 (scan 2): this counter line has 2 MCA spectra beside it, the points "
+             "before it 1 (every point must have the same number): scan skipped");
+    mva_stack_close(s);
+}
+
+static void test_spec_named_malformed_scan_is_an_error(void **state)
+{
+    (void)state;
+    char path[512];
+    put_bad_middle(path);
+    mva_open_opts o;
+    memset(&o, 0, sizeof o);
+    o.scan = "2";
+    open_fails(path, &o, MVA_EFORMAT, path, ": line 19 (scan 2): this counter line has 2 MCA",
+               NULL);
+    o.scan = "1:3"; /* a range names the scans inside it */
+    open_fails(path, &o, MVA_EFORMAT, "line 19 (scan 2)", NULL);
+    o.scan = "1,3";
+    mva_stack *s = open_ok(path, &o);
+    assert_int_equal(mva_stack_get_info(s)->rows, 2);
+    assert_string_equal(mva_stack_get_info(s)->warnings, "");
+    mva_stack_close(s);
+}
+
+static void test_spec_scan_option_picks_scans(void **state)
+{
+    (void)state;
+    char path[512];
+    static const size_t len[] = {3, 3, 2, 3};
+    text t = {0};
+    add_scans(&t, len, 4, 5, 0);
+    add(&t, "#S 5 ct 1\n#L Seconds  I0\n1 5000\n");
+    add(&t, "#S 6 ascan samy 0 1 2 0.1\n#L samy  I0\n");
+    for (size_t i = 11; i < 14; i++) {
+        add_mca(&t, i, 0, 5, 0);
+        add(&t, "0 1000\n");
+    }
+    put_text(path, "pick.spec", &t);
+    mva_open_opts o;
+    memset(&o, 0, sizeof o);
+    static const struct {
+        const char *scan;
+        size_t rows, cols, first[3]; /* the generated pixels, runs of first..  */
+        const char *path;
+    } cases[] = {
+        {"2", 1, 3, {3}, "scan 2, detector 0 of 1"},
+        {"1,4", 2, 3, {0, 8}, "scans 1,4, detector 0 of 1"},
+        {"4,1", 2, 3, {8, 0}, "scans 4,1, detector 0 of 1"},
+        {"2:3", 1, 5, {3}, "scans 2..3, detector 0 of 1"},
+        {"4:6", 2, 3, {8, 11}, "scans 4,6, detector 0 of 1"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        o.scan = cases[k].scan;
+        mva_stack *s = open_ok(path, &o);
+        const mva_stack_info *in = mva_stack_get_info(s);
+        assert_int_equal(in->rows, cases[k].rows);
+        assert_int_equal(in->cols, cases[k].cols);
+        assert_string_equal(in->path, cases[k].path);
+        double *x = read_all(s);
+        for (size_t i = 0; i < in->rows * in->cols; i++) {
+            size_t pix = cases[k].first[i / in->cols] + i % in->cols;
+            if (cases[k].rows == 1)
+                pix = cases[k].first[0] + i;
+            for (size_t c = 0; c < 5; c++)
+                assert_true(x[i * 5 + c] == gen_value(pix, c, 0));
+        }
+        free(x);
+        mva_stack_close(s);
+    }
+    /* scan 5 (no MCA data) inside a range is left out and said; named, it is an error */
+    o.scan = "4:6";
+    mva_stack *s = open_ok(path, &o);
+    warns(s, "scan 5: no MCA spectra, not in the map");
+    mva_stack_close(s);
+    o.scan = "5";
+    open_fails(path, &o, MVA_EFORMAT, "line 63 (scan 5): no MCA spectra", NULL);
+    o.scan = "3:5";
+    open_fails(path, &o, MVA_EFORMAT, "line 63 (scan 5): no MCA spectra", NULL);
+    o.scan = "7";
+    open_fails(path, &o, MVA_ENOTFOUND, "no scan 7 (its 6 scans run from 1 to 6", NULL);
+    static const char *bad[] = {"x", "1,", ":2", "1:", "1.0", "-1", "1;2", ""};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0] - 1; k++) {
+        o.scan = bad[k];
+        open_fails(path, &o, MVA_EINVAL, "expected a scan number N", NULL);
+    }
+    o.scan = "4:2";
+    open_fails(path, &o, MVA_EINVAL, "--scan 4:2: the first scan comes after the last", NULL);
+    o.scan = "1,2,1";
+    open_fails(path, &o, MVA_EINVAL, "scan 1 is named twice", NULL);
+}
+
+static void test_spec_scan_of_a_mesh_has_its_shape(void **state)
+{
+    (void)state;
+    char path[512];
+    static const size_t len[] = {4};
+    text t = {0};
+    add_scans(&t, len, 1, 4, 0);
+    add(&t, "#S 2 mesh samy 0 2 2 samz 0 1 1 0.1\n#@CHANN 4 0 3 1\n#L samy  samz  I0\n");
+    for (size_t i = 4; i < 10; i++) {
+        add_mca(&t, i, 0, 4, 0);
+        add(&t, "0 0 100\n");
+    }
+    put_text(path, "twomesh.spec", &t);
+    mva_open_opts o;
+    memset(&o, 0, sizeof o);
+    o.scan = "2";
+    mva_stack *s = open_ok(path, &o);
+    assert_int_equal(mva_stack_get_info(s)->rows, 2);
+    assert_int_equal(mva_stack_get_info(s)->cols, 3);
+    mva_stack_close(s);
+    s = open_ok(path, NULL); /* with the ascan: one row */
+    assert_int_equal(mva_stack_get_info(s)->rows, 1);
+    assert_int_equal(mva_stack_get_info(s)->cols, 10);
+    check_generated(s, 0);
+    mva_stack_close(s);
+}
+
+static void test_spec_repeated_scan_numbers_follow_silx(void **state)
+{
+    (void)state;
+    char path[512];
+    /* SPEC restarted its numbering: two scans 1; silx keys them 1.1 and 1.2 */
+    static const size_t len[] = {2, 2};
+    text t = {0};
+    add_scans(&t, len, 2, 3, 0);
+    add(&t, "#S 1 ascan samy 0 1 1 0.1\n#@CHANN 3 0 2 1\n#L samy  I0\n");
+    for (size_t i = 4; i < 6; i++) {
+        add_mca(&t, i, 0, 3, 0);
+        add(&t, "0 100\n");
+    }
+    put_text(path, "restart.spec", &t);
+    mva_open_opts o;
+    memset(&o, 0, sizeof o);
+    mva_stack *s = open_ok(path, &o);
+    assert_string_equal(mva_stack_get_info(s)->path, "scans 1.1..1.2, detector 0 of 1");
+    check_generated(s, 0);
+    mva_stack_close(s);
+    o.scan = "1";
+    open_fails(path, &o, MVA_EINVAL, "2 scans are numbered 1", "name one as 1.1 ... 1.2",
+               "silx's numbering", NULL);
+    o.scan = "1.2";
+    s = open_ok(path, &o);
+    assert_string_equal(mva_stack_get_info(s)->path, "scan 1.2, detector 0 of 1");
+    double *x = read_all(s);
+    assert_true(x[0] == gen_value(4, 0, 0) && x[3 + 2] == gen_value(5, 2, 0));
+    free(x);
+    mva_stack_close(s);
+    o.scan = "1.2:2";
+    open_fails(path, &o, MVA_EINVAL, "the first scan comes after the last", NULL);
+    o.scan = "1.3";
+    open_fails(path, &o, MVA_ENOTFOUND, "no scan 1.3: 2 scans are numbered 1", NULL);
+    o.scan = "2.1";
+    s = open_ok(path, &o);
+    mva_stack_close(s);
+}
+
+static int collect_scan(void *ctx, const mva_spec_scan *sc)
+{
+    mva_spec_scan *all = ctx;
+    size_t k = 0;
+    while (all[k].line != 0)
+        k++;
+    all[k] = *sc;
+    return 0;
+}
+
+static void test_spec_list_describes_every_scan(void **state)
+{
+    (void)state;
+    char path[512];
+    put_bad_middle(path);
+    mva_spec_scan all[5];
+    memset(all, 0, sizeof all);
+    mva_error err = {0, ""};
+    assert_int_equal(mva_spec_list(path, collect_scan, all, &err), MVA_OK);
+    assert_string_equal(all[0].key, "1");
+    assert_string_equal(all[0].command, "ascan x 0 1 2 1");
+    assert_int_equal(all[0].line, 3);
+    assert_int_equal(all[0].points, 3);
+    assert_int_equal(all[0].mca, 3);
+    assert_int_equal(all[0].detectors, 1);
+    assert_int_equal(all[0].channels, 2);
+    assert_string_equal(all[0].note, "");
+    assert_string_equal(all[1].key, "2");
+    assert_int_equal(all[1].detectors, 0);
+    assert_int_equal(all[1].mca, 4);
+    assert_non_null(strstr(all[1].note, "line 19 (scan 2): this counter line has 2 MCA"));
+    assert_string_equal(all[2].key, "3");
+    assert_int_equal(all[3].line, 0);
+}
+
+static void test_spec_chann_gives_the_channels_stored(void **state)
+{
+    (void)state;
+    char path[512];
+    /* "#@CHANN n first last step": the spectra hold channels first..last by step (silx);
+     * n is the MCA's size.  APS 33-ID writes "#@CHANN 1201 1110 1200 1" before 91 values. */
+    put_file(path, "range.spec",
+             "#F c\n\n#S 1 ct 1\n#@CHANN 1201 2 8 2\n#@CALIB 1 0.5 0.25\n@A 1 2 3 4\n");
+    mva_stack *s = open_ok(path, NULL);
+    const mva_calib *cal = &mva_stack_get_info(s)->calib;
+    assert_int_equal(mva_stack_get_info(s)->channels, 4);
+    for (int i = 0; i < 4; i++) {
+        double ch = 2 + 2 * i, want = 1 + 0.5 * ch + 0.25 * ch * ch;
+        assert_true(fabs(mva_calib_energy(cal, i) - want) < 1e-12 * want);
+    }
+    mva_stack_close(s);
+    put_file(path, "range2.spec", "#F c\n\n#S 1 ct 1\n#@CHANN 1201 1110 1200 1\n@A 1 2 3 4\n");
+    open_fails(path, NULL, MVA_EFORMAT, "line 5 (scan 1): spectrum has 4 values, expected 91 "
+               "(from #@CHANN)", NULL);
+    put_file(path, "range3.spec", "#F c\n\n#S 1 ct 1\n#@CHANN 10 8 2 1\n@A 1 2 3 4\n");
+    open_fails(path, NULL, MVA_EFORMAT, "line 4 (scan 1): malformed #@CHANN line", NULL);
+}
+
 /* ---- the shape of the map ---- */
 
 static const char mesh_file[] =
@@ -855,6 +1142,14 @@ int main(void)
         cmocka_unit_test(test_spec_rejects_missing_and_foreign_files),
         cmocka_unit_test(test_spec_is_spec_checks_content),
         cmocka_unit_test(test_spec_mutated_files_fail_cleanly),
+        cmocka_unit_test(test_spec_points_pair_with_counter_lines),
+        cmocka_unit_test(test_spec_malformed_scan_is_skipped_with_a_warning),
+        cmocka_unit_test(test_spec_named_malformed_scan_is_an_error),
+        cmocka_unit_test(test_spec_scan_option_picks_scans),
+        cmocka_unit_test(test_spec_scan_of_a_mesh_has_its_shape),
+        cmocka_unit_test(test_spec_repeated_scan_numbers_follow_silx),
+        cmocka_unit_test(test_spec_list_describes_every_scan),
+        cmocka_unit_test(test_spec_chann_gives_the_channels_stored),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -245,6 +245,9 @@ int cli_common_option(cli_common *c, int opt, const char *arg)
     case OPT_NORM:
     case OPT_SNAKE:
         return reader_stage_option(c, opt, arg);
+    case OPT_SCAN:
+        c->open.scan = arg;
+        return 1;
     case OPT_SERIES:
         return parse_series(c, arg) ? -1 : 1;
     case OPT_LIST:

@@ -104,6 +104,7 @@ enum {
     OPT_NO_SPILL,
     OPT_NORM,
     OPT_SNAKE,
+    OPT_SCAN,
     OPT_FIRST_TOOL /* tools number their own options from here */
 };
 
@@ -115,6 +116,7 @@ enum {
         {"detector", required_argument, NULL, OPT_DETECTOR},                                    \
         {"norm", required_argument, NULL, OPT_NORM},                                            \
         {"snake", required_argument, NULL, OPT_SNAKE},                                          \
+        {"scan", required_argument, NULL, OPT_SCAN},                                            \
         {"series", required_argument, NULL, OPT_SERIES},                                        \
         {"list", required_argument, NULL, OPT_LIST},                                            \
         {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}
@@ -167,6 +169,14 @@ void cli_spill_summary(const cli_common *c, const mva_stack *s, char *buf, size_
     "                         dtc,monitor:/scalers/I0@1e5\n"                                  \
     "  --snake on|off|auto    every other row recorded right to left (on: put back in order;\n"\
     "                         auto, the default: from the file's positions when known)\n"     \
+    "  --scan N|N,M,..|N:M    SPEC: the scans forming the map, by their #S number (N.K: the\n"\
+    "                         K-th scan numbered N, silx's order, when numbers repeat); N:M\n"\
+    "                         runs in file order.  Default: every scan with MCA spectra (a\n"  \
+    "                         malformed one is skipped with a warning; a named one is an\n"  \
+    "                         error).  Shape: one scan alone that is a mesh has its own\n"    \
+    "                         (rows = slow intervals + 1); several scans of equal length, one\n"\
+    "                         a row; else one row.  With --norm, NAME is a counter of the\n"  \
+    "                         scans' #L line (I0, Seconds, ...): --norm I0 or --norm I0@1e5\n"\
     "  --shape RxC            map shape (rows x cols), e.g. for 2-D (pixels, channels) data\n"       \
     "  --channel-axis first|last  where the channel axis is (default: from the file)\n"        \
     "  --calib A,B[,C]        energy calibration E(keV) = A + B*ch + C*ch^2\n"                 \
