@@ -111,8 +111,6 @@ int main(int argc, char **argv)
     }
     print_info(mva_stack_get_info(s));
     print_spec_scans(input);
-    if (!c.quiet)
-        cli_print_warnings(c.prog, s);
     mva_stack_close(s);
     cli_common_free(&c);
     return 0;
