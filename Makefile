@@ -29,7 +29,7 @@ LDLIBS   += $(PKG_LIBS) -pthread -lm
 
 VERSION := $(shell sed -n 's/^\#define MVA_VERSION_STRING "\(.*\)"/\1/p' include/mva/error.h)
 
-LIB_SRC  := $(wildcard src/*.c io/*.c roi/*.c pca/*.c nmf/*.c cluster/*.c report/*.c)
+LIB_SRC  := $(wildcard src/*.c io/*.c results/*.c roi/*.c pca/*.c nmf/*.c cluster/*.c report/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC := $(wildcard tools/mva-*.c)
 TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)

@@ -1,0 +1,124 @@
+/* Internal to results/: what the writer's parts share (see write.c for the file layout). */
+#ifndef MVA_RESULTS_INTERNAL_H
+#define MVA_RESULTS_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include <hdf5.h>
+
+#include "h5util.h"
+#include "mva/result.h"
+
+#define ENTRY_MAX 256                   /* longest entry name created or accepted */
+
+static inline int valid_entry_name(const char *e)
+{
+    return e[0] != '\0' && strlen(e) < ENTRY_MAX && strchr(e, '/') == NULL &&
+           strcmp(e, ".") != 0 && strcmp(e, "..") != 0;
+}
+
+/* ---- writing (nexus.c): datasets, attributes, groups, NXdata ---- */
+
+typedef struct wctx {
+    hid_t file;
+    const char *path; /* the requested file name: messages never show the temporary name */
+    mva_error *err;
+    hid_t str_t;      /* variable-length UTF-8 string */
+    int gzip;         /* shuffle and deflate filters are available */
+    const mva_nmf_model *nmf; /* mva_result_write_nmf: the entry's NMF */
+} wctx;
+
+typedef struct spec_axis {
+    const char *name; /* "energy" or "channel" */
+    const double *v;  /* p values */
+    size_t p;
+} spec_axis;
+
+/* Records "<file>: cannot <what> <object path>/<name> (HDF5: reason)". */
+int res_wfail(wctx *c, hid_t loc, const char *name, const char *what);
+
+/* Writes (replacing) attribute name on object obj relative to loc ("." = loc itself): a
+ * scalar when n == 0, else a 1-D array of n elements. */
+int res_attr_write(wctx *c, hid_t loc, const char *obj, const char *name, hid_t ftype,
+                   hid_t mtype, hsize_t n, const void *buf);
+
+int res_attr_str(wctx *c, hid_t loc, const char *obj, const char *name, const char *value);
+
+int res_attr_strv(wctx *c, hid_t loc, const char *obj, const char *name,
+                  const char *const *v, size_t n);
+
+/* Sets a root attribute only when the file does not have it yet (a file written by another
+ * program keeps its own creator and creation time). */
+int res_attr_str_once(wctx *c, hid_t loc, const char *name, const char *value);
+
+/* Creates dataset name in loc (rank 0 = scalar) and writes buf into it. */
+int res_dset_write(wctx *c, hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                   const hsize_t *dims, const void *buf);
+
+int res_dset_f64(wctx *c, hid_t loc, const char *name, int rank, const hsize_t *dims,
+                 const double *v);
+
+int res_dset_sizes(wctx *c, hid_t loc, const char *name, int rank, const hsize_t *dims,
+                   const size_t *v);
+
+int res_scalar_f64(wctx *c, hid_t loc, const char *name, double v);
+
+int res_scalar_size(wctx *c, hid_t loc, const char *name, size_t v);
+
+int res_scalar_int(wctx *c, hid_t loc, const char *name, int v);
+
+int res_dset_str(wctx *c, hid_t loc, const char *name, const char *value);
+
+int res_dset_strv(wctx *c, hid_t loc, const char *name, const char *const *v, size_t n);
+
+int res_dset_mask(wctx *c, hid_t loc, const char *name, size_t rows, size_t cols,
+                  const unsigned char *mask);
+
+/* Index axis first, first + 1, ..., first + n - 1 as int64. */
+int res_dset_index(wctx *c, hid_t loc, const char *name, size_t n, int64_t first);
+
+int res_group_new(wctx *c, hid_t loc, const char *name, const char *nxclass, hid_t *g);
+
+/* An NXdata group with its @signal, @axes and a title dataset (silx uses it as plot title). */
+int res_nxdata_new(wctx *c, hid_t loc, const char *name, const char *title,
+                   const char *signal, const char *const *axes, size_t naxes, hid_t *g);
+
+/* The spectral axis of a p-point spectrum: energy in keV or (fractional) channel. */
+int res_axis_write(wctx *c, hid_t g, const spec_axis *ax);
+
+int res_pixel_axes(wctx *c, hid_t g, size_t rows, size_t cols);
+
+/* NXdata name: one spectrum (p) over ax. */
+int res_spectrum_nxdata(wctx *c, hid_t entry, const char *name, const char *title,
+                        const double *y, const spec_axis *ax);
+
+/* NXdata name: a stack of nimg images (nimg, rows, cols) whose first axis is "component"
+ * (1..nimg) or "." (none), with the extra string dataset names (nimg) when given; or, when
+ * first_axis is NULL, one image (rows, cols). */
+int res_images_nxdata(wctx *c, hid_t entry, const char *name, const char *title,
+                      const double *v, size_t nimg, size_t rows, size_t cols,
+                      const char *first_axis, const char *const *names);
+
+/* ---- writing (analyses.c): one analysis's part of an entry ---- */
+
+#define LINK_MAX 544 /* bytes of a link name made by res_unique_link */
+
+int res_write_pca(wctx *c, hid_t entry, const mva_pca_model *m);
+
+/* process/pca: the model's scalars. */
+int res_pca_scalars(wctx *c, hid_t proc, const mva_pca_model *m);
+
+int res_unique_link(wctx *c, hid_t g, const char *want, char *out, size_t cap);
+
+/* share_mask: -1 no PCA in the entry (write mask, n_valid_pixels); 1 the PCA already wrote
+ * an identical mask and count; 0 they differ (write roi_mask, roi_n_valid_pixels). */
+int res_write_roi(wctx *c, hid_t entry, const mva_roi_result *r, const mva_calib *cal,
+                  int share_mask);
+
+int res_write_nmf(wctx *c, hid_t entry, const mva_nmf_model *m);
+
+/* process/nmf: the model's scalars. */
+int res_nmf_scalars(wctx *c, hid_t proc, const mva_nmf_model *m);
+
+#endif

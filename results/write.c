@@ -1,0 +1,528 @@
+/*
+ * Analysis results in NeXus HDF5: the writer (one new NXentry per call, written through the
+ * commit helper, src/commit.h).  The pieces: nexus.c (datasets, attributes, NXdata),
+ * analyses.c (each analysis's part), schema.c (the scalar fields of each model, walked by
+ * writer and reader), read.c (the readers).
+ *
+ * Layout of one entry (NeXus base classes; "@x" is an attribute; strings are variable-length
+ * UTF-8 as h5py writes them; arrays of size_t are uint64, images are rows x cols row-major;
+ * every NXdata also holds a string "title", which silx shows as the plot title):
+ *
+ *   /                        @NX_class=NXroot @default=<newest entry> @creator="mva <version>"
+ *                            @file_name @file_time @HDF5_Version (set once, when missing)
+ *                            @file_update_time (every write)
+ *   /<entry>                 NXentry  @default = eigenimages | scree (k = 0) | roi_raw |
+ *                            total_counts (no ROI)
+ *     title, start_time, end_time (ISO 8601 UTC; start = end - fit seconds), program_name
+ *     (@version)
+ *     process                NXprocess: program, version, date, command_line (when given),
+ *                            input_file, input_dataset, input_format, input_dtype,
+ *                            input_shape (rows, cols, channels), input_calibration (a, b, c)
+ *                            @units=keV when the input has one
+ *       parameters           NXparameters: one string dataset per mva_param ('/' in a key
+ *                            becomes '_', a repeated key gets _1, _2, ...)
+ *       configuration        NXnote: type = "text/plain", data = "key = value" lines, in order
+ *       pca                  NXcollection, the PCA model's scalars: rows, cols, channels, p,
+ *                            k, bin, n_eigenvalues, passes, n_exact_pixels (pixels
+ *                            whose covariance was summed in exact integer arithmetic),
+ *                            oversample, seed (uint64),
+ *                            poisson, uncentred, method (int32, @name), final_change, seconds
+ *                            (float64 @units=s)
+ *   PCA (spec->pca):
+ *     eigenimages            NXdata @signal=data @axes=[component, y, x]:
+ *                            data (k, rows, cols) @interpretation=image, component (k) 1..k,
+ *                            y (rows), x (cols) pixel indices (int64)
+ *     eigenspectra           NXdata @signal=data @axes=[component, energy|channel]:
+ *                            data (k, p) @interpretation=spectrum, component (k), and
+ *                            energy (p) @units=keV (model var_energy) or channel (p) = var_ch0
+ *                            + (bin - 1) / 2, the centre of each binned variable
+ *     mean_spectrum          NXdata: data (p) over the same energy|channel axis
+ *     scree                  NXdata @signal=eigenvalues @axes=[component] @SILX_style (log
+ *                            scale): eigenvalues is a hard link to ../eigenvalues,
+ *                            component (p) 1..p
+ *     eigenvalues (p), explained_variance_ratio (p), total_variance (scalar),
+ *     n_valid_pixels (scalar uint64), mask (rows, cols) uint8 (1 = excluded, always stored),
+ *     var_ch0 (p) uint64, scaled_mean (p, always stored), and when poisson: var_weight (p),
+ *     pix_weight (rows, cols).  The PCA model's scalars are in process/pca (above).
+ *   ROI (spec->roi), spectra over energy (keV, from the input calibration) or channel 0..p-1:
+ *     roi_definitions        NXcollection: names, from, to, unit ("channel" | "keV") as given,
+ *                            ch0, ch1 (resolved, inclusive)
+ *     roi_raw, roi_net       NXdata (only when nroi > 0) @axes=[., y, x]: data (nroi, rows,
+ *                            cols) @interpretation=image, names (nroi), y, x
+ *     roi                    NXcollection (nroi > 0) of one NXdata per ROI, named after it:
+ *                            raw (signal), net (@auxiliary_signals), y, x; title = the
+ *                            ROI name ('/' in it becomes '_' in the group name, repeats
+ *                            get _1, _2, ...)
+ *     total_counts           NXdata: data (rows, cols), y, x
+ *     sum_spectrum, average_spectrum, max_spectrum    NXdata: data (p) + axis
+ *     mask, n_valid_pixels   shared with the PCA when both are present and equal; otherwise
+ *                            the ROI's own are roi_mask and roi_n_valid_pixels
+ *
+ *   NMF (mva_result_write_nmf; an entry of its own, default name mva_nmf, @default =
+ *   abundances):
+ *     abundances             NXdata @axes=[component, y, x]: data (k, rows, cols) counts per
+ *                            component @interpretation=image (NaN where masked), component
+ *                            (k) 1..k, y, x
+ *     spectra                NXdata @axes=[component, energy|channel]: data (k, p), each row
+ *                            summing to 1, @interpretation=spectrum, component, energy (p,
+ *                            keV) or channel (p) 0..p-1
+ *     convergence            NXdata @signal=objective @axes=[iteration] @SILX_style (log):
+ *                            objective (iterations) after each pass, iteration 1..iterations
+ *     share (k) fraction of the modelled counts, n_valid_pixels, mask (rows, cols) uint8
+ *     process/nmf            NXcollection: rows, cols, p, k, seed, max_iter, inner,
+ *                            iterations, passes (uint64); method, init (int32, @name),
+ *                            poisson, converged, w_scratch (int32: W lived in a scratch
+ *                            file); tol, objective, norm_x2, rel_error,
+ *                            seconds (float64, @units=s)
+ *
+ * Readers find an entry's PCA by its eigenspectra group, its NMF by process/nmf and its ROI
+ * result by its roi_definitions group; the ROI shape is taken from total_counts, sum_spectrum and
+ * roi_definitions/names.
+ *
+ * Datasets above COMPRESS_MIN bytes are chunked (one image per chunk for image stacks, at
+ * most CHUNK_BYTES) with shuffle + gzip, floating-point ones only when a sample shows that
+ * this pays (floats_compress); the others are contiguous.  The per-ROI images
+ * under roi/ are copies of slices of roi_raw/roi_net: a few rows x cols images, cheap next to
+ * the stack, and they give silx users one titled image per element.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commit.h"
+#include "internal.h"
+/* ---------------------------------------------------------------------------------------- */
+/* Writing: process, entry, root                                                            */
+/* ---------------------------------------------------------------------------------------- */
+
+static void iso_time(time_t t, char *buf, size_t cap)
+{
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, cap, "1970-01-01T00:00:00Z");
+}
+
+/* process/parameters (one dataset per key) and process/configuration (the same as text). */
+static int write_params(wctx *c, hid_t proc, const mva_param *params, size_t n)
+{
+    hid_t g = -1, note = -1;
+    char *text = NULL, name[LINK_MAX];
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(params[i].key) + strlen(params[i].value ? params[i].value : "") + 4;
+    text = malloc(len);
+    int rc = text ? res_group_new(c, proc, "parameters", "NXparameters", &g)
+                            : mva_error_set(c->err, MVA_ENOMEM, "%s: out of memory", c->path);
+    size_t at = 0;
+    if (text)
+        text[0] = '\0';
+    for (size_t i = 0; rc == MVA_OK && i < n; i++) {
+        const char *v = params[i].value ? params[i].value : "";
+        at += (size_t)sprintf(text + at, "%s = %s\n", params[i].key, v);
+        /* A repeated key (--roi given twice) keeps every value: roi, roi_1, ... */
+        rc = res_unique_link(c, g, params[i].key, name, sizeof name);
+        if (rc == MVA_OK)
+            rc = res_dset_str(c, g, name, v);
+    }
+    if (rc == MVA_OK)
+        rc = res_group_new(c, proc, "configuration", "NXnote", &note);
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, note, "type", "text/plain");
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, note, "data", text);
+    h5u_close(note);
+    h5u_close(g);
+    free(text);
+    return rc;
+}
+
+static int write_process(wctx *c, hid_t entry, const mva_result_spec *s, const char *now)
+{
+    hid_t g = -1;
+    const mva_stack_info *in = s->input;
+    size_t shape[3] = {in->rows, in->cols, in->channels};
+    hsize_t three[1] = {3};
+    int rc = res_group_new(c, entry, "process", "NXprocess", &g);
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, g, "program", s->program ? s->program : "mva");
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, g, "version", mva_version());
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, g, "date", now);
+    if (rc == MVA_OK && s->command_line != NULL)
+        rc = res_dset_str(c, g, "command_line", s->command_line);
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, g, "input_file", in->source);
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, g, "input_dataset", in->path);
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, g, "input_format", in->format);
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, g, "input_dtype", mva_dtype_name(in->dtype));
+    if (rc == MVA_OK)
+        rc = res_dset_sizes(c, g, "input_shape", 1, three, shape);
+    if (rc == MVA_OK && in->calib.known) {
+        double abc[3] = {in->calib.a, in->calib.b, in->calib.c};
+        rc = res_dset_f64(c, g, "input_calibration", 1, three, abc);
+        if (rc == MVA_OK)
+            rc = res_attr_str(c, g, "input_calibration", "units", "keV");
+        if (rc == MVA_OK)
+            rc = res_attr_str(c, g, "input_calibration", "description",
+                          "E = a + b * channel + c * channel^2");
+    }
+    if (rc == MVA_OK)
+        rc = write_params(c, g, s->params, s->nparams);
+    if (rc == MVA_OK && s->pca != NULL)
+        rc = res_pca_scalars(c, g, s->pca);
+    if (rc == MVA_OK && c->nmf != NULL)
+        rc = res_nmf_scalars(c, g, c->nmf);
+    h5u_close(g);
+    return rc;
+}
+
+static const char *entry_default(const wctx *c, const mva_result_spec *s)
+{
+    if (c->nmf != NULL)
+        return "abundances";
+    if (s->pca != NULL)
+        return s->pca->k > 0 ? "eigenimages" : "scree";
+    return s->roi->nroi > 0 ? "roi_raw" : "total_counts";
+}
+
+static int write_entry_info(wctx *c, hid_t e, const mva_result_spec *s, time_t now)
+{
+    char title[8192], t0[32], t1[32];
+    const mva_stack_info *in = s->input;
+    char what[64] = "";
+    if (c->nmf != NULL)
+        snprintf(what, sizeof what, "NMF (k = %zu, %s)", c->nmf->k,
+                 mva_nmf_method_name(c->nmf->method));
+    else if (s->pca != NULL)
+        snprintf(what, sizeof what, "PCA (k = %zu)%s", s->pca->k, s->roi ? " and ROIs" : "");
+    else
+        snprintf(what, sizeof what, "ROI images");
+    snprintf(title, sizeof title, "%s of %s%s%s", what, in->source, in->path[0] ? "::" : "",
+             in->path);
+    double secs = s->pca != NULL && s->pca->seconds > 0 ? s->pca->seconds : 0.0;
+    if (c->nmf != NULL && c->nmf->seconds > 0)
+        secs = c->nmf->seconds;
+    iso_time(now - (time_t)(secs + 0.5), t0, sizeof t0);
+    iso_time(now, t1, sizeof t1);
+    int rc = res_dset_str(c, e, "title", title);
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, e, "start_time", t0);
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, e, "end_time", t1);
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, e, "program_name", s->program ? s->program : "mva");
+    if (rc == MVA_OK)
+        rc = res_attr_str(c, e, "program_name", "version", mva_version());
+    return rc;
+}
+
+static int write_entry(wctx *c, const char *name, const mva_result_spec *s, time_t now)
+{
+    hid_t e = -1;
+    char date[32];
+    iso_time(now, date, sizeof date);
+    /* One mask for the entry when PCA and ROI agree (same stack, same non-finite pixels). */
+    int share = -1;
+    if (s->pca != NULL && s->roi != NULL)
+        share = s->pca->n_valid == s->roi->n_valid &&
+                memcmp(s->pca->mask, s->roi->mask, s->roi->rows * s->roi->cols) == 0;
+    int rc = res_group_new(c, c->file, name, "NXentry", &e);
+    if (rc == MVA_OK)
+        rc = res_attr_str(c, e, ".", "default", entry_default(c, s));
+    if (rc == MVA_OK)
+        rc = write_entry_info(c, e, s, now);
+    if (rc == MVA_OK)
+        rc = write_process(c, e, s, date);
+    if (rc == MVA_OK && s->pca != NULL)
+        rc = res_write_pca(c, e, s->pca);
+    if (rc == MVA_OK && s->roi != NULL)
+        rc = res_write_roi(c, e, s->roi, &s->input->calib, share);
+    if (rc == MVA_OK && c->nmf != NULL)
+        rc = res_write_nmf(c, e, c->nmf);
+    h5u_close(e);
+    return rc;
+}
+
+static int write_root(wctx *c, const char *entry, const char *path, time_t now)
+{
+    hid_t root = H5Gopen2(c->file, "/", H5P_DEFAULT);
+    char t[32], creator[64], hv[32];
+    unsigned maj = 0, min = 0, rel = 0;
+    if (root < 0)
+        return res_wfail(c, c->file, "/", "open");
+    iso_time(now, t, sizeof t);
+    snprintf(creator, sizeof creator, "mva %s", mva_version());
+    H5get_libversion(&maj, &min, &rel);
+    snprintf(hv, sizeof hv, "%u.%u.%u", maj, min, rel);
+    int rc = res_attr_str_once(c, root, "NX_class", "NXroot");
+    if (rc == MVA_OK)
+        rc = res_attr_str_once(c, root, "creator", creator);
+    if (rc == MVA_OK)
+        rc = res_attr_str_once(c, root, "file_name", path);
+    if (rc == MVA_OK)
+        rc = res_attr_str_once(c, root, "file_time", t);
+    if (rc == MVA_OK)
+        rc = res_attr_str_once(c, root, "HDF5_Version", hv);
+    if (rc == MVA_OK)
+        rc = res_attr_str(c, root, ".", "file_update_time", t);
+    if (rc == MVA_OK)
+        rc = res_attr_str(c, root, ".", "default", entry);
+    H5Gclose(root);
+    return rc;
+}
+
+/* The entry name: the caller's (which must not exist: results are never overwritten) or
+ * mva_pca / mva_roi, made unique with _1, _2, ... */
+static int choose_entry(wctx *c, const mva_result_spec *s, char *name, size_t cap)
+{
+    const char *base = s->entry ? s->entry : c->nmf ? "mva_nmf" : s->pca ? "mva_pca" : "mva_roi";
+    for (unsigned u = 0; u < 1000000; u++) {
+        if (u == 0)
+            snprintf(name, cap, "%s", base);
+        else
+            snprintf(name, cap, "%s_%u", base, u);
+        htri_t ex = H5Lexists(c->file, name, H5P_DEFAULT);
+        if (ex < 0)
+            return res_wfail(c, c->file, name, "look up");
+        if (ex == 0)
+            return MVA_OK;
+        if (s->entry != NULL)
+            return mva_error_set(c->err, MVA_EINVAL,
+                                 "%s: entry /%s already exists (results are never overwritten; "
+                                 "choose another entry name)",
+                                 c->path, name);
+    }
+    return mva_error_set(c->err, MVA_ERANGE, "%s: too many entries named %s_N", c->path, base);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Writing: checks and the atomic file dance                                                */
+/* ---------------------------------------------------------------------------------------- */
+
+static int check_pca(const char *path, const mva_pca_model *m, mva_error *err)
+{
+    if (m->rows == 0 || m->cols == 0 || m->p == 0 || m->k > m->p || m->bin == 0)
+        return mva_error_set(err, MVA_EINVAL,
+                             "%s: PCA model has an invalid shape (rows %zu, cols %zu, p %zu, "
+                             "k %zu, bin %zu)",
+                             path, m->rows, m->cols, m->p, m->k, m->bin);
+    size_t n;
+    if (mva_size_mul(m->rows, m->cols, &n) != MVA_OK)
+        return mva_error_set(err, MVA_ERANGE, "%s: PCA map shape overflows", path);
+    if (!m->var_ch0 || !m->mean || !m->eigenvalues || !m->explained || !m->components ||
+        !m->scores || !m->scaled_mean || !m->mask ||
+        (m->poisson && (!m->var_weight || !m->pix_weight)))
+        return mva_error_set(err, MVA_EINVAL, "%s: PCA model has a missing array", path);
+    return MVA_OK;
+}
+
+static int check_roi(const char *path, const mva_roi_result *r, mva_error *err)
+{
+    size_t n;
+    if (r->rows == 0 || r->cols == 0 || r->p == 0)
+        return mva_error_set(err, MVA_EINVAL,
+                             "%s: ROI result has an invalid shape (rows %zu, cols %zu, p %zu)",
+                             path, r->rows, r->cols, r->p);
+    if (mva_size_mul(r->rows, r->cols, &n) != MVA_OK)
+        return mva_error_set(err, MVA_ERANGE, "%s: ROI map shape overflows", path);
+    if (!r->total || !r->sum_spectrum || !r->avg_spectrum || !r->max_spectrum || !r->mask ||
+        (r->nroi > 0 && (!r->defs || !r->ch0 || !r->ch1 || !r->raw || !r->net)))
+        return mva_error_set(err, MVA_EINVAL, "%s: ROI result has a missing array", path);
+    for (size_t i = 0; i < r->nroi; i++) {
+        if (memchr(r->defs[i].name, '\0', sizeof r->defs[i].name) == NULL)
+            return mva_error_set(err, MVA_EINVAL, "%s: ROI %zu name is not terminated", path,
+                                 i);
+        if (r->defs[i].unit != MVA_ROI_CHANNEL && r->defs[i].unit != MVA_ROI_KEV)
+            return mva_error_set(err, MVA_EINVAL, "%s: ROI %zu has an unknown unit %d", path, i,
+                                 r->defs[i].unit);
+    }
+    return MVA_OK;
+}
+
+static int check_nmf(const char *path, const mva_nmf_model *m, mva_error *err)
+{
+    size_t n;
+    if (m->rows == 0 || m->cols == 0 || m->p == 0 || m->k == 0 || m->k > m->p)
+        return mva_error_set(err, MVA_EINVAL,
+                             "%s: NMF model has an invalid shape (rows %zu, cols %zu, p %zu, "
+                             "k %zu)", path, m->rows, m->cols, m->p, m->k);
+    if (mva_size_mul(m->rows, m->cols, &n) != MVA_OK)
+        return mva_error_set(err, MVA_ERANGE, "%s: NMF map shape overflows", path);
+    if (!m->spectra || !m->abundances || !m->share || !m->mask ||
+        (m->iterations > 0 && !m->history))
+        return mva_error_set(err, MVA_EINVAL, "%s: NMF model has a missing array", path);
+    return MVA_OK;
+}
+
+static int check_spec(const char *path, const mva_result_spec *s, const mva_nmf_model *nmf,
+                      mva_error *err)
+{
+    if (path == NULL || path[0] == '\0' || s == NULL)
+        return mva_error_set(err, MVA_EINVAL, "mva_result_write: no output path or spec");
+    if (nmf != NULL && (s->pca != NULL || s->roi != NULL))
+        return mva_error_set(err, MVA_EINVAL, "%s: an NMF result is written as an entry of its "
+                             "own (spec->pca and spec->roi must be NULL)", path);
+    if (nmf != NULL && s->input != NULL)
+        return check_nmf(path, nmf, err);
+    if (s->input == NULL || (s->pca == NULL && s->roi == NULL))
+        return mva_error_set(err, MVA_EINVAL, "%s: nothing to write (no input or no result)",
+                             path);
+    if (s->entry != NULL && !valid_entry_name(s->entry))
+        return mva_error_set(err, MVA_EINVAL,
+                             "%s: invalid entry name \"%s\" (empty, '/', '.' or too long)", path,
+                             s->entry);
+    if (s->nparams > 0 && s->params == NULL)
+        return mva_error_set(err, MVA_EINVAL, "%s: %zu parameters but no array", path,
+                             s->nparams);
+    for (size_t i = 0; i < s->nparams; i++)
+        if (s->params[i].key == NULL || s->params[i].key[0] == '\0')
+            return mva_error_set(err, MVA_EINVAL, "%s: parameter %zu has no key", path, i);
+    int rc = s->pca ? check_pca(path, s->pca, err) : MVA_OK;
+    if (rc == MVA_OK && s->roi)
+        rc = check_roi(path, s->roi, err);
+    if (rc == MVA_OK && s->pca && s->roi &&
+        (s->pca->rows != s->roi->rows || s->pca->cols != s->roi->cols))
+        rc = mva_error_set(err, MVA_EINVAL,
+                           "%s: PCA map %zu x %zu and ROI map %zu x %zu differ", path,
+                           s->pca->rows, s->pca->cols, s->roi->rows, s->roi->cols);
+    return rc;
+}
+
+/* Looks at what is at path now: nothing (*exists = 0), an HDF5 file to add to (*exists = 1,
+ * *st filled), or something that must not be replaced (error). */
+static int check_target(const char *path, const mva_stack_info *in, struct stat *st,
+                        int *exists, mva_error *err)
+{
+    *exists = 0;
+    if (stat(path, st) != 0) {
+        if (errno == ENOENT)
+            return MVA_OK;
+        return mva_error_set(err, MVA_EIO, "%s: %s", path, strerror(errno));
+    }
+    if (!S_ISREG(st->st_mode))
+        return mva_error_set(err, MVA_EINVAL, "%s: exists and is not a regular file", path);
+    struct stat ist;
+    if (in->source[0] != '\0' && stat(in->source, &ist) == 0 && ist.st_dev == st->st_dev &&
+        ist.st_ino == st->st_ino)
+        return mva_error_set(err, MVA_EINVAL,
+                             "%s: is the input file; results are never written into the input",
+                             path);
+    htri_t h5 = H5Fis_hdf5(path);
+    if (h5 < 0)
+        return mva_error_set(err, MVA_EIO, "%s: exists but cannot be read", path);
+    if (h5 == 0)
+        return mva_error_set(err, MVA_EINVAL,
+                             "%s: exists and is not an HDF5 file; refusing to overwrite it",
+                             path);
+    *exists = 1;
+    return MVA_OK;
+}
+
+/* Opens the temporary as HDF5 (new or copied) and writes the new entry into it. */
+static int write_hdf5(wctx *c, const char *tmp, int existed, const mva_result_spec *s,
+                      char *name, size_t cap)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    time_t now = time(NULL);
+    int rc = MVA_OK;
+    /* STRONG: closing the file closes anything left open, so the bytes are all out before
+     * the fsync and rename. */
+    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+        rc = mva_error_set(c->err, MVA_EIO, "%s: HDF5 property lists unavailable", c->path);
+        goto done;
+    }
+    c->file = existed ? H5Fopen(tmp, H5F_ACC_RDWR, fapl)
+                      : H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (c->file < 0) {
+        char why[300];
+        h5u_reason(why, sizeof why);
+        rc = mva_error_set(c->err, MVA_EIO, "%s: cannot %s HDF5 file %s%s", c->path,
+                           existed ? "open a copy of the" : "create the", tmp, why);
+        goto done;
+    }
+    rc = choose_entry(c, s, name, cap);
+    if (rc == MVA_OK)
+        rc = write_root(c, name, c->path, now);
+    if (rc == MVA_OK)
+        rc = write_entry(c, name, s, now);
+    /* The id is gone even when H5Fclose fails (data flushed at close hit a write error such
+     * as EFBIG or ENOSPC): report without asking HDF5 about it again. */
+    if (H5Fclose(c->file) < 0 && rc == MVA_OK) {
+        char why[300];
+        h5u_reason(why, sizeof why);
+        rc = mva_error_set(c->err, MVA_EIO, "%s: cannot write the file (flushing at close "
+                           "failed)%s", c->path, why);
+    }
+    c->file = -1;
+done:
+    h5u_close(fapl);
+    return rc;
+}
+
+static int result_write(const char *path, const mva_result_spec *spec,
+                        const mva_nmf_model *nmf, char *entry_out, size_t entry_cap,
+                        mva_error *err)
+{
+    int rc = check_spec(path, spec, nmf, err);
+    if (rc != MVA_OK)
+        return rc;
+    h5u_quiet q;
+    h5u_quiet_on(&q);
+    wctx c = {-1, path, err, h5u_utf8_type(), 0, nmf};
+    c.gzip = H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0 && H5Zfilter_avail(H5Z_FILTER_SHUFFLE) > 0;
+    char name[ENTRY_MAX + 16];
+    struct stat st;
+    int exists = 0;
+    mva_commit cm = {0};
+    if (c.str_t < 0) {
+        rc = mva_error_set(err, MVA_EIO, "%s: cannot start writing", path);
+        goto done;
+    }
+    rc = check_target(path, spec->input, &st, &exists, err);
+    if (rc == MVA_OK)
+        rc = mva_commit_begin(&cm, path, MVA_COMMIT_ADD, err);
+    if (rc != MVA_OK)
+        goto done;
+    /* What the lock found decides, not the look before it: another writer may have made the
+     * file in between. */
+    rc = write_hdf5(&c, cm.tmp, cm.existed, spec, name, sizeof name);
+    if (rc == MVA_OK && entry_out != NULL && strlen(name) >= entry_cap)
+        rc = mva_error_set(err, MVA_ERANGE, "%s: entry name %s does not fit in %zu bytes", path,
+                           name, entry_cap);
+    if (rc == MVA_OK)
+        rc = mva_commit_finish(&cm, err);
+    if (rc == MVA_OK && entry_out != NULL)
+        memcpy(entry_out, name, strlen(name) + 1);
+done:
+    mva_commit_abort(&cm);
+    h5u_close(c.str_t);
+    h5u_quiet_off(&q);
+    return rc;
+}
+
+int mva_result_write(const char *path, const mva_result_spec *spec, char *entry_out,
+                     size_t entry_cap, mva_error *err)
+{
+    return result_write(path, spec, NULL, entry_out, entry_cap, err);
+}
+
+int mva_result_write_nmf(const char *path, const mva_result_spec *spec,
+                         const mva_nmf_model *nmf, char *entry_out, size_t entry_cap,
+                         mva_error *err)
+{
+    if (nmf == NULL)
+        return mva_error_set(err, MVA_EINVAL, "%s: no NMF model to write",
+                             path ? path : "mva_result_write_nmf");
+    return result_write(path, spec, nmf, entry_out, entry_cap, err);
+}
+
