@@ -476,6 +476,7 @@ int pca_fit_exact(mva_stack *s, const pca_vars *v, const mva_pca_opts *o, mva_pc
     if (rc == MVA_OK) {
         m->n_valid = c.n;
         m->n_exact = c.ig.n;
+        m->converged = 1; /* nothing iterates */
         if (c.n < 2)
             rc = mva_error_set(err, MVA_EINVAL, "%s: PCA needs at least 2 valid pixels, found "
                                "%zu (the others hold NaN or Inf)",

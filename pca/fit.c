@@ -28,15 +28,20 @@ const char *mva_pca_method_name(int method)
  * Cost model, in seconds, calibrated on this project's 2-core test machine (make bench):
  *   a read     raw bytes / 0.7 GB/s when compressed (parallel inflate), / 4 GB/s otherwise;
  *   exact      2 reads + n p^2 / 1.4e11 for integer counts without Poisson scaling (the exact
- *              single-precision Gram, src/igram.c), / 7e10 otherwise (dsyrk), + p^3 / 2.3e10
- *              (LAPACK);
+ *              single-precision Gram, src/igram.c, at any count level: bright channels cost
+ *              it ~10%), / 7e10 otherwise (dsyrk), + p^3 / 2.3e10 (LAPACK);
  *   randomized (P + 1) reads + (P + 1) n p 8 / 3e9: each pass streams the block of doubles
  *              through two skinny dgemms, memory-bound; P = max_passes, since the Ritz values
  *              of noise-level components rarely settle before.
- * Measured: 101x200x2000 gzip exact 1.4-1.5 s vs randomized 3.2 s; 400x640x2048 raw exact
- * 9.8 s vs randomized 17.8 s; for 10^6 pixels the randomized method wins from about 4096
- * channels of floats or 8192 channels of counts.
+ * Exact wins outright below AUTO_EXACT_CHEAP seconds: small maps (a few hundred pixels)
+ * leave the randomized method's noise-level Ritz values unsettled after its passes, and
+ * AUTO never hands back an unconverged result (mva_pca_fit falls back to exact).
+ * Measured: 101x200x2000 gzip exact 1.0-1.1 s (dim or bright) vs randomized 1.6 s;
+ * 400x640x2048 raw exact 7.7 s vs randomized 16.3 s; for 10^6 pixels the randomized method
+ * wins from about 4096 channels of floats or 8192 channels of counts.
  */
+#define AUTO_EXACT_CHEAP 0.5
+
 int mva_pca_choose_method(const mva_stack_info *info, const mva_pca_opts *o)
 {
     double n = (double)info->rows * (double)info->cols;
@@ -55,6 +60,8 @@ int mva_pca_choose_method(const mva_stack_info *info, const mva_pca_opts *o)
     double gram_rate = counts && !o->poisson ? 1.4e11 : 7e10;
     double exact = 2 * t_read + n * p * p / gram_rate + p * p * p / 2.3e10;
     double randomized = passes * (t_read + n * p * 8 / 3e9);
+    if (exact < AUTO_EXACT_CHEAP)
+        return MVA_PCA_EXACT;
     return randomized < exact ? MVA_PCA_RANDOMIZED : MVA_PCA_EXACT;
 }
 
@@ -144,6 +151,31 @@ static int gather_images(mva_stack *s, const mva_pass_opts *popts, mva_pca_model
     return rc;
 }
 
+/* AUTO's randomized run stopped short of its tolerance: the exact method instead, on a
+ * fresh model that remembers the passes spent and the change they reached.  The extra
+ * accumulators had their pass already. */
+static int fall_back_to_exact(mva_stack *s, const pca_vars *v, const mva_pca_opts *opts,
+                              const mva_pass_opts *popts, mva_pca_model **mp, double *comp_w,
+                              pca_scree **scree, mva_error *err)
+{
+    mva_pca_model *r = *mp, *m = NULL;
+    const mva_stack_info *info = mva_stack_get_info(s);
+    int rc = mva_pca_model_alloc(&m, info->rows, info->cols, info->channels, v->p, opts->k,
+                                 info->calib.known, opts->poisson, err);
+    if (rc != MVA_OK)
+        return rc;
+    m->uncentred = opts->uncentred;
+    m->method = MVA_PCA_EXACT;
+    describe_vars(info, v, m);
+    m->auto_passes = r->passes;
+    m->auto_change = r->final_change;
+    mva_pca_model_free(r);
+    *mp = m;
+    rc = pca_fit_exact(s, v, opts, m, NULL, 0, popts, comp_w, scree, err);
+    m->passes += m->auto_passes;
+    return rc;
+}
+
 int mva_pca_fit(mva_stack *s, const mva_pca_opts *opts, const mva_accum *extra, size_t nextra,
                 const mva_pass_opts *popts, mva_pca_model **out, mva_error *err)
 {
@@ -180,6 +212,8 @@ int mva_pca_fit(mva_stack *s, const mva_pca_opts *opts, const mva_accum *extra, 
         rc = pca_fit_exact(s, &v, opts, m, extra, nextra, popts, comp_w, &scree, err);
     else
         rc = pca_fit_randomized(s, &v, opts, m, extra, nextra, popts, comp_w, err);
+    if (rc == MVA_OK && opts->method == MVA_PCA_AUTO && !m->converged)
+        rc = fall_back_to_exact(s, &v, opts, popts, &m, comp_w, &scree, err);
     if (rc == MVA_OK)
         rc = share_components(popts, m, opts->k, comp_w, err);
     if (rc == MVA_OK)

@@ -532,6 +532,7 @@ int pca_fit_randomized(mva_stack *s, const pca_vars *v, const mva_pca_opts *o,
     }
     if (rc == MVA_OK && m->passes < 2)
         rc = mva_error_set(err, MVA_EINVAL, "randomized PCA needs at least 2 passes");
+    m->converged = m->final_change <= o->tol;
     if (rc == MVA_OK)
         rc = finish(m, &st, o, comp_w, err);
 done:

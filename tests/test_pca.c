@@ -664,6 +664,65 @@ static void test_randomized_stops_when_ritz_values_settle(void **state)
     free(x);
 }
 
+/* Converged or not is said, with the change: settled with tol reached, unsettled with 2
+ * passes; a converged run's eigenvalues above the noise are within 1e-6 of LAPACK's. */
+static void test_randomized_says_whether_it_converged(void **state)
+{
+    (void)state;
+    double *x = malloc(RN * RP * sizeof *x), ev[RP], vt[RP * RP], mean[RP];
+    make_data(x, RN, RP, 5.0);
+    reference_pca(x, RN, RP, 1, ev, vt, mean);
+    mva_pca_opts o = randomized_opts(3, 40);
+    o.tol = 1e-8;
+    mva_pca_model *m = fit(x, RR, RC, RP, &o, 0);
+    assert_int_equal(m->converged, 1);
+    assert_true(m->final_change <= 1e-8);
+    for (size_t j = 0; j < 3; j++) /* the three components; the rest is noise */
+        assert_true(fabs(m->eigenvalues[j] - ev[j]) <= 1e-6 * ev[j]);
+    mva_pca_model_free(m);
+    o.max_passes = 2;
+    m = fit(x, RR, RC, RP, &o, 0);
+    assert_int_equal(m->converged, 0);
+    assert_true(m->final_change > 1e-8);
+    assert_int_equal(m->auto_passes, 0);
+    mva_pca_model_free(m);
+    free(x);
+}
+
+/* AUTO never hands back an unconverged randomized result: on 64 pixels of 2400 channels it
+ * picks randomized (its cost model: LAPACK on 2400^2 is dear), which cannot settle 3 noise
+ * components in 3 passes; it falls back to exact, LAPACK's answer to 1e-10, and says so. */
+static void test_auto_falls_back_to_exact_when_randomized_does_not_converge(void **state)
+{
+    (void)state;
+    enum { FR = 8, FC = 8, FN = FR * FC, FP = 2400 };
+    double *x = malloc((size_t)FN * FP * sizeof *x), *vt = malloc((size_t)FP * FP * sizeof *vt);
+    double *ev = malloc(FP * sizeof *ev), *mean = malloc(FP * sizeof *mean);
+    for (size_t i = 0; i < (size_t)FN * FP; i++)
+        x[i] = 10.0 + urand();
+    reference_pca(x, FN, FP, 1, ev, vt, mean);
+    mva_stack_info info;
+    memset(&info, 0, sizeof info);
+    info.dtype = MVA_DTYPE_FLOAT64, info.rows = FR, info.cols = FC, info.channels = FP;
+    mva_pca_opts o = mva_pca_opts_default();
+    o.k = 3;
+    o.max_passes = 3;
+    assert_int_equal(mva_pca_choose_method(&info, &o), MVA_PCA_RANDOMIZED);
+    mva_pca_model *m = fit(x, FR, FC, FP, &o, 0);
+    assert_int_equal(m->method, MVA_PCA_EXACT);
+    assert_int_equal(m->converged, 1);
+    assert_int_equal(m->auto_passes, 3);
+    assert_true(m->auto_change > o.tol);
+    assert_int_equal(m->passes, 3 + 2); /* randomized's, then the covariance and scores */
+    for (size_t j = 0; j < 3; j++)
+        assert_true(fabs(m->eigenvalues[j] - ev[j]) <= 1e-10 * ev[0]);
+    mva_pca_model_free(m);
+    free(x);
+    free(vt);
+    free(ev);
+    free(mean);
+}
+
 static void test_k_rules_choose_and_explain(void **state)
 {
     (void)state;
@@ -731,6 +790,14 @@ static void test_auto_picks_exact_for_small_and_randomized_for_large_maps(void *
     o.k = 10;
     info.channels = 16; /* l = k + 10 >= p: nothing to gain */
     assert_int_equal(mva_pca_choose_method(&info, &o), MVA_PCA_EXACT);
+    info.channels = 2000; /* small maps, 99 to 560 pixels: exact is cheap there */
+    info.dtype = MVA_DTYPE_UINT32;
+    info.rows = 11, info.cols = 9;
+    assert_int_equal(mva_pca_choose_method(&info, &o), MVA_PCA_EXACT);
+    info.rows = 20, info.cols = 28;
+    assert_int_equal(mva_pca_choose_method(&info, &o), MVA_PCA_EXACT);
+    info.dtype = MVA_DTYPE_FLOAT32;
+    assert_int_equal(mva_pca_choose_method(&info, &o), MVA_PCA_EXACT);
 }
 
 int main(void)
@@ -749,6 +816,8 @@ int main(void)
         cmocka_unit_test(test_binning_and_channel_range_match_reduced_matrix),
         cmocka_unit_test(test_rejects_more_components_than_variables),
         cmocka_unit_test(test_randomized_matches_exact_with_spectral_gap),
+        cmocka_unit_test(test_randomized_says_whether_it_converged),
+        cmocka_unit_test(test_auto_falls_back_to_exact_when_randomized_does_not_converge),
         cmocka_unit_test(test_randomized_reconstruction_near_optimal_without_gap),
         cmocka_unit_test(test_randomized_is_reproducible_and_block_independent),
         cmocka_unit_test(test_randomized_poisson_and_binning_match_exact),

@@ -193,18 +193,24 @@ static void print_summary(const pca_args *a, const mva_stack *s, const mva_pca_m
     printf("variables  %zu (channels %s, bin %zu)%s%s\n", m->p,
            a->ch_text[0] ? a->ch_text : "all", m->bin, m->poisson ? ", Poisson scaling" : "",
            m->uncentred ? ", uncentred scores" : "");
-    if (m->method == MVA_PCA_EXACT) {
+    if (m->method == MVA_PCA_EXACT && m->auto_passes)
+        printf("method     exact, chosen by auto after randomized stopped unconverged (%zu "
+               "passes, change %.2g > tolerance %.2g), %zu passes in all, %zu valid pixels",
+               m->auto_passes, m->auto_change, a->pca.tol, m->passes, m->n_valid);
+    else if (m->method == MVA_PCA_EXACT)
         printf("method     exact (streamed covariance + LAPACK)%s, %zu passes, %zu valid pixels",
                a->pca.method == MVA_PCA_AUTO ? ", chosen by auto" : "", m->passes, m->n_valid);
+    if (m->method == MVA_PCA_EXACT) {
         if (m->n_exact == m->n_valid)
             printf(", covariance summed exactly (integer counts)");
         else if (m->n_exact > 0)
             printf(", %zu of them summed exactly (integer counts)", m->n_exact);
     } else
-        printf("method     randomized%s: %zu passes (last change %.2g), seed %llu, %zu valid "
-               "pixels",
+        printf("method     randomized%s: %zu passes, %s (last change %.2g, tolerance %.2g), "
+               "seed %llu, %zu valid pixels",
                a->pca.method == MVA_PCA_AUTO ? " (chosen by auto)" : "", m->passes,
-               m->final_change, (unsigned long long)m->seed, m->n_valid);
+               m->converged ? "converged" : "NOT converged: trailing eigenvalues approximate",
+               m->final_change, a->pca.tol, (unsigned long long)m->seed, m->n_valid);
     if (m->n_valid < info->rows * info->cols)
         printf(", %zu masked (NaN/Inf)", info->rows * info->cols - m->n_valid);
     printf("\ncomponents %s\n", m->k_reason);

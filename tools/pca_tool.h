@@ -25,7 +25,8 @@ int pca_tool_main(int argc, char **argv, int compress);
     "  --method M             exact: covariance + LAPACK, 2 passes, n*p^2 flops;\n" \
     "                         randomized: subspace iteration, one pass per iteration,\n" \
     "                         ~4*n*p*(k+10) flops per pass; auto (default): the one\n" \
-    "                         estimated faster for this map\n" \
+    "                         estimated faster for this map, and exact after all if\n" \
+    "                         randomized stops short of --tol (the summary says so)\n" \
     "  --passes N             randomized: at most N range-finder passes (default 8)\n" \
     "  --tol T                randomized: stop when the k leading eigenvalues change by\n" \
     "                         less than T, relative, between passes (default 1e-8)\n" \

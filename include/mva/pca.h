@@ -100,6 +100,10 @@ typedef struct mva_pca_model {
     double *scaled_mean;        /* p mean of the scaled data (= mean without scaling) */
     unsigned char *mask;        /* n, 1 = pixel excluded */
     double seconds;             /* wall time of the fit */
+    int converged;              /* exact, or randomized that reached opts.tol */
+    size_t auto_passes;         /* AUTO: randomized passes spent before it fell back to the
+                                   exact method (0: no fallback) ... */
+    double auto_change;         /* ... and the change they stopped at */
 } mva_pca_model;
 
 /* Name of a method ("exact", "randomized", "auto"). */

@@ -124,7 +124,8 @@ class mva_pca_model(Structure):
                 ("components", POINTER(c_double)), ("scores", POINTER(c_double)),
                 ("var_weight", POINTER(c_double)), ("pix_weight", POINTER(c_double)),
                 ("scaled_mean", POINTER(c_double)), ("mask", POINTER(c_ubyte)),
-                ("seconds", c_double)]
+                ("seconds", c_double), ("converged", c_int), ("auto_passes", c_size_t),
+                ("auto_change", c_double)]
 
 
 # ---- nmf.h ----

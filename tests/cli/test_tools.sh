@@ -99,6 +99,18 @@ assert np.allclose(ref[0][:10], ev[:10], rtol=1e-10), (ref[0][:3], ev[:3])
 PYEOF
 then ok "mva-pca same result for gzip, contiguous, channel-first, float64 and numpy"; else ko "mva-pca layouts"; fi
 
+# ---- randomized says whether it converged, with the change ----
+"$BIN/mva-pca" "$T/gz.h5" -k 2 --method randomized --passes 2 -o "$T/r2.h5" >"$T/r2.txt" 2>&1 ||
+    ko "mva-pca randomized, 2 passes"
+"$BIN/mva-pca" "$T/gz.h5" -k 2 --method randomized --passes 60 --tol 1e-6 -o "$T/r60.h5" \
+    >"$T/r60.txt" 2>&1 || ko "mva-pca randomized, 60 passes"
+if grep -q "NOT converged: trailing eigenvalues approximate (last change .*, tolerance 1e-08)" "$T/r2.txt" &&
+    grep -q "passes, converged (last change .*, tolerance 1e-06)" "$T/r60.txt"; then
+    ok "mva-pca randomized says converged or not"
+else
+    ko "mva-pca randomized convergence line: $(grep method "$T/r2.txt" "$T/r60.txt")"
+fi
+rm -f "$T/r2.h5" "$T/r60.h5"
 if $PY tests/interop/check_nexus.py "$T/gz-pca.h5" --expect-k 3 >"$T/nx.txt" 2>&1; then
     ok "NeXus structure checked with h5py"
 else
