@@ -686,6 +686,12 @@ int mva_hdf5_open(mva_stack **out, const char *input, const mva_open_opts *opts,
     if (mva_hdf5_split_input(input, file, sizeof file, want, sizeof want) != MVA_OK)
         return mva_error_set(err, MVA_ERANGE, "%s: input name too long", input);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    char scan[64];
+    int b = mva_hdf5_is_hdf5(file) ? h5_bliss_pick(file, want, opts, scan, sizeof scan, err) : 0;
+    if (b < 0)
+        return b;
+    if (b > 0)
+        return h5_bliss_open(out, file, scan, opts, err);
     h5_layout *lay = NULL;
     int rc = h5_layout_detect(file, want, opts, &lay, err);
     if (rc != MVA_OK)

@@ -318,6 +318,7 @@ static int string_at(hid_t f, const char *path, size_t k, char *buf, size_t cap,
     if (H5Tget_class(ft) != H5T_STRING || cnt < 1 || k >= (size_t)cnt)
         goto done;
     *n = (size_t)cnt;
+    H5Tset_cset(mt, H5Tget_cset(ft));
     if (H5Tis_variable_str(ft) > 0) {
         H5Tset_size(mt, H5T_VARIABLE);
         char **vl = data = calloc((size_t)cnt, sizeof(char *));

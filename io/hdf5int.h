@@ -74,6 +74,23 @@ int h5_layout_detect(const char *file, const char *want, const mva_open_opts *op
 int h5_layout_open(mva_stack **out, const char *file, h5_layout *lay, const mva_open_opts *opts,
                    mva_error *err);
 
+/* ---- hdf5_bliss.c: ESRF BLISS scan files ---- */
+
+/* The scans of file with MCA data, "2.1 (amesh ..., 4 MCA elements); ..." into buf; their
+ * number (0: not a BLISS file). */
+int h5_bliss_scans(const char *file, char *buf, size_t cap);
+
+/* 1 with the scan to read in scan ("2.1") when file is a BLISS file and want ("", "/2.1") or
+ * opts->scan say which (or it has one scan); 0 when it is not BLISS or want is a dataset;
+ * MVA_EINVAL listing the scans when several and none is named. */
+int h5_bliss_pick(const char *file, const char *want, const mva_open_opts *opts, char *scan,
+                  size_t cap, mva_error *err);
+
+/* Opens scan of a BLISS file: elements, --norm, the map shape from the title (or --shape),
+ * missing points NaN, snake rows put back, positions off the grid refused. */
+int h5_bliss_open(mva_stack **out, const char *file, const char *scan,
+                  const mva_open_opts *opts, mva_error *err);
+
 /* ---- hdf5_attr.c ---- */
 
 /* The most specific message on HDF5's error stack (buf holds H5_MSG chars).  Must be called

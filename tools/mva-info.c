@@ -11,10 +11,11 @@ static const char *usage =
     "Usage: mva-info INPUT [options]\n"
     "\n"
     "Describes a spectral stack without reading its data: file and dataset, the facility\n"
-    "layout recognised (MAPS_RAW, MAPS, PyXRF, Xspress3 NeXus, Odin) with its detector\n"
-    "elements and the normalisations it offers, map shape, channels, dtype, layout (where the\n"
-    "channel axis is), energy calibration, chunking, compression and size on disk.  A file\n"
-    "where the stack cannot be told is refused with every candidate dataset listed.\n"
+    "layout recognised (MAPS_RAW, MAPS, PyXRF, Xspress3 NeXus, Odin, BLISS scans) with its\n"
+    "detector elements and the normalisations it offers, the scans of a BLISS file, map\n"
+    "shape, channels, dtype, layout (where the channel axis is), energy calibration, chunking,\n"
+    "compression and size on disk.  A file where the stack cannot be told is refused with\n"
+    "every candidate dataset (or scan) listed.\n"
     "\n" CLI_COMMON_HELP
     "\n"
     "Example:\n"
@@ -34,6 +35,8 @@ static void print_info(const mva_stack_info *in)
         printf("elements     %s\n", in->elements);
     if (in->norm[0])
         printf("normalised   %s\n", in->norm);
+    if (in->snake == MVA_SNAKE_ON)
+        printf("snake        odd rows recorded right to left, put back in order\n");
     printf("dataset      %s\n", in->path[0] ? in->path : "-");
     printf("format       %s\n", in->format);
     printf("shape        %zu rows x %zu cols = %zu pixels\n", in->rows, in->cols,

@@ -151,6 +151,50 @@ assert np.array_equal(roi("od").ravel(), o.sum(axis=(1, 2)))
 assert np.array_equal(roi("od1").ravel(), o[:, 1].sum(1))
 PYEOF
 
+# ---- ESRF BLISS: scans, shape from the title, snake, aborted scan, off-grid positions ----
+expect_fail "BLISS: several scans listed, none guessed" \
+    "a BLISS file of 3 scans with MCA data: 1.1 (amesh sy 0 3 3 sz 0 2 2 0.1, 2 MCA elements); 2.1" \
+    "$BIN/mva-info" "$T/bliss.h5"
+if "$BIN/mva-info" "$T/bliss.h5::/1.1" >"$T/bi.txt" && grep -q "shape        3 rows x 4 cols" "$T/bi.txt" &&
+    grep -q "recognised   BLISS (ESRF) scan 1.1" "$T/bi.txt" && grep -q "^snake " "$T/bi.txt"; then
+    ok "BLISS: map shape from the amesh title, snake found from the positions"
+else
+    ko "BLISS mva-info: $(cat "$T/bi.txt")"
+fi
+"$BIN/mva-roi" "$T/bliss.h5::/1.1" --roi A=0:255 -q -o "$T/b1.h5" &&
+"$BIN/mva-roi" "$T/bliss.h5::/1.1" --roi A=0:255 --norm livetime@1 -q -o "$T/b1lt.h5" &&
+"$BIN/mva-roi" "$T/bliss.h5" --scan 2 --roi A=0:255 -q -o "$T/b2.h5" || ko "mva-roi BLISS"
+check "BLISS: snake put back, live time per element, aborted scan masked = numpy" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+def roi(name):
+    with h5py.File(f"{t}/{name}.h5", "r") as f:
+        e = f[f.attrs["default"]]
+        return e["roi/A/raw"][()], e["mask"][()]
+with h5py.File(f"{t}/bliss.h5", "r") as f:
+    s = f["1.1/measurement"]
+    d = [s[f"mca_det{k}"][()].astype(float) for k in (0, 1)]
+    lt = [f[f"1.1/instrument/mca_det{k}/live_time"][()] for k in (0, 1)]
+    d2 = sum(f[f"2.1/measurement/mca_det{k}"][()].astype(float) for k in (0, 1))
+def unsnake(img):
+    img = img.reshape(3, 4).copy()
+    img[1] = img[1][::-1]
+    return img
+got, mask = roi("b1")
+assert np.array_equal(got, unsnake(sum(d).sum(1))) and not mask.any()
+got, _ = roi("b1lt")
+assert np.allclose(got, unsnake(sum(x.sum(1) / l for x, l in zip(d, lt))), rtol=1e-12)
+got, mask = roi("b2")
+assert mask.ravel().tolist() == [False] * 9 + [True] * 3, mask
+want = np.full(12, np.nan); want[:9] = d2.sum(1)
+want = unsnake(want)
+assert np.array_equal(got[~mask.astype(bool)], want[~mask.astype(bool)])
+PYEOF
+expect_fail "BLISS: positions off the grid said" "the positions are not on a grid: point 6 (row 1)" \
+    "$BIN/mva-roi" "$T/bliss.h5::/3.1" --roi 1:2 -o "$T/x.h5"
+expect_fail "--scan on a file without scans" "this file has no BLISS scans" \
+    "$BIN/mva-info" "$T/cand.h5" --scan 2
+
 # ---- the five wrong answers with exit 0 of issue 15, now refused or read right ----
 expect_fail "MAPS mca_arr without its layout: two readings refused" \
     "reads two ways: 80 channels of 256 x 70 pixels (channels last) or 256 channels of 70 x 80" \

@@ -108,3 +108,33 @@ with h5py.File(f"{D}/cand.h5", "w") as f:
     f["b/link"] = f["a/stack"]
     f["c/other"] = counts((R, C, P))
     f["d/spectra"] = counts((10, P))
+
+# ESRF BLISS scan file (the layout of BLISS's HDF5 writer: one NXentry "N.1" a scan, its
+# "title" the scan command, measurement/mca_detK (points, channels) and the counters and
+# motor positions a point, instrument/mca_detK/live_time).  Scan 1.1: a complete amesh of
+# 3 x 4 points recorded back and forth (snake), two MCA elements; 2.1: the same stopped after
+# 9 of 12 points; 3.1: positions off the grid.
+def bliss_scan(f, name, npts, snake=True, jitter=None):
+    e = f.create_group(name)
+    e.attrs["NX_class"] = "NXentry"
+    e["title"] = "amesh sy 0 3 3 sz 0 2 2 0.1"
+    m = e.create_group("measurement")
+    ins = e.create_group("instrument")
+    for k in range(2):
+        m[f"mca_det{k}"] = counts((npts, P))
+        ins.create_group(f"mca_det{k}")[f"live_time"] = rng.uniform(0.05, 0.1, npts)
+    m["iodet"] = rng.uniform(1e4, 2e4, npts)
+    sy = np.tile(np.arange(4.0), 3).reshape(3, 4)
+    if snake:
+        sy[1] = sy[1][::-1]
+    sy = sy.ravel()[:npts].copy()
+    if jitter is not None:
+        sy[jitter] += 0.7
+    m["sy"] = sy
+    m["sz"] = np.repeat(np.arange(3.0), 4)[:npts]
+
+
+with h5py.File(f"{D}/bliss.h5", "w") as f:
+    bliss_scan(f, "1.1", 12)
+    bliss_scan(f, "2.1", 9)
+    bliss_scan(f, "3.1", 12, snake=False, jitter=6)
