@@ -8,7 +8,9 @@
 
 #include <hdf5.h>
 
+#include "../results/entry.h"
 #include "h5util.h"
+#include "mva/result.h"
 #include "internal.h"
 
 /* A string dataset of the entry into buf; buf empty when it is missing or unreadable. */
@@ -98,59 +100,25 @@ static int read_params(hid_t file, rpt_info *in, mva_error *err)
 static int holds(hid_t file, const char *entry, const char *marker)
 {
     char path[1024];
-    if (entry[0] == '\0' || strchr(entry, '/') != NULL)
-        return 0;
     snprintf(path, sizeof path, "/%s/%s", entry, marker);
     return h5u_exists(file, path);
 }
 
-static int holds_selection(hid_t file, const char *entry)
-{
-    return holds(file, entry, "selected_vs_map") && holds(file, entry, "mask");
-}
-
-static int holds_result(hid_t file, const char *entry)
-{
-    return holds(file, entry, "eigenspectra") || holds(file, entry, "roi_definitions") ||
-           holds(file, entry, "process/nmf") || holds_selection(file, entry);
-}
-
 /* The caller's entry, else the root's @default, else the first entry by name holding a
- * result (the readers of io/result.c choose the same way). */
+ * result: the one rule of results/entry.c. */
 static int choose_entry(hid_t file, const char *path, const char *entry, rpt_info *in,
                         mva_error *err)
 {
-    if (entry != NULL) {
-        if (entry[0] == '/')
-            entry++;
-        snprintf(in->entry, sizeof in->entry, "%s", entry);
-        if (!holds_result(file, in->entry))
-            return mva_error_set(err, MVA_ENOTFOUND,
-                                 "%s: entry /%s not found or holds no PCA, ROI, NMF or "
-                                 "selection result", path,
-                                 entry);
-        return MVA_OK;
-    }
-    hid_t root = H5Gopen2(file, "/", H5P_DEFAULT);
-    if (root >= 0 && h5u_attr_str_read(root, "default", in->entry, sizeof in->entry) != MVA_OK)
-        in->entry[0] = '\0';
-    H5G_info_t gi;
-    if (!holds_result(file, in->entry) && root >= 0 && H5Gget_info(root, &gi) >= 0) {
-        in->entry[0] = '\0';
-        for (hsize_t i = 0; i < gi.nlinks; i++) {
-            ssize_t len = H5Lget_name_by_idx(root, ".", H5_INDEX_NAME, H5_ITER_INC, i, in->entry,
-                                             sizeof in->entry, H5P_DEFAULT);
-            if (len > 0 && (size_t)len < sizeof in->entry && holds_result(file, in->entry))
-                break;
-            in->entry[0] = '\0';
-        }
-    }
-    if (root >= 0)
-        H5Gclose(root);
-    if (in->entry[0] == '\0')
-        return mva_error_set(err, MVA_ENOTFOUND, "%s: no entry holds a PCA, ROI, NMF or "
-                             "selection result", path);
-    return MVA_OK;
+    static const char *const kinds[] = {MVA_RESULT_PCA, MVA_RESULT_ROI, MVA_RESULT_NMF,
+                                        MVA_RESULT_SELECTION};
+    char name[RES_ENTRY_MAX + 1];
+    int rc = res_find_entry(file, path, entry, kinds, 4, "PCA, ROI, NMF or selection result",
+                            name, err);
+    if (rc == MVA_OK && strlen(name) >= sizeof in->entry)
+        rc = mva_error_set(err, MVA_ERANGE, "%s: entry name %s too long", path, name);
+    if (rc == MVA_OK)
+        snprintf(in->entry, sizeof in->entry, "%s", name);
+    return rc;
 }
 
 static void read_process(hid_t file, rpt_info *in)
@@ -227,11 +195,11 @@ int rpt_info_read(const char *path, const char *entry, rpt_info *in, mva_error *
     rc = choose_entry(file, path, entry, in, err);
     if (rc != MVA_OK)
         goto done;
-    in->has_pca = holds(file, in->entry, "eigenspectra");
-    in->has_roi = holds(file, in->entry, "roi_definitions");
-    in->has_nmf = holds(file, in->entry, "process/nmf");
+    in->has_pca = holds(file, in->entry, MVA_RESULT_PCA);
+    in->has_roi = holds(file, in->entry, MVA_RESULT_ROI);
+    in->has_nmf = holds(file, in->entry, MVA_RESULT_NMF);
     in->has_select =
-        !in->has_pca && !in->has_roi && !in->has_nmf && holds_selection(file, in->entry);
+        !in->has_pca && !in->has_roi && !in->has_nmf && holds(file, in->entry, MVA_RESULT_SELECTION) && holds(file, in->entry, "mask");
     read_process(file, in);
     if (in->has_select)
         dset_str(file, in->entry, "process/selection", in->selection, sizeof in->selection);

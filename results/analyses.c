@@ -106,44 +106,6 @@ int res_write_pca(wctx *c, hid_t entry, const mva_pca_model *m)
     return rc;
 }
 
-/* process/pca: the model's scalars. */
-int res_pca_scalars(wctx *c, hid_t proc, const mva_pca_model *m)
-{
-    hid_t g = -1;
-    int rc = res_group_new(c, proc, "pca", "NXcollection", &g);
-    const struct {
-        const char *name;
-        size_t v;
-    } sizes[] = {{"rows", m->rows},
-                 {"cols", m->cols},
-                 {"channels", m->channels},
-                 {"p", m->p},
-                 {"k", m->k},
-                 {"bin", m->bin},
-                 {"n_eigenvalues", m->n_eigenvalues},
-                 {"passes", m->passes},
-                 {"n_exact_pixels", m->n_exact},
-                 {"oversample", m->oversample},
-                 {"seed", (size_t)m->seed}};
-    for (size_t i = 0; rc == MVA_OK && i < sizeof sizes / sizeof sizes[0]; i++)
-        rc = res_scalar_size(c, g, sizes[i].name, sizes[i].v);
-    if (rc == MVA_OK)
-        rc = res_scalar_int(c, g, "poisson", m->poisson);
-    if (rc == MVA_OK)
-        rc = res_scalar_int(c, g, "uncentred", m->uncentred);
-    if (rc == MVA_OK)
-        rc = res_scalar_int(c, g, "method", m->method);
-    if (rc == MVA_OK)
-        rc = res_attr_str(c, g, "method", "name", mva_pca_method_name(m->method));
-    if (rc == MVA_OK)
-        rc = res_scalar_f64(c, g, "final_change", m->final_change);
-    if (rc == MVA_OK)
-        rc = res_scalar_f64(c, g, "seconds", m->seconds);
-    if (rc == MVA_OK)
-        rc = res_attr_str(c, g, "seconds", "units", "s");
-    h5u_close(g);
-    return rc;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Writing: the ROI result                                                                  */
@@ -369,48 +331,4 @@ int res_write_nmf(wctx *c, hid_t entry, const mva_nmf_model *m)
     return rc;
 }
 
-/* process/nmf: the model's scalars. */
-int res_nmf_scalars(wctx *c, hid_t proc, const mva_nmf_model *m)
-{
-    hid_t g = -1;
-    int rc = res_group_new(c, proc, "nmf", "NXcollection", &g);
-    const struct {
-        const char *name;
-        size_t v;
-    } sizes[] = {{"rows", m->rows},           {"cols", m->cols},
-                 {"p", m->p},                 {"k", m->k},
-                 {"seed", (size_t)m->seed},   {"max_iter", m->max_iter},
-                 {"inner", m->inner},         {"iterations", m->iterations},
-                 {"passes", m->passes}};
-    for (size_t i = 0; rc == MVA_OK && i < sizeof sizes / sizeof sizes[0]; i++)
-        rc = res_scalar_size(c, g, sizes[i].name, sizes[i].v);
-    const struct {
-        const char *name;
-        double v;
-    } reals[] = {{"tol", m->tol},
-                 {"objective", m->objective},
-                 {"norm_x2", m->norm_x2},
-                 {"rel_error", m->rel_error},
-                 {"seconds", m->seconds}};
-    for (size_t i = 0; rc == MVA_OK && i < sizeof reals / sizeof reals[0]; i++)
-        rc = res_scalar_f64(c, g, reals[i].name, reals[i].v);
-    if (rc == MVA_OK)
-        rc = res_attr_str(c, g, "seconds", "units", "s");
-    if (rc == MVA_OK)
-        rc = res_scalar_int(c, g, "method", m->method);
-    if (rc == MVA_OK)
-        rc = res_attr_str(c, g, "method", "name", mva_nmf_method_name(m->method));
-    if (rc == MVA_OK)
-        rc = res_scalar_int(c, g, "w_scratch", m->w_scratch);
-    if (rc == MVA_OK)
-        rc = res_scalar_int(c, g, "init", m->init);
-    if (rc == MVA_OK)
-        rc = res_attr_str(c, g, "init", "name", mva_nmf_init_name(m->init));
-    if (rc == MVA_OK)
-        rc = res_scalar_int(c, g, "poisson", m->poisson);
-    if (rc == MVA_OK)
-        rc = res_scalar_int(c, g, "converged", m->converged);
-    h5u_close(g);
-    return rc;
-}
 

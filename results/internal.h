@@ -10,7 +10,9 @@
 #include "h5util.h"
 #include "mva/result.h"
 
-#define ENTRY_MAX 256                   /* longest entry name created or accepted */
+#include "entry.h"
+
+#define ENTRY_MAX RES_ENTRY_MAX
 
 static inline int valid_entry_name(const char *e)
 {
@@ -100,14 +102,42 @@ int res_images_nxdata(wctx *c, hid_t entry, const char *name, const char *title,
                       const double *v, size_t nimg, size_t rows, size_t cols,
                       const char *first_axis, const char *const *names);
 
+/* ---- schemas (schema.c): each model's scalar fields, named once ---- */
+
+typedef enum res_type { RES_SIZE, RES_U64, RES_INT, RES_F64 } res_type;
+#define RES_OPTIONAL 1 /* older files may lack it: the reader leaves the model's value */
+
+/* One scalar of a model: dataset name in the collection, memory type, where it lives in the
+ * model, the @name of an enum value (or NULL), @units (or NULL), flags. */
+typedef struct res_field {
+    const char *name;
+    res_type type;
+    size_t offset;
+    const char *(*label)(int value);
+    const char *units;
+    int flags;
+} res_field;
+
+/* The scalars of one analysis, stored in the NXcollection process/<group>. */
+typedef struct res_schema {
+    const char *group;
+    const res_field *fields;
+    size_t n;
+} res_schema;
+
+extern const res_schema res_pca_schema, res_nmf_schema;
+
+/* Writes process/<group> of proc with every field of model (an mva_*_model). */
+int res_write_fields(wctx *c, hid_t proc, const res_schema *s, const void *model);
+
+/* Copies every field of the schema from one model to another of the same type. */
+void res_copy_fields(const res_schema *s, void *to, const void *from);
+
 /* ---- writing (analyses.c): one analysis's part of an entry ---- */
 
 #define LINK_MAX 544 /* bytes of a link name made by res_unique_link */
 
 int res_write_pca(wctx *c, hid_t entry, const mva_pca_model *m);
-
-/* process/pca: the model's scalars. */
-int res_pca_scalars(wctx *c, hid_t proc, const mva_pca_model *m);
 
 int res_unique_link(wctx *c, hid_t g, const char *want, char *out, size_t cap);
 
@@ -117,8 +147,5 @@ int res_write_roi(wctx *c, hid_t entry, const mva_roi_result *r, const mva_calib
                   int share_mask);
 
 int res_write_nmf(wctx *c, hid_t entry, const mva_nmf_model *m);
-
-/* process/nmf: the model's scalars. */
-int res_nmf_scalars(wctx *c, hid_t proc, const mva_nmf_model *m);
 
 #endif

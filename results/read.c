@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "entry.h"
 #include "internal.h"
 /* ---------------------------------------------------------------------------------------- */
 /* Reading                                                                                  */
@@ -149,110 +150,61 @@ static int r_open_file(rctx *r, const char *path, mva_error *err)
     return MVA_OK;
 }
 
-/* 1 when /name is a group holding marker. */
-static int entry_holds(rctx *r, const char *name, const char *marker)
-{
-    char full[1024];
-    snprintf(full, sizeof full, "/%s/%s", name, marker);
-    return valid_entry_name(name) && h5u_exists(r->file, full);
-}
-
-/*
- * Chooses the entry: the caller's, else the root's @default when it holds marker (it names
- * the newest entry), else the first entry by name that does.  "what" names the result kind
- * in messages.
- */
+/* Chooses the entry holding marker (results/entry.c); "what" names the kind in messages. */
 static int find_entry(rctx *r, const char *entry, const char *marker, const char *what)
 {
-    char name[ENTRY_MAX + 1] = "";
-    if (entry != NULL) {
-        if (entry[0] == '/')
-            entry++;
-        char full[ENTRY_MAX + 2];
-        snprintf(full, sizeof full, "/%s", entry);
-        if (!valid_entry_name(entry) || !h5u_exists(r->file, full))
-            return mva_error_set(r->err, MVA_ENOTFOUND, "%s: entry /%s not found", r->path,
-                                 entry);
-        if (!entry_holds(r, entry, marker))
-            return mva_error_set(r->err, MVA_ENOTFOUND,
-                                 "%s: entry /%s holds no %s (/%s/%s missing)", r->path, entry,
-                                 what, entry, marker);
-        snprintf(r->entry, sizeof r->entry, "/%s", entry);
-        return MVA_OK;
-    }
-    hid_t root = H5Gopen2(r->file, "/", H5P_DEFAULT);
-    H5G_info_t info;
-    int found = 0;
-    if (root >= 0 && h5u_attr_str_read(root, "default", name, sizeof name) == MVA_OK &&
-        entry_holds(r, name, marker))
-        found = 1;
-    if (!found && root >= 0 && H5Gget_info(root, &info) >= 0) {
-        for (hsize_t i = 0; !found && i < info.nlinks; i++) {
-            ssize_t len = H5Lget_name_by_idx(root, ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
-                                             sizeof name, H5P_DEFAULT);
-            found = len > 0 && (size_t)len < sizeof name && entry_holds(r, name, marker);
+    char name[RES_ENTRY_MAX + 1];
+    int rc = res_find_entry(r->file, r->path, entry, &marker, 1, what, name, r->err);
+    if (rc == MVA_OK)
+        snprintf(r->entry, sizeof r->entry, "/%s", name);
+    return rc;
+}
+
+/* Reads process/<group> of the entry into model, field by field of the schema. */
+static int read_fields(rctx *r, const res_schema *s, void *model)
+{
+    char rel[128];
+    int rc = MVA_OK;
+    for (size_t i = 0; rc == MVA_OK && i < s->n; i++) {
+        const res_field *f = &s->fields[i];
+        void *v = (char *)model + f->offset;
+        snprintf(rel, sizeof rel, "process/%s/%s", s->group, f->name);
+        if ((f->flags & RES_OPTIONAL) && !has(r, rel))
+            continue;
+        size_t z = 0;
+        switch (f->type) {
+        case RES_SIZE: rc = r_size(r, rel, v); break;
+        case RES_U64: rc = r_size(r, rel, &z); *(uint64_t *)v = z; break;
+        case RES_INT: rc = r_read(r, rel, H5T_NATIVE_INT, 0, NULL, v); break;
+        default: rc = r_read(r, rel, H5T_NATIVE_DOUBLE, 0, NULL, v); break;
         }
     }
-    h5u_close(root);
-    if (!found)
-        return mva_error_set(r->err, MVA_ENOTFOUND, "%s: no entry holds a %s (no /*/%s)",
-                             r->path, what, marker);
-    snprintf(r->entry, sizeof r->entry, "/%s", name);
-    return MVA_OK;
+    return rc;
+}
+
+static int bad_shape(rctx *r, const char *group, size_t rows, size_t cols, size_t p, size_t k)
+{
+    return mva_error_set(r->err, MVA_EFORMAT,
+                         "%s: %s/process/%s: inconsistent shape (rows %zu, cols %zu, p %zu, "
+                         "k %zu)", r->path, r->entry, group, rows, cols, p, k);
 }
 
 /* The model's scalars from process/pca; allocates the model. */
 static int read_pca_shape(rctx *r, mva_pca_model **out)
 {
-    size_t rows, cols, channels, p, k, bin, n;
-    int poisson = 0, uncentred = 0, method = 0;
-    int rc = r_size(r, "process/pca/rows", &rows);
-    if (rc == MVA_OK)
-        rc = r_size(r, "process/pca/cols", &cols);
-    if (rc == MVA_OK)
-        rc = r_size(r, "process/pca/channels", &channels);
-    if (rc == MVA_OK)
-        rc = r_size(r, "process/pca/p", &p);
-    if (rc == MVA_OK)
-        rc = r_size(r, "process/pca/k", &k);
-    if (rc == MVA_OK)
-        rc = r_size(r, "process/pca/bin", &bin);
-    if (rc == MVA_OK)
-        rc = r_read(r, "process/pca/poisson", H5T_NATIVE_INT, 0, NULL, &poisson);
-    if (rc == MVA_OK)
-        rc = r_read(r, "process/pca/uncentred", H5T_NATIVE_INT, 0, NULL, &uncentred);
-    if (rc == MVA_OK)
-        rc = r_read(r, "process/pca/method", H5T_NATIVE_INT, 0, NULL, &method);
+    mva_pca_model t;
+    memset(&t, 0, sizeof t);
+    size_t n;
+    int rc = read_fields(r, &res_pca_schema, &t);
     if (rc != MVA_OK)
         return rc;
-    if (k > p || mva_size_mul(rows, cols, &n) != MVA_OK || mva_size_mul(n, k, &n) != MVA_OK)
-        return mva_error_set(r->err, MVA_EFORMAT,
-                             "%s: %s/process/pca: inconsistent shape (rows %zu, cols %zu, p %zu, "
-                             "k %zu)",
-                             r->path, r->entry, rows, cols, p, k);
-    rc = mva_pca_model_alloc(out, rows, cols, channels, p, k, has(r, "eigenspectra/energy"),
-                             poisson != 0, r->err);
-    if (rc != MVA_OK)
-        return rc;
-    (*out)->bin = bin;
-    (*out)->poisson = poisson;
-    (*out)->uncentred = uncentred;
-    (*out)->method = method;
-    size_t ne = 0, passes = 0, over = 0, seed = 0;
-    rc = r_size(r, "process/pca/n_eigenvalues", &ne);
+    if (t.k > t.p || mva_size_mul(t.rows, t.cols, &n) != MVA_OK ||
+        mva_size_mul(n, t.k, &n) != MVA_OK)
+        return bad_shape(r, "pca", t.rows, t.cols, t.p, t.k);
+    rc = mva_pca_model_alloc(out, t.rows, t.cols, t.channels, t.p, t.k,
+                             has(r, "eigenspectra/energy"), t.poisson != 0, r->err);
     if (rc == MVA_OK)
-        rc = r_size(r, "process/pca/passes", &passes);
-    if (rc == MVA_OK)
-        rc = r_size(r, "process/pca/oversample", &over);
-    if (rc == MVA_OK)
-        rc = r_size(r, "process/pca/seed", &seed);
-    if (rc == MVA_OK)
-        rc = r_read(r, "process/pca/final_change", H5T_NATIVE_DOUBLE, 0, NULL,
-                    &(*out)->final_change);
-    (*out)->n_eigenvalues = ne;
-    (*out)->passes = passes;
-    (*out)->oversample = over;
-    (*out)->seed = seed;
+        res_copy_fields(&res_pca_schema, *out, &t);
     return rc;
 }
 
@@ -301,7 +253,7 @@ int mva_result_read_pca(const char *path, const char *entry, mva_pca_model **out
     int rc = out != NULL ? r_open_file(&r, path, err)
                          : mva_error_set(err, MVA_EINVAL, "mva_result_read_pca: out is NULL");
     if (rc == MVA_OK)
-        rc = find_entry(&r, entry, "eigenspectra", "PCA");
+        rc = find_entry(&r, entry, MVA_RESULT_PCA, "PCA");
     if (rc == MVA_OK)
         rc = read_pca_shape(&r, &m);
     if (rc == MVA_OK)
@@ -451,7 +403,7 @@ int mva_result_read_roi(const char *path, const char *entry, mva_roi_result **ou
     int rc = out != NULL ? r_open_file(&r, path, err)
                          : mva_error_set(err, MVA_EINVAL, "mva_result_read_roi: out is NULL");
     if (rc == MVA_OK)
-        rc = find_entry(&r, entry, "roi_definitions", "ROI result");
+        rc = find_entry(&r, entry, MVA_RESULT_ROI, "ROI result");
     /* The shape comes from the data themselves: map from total_counts, channels from the
      * sum spectrum, ROI count from the definitions. */
     if (rc == MVA_OK)
@@ -481,57 +433,20 @@ int mva_result_read_roi(const char *path, const char *entry, mva_roi_result **ou
 /* The NMF model's scalars from process/nmf; allocates the model. */
 static int read_nmf_shape(rctx *r, mva_nmf_model **out)
 {
-    size_t rows, cols, p, k, it, n;
-    int rc = r_size(r, "process/nmf/rows", &rows);
-    if (rc == MVA_OK)
-        rc = r_size(r, "process/nmf/cols", &cols);
-    if (rc == MVA_OK)
-        rc = r_size(r, "process/nmf/p", &p);
-    if (rc == MVA_OK)
-        rc = r_size(r, "process/nmf/k", &k);
-    if (rc == MVA_OK)
-        rc = r_size(r, "process/nmf/iterations", &it);
+    mva_nmf_model t;
+    memset(&t, 0, sizeof t);
+    size_t n;
+    int rc = read_fields(r, &res_nmf_schema, &t);
     if (rc != MVA_OK)
         return rc;
-    if (k == 0 || k > p || mva_size_mul(rows, cols, &n) != MVA_OK ||
-        mva_size_mul(n, k, &n) != MVA_OK)
-        return mva_error_set(r->err, MVA_EFORMAT,
-                             "%s: %s/process/nmf: inconsistent shape (rows %zu, cols %zu, p %zu, "
-                             "k %zu)", r->path, r->entry, rows, cols, p, k);
+    if (t.k == 0 || t.k > t.p || mva_size_mul(t.rows, t.cols, &n) != MVA_OK ||
+        mva_size_mul(n, t.k, &n) != MVA_OK)
+        return bad_shape(r, "nmf", t.rows, t.cols, t.p, t.k);
     /* The history is as long as the passes done, whatever max_iter was. */
-    rc = mva_nmf_model_alloc(out, rows, cols, p, k, it, has(r, "spectra/energy"), r->err);
-    if (rc != MVA_OK)
-        return rc;
-    mva_nmf_model *m = *out;
-    size_t seed = 0;
-    m->iterations = it;
-    rc = r_size(r, "process/nmf/seed", &seed);
-    m->seed = seed;
+    rc = mva_nmf_model_alloc(out, t.rows, t.cols, t.p, t.k, t.iterations, has(r, "spectra/energy"),
+                             r->err);
     if (rc == MVA_OK)
-        rc = r_size(r, "process/nmf/max_iter", &m->max_iter);
-    if (rc == MVA_OK)
-        rc = r_size(r, "process/nmf/inner", &m->inner);
-    if (rc == MVA_OK)
-        rc = r_size(r, "process/nmf/passes", &m->passes);
-    const struct {
-        const char *rel;
-        int *v;
-    } ints[] = {{"process/nmf/method", &m->method},
-                {"process/nmf/init", &m->init},
-                {"process/nmf/poisson", &m->poisson},
-                {"process/nmf/converged", &m->converged}};
-    for (size_t i = 0; rc == MVA_OK && i < sizeof ints / sizeof ints[0]; i++)
-        rc = r_read(r, ints[i].rel, H5T_NATIVE_INT, 0, NULL, ints[i].v);
-    const struct {
-        const char *rel;
-        double *v;
-    } reals[] = {{"process/nmf/tol", &m->tol},
-                 {"process/nmf/objective", &m->objective},
-                 {"process/nmf/norm_x2", &m->norm_x2},
-                 {"process/nmf/rel_error", &m->rel_error},
-                 {"process/nmf/seconds", &m->seconds}};
-    for (size_t i = 0; rc == MVA_OK && i < sizeof reals / sizeof reals[0]; i++)
-        rc = r_read(r, reals[i].rel, H5T_NATIVE_DOUBLE, 0, NULL, reals[i].v);
+        res_copy_fields(&res_nmf_schema, *out, &t);
     return rc;
 }
 
@@ -566,7 +481,7 @@ int mva_result_read_nmf(const char *path, const char *entry, mva_nmf_model **out
     int rc = out != NULL ? r_open_file(&r, path, err)
                          : mva_error_set(err, MVA_EINVAL, "mva_result_read_nmf: out is NULL");
     if (rc == MVA_OK)
-        rc = find_entry(&r, entry, "process/nmf", "NMF");
+        rc = find_entry(&r, entry, MVA_RESULT_NMF, "NMF");
     if (rc == MVA_OK)
         rc = read_nmf_shape(&r, &m);
     if (rc == MVA_OK)

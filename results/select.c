@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "commit.h"
+#include "entry.h"
 #include "h5util.h"
 #include "mva/hdf5.h"
 #include "mva/select.h"
@@ -79,7 +80,7 @@ static int read_image_data(hid_t d, long index, const char *where, double **img,
 int mva_image_read(const char *results, const char *entry, const char *spec, double **img,
                    size_t *rows, size_t *cols, mva_error *err)
 {
-    char path[1024], ent[256], where[1600];
+    char path[1024], ent[RES_ENTRY_MAX + 1], where[1600];
     long index;
     if (split_spec(spec, path, sizeof path, &index) != 0)
         return mva_error_set(err, MVA_EINVAL, "image '%s': expected DATASET or DATASET[INDEX] "
@@ -90,13 +91,14 @@ int mva_image_read(const char *results, const char *entry, const char *spec, dou
     int rc = MVA_OK;
     if (f < 0)
         rc = mva_error_set(err, MVA_EIO, "%s: cannot open as HDF5", results);
-    else if (entry == NULL && h5u_attr_str_read(f, "default", ent, sizeof ent) != 0)
-        rc = mva_error_set(err, MVA_EFORMAT, "%s: no @default entry; name one with --entry",
-                           results);
+    else {
+        const char *holds = path;
+        rc = res_find_entry(f, results, entry, &holds, 1, path, ent, err);
+    }
     if (rc == MVA_OK) {
-        snprintf(where, sizeof where, "%s: /%s/%s", results, entry ? entry : ent, path);
+        snprintf(where, sizeof where, "%s: /%s/%s", results, ent, path);
         char full[1400];
-        snprintf(full, sizeof full, "/%s/%s", entry ? entry : ent, path);
+        snprintf(full, sizeof full, "/%s/%s", ent, path);
         d = H5Oexists_by_name(f, full, H5P_DEFAULT) > 0 ? H5Dopen2(f, full, H5P_DEFAULT) : -1;
         if (d < 0)
             rc = mva_error_set(err, MVA_ENOTFOUND, "%s: no such dataset", where);
@@ -114,26 +116,27 @@ int mva_image_read(const char *results, const char *entry, const char *spec, dou
 int mva_results_input(const char *results, const char *entry, char *input, size_t cap,
                       mva_error *err)
 {
-    char ent[256], file[4096], dset[1024] = "", fmt[32] = "", path[1400];
+    char ent[RES_ENTRY_MAX + 1], file[4096], dset[1024] = "", fmt[32] = "", path[1400];
     h5u_quiet q;
     h5u_quiet_on(&q);
     hid_t f = H5Fopen(results, H5F_ACC_RDONLY, H5P_DEFAULT);
     int rc = MVA_OK;
     if (f < 0)
         rc = mva_error_set(err, MVA_EIO, "%s: cannot open as HDF5", results);
-    else if (entry == NULL && h5u_attr_str_read(f, "default", ent, sizeof ent) != 0)
-        rc = mva_error_set(err, MVA_EFORMAT, "%s: no @default entry; name one with --entry",
-                           results);
+    else {
+        const char *holds = "process/input_file";
+        rc = res_find_entry(f, results, entry, &holds, 1, "record of its input", ent, err);
+    }
     if (rc == MVA_OK) {
-        snprintf(path, sizeof path, "/%s/process/input_file", entry ? entry : ent);
+        snprintf(path, sizeof path, "/%s/process/input_file", ent);
         if (h5u_dset_str_read(f, path, file, sizeof file) != 0)
             rc = mva_error_set(err, MVA_ENOTFOUND, "%s: %s missing: give the stack with "
                                "--stack", results, path);
     }
     if (rc == MVA_OK) {
-        snprintf(path, sizeof path, "/%s/process/input_dataset", entry ? entry : ent);
+        snprintf(path, sizeof path, "/%s/process/input_dataset", ent);
         h5u_dset_str_read(f, path, dset, sizeof dset);
-        snprintf(path, sizeof path, "/%s/process/input_format", entry ? entry : ent);
+        snprintf(path, sizeof path, "/%s/process/input_format", ent);
         h5u_dset_str_read(f, path, fmt, sizeof fmt);
         if (strcmp(fmt, "hdf5") == 0 && dset[0])
             snprintf(input, cap, "%s::%s", file, dset);

@@ -179,9 +179,9 @@ static int write_process(wctx *c, hid_t entry, const mva_result_spec *s, const c
     if (rc == MVA_OK)
         rc = write_params(c, g, s->params, s->nparams);
     if (rc == MVA_OK && s->pca != NULL)
-        rc = res_pca_scalars(c, g, s->pca);
+        rc = res_write_fields(c, g, &res_pca_schema, s->pca);
     if (rc == MVA_OK && c->nmf != NULL)
-        rc = res_nmf_scalars(c, g, c->nmf);
+        rc = res_write_fields(c, g, &res_nmf_schema, c->nmf);
     h5u_close(g);
     return rc;
 }

@@ -83,4 +83,17 @@ int mva_result_read_roi(const char *path, const char *entry, mva_roi_result **ou
 int mva_result_read_nmf(const char *path, const char *entry, mva_nmf_model **out,
                         mva_error *err);
 
+/* The entry of result file path that holds `holds`, a path inside an entry: MVA_RESULT_PCA,
+ * _NMF, _ROI, _SELECTION or any dataset such as "eigenimages/data".  entry given: it must
+ * hold it; else the file's @default when it does (the newest entry), else the first entry by
+ * name that does, so that a selection that became the default does not hide the PCA before
+ * it.  Every reader of results (tools, report, mva_result_read_*) chooses this way.  The name
+ * goes into out (cap bytes); MVA_ENOTFOUND when no entry holds it. */
+int mva_result_find_entry(const char *path, const char *entry, const char *holds, char *out,
+                          size_t cap, mva_error *err);
+#define MVA_RESULT_PCA "eigenspectra"
+#define MVA_RESULT_NMF "process/nmf"
+#define MVA_RESULT_ROI "roi_definitions"
+#define MVA_RESULT_SELECTION "selected_vs_map"
+
 #endif

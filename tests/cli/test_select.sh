@@ -51,6 +51,21 @@ assert np.allclose(csv[:, 5], b)
 print("selected %d, %d of the %d trace pixels, enriched at %.2f keV" % (m.sum(), hit, truth.sum(), peak))
 PYEOF
 then ok "the selection finds the As cluster and its spectrum peaks at As Ka"; else ko "trace element not found"; fi
+# A second selection from the same file (issue 14): the first one became the file's default
+# entry, which holds no eigenimages; the reader must still find the PCA entry that does.
+other=$(( (comp + 1) % 5 ))
+if "$BIN/mva-select" "$T/res.h5" --image "eigenimages/data[$other]" --above 3sigma -q 2>"$T/err" &&
+    $PY - "$T/res.h5" "$other" <<'PYEOF'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1])
+assert f.attrs["default"] == "mva_select_1", f.attrs["default"]
+im = f["mva_pca/eigenimages/data"][int(sys.argv[2])]
+want = im >= np.median(im) + 3 * im.std()
+assert np.array_equal(f["mva_select_1/mask/data"][()].astype(bool), want)
+assert "mva_select" in f  # the first selection is kept
+PYEOF
+then ok "a second selection finds the PCA entry behind the first selection"
+else ko "second selection: $(cat "$T/err")"; fi
 # A mask file combined with an image test; errors.
 $PY -c "
 import numpy as np; m = np.zeros((60, 80), int); m[:30] = 1; np.savetxt('$T/top.txt', m, fmt='%d')"
