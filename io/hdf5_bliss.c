@@ -381,7 +381,7 @@ int h5_bliss_open(mva_stack **out, const char *file, const char *scan,
     unsigned char use[EL_MAX];
     mva_stack *st[EL_MAX] = {NULL};
     const char *names[EL_MAX];
-    char nm[EL_MAX][16], title[256], fast[64] = "", path[128], desc[512] = "";
+    char nm[EL_MAX][32], title[256], fast[64] = "", path[128], desc[512] = "";
     size_t nused = 0, rows = 0, cols = 0;
     double s1 = 0, e1 = 0, *w = NULL;
     mva_stack *c = NULL;
@@ -401,7 +401,7 @@ int h5_bliss_open(mva_stack **out, const char *file, const char *scan,
     one.channel_axis = MVA_AXIS_LAST;
     h5_select sel = {-1, 0, 0};
     for (size_t e = 0; e < nel; e++) {
-        snprintf(nm[e], sizeof nm[e], "mca_det%zu", e);
+        snprintf(nm[e], sizeof nm[e], "mca_det%u", (unsigned)e);
         names[e] = nm[e];
         if (!use[e])
             continue;
@@ -439,6 +439,13 @@ int h5_bliss_open(mva_stack **out, const char *file, const char *scan,
     if (nel > 1)
         mva_detector_describe(use, nel, names, info.elements, sizeof info.elements);
     snprintf(info.norm, sizeof info.norm, "%s", desc);
+    if (nused > 1) {
+        const char *used_names[EL_MAX];
+        for (size_t e = 0, k = 0; e < nel; e++)
+            if (use[e])
+                used_names[k++] = names[e];
+        h5_note_calibrations(st, nused, used_names, &info);
+    }
     snprintf(info.path, sizeof info.path, "/%s/measurement/mca_det* (%s)", scan, title);
     char list[2048];
     if (h5_bliss_scans(file, list, sizeof list) > 1) {

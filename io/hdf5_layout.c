@@ -471,6 +471,27 @@ static int resolve_norm(void *ctx, const mva_norm_term *t, double **v, size_t *v
 
 /* ---- opening ---- */
 
+/* Elements with their own energy calibrations: where the used ones differ, the warning says
+ * so and names the one the sum carries (the first used element's), since a channel-by-channel
+ * sum then blurs the peaks. */
+void h5_note_calibrations(mva_stack *const *st, size_t nused, const char *const *names,
+                          mva_stack_info *info)
+{
+    const mva_calib *c0 = &mva_stack_get_info(st[0])->calib;
+    for (size_t k = 1; k < nused; k++) {
+        const mva_calib *ck = &mva_stack_get_info(st[k])->calib;
+        if (ck->known == c0->known && ck->a == c0->a && ck->b == c0->b && ck->c == c0->c)
+            continue;
+        size_t len = strlen(info->warnings);
+        snprintf(info->warnings + len, sizeof info->warnings - len,
+                 "the elements' energy calibrations differ (%s: E = %g + %g ch, %s: E = %g + %g "
+                 "ch); the sum uses %s's, and its peaks are blurred: pick one element with "
+                 "--detector N for exact energies\n",
+                 names[0], c0->a, c0->b, names[k], ck->a, ck->b, names[0]);
+        return;
+    }
+}
+
 /* What --norm can use in this layout, for the summary ("" when nothing). */
 static void norm_sources(const h5_layout *L, char *buf, size_t cap)
 {
@@ -551,6 +572,13 @@ int h5_layout_open(mva_stack **out, const char *file, h5_layout *L, const mva_op
         }
     }
     snprintf(info.norm, sizeof info.norm, "%s", desc);
+    if (nused > 1) {
+        const char *used_names[MAX_EL];
+        for (size_t e = 0, k = 0; e < L->nel; e++)
+            if (use[e])
+                used_names[k++] = L->names[e];
+        h5_note_calibrations(st, nused, used_names, &info);
+    }
     norm_sources(L, avail, sizeof avail);
     if (opts->norm == NULL && avail[0] != '\0') {
         size_t len = strlen(info.warnings);

@@ -74,6 +74,11 @@ int h5_layout_detect(const char *file, const char *want, const mva_open_opts *op
 int h5_layout_open(mva_stack **out, const char *file, h5_layout *lay, const mva_open_opts *opts,
                    mva_error *err);
 
+/* Adds a warning to info when the energy calibrations of the nused element stacks differ,
+ * naming the one the sum carries (the first's). */
+void h5_note_calibrations(mva_stack *const *st, size_t nused, const char *const *names,
+                          mva_stack_info *info);
+
 /* ---- hdf5_bliss.c: ESRF BLISS scan files ---- */
 
 /* The scans of file with MCA data, "2.1 (amesh ..., 4 MCA elements); ..." into buf; their

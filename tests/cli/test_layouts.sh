@@ -161,6 +161,16 @@ if "$BIN/mva-info" "$T/bliss.h5::/1.1" >"$T/bi.txt" && grep -q "shape        3 r
 else
     ko "BLISS mva-info: $(cat "$T/bi.txt")"
 fi
+case "$(cat "$T/bi.txt")" in
+*"energy calibrations differ (mca_det0: E = 0 + 0.01 ch, mca_det1: E = 0.005 + 0.0101 ch); the sum uses mca_det0's"*)
+    ok "BLISS: differing element calibrations said, the one used named" ;;
+*) ko "BLISS calibrations: $(cat "$T/bi.txt")" ;; esac
+if "$BIN/mva-info" "$T/bliss.h5::/1.1" --detector 1 >"$T/bi1.txt" &&
+    grep -q "E(keV) = 0.005 + 0.0101" "$T/bi1.txt" && ! grep -q "differ" "$T/bi1.txt"; then
+    ok "BLISS: one element keeps its own calibration"
+else
+    ko "BLISS --detector 1: $(cat "$T/bi1.txt")"
+fi
 "$BIN/mva-roi" "$T/bliss.h5::/1.1" --roi A=0:255 -q -o "$T/b1.h5" &&
 "$BIN/mva-roi" "$T/bliss.h5::/1.1" --roi A=0:255 --norm livetime@1 -q -o "$T/b1lt.h5" &&
 "$BIN/mva-roi" "$T/bliss.h5" --scan 2 --roi A=0:255 -q -o "$T/b2.h5" || ko "mva-roi BLISS"
