@@ -33,7 +33,7 @@ LIB_SRC  := $(wildcard src/*.c io/*.c results/*.c roi/*.c pca/*.c nmf/*.c cluste
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC := $(wildcard tools/mva-*.c)
 TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
-TOOL_LIB := $(BUILD)/tools/cli.o $(BUILD)/tools/pca_tool.o
+TOOL_LIB := $(BUILD)/tools/cli.o $(BUILD)/tools/pca_tool.o $(BUILD)/tools/pca_unmix.o
 GEN      := $(BUILD)/bin/mva-gen
 TEST_SRC := $(wildcard tests/test_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)

@@ -1,4 +1,7 @@
 /*
+ * The phase-map results: a clustering as an NXentry of its own, and the rotated or
+ * independent components added to a PCA entry (layout in mva/rotate.h).
+ *
  * A clustering as an NXentry of a results file (layout in mva/cluster.h):
  *
  *   /mva_cluster                NXentry  @default="labels"
@@ -28,13 +31,14 @@
 #include "commit.h"
 #include "mva/cluster.h"
 #include "mva/hdf5.h"
+#include "mva/rotate.h"
 
 /* NXdata with one signal "data" over the given axes (rank 1 or 2), float64. */
 static int nxdata_doubles(hid_t e, const char *name, const char *title, int rank,
                           const hsize_t *dims, const double *v, const char *axis_name,
                           const double *axis)
 {
-    const char *axes[2] = {".", "."};
+    const char *axes[3] = {".", ".", "."};
     if (axis)
         axes[rank - 1] = axis_name;
     hid_t g = h5u_group(e, name, "NXdata");
@@ -202,6 +206,52 @@ static void unique_name(hid_t f, const char *base, char *out, size_t cap)
         snprintf(out, cap, "%s_%d", base, i);
 }
 
+/* An open file being added to: the commit, the HDF5 handle of its temporary, and HDF5's
+ * error printer (silenced: the library never prints). */
+typedef struct {
+    mva_commit cm;
+    hid_t f;
+    H5E_auto2_t efn;
+    void *edata;
+    int quiet; /* efn, edata saved, to be restored */
+} adding;
+
+static int add_begin(adding *a, const char *path, int create, mva_error *err)
+{
+    a->f = -1;
+    if (access(path, F_OK) == 0 && !mva_hdf5_is_hdf5(path))
+        return mva_error_set(err, MVA_EINVAL, "%s exists and is not an HDF5 file: not "
+                             "overwritten", path);
+    int rc = mva_commit_begin(&a->cm, path, MVA_COMMIT_ADD, err);
+    if (rc != MVA_OK)
+        return rc;
+    H5Eget_auto2(H5E_DEFAULT, &a->efn, &a->edata);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    a->quiet = 1;
+    if (a->cm.existed)
+        a->f = H5Fopen(a->cm.tmp, H5F_ACC_RDWR, H5P_DEFAULT);
+    else if (create)
+        a->f = H5Fcreate(a->cm.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    else
+        return mva_error_set(err, MVA_ENOTFOUND, "%s: no such results file", path);
+    if (a->f < 0)
+        return mva_error_set(err, MVA_EIO, "%s: cannot write (temporary %s)", path, a->cm.tmp);
+    return MVA_OK;
+}
+
+/* Closes, then renames into place when rc is MVA_OK; returns the final status. */
+static int add_end(adding *a, const char *path, int rc, mva_error *err)
+{
+    if (a->f >= 0 && H5Fclose(a->f) < 0 && rc == MVA_OK)
+        rc = mva_error_set(err, MVA_EIO, "%s: closing failed", path);
+    if (a->quiet)
+        H5Eset_auto2(H5E_DEFAULT, a->efn, a->edata);
+    if (rc == MVA_OK)
+        rc = mva_commit_finish(&a->cm, err);
+    mva_commit_abort(&a->cm);
+    return rc;
+}
+
 int mva_cluster_write(const char *path, const mva_cluster_output *o, char *entry_out,
                       size_t entry_cap, mva_error *err)
 {
@@ -210,24 +260,10 @@ int mva_cluster_write(const char *path, const mva_cluster_output *o, char *entry
         return mva_error_set(err, MVA_EINVAL, "%s: the clustering does not match the map "
                              "shape or its spectra", path);
     char ent[256];
-    if (access(path, F_OK) == 0 && !mva_hdf5_is_hdf5(path))
-        return mva_error_set(err, MVA_EINVAL, "%s exists and is not an HDF5 file: not "
-                             "overwritten", path);
-    mva_commit cm;
-    int rc = mva_commit_begin(&cm, path, MVA_COMMIT_ADD, err);
-    if (rc != MVA_OK)
-        return rc;
-    const char *tmp = cm.tmp;
-    int exists = cm.existed;
-    H5E_auto2_t efn;
-    void *edata;
-    H5Eget_auto2(H5E_DEFAULT, &efn, &edata);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = exists ? H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT)
-                     : H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0)
-        rc = mva_error_set(err, MVA_EIO, "%s: cannot write (temporary %s)", path, tmp);
+    adding a = {0};
+    int rc = add_begin(&a, path, 1, err);
     if (rc == MVA_OK) {
+        hid_t f = a.f;
         unique_name(f, o->entry ? o->entry : "mva_cluster", ent, sizeof ent);
         if (write_entry(f, ent, o) != 0)
             rc = mva_error_set(err, MVA_EIO, "%s: writing /%s failed", path, ent);
@@ -236,13 +272,118 @@ int mva_cluster_write(const char *path, const mva_cluster_output *o, char *entry
         if (rc == MVA_OK && h5u_str_attr(f, "default", ent) != 0)
             rc = mva_error_set(err, MVA_EIO, "%s: cannot set @default", path);
     }
-    if (f >= 0 && H5Fclose(f) < 0 && rc == MVA_OK)
-        rc = mva_error_set(err, MVA_EIO, "%s: closing failed", path);
-    H5Eset_auto2(H5E_DEFAULT, efn, edata);
-    if (rc == MVA_OK)
-        rc = mva_commit_finish(&cm, err);
-    mva_commit_abort(&cm);
+    rc = add_end(&a, path, rc, err);
     if (rc == MVA_OK && entry_out)
         snprintf(entry_out, entry_cap, "%s", ent);
     return rc;
+}
+
+/* ---- rotated and independent components, beside a PCA's ---- */
+
+/* k spectra (k x p) over the model's energy (or channel) axis, and k images. */
+static int component_pair(hid_t e, const mva_pca_model *m, const char *spectra_name,
+                          const char *images_name, const char *what, const double *spectra,
+                          const double *images)
+{
+    double *axis = malloc(m->p * sizeof *axis);
+    if (axis == NULL)
+        return -1;
+    for (size_t j = 0; j < m->p; j++)
+        axis[j] = m->var_energy ? m->var_energy[j] : (double)m->var_ch0[j];
+    char t1[128], t2[128];
+    snprintf(t1, sizeof t1, "%s spectra", what);
+    snprintf(t2, sizeof t2, "%s images", what);
+    hsize_t ds[2] = {m->k, m->p}, di[3] = {m->k, m->rows, m->cols};
+    int bad = nxdata_doubles(e, spectra_name, t1, 2, ds, spectra,
+                             m->var_energy ? "energy" : "channel", axis) ||
+              nxdata_doubles(e, images_name, t2, 3, di, images, NULL, NULL);
+    free(axis);
+    return bad ? -1 : 0;
+}
+
+static int rotation_group(hid_t e, const mva_pca_model *m, const mva_rotation *r,
+                          const char *method)
+{
+    hsize_t kk[2] = {r->k, r->k};
+    int64_t it = (int64_t)r->iterations, conv = r->converged;
+    hid_t g = h5u_group(e, "rotation", "NXcollection");
+    int bad = g < 0 || h5u_doubles(g, "matrix", 2, kk, r->rotation) ||
+              h5u_string(g, "method", method) || h5u_doubles(g, "gamma", 0, NULL, &r->gamma) ||
+              h5u_int64s(g, "iterations", 0, NULL, &it) ||
+              h5u_int64s(g, "converged", 0, NULL, &conv) ||
+              h5u_doubles(g, "criterion", 0, NULL, &r->criterion) ||
+              h5u_string(g, "description", "orthomax rotation of the eigenspectra: rotated "
+                         "spectra = matrix^T eigenspectra, rotated images = matrix^T "
+                         "eigenimages");
+    if (g >= 0)
+        H5Gclose(g);
+    return bad || component_pair(e, m, "rotated_eigenspectra", "rotated_eigenimages",
+                                 method, r->spectra, r->images) ? -1 : 0;
+}
+
+static int ica_group(hid_t e, const mva_pca_model *m, const mva_ica *a, double tol)
+{
+    size_t k = a->k;
+    double *spec = malloc(k * m->p * sizeof *spec);
+    if (spec == NULL)
+        return -1;
+    for (size_t q = 0; q < k; q++) /* independent spectra = mixing^T C */
+        for (size_t j = 0; j < m->p; j++) {
+            double s = 0;
+            for (size_t i = 0; i < k; i++)
+                s += a->mixing[i * k + q] * m->components[i * m->p + j];
+            spec[q * m->p + j] = s;
+        }
+    hsize_t kk[2] = {k, k}, k1 = k;
+    int64_t it = (int64_t)a->iterations, conv = a->converged, seed = (int64_t)a->seed;
+    int64_t used = (int64_t)a->n_used;
+    hid_t g = h5u_group(e, "ica", "NXcollection");
+    int bad = g < 0 || h5u_doubles(g, "unmixing", 2, kk, a->unmixing) ||
+              h5u_doubles(g, "mixing", 2, kk, a->mixing) ||
+              h5u_doubles(g, "whitening", 2, kk, a->whitening) ||
+              h5u_doubles(g, "w", 2, kk, a->w) || h5u_doubles(g, "w_init", 2, kk, a->w_init) ||
+              h5u_doubles(g, "mean", 1, &k1, a->mean) ||
+              h5u_int64s(g, "iterations", 0, NULL, &it) ||
+              h5u_int64s(g, "converged", 0, NULL, &conv) ||
+              h5u_doubles(g, "final_change", 0, NULL, &a->final_change) ||
+              h5u_doubles(g, "tol", 0, NULL, &tol) || h5u_int64s(g, "seed", 0, NULL, &seed) ||
+              h5u_int64s(g, "n_used", 0, NULL, &used) ||
+              h5u_string(g, "description", "FastICA (symmetric, G = log cosh) of the "
+                         "eigenimages: sources = unmixing (eigenimages - mean), unmixing = w "
+                         "whitening; independent spectra = mixing^T eigenspectra");
+    if (g >= 0)
+        H5Gclose(g);
+    bad = bad || component_pair(e, m, "independent_spectra", "independent_images",
+                                "independent component", spec, a->sources);
+    free(spec);
+    return bad ? -1 : 0;
+}
+
+int mva_rotate_write(const char *path, const char *entry, const mva_pca_model *m,
+                     const mva_rotation *rot, const char *method, const mva_ica *ica,
+                     double ica_tol, mva_error *err)
+{
+    if ((rot && (rot->k != m->k || rot->p != m->p || rot->n != m->rows * m->cols)) ||
+        (ica && (ica->k != m->k || ica->n != m->rows * m->cols)))
+        return mva_error_set(err, MVA_EINVAL, "%s: the rotation or ICA does not match the "
+                             "model of /%s", path, entry);
+    adding a = {0};
+    int rc = add_begin(&a, path, 0, err);
+    if (rc != MVA_OK)
+        return add_end(&a, path, rc, err);
+    hid_t e = H5Gopen2(a.f, entry, H5P_DEFAULT);
+    if (e < 0)
+        rc = mva_error_set(err, MVA_ENOTFOUND, "%s: no entry /%s to add components to", path,
+                           entry);
+    else if ((rot && H5Lexists(e, "rotation", H5P_DEFAULT) > 0) ||
+             (ica && H5Lexists(e, "ica", H5P_DEFAULT) > 0))
+        rc = mva_error_set(err, MVA_EINVAL, "%s: /%s already holds a %s", path, entry,
+                           rot ? "rotation" : "ICA");
+    if (rc == MVA_OK && ((rot && rotation_group(e, m, rot, method)) ||
+                         (ica && ica_group(e, m, ica, ica_tol))))
+        rc = mva_error_set(err, MVA_EIO, "%s: writing the components into /%s failed", path,
+                           entry);
+    if (e >= 0)
+        H5Gclose(e);
+    return add_end(&a, path, rc, err);
 }

@@ -91,7 +91,7 @@ static int whiten(double *xc, size_t k, size_t m, mva_ica *r, double *t, mva_err
 }
 
 /* The fixed point: W <- E{g(WZ) Z^T} - diag(E{g'(WZ)}) W, decorrelated, until every row
- * stops turning.  wz: k x m scratch. */
+ * stops moving.  wz: k x m scratch. */
 static int fastica_iterate(const double *z, size_t k, size_t m, const mva_ica_opts *o,
                            mva_ica *r, double *wz, double *t, mva_error *err)
 {
@@ -118,12 +118,13 @@ static int fastica_iterate(const double *z, size_t k, size_t m, const mva_ica_op
         if (sym_decorrelate(w1, k, scratch) != MVA_OK)
             return mva_error_set(err, MVA_ENUMERIC, "FastICA: decorrelation failed at "
                                  "iteration %zu", r->iterations + 1);
-        double lim = 0;
+        double lim = 0; /* largest move of an entry, each row's sign aligned first */
         for (size_t q = 0; q < k; q++) {
             double dot = 0;
             for (size_t j = 0; j < k; j++)
                 dot += w1[q * k + j] * w[q * k + j];
-            lim = fmax(lim, fabs(fabs(dot) - 1.0));
+            for (size_t j = 0; j < k; j++)
+                lim = fmax(lim, fabs((dot < 0 ? -w1[q * k + j] : w1[q * k + j]) - w[q * k + j]));
         }
         memcpy(w, w1, k * k * sizeof *w);
         r->iterations++;

@@ -17,6 +17,7 @@
 #include "mva/compress.h"
 #include "par.h"
 #include "pca_tool.h"
+#include "pca_unmix.h"
 
 static const char *usage_pca =
     "Usage: mva-pca INPUT [options]\n"
@@ -58,6 +59,7 @@ typedef struct {
     size_t k_max;
     const char *usage;
     int compress;     /* mva-compress: measure the reconstruction too */
+    pca_unmix unmix;  /* --rotate, --ica */
 } pca_args;
 
 /* -k N, -k auto, -k elbow or -k 0.99 */
@@ -109,6 +111,10 @@ static int parse_tool_option(pca_args *a, int opt, const char *arg)
     case OPT_FIRST_TOOL + 12:
         a->report = arg;
         return 0;
+    case OPT_FIRST_TOOL + 13:
+    case OPT_FIRST_TOOL + 14:
+    case OPT_FIRST_TOOL + 15:
+        return pca_unmix_option(&a->unmix, a->c.prog, opt - (OPT_FIRST_TOOL + 13), arg);
     case 'o':
         a->output = arg;
         return 0;
@@ -178,6 +184,7 @@ static int parse_args(pca_args *a, int argc, char **argv)
         {"seed", required_argument, NULL, OPT_FIRST_TOOL + 10},
         {"k-max", required_argument, NULL, OPT_FIRST_TOOL + 11},
         {"report", required_argument, NULL, OPT_FIRST_TOOL + 12},
+        PCA_UNMIX_LONGOPTS(OPT_FIRST_TOOL + 13),
         CLI_SPILL_LONGOPTS,
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}};
@@ -379,6 +386,8 @@ int pca_tool_run(int argc, char **argv, int compress, tool_par *par)
                                            &err)
                         : mva_result_write(out, &spec, entry, sizeof entry, &err);
     }
+    if (rc == MVA_OK && root)
+        rc = pca_unmix_run(&a.unmix, m, out, entry, &err);
     if (rc == MVA_OK && root && a.report != NULL)
         rc = mva_report_write(out, entry, a.report, NULL, &err);
     if (rc != MVA_OK && root)
@@ -389,9 +398,11 @@ int pca_tool_run(int argc, char **argv, int compress, tool_par *par)
         print_summary(&a, s, m, out, entry, cli_now() - t0);
         if (stats)
             print_compression(stats);
+        pca_unmix_print(&a.unmix);
         if (a.report != NULL)
             printf("report     %s/index.html\n", a.report);
     }
+    pca_unmix_free(&a.unmix);
     mva_pca_model_free(m);
     mva_recon_stats_free(stats);
     mva_roi_result_free(rr);

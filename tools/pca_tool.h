@@ -7,6 +7,8 @@
 int pca_tool_main(int argc, char **argv, int compress);
 
 /* The options both tools take, for their --help. */
+#include "pca_unmix.h"
+
 #define PCA_OPTIONS_HELP \
     "PCA options:\n" \
     "  -k, --components N     components to keep (default 10), or a rule:\n" \
@@ -32,6 +34,7 @@ int pca_tool_main(int argc, char **argv, int compress);
     "                         less than T, relative, between passes (default 1e-8)\n" \
     "  --oversample N         randomized: basis of k + N vectors (default 10)\n" \
     "  --seed N               randomized: seed of the Gaussian start (default 20261125)\n" \
+    "\n" PCA_UNMIX_HELP \
     "\n" \
     "Output:\n" \
     "  -o, --output FILE      HDF5 file to write (default: INPUT's name + _pca.h5 here); an\n" \

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "mva/error.h"
+#include "mva/pca.h"
 
 /* gamma of the orthomax family: 1 varimax (Kaiser 1958), 0 quartimax, k/2 equamax. */
 #define MVA_ORTHOMAX_VARIMAX 1.0
@@ -50,7 +51,9 @@ void mva_rotation_free(mva_rotation *r);
 /* FastICA options; start from mva_ica_opts_default(). */
 typedef struct mva_ica_opts {
     size_t max_iter;       /* fixed-point iterations at most (default 1000) */
-    double tol;            /* converged when max_i |1 - |w_i . w_i_old|| < tol (default 1e-10) */
+    double tol;            /* converged when no entry of W moves by more than tol, rows
+                              signed alike (default 1e-10; scikit-learn's criterion
+                              1 - |w_i . w_i_old| is about half the square of this) */
     uint64_t seed;         /* Gaussian start W0 (default MVA_ICA_DEFAULT_SEED) */
     const double *w_init;  /* k x k start instead of a seeded one, or NULL */
 } mva_ica_opts;
@@ -69,7 +72,7 @@ typedef struct mva_ica {
     double *sources;      /* k x n: unit-variance sources, NaN for pixels not used */
     size_t iterations;
     int converged;
-    double final_change;  /* max_i |1 - |w_i . w_i_old|| of the last iteration */
+    double final_change;  /* largest move of an entry of W in the last iteration */
     uint64_t seed;
 } mva_ica;
 
@@ -85,5 +88,19 @@ int mva_ica_fit(const double *x, size_t k, size_t n, const unsigned char *mask,
                 const mva_ica_opts *opts, mva_ica **out, mva_error *err);
 
 void mva_ica_free(mva_ica *r);
+
+/*
+ * Adds the rotation rot and/or the independent components ica (either may be NULL) of the
+ * PCA model m to its entry `entry` of the results file path, beside the principal
+ * components: NXdata rotated_eigenspectra (k x p, over the entry's energy or channel axis)
+ * and rotated_eigenimages (k x rows x cols), NXcollection rotation (matrix, method, gamma,
+ * iterations, converged, criterion); NXdata independent_spectra (mixing^T x eigenspectra)
+ * and independent_images (the sources), NXcollection ica (unmixing, mixing, whitening, w,
+ * w_init, mean, iterations, converged, final_change, tol, seed, n_used).  method names the
+ * rotation ("varimax").  Temporary copy and rename; MVA_EINVAL when a group already exists.
+ */
+int mva_rotate_write(const char *path, const char *entry, const mva_pca_model *m,
+                     const mva_rotation *rot, const char *method, const mva_ica *ica,
+                     double ica_tol, mva_error *err);
 
 #endif
