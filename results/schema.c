@@ -30,6 +30,11 @@ static const res_field pca_fields[] = {
     {"method", RES_INT, offsetof(mva_pca_model, method), pca_method, NULL, 0},
     PCA("final_change", RES_F64, final_change),
     {"seconds", RES_F64, offsetof(mva_pca_model, seconds), NULL, "s", RES_OPTIONAL},
+    {"converged", RES_INT, offsetof(mva_pca_model, converged), NULL, NULL, RES_OPTIONAL},
+    {"auto_randomized_passes", RES_SIZE, offsetof(mva_pca_model, auto_passes), NULL, NULL,
+     RES_OPTIONAL},
+    {"auto_randomized_change", RES_F64, offsetof(mva_pca_model, auto_change), NULL, NULL,
+     RES_OPTIONAL},
 };
 const res_schema res_pca_schema = {"pca", pca_fields, sizeof pca_fields / sizeof pca_fields[0]};
 

@@ -26,8 +26,12 @@
  *                            k, bin, n_eigenvalues, passes, n_exact_pixels (pixels
  *                            whose covariance was summed in exact integer arithmetic),
  *                            oversample, seed (uint64),
- *                            poisson, uncentred, method (int32, @name), final_change, seconds
- *                            (float64 @units=s)
+ *                            poisson, uncentred, method (int32, @name), final_change,
+ *                            converged (int32: exact, or randomized that reached its
+ *                            tolerance), seconds (float64 @units=s),
+ *                            auto_randomized_passes, auto_randomized_change (the passes
+ *                            and change of auto's randomized run before it fell back to
+ *                            exact; 0 when it did not)
  *   PCA (spec->pca):
  *     eigenimages            NXdata @signal=data @axes=[component, y, x]:
  *                            data (k, rows, cols) @interpretation=image, component (k) 1..k,

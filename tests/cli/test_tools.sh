@@ -110,6 +110,12 @@ if grep -q "NOT converged: trailing eigenvalues approximate (last change .*, tol
 else
     ko "mva-pca randomized convergence line: $(grep method "$T/r2.txt" "$T/r60.txt")"
 fi
+if $PY -c "
+import sys, h5py
+c = [h5py.File(f)['mva_pca/process/pca'] for f in sys.argv[1:]]
+assert c[0]['converged'][()] == 0 and c[0]['final_change'][()] > 1e-8
+assert c[1]['converged'][()] == 1 and c[1]['final_change'][()] <= 1e-6
+" "$T/r2.h5" "$T/r60.h5"; then ok "mva-pca file says converged or not"; else ko "converged in the file"; fi
 rm -f "$T/r2.h5" "$T/r60.h5"
 if $PY tests/interop/check_nexus.py "$T/gz-pca.h5" --expect-k 3 >"$T/nx.txt" 2>&1; then
     ok "NeXus structure checked with h5py"
