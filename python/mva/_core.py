@@ -375,6 +375,12 @@ def open(source, dataset=None, channel_axis=None, shape=None, calibration=None,
     if isinstance(source, Stack):
         return source
     if isinstance(source, np.ndarray) or hasattr(source, "__array_interface__"):
+        files_only = {"dataset": dataset, "detector": detector, "norm": norm, "snake": snake,
+                      "scan": scan, "series": series, "files": files}
+        given = sorted(k for k, v in files_only.items() if v is not None)
+        if given:
+            raise InputError("mva.open: %s applies to files, not to an array" % ", ".join(given),
+                             L.MVA_EINVAL)
         return _open_array(source, channel_axis, shape, calibration)
     opts = L.mva_open_opts()
     opts.channel_axis = _axis(channel_axis)

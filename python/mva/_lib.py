@@ -227,10 +227,14 @@ _stack_pp = P(c_void_p)
 _err = P(mva_error)
 
 
+PROTOS = {}  # name -> (restype, argtypes), for the test that reads them against the headers
+
+
 def _proto(name, restype, *argtypes):
     f = getattr(lib, name)
     f.restype = restype
     f.argtypes = list(argtypes)
+    PROTOS[name] = (restype, list(argtypes))
     return f
 
 

@@ -48,3 +48,38 @@ def test_every_c_field_is_mirrored(tmp_path):
             off = getattr(cls, fname).offset
             assert off - end < ctypes.alignment(ftype), "%s: gap before %s" % (cname, fname)
             end = off + ctypes.sizeof(ftype)
+
+
+def _declarations():
+    """Every function declared in include/mva/*.h: name -> (return type, parameter list)."""
+    import re
+    decls = {}
+    inc = os.path.join(ROOT, "include", "mva")
+    for h in os.listdir(inc):
+        text = open(os.path.join(inc, h)).read()
+        text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+        for m in re.finditer(r"([A-Za-z_][\w \t\*]*?)\b(mva_\w+)\s*\(([^()]*)\)\s*(?:;|\n\s*#if)",
+                             text):
+            decls[m.group(2)] = (m.group(1).strip(), m.group(3))
+    return decls
+
+
+def test_function_prototypes_match_the_headers():
+    """Each ctypes prototype has as many parameters as the C declaration, and returns
+    nothing exactly when C returns void: an added, removed or renamed parameter or function
+    fails here instead of corrupting the stack at run time."""
+    decls = _declarations()
+    wrong = []
+    for name, (restype, argtypes) in L.PROTOS.items():
+        if name not in decls:
+            wrong.append("%s: not declared in include/mva/*.h" % name)
+            continue
+        ret, params = decls[name]
+        params = " ".join(params.split())
+        n = 0 if params in ("", "void") else params.count(",") + 1
+        if n != len(argtypes):
+            wrong.append("%s: C has %d parameters (%s), ctypes %d" % (name, n, params,
+                                                                     len(argtypes)))
+        if (ret == "void") != (restype is None):
+            wrong.append("%s: C returns %s, ctypes %s" % (name, ret, restype))
+    assert not wrong, "\n".join(wrong)

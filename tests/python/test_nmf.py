@@ -5,14 +5,14 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import BUILD
+from conftest import BUILD, need
 
 import mva
 
 
 @pytest.mark.parametrize("k", [4, 6])
 def test_nmf_error_at_most_scikit_learns(small_map, k):
-    sk = pytest.importorskip("sklearn.decomposition")
+    sk = need("sklearn.decomposition")
     _, x = small_map
     x2 = x.reshape(-1, x.shape[2]).astype(float)
     est = mva.NMF(n_components=k)
@@ -52,7 +52,7 @@ def test_nmf_kl_needs_mu():
 
 
 def test_nmf_of_array_and_of_file_are_identical(small_map, tmp_path):
-    h5py = pytest.importorskip("h5py")
+    h5py = need("h5py")
     path, x = small_map
     a = mva.nmf(x, k=3)
     f = mva.nmf(path, k=3)

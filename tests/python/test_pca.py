@@ -4,7 +4,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import BUILD, cov_eigh
+from conftest import BUILD, cov_eigh, need
 
 import mva
 
@@ -39,19 +39,25 @@ def test_pca_of_array_and_of_file_are_identical(small_map):
 
 def test_array_views_are_read_in_place_with_their_strides(small_map):
     _, x = small_map
-    ref = mva.pca(np.ascontiguousarray(x[:, :, 10:200:2]).astype(np.float32), k=3,
-                  method="exact")
-    view = x[:, :, 10:200:2].astype(np.float32)[:, :, :]  # contiguous float32 reference
-    cf = np.moveaxis(x, 2, 0)  # (channels, rows, cols) view, no copy
+    ref = mva.pca(np.ascontiguousarray(x[:, :, 10:200:2]), k=3, method="exact")
+    cf = np.moveaxis(x, 2, 0)  # a (channels, rows, cols) view, no copy
     sliced = mva.pca(cf[10:200:2], k=3, method="exact", channel_axis="first")
-    np.testing.assert_allclose(sliced.eigenvalues[:3], ref.eigenvalues[:3], rtol=1e-12)
+    np.testing.assert_array_equal(sliced.eigenvalues, ref.eigenvalues)
+    np.testing.assert_array_equal(sliced.scores, ref.scores)
+    assert mva.open(cf[10:200:2], channel_axis="first").layout == "channels,rows,cols"
+    rev = mva.pca(x[::-1, ::-1], k=3, method="exact")  # negative strides
+    np.testing.assert_array_equal(rev.scores[0], mva.pca(np.ascontiguousarray(x[::-1, ::-1]),
+                                                         k=3, method="exact").scores[0])
     flat = mva.pca(x.reshape(-1, x.shape[2]), k=3, method="exact", shape=x.shape[:2])
     assert flat.scores.shape == (3,) + x.shape[:2]
-    assert view.dtype == np.float32
+    for dt in (np.int8, np.uint8, np.int16, np.int32, np.int64, np.uint64, np.float32):
+        s = mva.open((x % 100).astype(dt))
+        assert s.dtype == np.dtype(dt) and s.storage.endswith("contiguous")
+        np.testing.assert_array_equal(s.read(5, 2), (x % 100).reshape(-1, 256)[5:7])
 
 
 def test_pca_result_saved_from_python_is_read_by_the_tools_and_h5py(small_map, tmp_path):
-    h5py = pytest.importorskip("h5py")
+    h5py = need("h5py")
     path, x = small_map
     out = str(tmp_path / "res.h5")
     r = mva.pca(path, k=4, method="exact", poisson=True)
@@ -84,5 +90,7 @@ def test_errors_raise_with_the_library_message(tmp_path):
         mva.pca(np.ones((2, 3, 4)), k=0)
     with pytest.raises(mva.InputError, match="arrays of complex128 cannot be read"):
         mva.open(np.ones((2, 3, 4), dtype=complex))
+    with pytest.raises(ValueError, match="mva.open: dataset, norm applies to files, not to an array"):
+        mva.pca(np.ones((2, 3, 4)), dataset="/x", norm="i0")
     with pytest.raises(mva.Error, match="components"):
         mva.pca(np.ones((2, 3, 4)), k=9, method="exact")

@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from conftest import ROOT, gen
+from conftest import ROOT, gen, need
 
 import mva
 
 
 def test_readme_python_examples_run(tmp_path):
-    pytest.importorskip("matplotlib")
-    pytest.importorskip("h5py")
+    need("matplotlib")
+    need("h5py")
     text = open(os.path.join(ROOT, "README.md")).read()
     section = text[text.index("\n## Python\n"):]
     section = section[:section.index("\n## ", 5)]

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, gen
+from conftest import ROOT, gen, need
 
 import mva
 
@@ -90,7 +90,7 @@ def test_arrays_needing_a_copy_say_why():
 
 
 def test_tqdm_bar_when_asked(small_map, capsys):
-    pytest.importorskip("tqdm")
+    need("tqdm")
     path, _ = small_map
     mva.pca(path, k=2, method="exact", memory=1 << 16, progress=True)
     err = capsys.readouterr().err
@@ -116,6 +116,10 @@ def test_installed_package_finds_the_installed_library(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [str(tmp_path / "lib" / "libmva.so.0"), "2"]
+    env["MVA_LIBRARY"] = str(tmp_path / "nowhere.so")  # the variable wins over the record
+    r = subprocess.run([sys.executable, "-c", "import mva"], cwd=str(tmp_path), env=env,
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "nowhere.so" in r.stderr
 
 
 def test_passes_run_without_the_gil():

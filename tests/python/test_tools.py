@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+from conftest import need
+
 import mva
 
 
@@ -21,7 +23,7 @@ def test_roi_images_and_spectra_match_numpy(small_map):
 
 
 def test_select_spectra_match_numpy(small_map, tmp_path):
-    h5py = pytest.importorskip("h5py")
+    h5py = need("h5py")
     path, x = small_map
     xf = x.astype(float).reshape(-1, 256)
     p = mva.pca(path, k=3, output=str(tmp_path / "res.h5"))
@@ -43,7 +45,7 @@ def test_select_spectra_match_numpy(small_map, tmp_path):
 
 
 def test_compress_expand_rebuild_matches_numpy(small_map, tmp_path):
-    h5py = pytest.importorskip("h5py")
+    h5py = need("h5py")
     path, x = small_map
     xf = x.astype(float).reshape(-1, 256)
     out = str(tmp_path / "model.h5")
@@ -82,7 +84,7 @@ def test_pca_estimator_matches_numpy(small_map):
     full = mva.PCA(n_components=256, method="exact").fit(x2)
     np.testing.assert_allclose(full.inverse_transform(full.transform(x2)), x2, atol=1e-8)
     assert back.shape == x2.shape
-    sk = pytest.importorskip("sklearn.decomposition")
+    sk = need("sklearn.decomposition")
     ref = sk.PCA(n_components=5, svd_solver="full").fit(x2)
     np.testing.assert_allclose(est.explained_variance_, ref.explained_variance_, rtol=1e-10)
     np.testing.assert_allclose(np.abs(est.components_), np.abs(ref.components_), atol=1e-8)
@@ -98,7 +100,7 @@ def test_poisson_pca_transform_equals_the_fits_scores(small_map):
 
 
 def test_pca_with_rois_in_the_same_pass(small_map, tmp_path):
-    h5py = pytest.importorskip("h5py")
+    h5py = need("h5py")
     path, x = small_map
     r = mva.pca(path, k=3, rois=[("a", 10, 20)])
     alone = mva.roi(path, [("a", 10, 20)])
