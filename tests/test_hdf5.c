@@ -1363,6 +1363,71 @@ static void test_hdf5_fast_same_result_on_1_and_3_threads(void **state)
     free(b);
 }
 
+/* ---- layouts: nothing left open on success or refusal ---- */
+
+static const char *real_file(void)
+{
+    static const char *cand[] = {"../shared/realdata/2xfm_0011_2xfm3__0.h5",
+                                 "../../shared/realdata/2xfm_0011_2xfm3__0.h5", NULL};
+    for (const char **c = cand; *c; c++)
+        if (access(*c, R_OK) == 0)
+            return *c;
+    return NULL;
+}
+
+static void test_hdf5_maps_raw_elements_open_and_close_cleanly(void **state)
+{
+    (void)state;
+    const char *real = real_file();
+    if (real == NULL)
+        skip();
+    mva_open_opts o = {0};
+    o.norm = "livetime";
+    mva_stack *s = open_ok(real, &o);
+    const mva_stack_info *in = mva_stack_get_info(s);
+    assert_string_equal(in->layout_name, "MAPS_RAW (APS XRF-Maps raw)");
+    assert_string_equal(in->elements, "sum of 4 elements: data_a, data_b, data_c, data_d");
+    assert_int_equal(in->rows, 11);
+    assert_int_equal(in->cols, 9);
+    assert_int_equal(in->channels, 2048);
+    double *buf = malloc(99 * 2048 * sizeof *buf);
+    mva_error err = {0, ""};
+    assert_int_equal(mva_stack_read(s, 0, 99, buf, &err), MVA_OK);
+    free(buf);
+    mva_stack_close(s);
+    assert_no_open_objects();
+    o.norm = NULL;
+    o.detector = "4";
+    assert_int_equal(open_fails(real, &o, &err), MVA_EINVAL);
+    assert_contains(err.msg, "the input has 4 detector elements");
+    o.detector = NULL;
+    o.norm = "monitor:I0";
+    open_fails(real, &o, &err);
+    assert_contains(err.msg, "no scalers");
+}
+
+static void test_hdf5_odin_refusal_leaves_nothing_open(void **state)
+{
+    (void)state;
+    char path[512];
+    enum { F = 6, EL = 2, PP = 64 };
+    double *x = calloc(F * EL * PP, sizeof *x);
+    hsize_t dims[3] = {F, EL, PP};
+    mva_error err;
+    hid_t f = new_file(tmp_path(path, "odin.h5"));
+    put_dataset(f, "/data", H5T_STD_U16LE, 3, dims, x);
+    H5Fclose(f);
+    assert_int_equal(open_fails(path, &AUTO, &err), MVA_EINVAL);
+    assert_contains(err.msg, "Odin/Xspress3 (6 frames of 2 detector elements, 64 channels)");
+    mva_open_opts o = {0};
+    o.detector = "1";
+    mva_stack *s = open_ok(path, &o);
+    assert_int_equal(mva_stack_get_info(s)->cols, F);
+    mva_stack_close(s);
+    assert_no_open_objects();
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1409,6 +1474,8 @@ int main(void)
         cmocka_unit_test(test_hdf5_fast_corrupt_chunk_is_an_io_error),
         cmocka_unit_test(test_hdf5_fast_unwritten_chunk_reads_fill_value),
         cmocka_unit_test(test_hdf5_fast_same_result_on_1_and_3_threads),
+        cmocka_unit_test(test_hdf5_maps_raw_elements_open_and_close_cleanly),
+        cmocka_unit_test(test_hdf5_odin_refusal_leaves_nothing_open),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
