@@ -540,11 +540,9 @@ static int parse_term(const char *s, size_t len, mva_norm_term *t)
     if (parse_source(src, t) != 0)
         return -1;
     if (!kind_given) {
-        /* a bare name is its own kind: livetime, dtc, i0; a bare dataset is a monitor */
-        if (t->name[0] != '\0') {
-            if (kind_of(t->name, strlen(t->name), &t->kind) != 0)
-                return -1;
-        } else
+        /* a bare name is its own kind (livetime, dtc, i0), else a monitor the reader finds
+         * (a SPEC counter, a scaler); a bare dataset is a monitor */
+        if (t->name[0] == '\0' || kind_of(t->name, strlen(t->name), &t->kind) != 0)
             t->kind = MVA_NORM_MONITOR;
     }
     if (t->kind == MVA_NORM_DTC && t->has_ref)

@@ -99,7 +99,8 @@ typedef struct mva_norm_spec {
  * Parses --norm SPEC: TERM[,TERM...] (their factors multiply), TERM = [KIND:]SOURCE[@REF]
  * with KIND monitor|i0 (default), livetime or dtc; SOURCE "/path", "file.h5::/path" (either
  * may end in "[E]": element E of a per-element dataset, for a stack of that one element), or a
- * name the layout resolves: "livetime", "dtc", "i0" (kind implied), "monitor:NAME".  REF a
+ * name the layout resolves: "livetime", "dtc", "i0" (kind implied), "monitor:NAME" or a bare
+ * NAME that is not a kind (a monitor: a SPEC counter "I0", a scaler).  REF a
  * positive number (monitor and live time only).  MVA_EINVAL with the term and what was
  * expected.
  */

@@ -312,6 +312,12 @@ static void test_norm_parse_forms(void **state)
     assert_int_equal(mva_norm_parse("i0", &ns, &err), MVA_OK);
     assert_int_equal(ns.term[0].kind, MVA_NORM_MONITOR);
     assert_string_equal(ns.term[0].name, "i0");
+    /* a bare name that is not a kind: a monitor the reader finds (a SPEC counter) */
+    assert_int_equal(mva_norm_parse("Seconds@2,I0", &ns, &err), MVA_OK);
+    assert_int_equal(ns.term[0].kind, MVA_NORM_MONITOR);
+    assert_string_equal(ns.term[0].name, "Seconds");
+    assert_true(ns.term[0].ref == 2);
+    assert_string_equal(ns.term[1].name, "I0");
 }
 
 static void test_norm_parse_refusals(void **state)
@@ -319,7 +325,7 @@ static void test_norm_parse_refusals(void **state)
     (void)state;
     mva_norm_spec ns;
     mva_error err = {0, ""};
-    static const char *const bad[] = {"", "I0", "foo:/x", "livetime@0", "livetime@-1",
+    static const char *const bad[] = {"", "foo:/x", "livetime@0", "livetime@-1",
                                       "livetime@x", "/", "monitor:", ",livetime",
                                       "livetime,", "/x[a]", "::/x"};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
