@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mva/cluster.h"
+#include "gslinit.h"
 
 mva_kmeans_opts mva_kmeans_opts_default(void)
 {
@@ -312,6 +313,7 @@ static int fit_points(const points *p, size_t n, const mva_kmeans_opts *o,
                              "least one pixel a cluster)", c, p->m);
     run_state cur = {0}, best = {0};
     mva_kmeans_result *r = NULL;
+    mva_gsl_setup(); /* GSL must return errors, not abort */
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     int rc = MVA_ENOMEM;
     if (rng == NULL || run_state_alloc(&cur, p->m, c, dim) != MVA_OK ||
@@ -419,6 +421,7 @@ double mva_kmeans_silhouette(const double *x, size_t dim, size_t n, const int32_
 {
     size_t m = 0, c = 0;
     size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    mva_gsl_setup(); /* GSL must return errors, not abort */
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     double result = NAN;
     if (idx == NULL || rng == NULL)

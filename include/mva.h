@@ -11,6 +11,8 @@
 #include "mva/rotate.h"
 #include "mva/cluster.h"
 #include "mva/result.h"
+#include "mva/select.h"
+#include "mva/compress.h"
 #include "mva/report.h"
 #include "mva/hdf5.h"
 #include "mva/edf.h"

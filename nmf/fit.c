@@ -29,7 +29,7 @@ mva_nmf_opts mva_nmf_opts_default(void)
     return o;
 }
 
-const char *mva_nmf_method_name(int method)
+const char *mva_nmf_method_name(mva_nmf_method method)
 {
     switch (method) {
     case MVA_NMF_HALS: return "hals";
@@ -39,7 +39,7 @@ const char *mva_nmf_method_name(int method)
     }
 }
 
-const char *mva_nmf_init_name(int init)
+const char *mva_nmf_init_name(mva_nmf_init init)
 {
     switch (init) {
     case MVA_NMF_INIT_NNDSVDA: return "nndsvda";
@@ -73,8 +73,8 @@ static int check_opts(const mva_stack_info *info, const mva_nmf_opts *o, mva_err
     return MVA_OK;
 }
 
-int mva_nmf_model_alloc(mva_nmf_model **out, size_t rows, size_t cols, size_t p, size_t k,
-                        size_t max_iter, int with_energy, mva_error *err)
+int mva_nmf_model_new(mva_nmf_model **out, size_t rows, size_t cols, size_t p, size_t k,
+                      size_t max_iter, int with_energy, mva_error *err)
 {
     size_t n, nk, kp;
     if (mva_size_mul(rows, cols, &n) != MVA_OK || mva_size_mul(n, k, &nk) != MVA_OK ||
@@ -358,8 +358,8 @@ int mva_nmf_fit(mva_stack *s, const mva_nmf_opts *opts, const mva_pass_opts *pop
         return mva_error_set(err, MVA_ERANGE, "%s: NMF sizes overflow", info->source);
     rc = alloc_state(&st, n, info->channels, opts, popts);
     if (rc == MVA_OK)
-        rc = mva_nmf_model_alloc(&m, info->rows, info->cols, info->channels, opts->k,
-                                 opts->max_iter, info->calib.known, err);
+        rc = mva_nmf_model_new(&m, info->rows, info->cols, info->channels, opts->k,
+                               opts->max_iter, info->calib.known, err);
     else
         rc = mva_error_set(err, MVA_ENOMEM, "out of memory for NMF state (n %zu, p %zu, k %zu)",
                            n, info->channels, opts->k);

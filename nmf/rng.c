@@ -7,6 +7,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "internal.h"
+#include "gslinit.h"
 
 struct nmf_rng {
     gsl_rng *g;
@@ -17,6 +18,7 @@ nmf_rng *nmf_rng_new(uint64_t seed)
     nmf_rng *r = malloc(sizeof *r);
     if (r == NULL)
         return NULL;
+    mva_gsl_setup(); /* GSL must return errors, not abort */
     if ((r->g = gsl_rng_alloc(gsl_rng_mt19937)) == NULL) {
         free(r);
         return NULL;

@@ -14,7 +14,7 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-const char *mva_pca_method_name(int method)
+const char *mva_pca_method_name(mva_pca_method method)
 {
     switch (method) {
     case MVA_PCA_EXACT: return "exact";
@@ -42,7 +42,7 @@ const char *mva_pca_method_name(int method)
  */
 #define AUTO_EXACT_CHEAP 0.5
 
-int mva_pca_choose_method(const mva_stack_info *info, const mva_pca_opts *o)
+mva_pca_method mva_pca_choose_method(const mva_stack_info *info, const mva_pca_opts *o)
 {
     double n = (double)info->rows * (double)info->cols;
     double bin = (double)(o->bin ? o->bin : 1);
@@ -160,7 +160,7 @@ static int fall_back_to_exact(mva_stack *s, const pca_vars *v, const mva_pca_opt
 {
     mva_pca_model *r = *mp, *m = NULL;
     const mva_stack_info *info = mva_stack_get_info(s);
-    int rc = mva_pca_model_alloc(&m, info->rows, info->cols, info->channels, v->p, opts->k,
+    int rc = mva_pca_model_new(&m, info->rows, info->cols, info->channels, v->p, opts->k,
                                  info->calib.known, opts->poisson, err);
     if (rc != MVA_OK)
         return rc;
@@ -196,7 +196,7 @@ int mva_pca_fit(mva_stack *s, const mva_pca_opts *opts, const mva_accum *extra, 
                            "(channels after range, mask and binning)", opts->k, v.p);
         goto done;
     }
-    rc = mva_pca_model_alloc(&m, info->rows, info->cols, info->channels, v.p, opts->k,
+    rc = mva_pca_model_new(&m, info->rows, info->cols, info->channels, v.p, opts->k,
                              info->calib.known, opts->poisson, err);
     if (rc != MVA_OK)
         goto done;

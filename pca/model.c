@@ -27,8 +27,8 @@ static void *alloc_array(size_t a, size_t b, size_t sz)
     return calloc(n ? n : 1, 1);
 }
 
-int mva_pca_model_alloc(mva_pca_model **out, size_t rows, size_t cols, size_t channels,
-                        size_t p, size_t k, int with_energy, int poisson, mva_error *err)
+int mva_pca_model_new(mva_pca_model **out, size_t rows, size_t cols, size_t channels,
+                      size_t p, size_t k, int with_energy, int poisson, mva_error *err)
 {
     size_t n;
     if (mva_size_mul(rows, cols, &n) != MVA_OK)

@@ -4,9 +4,11 @@
 #include <gsl/gsl_rng.h>
 
 #include "internal.h"
+#include "gslinit.h"
 
 int pca_gaussian_fill(double *x, size_t count, uint64_t seed)
 {
+    mva_gsl_setup(); /* GSL must return errors, not abort */
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     if (rng == NULL)
         return MVA_ENOMEM;

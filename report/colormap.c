@@ -48,7 +48,7 @@ static void interpolate(const anchor *a, size_t n, double t, unsigned char rgb[3
     rgb[2] = lerp(a[i].b, a[i + 1].b, f);
 }
 
-int mva_report_colormap(int cmap, double t, unsigned char rgb[3])
+int mva_report_colormap(mva_cmap cmap, double t, unsigned char rgb[3])
 {
     if (cmap != MVA_CMAP_VIRIDIS && cmap != MVA_CMAP_DIVERGING)
         return MVA_EINVAL;

@@ -82,7 +82,7 @@ int rpt_raster_write_png(const rpt_raster *r, const char *path, mva_error *err)
 }
 
 int mva_report_png_image(const char *path, const double *values, size_t rows, size_t cols,
-                         int cmap, double lo, double hi, size_t scale, mva_error *err)
+                         mva_cmap cmap, double lo, double hi, size_t scale, mva_error *err)
 {
     if (path == NULL || values == NULL || scale == 0 ||
         (cmap != MVA_CMAP_VIRIDIS && cmap != MVA_CMAP_DIVERGING))

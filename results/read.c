@@ -201,7 +201,7 @@ static int read_pca_shape(rctx *r, mva_pca_model **out)
     if (t.k > t.p || mva_size_mul(t.rows, t.cols, &n) != MVA_OK ||
         mva_size_mul(n, t.k, &n) != MVA_OK)
         return bad_shape(r, "pca", t.rows, t.cols, t.p, t.k);
-    rc = mva_pca_model_alloc(out, t.rows, t.cols, t.channels, t.p, t.k,
+    rc = mva_pca_model_new(out, t.rows, t.cols, t.channels, t.p, t.k,
                              has(r, "eigenspectra/energy"), t.poisson != 0, r->err);
     if (rc == MVA_OK)
         res_copy_fields(&res_pca_schema, *out, &t);
@@ -443,7 +443,7 @@ static int read_nmf_shape(rctx *r, mva_nmf_model **out)
         mva_size_mul(n, t.k, &n) != MVA_OK)
         return bad_shape(r, "nmf", t.rows, t.cols, t.p, t.k);
     /* The history is as long as the passes done, whatever max_iter was. */
-    rc = mva_nmf_model_alloc(out, t.rows, t.cols, t.p, t.k, t.iterations, has(r, "spectra/energy"),
+    rc = mva_nmf_model_new(out, t.rows, t.cols, t.p, t.k, t.iterations, has(r, "spectra/energy"),
                              r->err);
     if (rc == MVA_OK)
         res_copy_fields(&res_nmf_schema, *out, &t);

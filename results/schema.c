@@ -8,9 +8,14 @@
 #include "mva/nmf.h"
 #include "mva/pca.h"
 
-static const char *pca_method(int v) { return mva_pca_method_name(v); }
-static const char *nmf_method(int v) { return mva_nmf_method_name(v); }
-static const char *nmf_init(int v) { return mva_nmf_init_name(v); }
+/* Enum fields are stored as int32: the typed enums must have the size of an int. */
+_Static_assert(sizeof(mva_pca_method) == sizeof(int), "enum size");
+_Static_assert(sizeof(mva_nmf_method) == sizeof(int), "enum size");
+_Static_assert(sizeof(mva_nmf_init) == sizeof(int), "enum size");
+
+static const char *pca_method(int v) { return mva_pca_method_name((mva_pca_method)v); }
+static const char *nmf_method(int v) { return mva_nmf_method_name((mva_nmf_method)v); }
+static const char *nmf_init(int v) { return mva_nmf_init_name((mva_nmf_init)v); }
 
 #define PCA(name, type, field) {name, type, offsetof(mva_pca_model, field), NULL, NULL, 0}
 static const res_field pca_fields[] = {

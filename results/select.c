@@ -77,8 +77,8 @@ static int read_image_data(hid_t d, long index, const char *where, double **img,
     return rc;
 }
 
-int mva_image_read(const char *results, const char *entry, const char *spec, double **img,
-                   size_t *rows, size_t *cols, mva_error *err)
+int mva_result_image_read(const char *results, const char *entry, const char *spec,
+                          double **img, size_t *rows, size_t *cols, mva_error *err)
 {
     char path[1024], ent[RES_ENTRY_MAX + 1], where[1600];
     long index;
@@ -113,8 +113,8 @@ int mva_image_read(const char *results, const char *entry, const char *spec, dou
     return rc;
 }
 
-int mva_results_input(const char *results, const char *entry, char *input, size_t cap,
-                      mva_error *err)
+int mva_result_input(const char *results, const char *entry, char *input, size_t cap,
+                     mva_error *err)
 {
     char ent[RES_ENTRY_MAX + 1], file[4096], dset[1024] = "", fmt[32] = "", path[1400];
     h5u_quiet q;
@@ -233,8 +233,8 @@ static int mask_from_text(const char *path, size_t rows, size_t cols, unsigned c
     return rc;
 }
 
-int mva_mask_read(const char *path, size_t rows, size_t cols, unsigned char *mask,
-                  mva_error *err)
+int mva_select_mask_read(const char *path, size_t rows, size_t cols, unsigned char *mask,
+                         mva_error *err)
 {
     char file[4096], dpath[1024];
     if (mva_hdf5_split_input(path, file, sizeof file, dpath, sizeof dpath) == MVA_OK &&

@@ -87,7 +87,8 @@ size_t mva_select_top(const double *img, size_t n, double fraction, unsigned cha
     return count;
 }
 
-size_t mva_select_combine(unsigned char *dst, const unsigned char *src, size_t n, int op)
+size_t mva_select_combine(unsigned char *dst, const unsigned char *src, size_t n,
+                          mva_select_op op)
 {
     size_t count = 0;
     for (size_t i = 0; i < n; i++) {

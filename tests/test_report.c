@@ -193,7 +193,7 @@ static double spectrum_at(double e)
 static mva_pca_model *make_pca(void)
 {
     mva_pca_model *m = NULL;
-    assert_int_equal(mva_pca_model_alloc(&m, ROWS, COLS, CH, CH, K, 1, 0, NULL), MVA_OK);
+    assert_int_equal(mva_pca_model_new(&m, ROWS, COLS, CH, CH, K, 1, 0, NULL), MVA_OK);
     m->bin = 1;
     m->method = MVA_PCA_EXACT;
     m->n_valid = NPIX - 1;
@@ -801,7 +801,7 @@ static mva_nmf_model *make_nmf(int calibrated)
 {
     static const double peak[K] = {6.404, 8.048, 3.692};
     mva_nmf_model *m = NULL;
-    assert_int_equal(mva_nmf_model_alloc(&m, ROWS, COLS, CH, K, 5, calibrated, NULL), MVA_OK);
+    assert_int_equal(mva_nmf_model_new(&m, ROWS, COLS, CH, K, 5, calibrated, NULL), MVA_OK);
     m->method = MVA_NMF_HALS;
     m->init = MVA_NMF_INIT_RANDOM;
     m->seed = 7;

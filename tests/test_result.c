@@ -110,7 +110,7 @@ static void assert_file_is(const char *path, const char *want, size_t len)
 static mva_pca_model *make_model(int poisson, int energy, double seed)
 {
     mva_pca_model *m = NULL;
-    assert_int_equal(mva_pca_model_alloc(&m, ROWS, COLS, CHANNELS, P, K, energy, poisson, NULL),
+    assert_int_equal(mva_pca_model_new(&m, ROWS, COLS, CHANNELS, P, K, energy, poisson, NULL),
                      MVA_OK);
     m->bin = 2;
     m->uncentred = poisson;
@@ -346,7 +346,7 @@ static void test_result_pca_without_components_roundtrips(void **state)
 {
     fixture *f = *state;
     mva_pca_model *m = NULL, *back = NULL;
-    assert_int_equal(mva_pca_model_alloc(&m, ROWS, COLS, CHANNELS, P, 0, 0, 0, NULL), MVA_OK);
+    assert_int_equal(mva_pca_model_new(&m, ROWS, COLS, CHANNELS, P, 0, 0, 0, NULL), MVA_OK);
     for (size_t j = 0; j < P; j++)
         m->eigenvalues[j] = (double)(P - j);
     mva_result_spec s = make_spec(f, m, NULL, NULL);
@@ -705,7 +705,7 @@ static void h5_layout(const char *file, const char *obj, int *chunked, hsize_t *
 static mva_pca_model *image_model(size_t r, size_t c, size_t pp, size_t k)
 {
     mva_pca_model *m = NULL;
-    assert_int_equal(mva_pca_model_alloc(&m, r, c, pp, pp, k, 0, 0, NULL), MVA_OK);
+    assert_int_equal(mva_pca_model_new(&m, r, c, pp, pp, k, 0, 0, NULL), MVA_OK);
     for (size_t j = 0; j < pp; j++) {
         m->var_ch0[j] = j;
         m->eigenvalues[j] = 1.0 / (double)(j + 1);

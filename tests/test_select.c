@@ -59,9 +59,9 @@ static void test_masks_from_text_png_and_hdf5(void **state)
         fputc('\n', f);
     }
     fclose(f);
-    assert_int_equal(mva_mask_read(path, ROWS, COLS, got, &err), MVA_OK);
+    assert_int_equal(mva_select_mask_read(path, ROWS, COLS, got, &err), MVA_OK);
     assert_memory_equal(got, want, N);
-    assert_int_equal(mva_mask_read(path, ROWS + 1, COLS, got, &err), MVA_EFORMAT);
+    assert_int_equal(mva_select_mask_read(path, ROWS + 1, COLS, got, &err), MVA_EFORMAT);
     assert_non_null(strstr(err.msg, "30 values, expected rows x cols = 6 x 6"));
     /* PNG: white = selected */
     png_image im;
@@ -75,9 +75,9 @@ static void test_masks_from_text_png_and_hdf5(void **state)
         px[i] = want[i] ? 255 : 0;
     assert_true(png_image_write_to_file(&im, tmp_path(path, "mask.png"), 0, px, COLS, NULL));
     memset(got, 9, N);
-    assert_int_equal(mva_mask_read(path, ROWS, COLS, got, &err), MVA_OK);
+    assert_int_equal(mva_select_mask_read(path, ROWS, COLS, got, &err), MVA_OK);
     assert_memory_equal(got, want, N);
-    assert_int_equal(mva_mask_read(path, COLS, ROWS, got, &err), MVA_EINVAL);
+    assert_int_equal(mva_select_mask_read(path, COLS, ROWS, got, &err), MVA_EINVAL);
     assert_non_null(strstr(err.msg, "mask.png"));
     /* HDF5 dataset */
     hid_t h = H5Fcreate(tmp_path(path, "mask.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -90,10 +90,10 @@ static void test_masks_from_text_png_and_hdf5(void **state)
     H5Fclose(h);
     char spec[600];
     snprintf(spec, sizeof spec, "%s::/m", path);
-    assert_int_equal(mva_mask_read(spec, ROWS, COLS, got, &err), MVA_OK);
+    assert_int_equal(mva_select_mask_read(spec, ROWS, COLS, got, &err), MVA_OK);
     assert_memory_equal(got, want, N);
     snprintf(spec, sizeof spec, "%s::/nothing", path);
-    assert_int_equal(mva_mask_read(spec, ROWS, COLS, got, &err), MVA_ENOTFOUND);
+    assert_int_equal(mva_select_mask_read(spec, ROWS, COLS, got, &err), MVA_ENOTFOUND);
     assert_non_null(strstr(err.msg, "/nothing"));
 }
 
@@ -150,19 +150,20 @@ static void test_selection_spectra_match_direct_sums(void **state)
     assert_string_equal(entry, "mva_select_1");
     double *img = NULL;
     size_t rr, cc;
-    assert_int_equal(mva_image_read(path, "mva_select", "mask/data", &img, &rr, &cc, &err),
+    assert_int_equal(mva_result_image_read(path, "mva_select", "mask/data", &img, &rr, &cc, &err),
                      MVA_OK);
     assert_true(rr == ROWS && cc == COLS);
     for (size_t i = 0; i < N; i++)
         assert_true(img[i] == mask[i]);
     free(img);
-    assert_int_equal(mva_image_read(path, NULL, "cumulative_spectrum/data", &img, &rr, &cc,
+    assert_int_equal(mva_result_image_read(path, NULL, "cumulative_spectrum/data", &img, &rr, &cc,
                                     &err),
                      MVA_EFORMAT); /* 1-D: not an image */
     assert_non_null(strstr(err.msg, "found 1-D"));
-    assert_int_equal(mva_image_read(path, NULL, "mask/data[3]", &img, &rr, &cc, &err), MVA_OK);
+    assert_int_equal(
+        mva_result_image_read(path, NULL, "mask/data[3]", &img, &rr, &cc, &err), MVA_OK);
     free(img); /* an index on a 2-D image is ignored */
-    assert_int_equal(mva_image_read(path, NULL, "nope/data", &img, &rr, &cc, &err),
+    assert_int_equal(mva_result_image_read(path, NULL, "nope/data", &img, &rr, &cc, &err),
                      MVA_ENOTFOUND);
     /* No entry holds it (the default entry is only the first one looked at). */
     assert_non_null(strstr(err.msg, "no entry holds a nope/data (no /*/nope/data)"));

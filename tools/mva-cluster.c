@@ -296,7 +296,7 @@ static int open_map(clu_args *a, const scores *sc, int is_map, mva_stack **s, mv
     char input[5200];
     const char *path = a->stack;
     if (path == NULL && !is_map) {
-        int rc = mva_results_input(a->input, a->entry, input, sizeof input, err);
+        int rc = mva_result_input(a->input, a->entry, input, sizeof input, err);
         if (rc != MVA_OK)
             return rc;
         path = input;

@@ -1,6 +1,5 @@
 /* mva-nmf: non-negative matrix factorisation of an XRF map, streamed, into a NeXus HDF5 file. */
 #include <getopt.h>
-#include <gsl/gsl_errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +83,7 @@ static int tool_option(void *tool, int opt, const char *arg)
     static const char *const methods[] = {"hals", "mu", "kl"}, *const inits[] = {"nndsvda",
                                                                                  "random"};
     size_t v;
+    int choice = 0;
     switch (opt) {
     case 'k':
         a->have_k = 1;
@@ -92,9 +92,15 @@ static int tool_option(void *tool, int opt, const char *arg)
         a->output = arg;
         return 0;
     case OPT_FIRST_TOOL:
-        return parse_choice(a, "--method", arg, methods, 3, &a->nmf.method);
+        if (parse_choice(a, "--method", arg, methods, 3, &choice) != 0)
+            return -1;
+        a->nmf.method = (mva_nmf_method)choice;
+        return 0;
     case OPT_FIRST_TOOL + 1:
-        return parse_choice(a, "--init", arg, inits, 2, &a->nmf.init);
+        if (parse_choice(a, "--init", arg, inits, 2, &choice) != 0)
+            return -1;
+        a->nmf.init = (mva_nmf_init)choice;
+        return 0;
     case OPT_FIRST_TOOL + 2:
         if (cli_parse_size(a->c.prog, "--seed", arg, 0, &v))
             return -1;
@@ -225,7 +231,6 @@ int mva_nmf_tool(int argc, char **argv, tool_par *par)
     memset(&a, 0, sizeof a);
     a.c.prog = "mva-nmf";
     a.nmf = mva_nmf_opts_default();
-    gsl_set_error_handler_off(); /* GSL's default handler aborts; we check return codes */
     int pr = parse_args(&a, argc, argv);
     if (pr) {
         cli_common_free(&a.c);

@@ -72,7 +72,7 @@ static int load_image(sel_args *a, const char *spec)
     mva_error err;
     size_t r, c;
     double *img = NULL;
-    if (mva_image_read(a->results, a->entry, spec, &img, &r, &c, &err) != MVA_OK) {
+    if (mva_result_image_read(a->results, a->entry, spec, &img, &r, &c, &err) != MVA_OK) {
         cli_fail(a->c.prog, "%s", err.msg);
         return -1;
     }
@@ -173,7 +173,7 @@ static int apply_test(sel_args *a, int opt, const char *arg)
             cli_fail(a->c.prog, "--mask: give an --image first (it sets the map shape)");
             return -1;
         }
-        if (mva_mask_read(arg, a->rows, a->cols, a->test, &err) != MVA_OK) {
+        if (mva_select_mask_read(arg, a->rows, a->cols, a->test, &err) != MVA_OK) {
             cli_fail(a->c.prog, "%s", err.msg);
             return -1;
         }
@@ -298,7 +298,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         nsel += a.mask[i];
     if (rc == MVA_OK && a.stack == NULL &&
-        mva_results_input(a.results, a.entry, input, sizeof input, &err) != MVA_OK) {
+        mva_result_input(a.results, a.entry, input, sizeof input, &err) != MVA_OK) {
         cli_fail(a.c.prog, "%s", err.msg);
         rc = MVA_EINVAL;
     }

@@ -3,7 +3,6 @@
  * (one more pass) and records it next to the model. */
 #include <errno.h>
 #include <getopt.h>
-#include <gsl/gsl_errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,7 +315,6 @@ int pca_tool_run(int argc, char **argv, int compress, tool_par *par)
     a.usage = compress ? usage_compress : usage_pca;
     a.compress = compress;
     a.pca = mva_pca_opts_default();
-    gsl_set_error_handler_off(); /* GSL's default handler aborts; we check return codes */
     int pr = parse_args(&a, argc, argv);
     if (pr)
         return pr == 1 ? 0 : 2;

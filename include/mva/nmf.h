@@ -37,21 +37,25 @@
  * non-negative minimiser.  MU: Lee & Seung's multiplicative updates for the Frobenius loss.
  * KL: Lee & Seung's multiplicative updates for the generalised Kullback-Leibler divergence
  * (Poisson likelihood), objective sum x log(x / wh) - x + wh. */
-enum { MVA_NMF_HALS = 0, MVA_NMF_MU = 1, MVA_NMF_KL = 2 };
+typedef enum mva_nmf_method { MVA_NMF_HALS = 0, MVA_NMF_MU = 1, MVA_NMF_KL = 2 } mva_nmf_method;
 
 /* Starts.  NNDSVDA: Boutsidis & Gallopoulos 2008 from the k leading singular triplets of X
  * (uncentred: the eigenvectors of the Gram X^T X accumulated in the statistics pass), zeros
  * filled with the mean of X.  RANDOM: |N(0,1)| * sqrt(mean(X) / k) from GSL's mt19937 seeded
  * with seed.  CUSTOM: copies of opts.w_init (n x k) and opts.h_init (k x p). */
-enum { MVA_NMF_INIT_NNDSVDA = 0, MVA_NMF_INIT_RANDOM = 1, MVA_NMF_INIT_CUSTOM = 2 };
+typedef enum mva_nmf_init {
+    MVA_NMF_INIT_NNDSVDA = 0,
+    MVA_NMF_INIT_RANDOM = 1,
+    MVA_NMF_INIT_CUSTOM = 2
+} mva_nmf_init;
 
 #define MVA_NMF_DEFAULT_SEED 20261125u
 
 /* Options; start from mva_nmf_opts_default(). */
 typedef struct mva_nmf_opts {
     size_t k;             /* components (>= 1, <= channels) */
-    int method;           /* MVA_NMF_HALS (default), _MU or _KL */
-    int init;             /* MVA_NMF_INIT_NNDSVDA (default), _RANDOM or _CUSTOM */
+    mva_nmf_method method; /* MVA_NMF_HALS (default), _MU or _KL */
+    mva_nmf_init init;    /* MVA_NMF_INIT_NNDSVDA (default), _RANDOM or _CUSTOM */
     uint64_t seed;        /* random start (default MVA_NMF_DEFAULT_SEED) */
     size_t max_iter;      /* passes of updates at most (default 200) */
     double tol;           /* stop when the objective changes by less than tol, relative,
@@ -88,7 +92,9 @@ typedef struct mva_nmf_model {
     size_t rows, cols;      /* map shape, n = rows * cols */
     size_t p;               /* channels */
     size_t k;               /* components */
-    int method, init, poisson;
+    mva_nmf_method method;
+    mva_nmf_init init;
+    int poisson;
     uint64_t seed;
     size_t max_iter, inner;
     double tol;
@@ -111,8 +117,8 @@ typedef struct mva_nmf_model {
 } mva_nmf_model;
 
 /* "hals", "mu", "kl" / "nndsvda", "random", "custom"; "unknown" otherwise. */
-const char *mva_nmf_method_name(int method);
-const char *mva_nmf_init_name(int init);
+const char *mva_nmf_method_name(mva_nmf_method method);
+const char *mva_nmf_init_name(mva_nmf_init init);
 
 /*
  * Fits an NMF of s.  popts may be NULL.  On success *out is a new model (free with
@@ -125,8 +131,8 @@ int mva_nmf_fit(mva_stack *s, const mva_nmf_opts *opts, const mva_pass_opts *pop
 
 /* Allocates a zeroed model with every array sized for (rows, cols, p, k, max_iter history
  * values); energy only when with_energy. */
-int mva_nmf_model_alloc(mva_nmf_model **out, size_t rows, size_t cols, size_t p, size_t k,
-                        size_t max_iter, int with_energy, mva_error *err);
+int mva_nmf_model_new(mva_nmf_model **out, size_t rows, size_t cols, size_t p, size_t k,
+                      size_t max_iter, int with_energy, mva_error *err);
 
 /* Frees m and its arrays; NULL is a no-op. */
 void mva_nmf_model_free(mva_nmf_model *m);

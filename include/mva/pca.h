@@ -25,7 +25,11 @@
  * Rayleigh-Ritz) costs about 4 n p l flops per pass, l = k + oversample, and one pass per
  * iteration plus the scores pass.  AUTO estimates both from n, p, k and the cost of a read
  * and takes the cheaper. */
-enum { MVA_PCA_EXACT = 0, MVA_PCA_RANDOMIZED = 1, MVA_PCA_AUTO = 2 };
+typedef enum mva_pca_method {
+    MVA_PCA_EXACT = 0,
+    MVA_PCA_RANDOMIZED = 1,
+    MVA_PCA_AUTO = 2
+} mva_pca_method;
 
 #define MVA_PCA_DEFAULT_SEED 20261125u
 
@@ -35,19 +39,24 @@ enum { MVA_PCA_EXACT = 0, MVA_PCA_RANDOMIZED = 1, MVA_PCA_AUTO = 2 };
  * 1 / total counts in every cell.  VARIANCE: the fewest components explaining k_variance of
  * the total variance.  ELBOW: the bend of the log scree (largest distance below the chord).
  * For all but FIXED, k is the upper bound. */
-enum { MVA_K_FIXED = 0, MVA_K_NOISE = 1, MVA_K_VARIANCE = 2, MVA_K_ELBOW = 3 };
+typedef enum mva_k_rule {
+    MVA_K_FIXED = 0,
+    MVA_K_NOISE = 1,
+    MVA_K_VARIANCE = 2,
+    MVA_K_ELBOW = 3
+} mva_k_rule;
 
 /* Options; start from mva_pca_opts_default(). */
 typedef struct mva_pca_opts {
     size_t k;                     /* components to keep, or the most to keep (k_rule) */
-    int k_rule;                   /* MVA_K_FIXED (default), _NOISE, _VARIANCE, _ELBOW */
+    mva_k_rule k_rule;            /* MVA_K_FIXED (default), _NOISE, _VARIANCE, _ELBOW */
     double k_variance;            /* MVA_K_VARIANCE: explained-variance target in (0, 1) */
     size_t ch_begin, ch_end;      /* channel range [ch_begin, ch_end); ch_end = 0: to the end */
     const unsigned char *ch_mask; /* optional, one flag per stack channel, 0 = ignore */
     size_t bin;                   /* sum this many adjacent selected channels (1 = none) */
     int poisson;                  /* Poisson (counts) scaling */
     int uncentred;                /* scores of the uncentred data (PyMca numpyCovariancePCA) */
-    int method;                   /* MVA_PCA_AUTO (default), _EXACT or _RANDOMIZED */
+    mva_pca_method method;        /* MVA_PCA_AUTO (default), _EXACT or _RANDOMIZED */
     /* randomized method */
     size_t oversample;            /* l = k + oversample basis vectors (default 10) */
     size_t max_passes;            /* range-finder passes at most (default 8) */
@@ -73,7 +82,7 @@ typedef struct mva_pca_model {
     size_t k;                   /* components kept */
     size_t bin;                 /* binning factor used */
     int poisson, uncentred;
-    int method;                 /* the method used: MVA_PCA_EXACT or MVA_PCA_RANDOMIZED */
+    mva_pca_method method;      /* the method used: MVA_PCA_EXACT or MVA_PCA_RANDOMIZED */
     size_t n_valid;             /* pixels used in the fit */
     size_t n_eigenvalues;       /* eigenvalues known: p (exact) or l (randomized); the rest
                                    of eigenvalues[] and explained[] are NaN */
@@ -84,7 +93,7 @@ typedef struct mva_pca_model {
     size_t n_exact;             /* exact: valid pixels whose covariance terms were summed in
                                    exact integer arithmetic (counts), the rest in double */
     uint64_t seed;              /* randomized: seed of the Gaussian start */
-    int k_rule;                 /* how k was chosen (MVA_K_*) */
+    mva_k_rule k_rule;          /* how k was chosen (MVA_K_*) */
     double noise_edge;          /* MVA_K_NOISE: the eigenvalue edge of pure noise, else 0 */
     char k_reason[256];         /* one sentence: which rule chose k and why */
     size_t *var_ch0;            /* p: first stack channel of each variable */
@@ -107,10 +116,10 @@ typedef struct mva_pca_model {
 } mva_pca_model;
 
 /* Name of a method ("exact", "randomized", "auto"). */
-const char *mva_pca_method_name(int method);
+const char *mva_pca_method_name(mva_pca_method method);
 
 /* The method AUTO picks for a stack described by info under opts (EXACT or RANDOMIZED). */
-int mva_pca_choose_method(const mva_stack_info *info, const mva_pca_opts *opts);
+mva_pca_method mva_pca_choose_method(const mva_stack_info *info, const mva_pca_opts *opts);
 
 /*
  * Fits a PCA of s.  extra (may be NULL) are further accumulators that share the first pass
@@ -125,8 +134,8 @@ int mva_pca_fit(mva_stack *s, const mva_pca_opts *opts, const mva_accum *extra, 
 
 /* Allocates an empty model with every array sized for (rows, cols, channels, p, k); arrays
  * that are optional (var_energy, var_weight, pix_weight) only when the flags ask for them. */
-int mva_pca_model_alloc(mva_pca_model **out, size_t rows, size_t cols, size_t channels,
-                        size_t p, size_t k, int with_energy, int poisson, mva_error *err);
+int mva_pca_model_new(mva_pca_model **out, size_t rows, size_t cols, size_t channels,
+                      size_t p, size_t k, int with_energy, int poisson, mva_error *err);
 
 void mva_pca_model_free(mva_pca_model *m);
 

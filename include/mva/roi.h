@@ -17,7 +17,7 @@
 #include "mva/pass.h"
 #include "mva/stack.h"
 
-enum { MVA_ROI_CHANNEL = 0, MVA_ROI_KEV = 1 };
+typedef enum mva_roi_unit { MVA_ROI_CHANNEL = 0, MVA_ROI_KEV = 1 } mva_roi_unit;
 
 #define MVA_ROI_NAME_MAX 64
 
@@ -25,7 +25,7 @@ enum { MVA_ROI_CHANNEL = 0, MVA_ROI_KEV = 1 };
 typedef struct mva_roi_def {
     char name[MVA_ROI_NAME_MAX];
     double from, to;
-    int unit; /* MVA_ROI_CHANNEL or MVA_ROI_KEV */
+    mva_roi_unit unit; /* MVA_ROI_CHANNEL or MVA_ROI_KEV */
 } mva_roi_def;
 
 /* Parses "Fe=6.2:6.6keV", "6.2:6.6keV", "640:700" or "Cu=640:700" into def.  A ROI without a

@@ -17,7 +17,12 @@
 #include "mva/pass.h"
 #include "mva/stack.h"
 
-enum { MVA_SEL_AND = 0, MVA_SEL_OR = 1, MVA_SEL_AND_NOT = 2, MVA_SEL_SET = 3 };
+typedef enum mva_select_op {
+    MVA_SEL_AND = 0,
+    MVA_SEL_OR = 1,
+    MVA_SEL_AND_NOT = 2,
+    MVA_SEL_SET = 3
+} mva_select_op;
 
 /* mask[i] = lo <= img[i] <= hi (NaN pixels never selected).  Returns the count. */
 size_t mva_select_range(const double *img, size_t n, double lo, double hi,
@@ -35,25 +40,26 @@ size_t mva_select_top(const double *img, size_t n, double fraction, unsigned cha
                       double *threshold);
 
 /* Combines: dst = dst op src (MVA_SEL_AND, _OR, _AND_NOT; _SET copies).  Returns the count. */
-size_t mva_select_combine(unsigned char *dst, const unsigned char *src, size_t n, int op);
+size_t mva_select_combine(unsigned char *dst, const unsigned char *src, size_t n,
+                          mva_select_op op);
 
 /* Reads image SPEC of entry (NULL = the file's default entry) in a results file: a dataset
  * path relative to the entry, with an optional index along its first axis, e.g.
  * "eigenimages/data[1]", "roi_raw/data[0]", "total_counts/data".  *img (rows x cols doubles,
  * caller frees) and the shape on success. */
-int mva_image_read(const char *results, const char *entry, const char *spec, double **img,
-                   size_t *rows, size_t *cols, mva_error *err);
+int mva_result_image_read(const char *results, const char *entry, const char *spec,
+                          double **img, size_t *rows, size_t *cols, mva_error *err);
 
 /* The stack a results entry was computed from, as "file" or "file::/dataset" (from its
  * process group), into input (cap bytes). */
-int mva_results_input(const char *results, const char *entry, char *input, size_t cap,
-                      mva_error *err);
+int mva_result_input(const char *results, const char *entry, char *input, size_t cap,
+                     mva_error *err);
 
 /* Reads a mask of rows x cols from "file.h5::/path" (any numeric 2-D dataset, non-zero =
  * selected), a PNG (gray or colour, non-black = selected, must be cols wide and rows high)
  * or a text file (rows lines of cols 0/1 values).  mask is caller-allocated. */
-int mva_mask_read(const char *path, size_t rows, size_t cols, unsigned char *mask,
-                  mva_error *err);
+int mva_select_mask_read(const char *path, size_t rows, size_t cols, unsigned char *mask,
+                         mva_error *err);
 
 /* What one pass over the stack gives for a selection. */
 typedef struct mva_selection_spectra {

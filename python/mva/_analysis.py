@@ -305,7 +305,7 @@ def read_image(results, spec="eigenimages/data[0]", entry=None):
     img = ctypes.POINTER(ctypes.c_double)()
     rows, cols = ctypes.c_size_t(), ctypes.c_size_t()
     err = L.mva_error()
-    check(L.mva_image_read(_b(os.fspath(results)), _b(entry), _b(spec), byref(img),
+    check(L.mva_result_image_read(_b(os.fspath(results)), _b(entry), _b(spec), byref(img),
                            byref(rows), byref(cols), byref(err)), err)
     own = _Owner(ctypes.cast(img, ctypes.c_void_p).value, L.libc.free)
     return _view(own, img, (rows.value, cols.value))

@@ -284,11 +284,12 @@ mva_result_read_roi = _proto("mva_result_read_roi", c_int, c_char_p, c_char_p,
 mva_result_read_nmf = _proto("mva_result_read_nmf", c_int, c_char_p, c_char_p,
                              P(P(mva_nmf_model)), _err)
 
-mva_image_read = _proto("mva_image_read", c_int, c_char_p, c_char_p, c_char_p,
+mva_result_image_read = _proto("mva_result_image_read", c_int, c_char_p, c_char_p, c_char_p,
                         P(P(c_double)), P(c_size_t), P(c_size_t), _err)
-mva_results_input = _proto("mva_results_input", c_int, c_char_p, c_char_p, c_char_p, c_size_t,
+mva_result_input = _proto("mva_result_input", c_int, c_char_p, c_char_p, c_char_p, c_size_t,
                            _err)
-mva_mask_read = _proto("mva_mask_read", c_int, c_char_p, c_size_t, c_size_t, P(c_ubyte), _err)
+mva_select_mask_read = _proto("mva_select_mask_read", c_int, c_char_p, c_size_t, c_size_t,
+                              P(c_ubyte), _err)
 mva_select_range = _proto("mva_select_range", c_size_t, P(c_double), c_size_t, c_double,
                           c_double, P(c_ubyte))
 mva_select_sigma = _proto("mva_select_sigma", c_size_t, P(c_double), c_size_t, c_double, c_int,

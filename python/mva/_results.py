@@ -210,7 +210,7 @@ class NMFResult(Result):
 def _results_input(path, entry):
     buf = ctypes.create_string_buffer(5200)
     err = L.mva_error()
-    if L.mva_results_input(_b(path), _b(entry), buf, len(buf), byref(err)) != L.MVA_OK:
+    if L.mva_result_input(_b(path), _b(entry), buf, len(buf), byref(err)) != L.MVA_OK:
         return None
     return _s(buf.value)
 
