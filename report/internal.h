@@ -111,6 +111,7 @@ typedef struct rpt_info {
     int has_pca, has_roi;
     int has_nmf;                     /* an NMF entry (process/nmf, mva_result_write_nmf) */
     int has_select;                  /* a selection entry (mva_select_write's layout) */
+    int has_cluster;                 /* a clustering entry (mva_cluster_write's layout) */
     char selection[2048];            /* its process/selection text */
     double *roi_axis;                /* energy (keV) or channel of the ROI spectra, or NULL */
     size_t roi_axis_n;
@@ -146,6 +147,12 @@ void rpt_selection_free(rpt_selection *sel);
  * peaks), mask.png and index.html. */
 int rpt_selection_report(const char *results, const rpt_info *info, const char *dir,
                          const mva_report_opts *o, mva_error *err);
+
+/* Writes the report of a clustering entry into the existing directory dir: labels.png (the
+ * label map in discrete colours with a legend), clusters.svg (each cluster's average
+ * spectrum against the map's) and index.html (report/cluster.c). */
+int rpt_cluster_report(const char *results, const rpt_info *info, const char *dir,
+                       const mva_report_opts *o, mva_error *err);
 
 /* ---- the NMF parts of a report (report/nmf.c) ---- */
 #define RPT_NMF_LINES 3 /* element lines named per component at most */

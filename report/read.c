@@ -12,6 +12,7 @@
 #include "h5util.h"
 #include "mva/result.h"
 #include "internal.h"
+#include "mva/cluster.h"
 
 /* A string dataset of the entry into buf; buf empty when it is missing or unreadable. */
 static void dset_str(hid_t file, const char *entry, const char *rel, char *buf, size_t cap)
@@ -110,9 +111,10 @@ static int choose_entry(hid_t file, const char *path, const char *entry, rpt_inf
                         mva_error *err)
 {
     static const char *const kinds[] = {MVA_RESULT_PCA, MVA_RESULT_ROI, MVA_RESULT_NMF,
-                                        MVA_RESULT_SELECTION};
+                                        MVA_RESULT_SELECTION, MVA_RESULT_CLUSTER};
     char name[RES_ENTRY_MAX + 1];
-    int rc = res_find_entry(file, path, entry, kinds, 4, "PCA, ROI, NMF or selection result",
+    int rc = res_find_entry(file, path, entry, kinds, 5,
+                            "PCA, ROI, NMF, selection or clustering result",
                             name, err);
     if (rc == MVA_OK && strlen(name) >= sizeof in->entry)
         rc = mva_error_set(err, MVA_ERANGE, "%s: entry name %s too long", path, name);
@@ -200,6 +202,8 @@ int rpt_info_read(const char *path, const char *entry, rpt_info *in, mva_error *
     in->has_nmf = holds(file, in->entry, MVA_RESULT_NMF);
     in->has_select =
         !in->has_pca && !in->has_roi && !in->has_nmf && holds(file, in->entry, MVA_RESULT_SELECTION) && holds(file, in->entry, "mask");
+    in->has_cluster = !in->has_pca && !in->has_roi && !in->has_nmf &&
+                      holds(file, in->entry, MVA_RESULT_CLUSTER);
     read_process(file, in);
     if (in->has_select)
         dset_str(file, in->entry, "process/selection", in->selection, sizeof in->selection);

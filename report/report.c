@@ -650,6 +650,11 @@ static int check_opts(const mva_report_opts *o, mva_error *err)
 static int run(report *r, const char *entry)
 {
     int rc = rpt_info_read(r->results, entry, &r->info, r->err);
+    if (rc == MVA_OK && r->info.has_cluster) {
+        rc = make_dir(r->dir, r->err);
+        return rc == MVA_OK ? rpt_cluster_report(r->results, &r->info, r->dir, &r->o, r->err)
+                            : rc;
+    }
     if (rc == MVA_OK && r->info.has_select) {
         rc = make_dir(r->dir, r->err);
         return rc == MVA_OK ? rpt_selection_report(r->results, &r->info, r->dir, &r->o, r->err)

@@ -50,12 +50,16 @@ static const char *usage =
     "  --name NAME            entry name (default mva_cluster, made unique)\n"
     "  --csv FILE             also write channel,energy_keV, then sum_C,average_C,max_C\n"
     "                         for each cluster C, then map_average\n"
+    "  --report DIR           also write an HTML report of the new entry (as mva-report):\n"
+    "                         the label map with a legend of the cluster colours, each\n"
+    "                         cluster's average spectrum against the map's\n"
     "\n" CLI_COMMON_HELP
     "\n"
     "Examples:\n"
     "  mva-pca map.h5 -k 4 --poisson -o res.h5\n"
     "  mva-cluster res.h5 -c 5 --csv clusters.csv\n"
     "  mva-cluster res.h5 -c auto --no-spectra\n"
+    "  mva-cluster res.h5 -c 4 --report phases\n"
     "  mva-cluster map.h5 -k 4 --poisson -c 4 -o phases.h5\n";
 
 enum { OPT_CMAX = OPT_FIRST_TOOL, OPT_SAMPLE, OPT_SCALED, OPT_POISSON, OPT_RESTARTS,
@@ -127,6 +131,7 @@ static int parse_args(clu_args *a, int argc, char **argv)
         {"no-spectra", no_argument, NULL, OPT_NOSPECTRA},
         {"name", required_argument, NULL, OPT_NAME},
         {"csv", required_argument, NULL, OPT_CSV},
+        {"report", required_argument, NULL, OPT_REPORT},
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}};
     return cli_parse_args(&a->c, argc, argv, "c:k:o:qvhV", longopts, usage, tool_option, a,

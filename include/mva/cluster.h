@@ -32,6 +32,9 @@
 
 #define MVA_KMEANS_DEFAULT_SEED 20261206u
 
+/* What a clustering entry holds (for mva_result_find_entry and the report). */
+#define MVA_RESULT_CLUSTER "cluster_sizes"
+
 /* Options; start from mva_kmeans_opts_default(). */
 typedef struct mva_kmeans_opts {
     size_t clusters;      /* c, the number of clusters (>= 1) */

@@ -11,6 +11,9 @@
  * one PNG per abundance map (nmfNN.png), their montage, nmf_spectra.svg (the component
  * spectra, element lines at the strongest peaks of each), convergence.svg (the objective per
  * pass) and index.html with the fit's summary and each component's share of the counts.
+ * For a clustering entry (mva_cluster_write's layout): labels.png (the label map in discrete
+ * colours, legend beside it), clusters.svg (each cluster's average spectrum and the map's) and
+ * index.html with the cluster sizes.
  * Everything is linked by relative names; no network, no JavaScript.  Each file is written under a
  * temporary name in the directory and renamed, so no half-written file ever carries its
  * final name.  The pieces (colormaps, robust limits, PNG images, element lines) are public
@@ -98,7 +101,7 @@ mva_report_opts mva_report_opts_default(void);
 /*
  * Writes the report of entry (NULL: the file's default entry) of results into dir, created
  * (one level) when missing.  opts may be NULL (defaults).  The entry must hold a PCA, a
- * ROI, an NMF or a selection result.  MVA_ENOTFOUND names the missing file or entry; MVA_EIO a file
+ * ROI, an NMF, a selection or a clustering result.  MVA_ENOTFOUND names the missing file or entry; MVA_EIO a file
  * that could not be written (files already written stay, each complete).
  */
 int mva_report_write(const char *results, const char *entry, const char *dir,

@@ -90,6 +90,14 @@ assert np.array_equal(s['mva_cluster/average_spectra/data'][()], l['mva_cluster/
 assert 'mva_pca' in s and s.attrs['default'] == 'mva_cluster'" &&
     ok "same labels run to run and with --memory 1 / 512 (PCA fitted from the map)" || ko "labels not reproducible"
 
+# --report, and mva-report on the entry: the label map with its legend and the spectra plot.
+"$BIN/mva-cluster" "$T/res.h5" --entry mva_pca -c 4 -q -o "$T/rep.h5" --report "$T/rep" &&
+    "$BIN/mva-report" "$T/rep.h5" -o "$T/rep2" -q &&
+    for d in rep rep2; do
+        [ -s "$T/$d/labels.png" ] && grep -q "cluster 3 (" "$T/$d/clusters.svg" &&
+            grep -q "pixels per cluster" "$T/$d/index.html" || exit 1
+    done && ok "--report and mva-report: labels.png, clusters.svg, index.html" || ko "report"
+
 # Masked pixels (NaN in the map) get no label and no spectrum.
 $PY -c "
 import h5py, numpy as np
