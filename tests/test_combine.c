@@ -333,6 +333,10 @@ static void test_norm_parse_refusals(void **state)
             fail_msg("--norm '%s' accepted", bad[k]);
         assert_contains(err.msg, "expected TERM[,TERM...]");
     }
+    /* a bare name that is no kind is a monitor the reader resolves (a SPEC counter) */
+    assert_int_equal(mva_norm_parse("I0@1e5", &ns, &err), MVA_OK);
+    assert_int_equal(ns.term[0].kind, MVA_NORM_MONITOR);
+    assert_string_equal(ns.term[0].name, "I0");
     assert_int_equal(mva_norm_parse("dtc@2", &ns, &err), MVA_EINVAL);
     assert_contains(err.msg, "dead-time factors take no reference");
     assert_int_equal(mva_norm_parse("i0,i0,i0,i0,i0", &ns, &err), MVA_EINVAL);

@@ -477,6 +477,75 @@ static void test_spec_chann_gives_the_channels_stored(void **state)
     open_fails(path, NULL, MVA_EFORMAT, "line 4 (scan 1): malformed #@CHANN line", NULL);
 }
 
+/* ---- counters as normalisation ---- */
+
+static void test_spec_norm_by_a_counter(void **state)
+{
+    (void)state;
+    char path[512];
+    /* two scans of 3 points, counters "x  I0  I0  Seconds", I0 = 100 * (i + 1) */
+    text t = {0};
+    add(&t, "#F n\n\n");
+    for (size_t sc = 1, i = 0; sc <= 2; sc++) {
+        add(&t, "#S %zu ascan x 0 1 2 1\n#@CHANN 3 0 2 1\n#L x  I0  I0  Seconds\n", sc);
+        for (size_t k = 0; k < 3; k++, i++) {
+            add_mca(&t, i, 0, 3, 0);
+            add(&t, "%zu %zu %zu 0.5\n", k, 100 * (i + 1), 100 * (i + 1));
+        }
+    }
+    put_text(path, "norm.spec", &t);
+    mva_open_opts o;
+    memset(&o, 0, sizeof o);
+    o.norm = "I0";
+    mva_stack *s = open_ok(path, &o);
+    const mva_stack_info *in = mva_stack_get_info(s);
+    assert_non_null(strstr(in->norm, "counter I0 (#L column 2)"));
+    assert_non_null(strstr(in->norm, "350"));
+    double *x = read_all(s);
+    for (size_t i = 0; i < 6; i++)
+        for (size_t c = 0; c < 3; c++) {
+            double want = gen_value(i, c, 0) * (350.0 / (100.0 * (double)(i + 1)));
+            assert_true(fabs(x[i * 3 + c] - want) <= 1e-12 * fabs(want));
+        }
+    free(x);
+    mva_stack_close(s);
+    o.norm = "i0@1000"; /* any case when the exact name is not a column; a reference */
+    o.scan = "2";
+    s = open_ok(path, &o);
+    x = read_all(s);
+    assert_true(fabs(x[2] - gen_value(3, 2, 0) * 1000.0 / 400.0) < 1e-12 * x[2]);
+    free(x);
+    mva_stack_close(s);
+    o.scan = NULL;
+    o.norm = "Foo";
+    open_fails(path, &o, MVA_ENOTFOUND, path, "line 5 (scan 1): no counter 'Foo' in #L; its "
+               "counters: x, I0, I0, Seconds", NULL);
+}
+
+static void test_spec_norm_refuses_columns_that_disagree(void **state)
+{
+    (void)state;
+    char path[512];
+    put_file(path, "dupl.spec",
+             "#S 1 ascan x 0 1 1 1\n#L x  I0  I0\n@A 1 2\n0 10 10\n@A 3 4\n1 20 21\n");
+    mva_open_opts o;
+    memset(&o, 0, sizeof o);
+    o.norm = "I0";
+    open_fails(path, &o, MVA_EINVAL, "line 6 (scan 1): #L names 'I0' in columns 2 and 3 and "
+               "they differ here (20, 21)", NULL);
+    put_file(path, "short.spec", "#S 1 ascan x 0 1 1 1\n#L x  I0\n@A 1 2\n0 10\n@A 3 4\n1\n");
+    open_fails(path, &o, MVA_EFORMAT, "line 6 (scan 1): counter 'I0' (column 2 of #L): the "
+               "counter line is shorter", NULL);
+    put_file(path, "nolab.spec", "#S 1 ascan x 0 1 1 1\n@A 1 2\n0 10\n@A 3 4\n1 2\n");
+    open_fails(path, &o, MVA_EFORMAT, "line 1 (scan 1): no #L line (counter names)", NULL);
+    put_file(path, "zero.spec", "#S 1 ascan x 0 1 1 1\n#L x  I0\n@A 1 2\n0 10\n@A 3 4\n1 0\n");
+    mva_stack *s = open_ok(path, &o); /* a zero monitor masks the pixel (NaN) */
+    double *x = read_all(s);
+    assert_true(x[0] == 1.0 && x[1] == 2.0 && isnan(x[2]) && isnan(x[3])); /* ref: 10 */
+    free(x);
+    mva_stack_close(s);
+}
+
 /* ---- the shape of the map ---- */
 
 static const char mesh_file[] =
@@ -1150,6 +1219,8 @@ int main(void)
         cmocka_unit_test(test_spec_repeated_scan_numbers_follow_silx),
         cmocka_unit_test(test_spec_list_describes_every_scan),
         cmocka_unit_test(test_spec_chann_gives_the_channels_stored),
+        cmocka_unit_test(test_spec_norm_by_a_counter),
+        cmocka_unit_test(test_spec_norm_refuses_columns_that_disagree),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

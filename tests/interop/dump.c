@@ -11,7 +11,8 @@
  *                                       blocks cross file and row boundaries)
  *   dump OUT INPUT --detector N         SPEC: which MCA of each point (N, sum, a list 0,2)
  *   dump OUT INPUT --shape RxC          map shape override
- *   dump OUT INPUT --shape RxC          map shape override
+ *   dump OUT INPUT --scan S --norm N    SPEC scans, normalisation (mva_open_opts.scan, .norm)
+ * The warnings are printed as warning=LINE, one per line, the normalisation as norm=...
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,9 +63,10 @@ int main(int argc, char **argv)
             }
         } else if (strcmp(argv[k], "--detector") == 0 && k + 1 < argc) {
             opts.detector = argv[++k];
-        } else if (strcmp(argv[k], "--shape") == 0 && k + 1 < argc) {
-            if (sscanf(argv[++k], "%zux%zu", &opts.rows, &opts.cols) != 2)
-                return 2;
+        } else if (strcmp(argv[k], "--scan") == 0 && k + 1 < argc) {
+            opts.scan = argv[++k];
+        } else if (strcmp(argv[k], "--norm") == 0 && k + 1 < argc) {
+            opts.norm = argv[++k];
         } else if (strcmp(argv[k], "--block") == 0 && k + 1 < argc) {
             block = (size_t)atol(argv[++k]);
         } else {
@@ -84,6 +86,13 @@ int main(int argc, char **argv)
            in->path, in->storage, (unsigned long long)in->stored_bytes);
     if (in->calib.known)
         printf("calib=%.17g %.17g %.17g\n", in->calib.a, in->calib.b, in->calib.c);
+    if (in->norm[0])
+        printf("norm=%s\n", in->norm);
+    for (const char *w = in->warnings; *w != '\0';) {
+        size_t len = strcspn(w, "\n");
+        printf("warning=%.*s\n", (int)len, w);
+        w += len + (w[len] == '\n');
+    }
     size_t n = in->rows * in->cols, p = in->channels;
     if (block == 0)
         block = 1;
