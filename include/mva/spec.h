@@ -1,26 +1,29 @@
 /*
- * mva/spec.h - the SPEC file stack reader: one MCA spectrum (@A lines) per pixel.
+ * mva/spec.h - the SPEC file stack reader: one MCA spectrum (@A lines) per scan point.
  *
- * The file is indexed once (byte offset of every spectrum, 8 bytes per pixel) and blocks are
- * parsed on demand from those offsets.  The map shape comes from a mesh scan command, else one
- * scan per map row when all scans have the same length, else one row; opts->rows/cols
- * override it.
+ * The file is indexed once (byte offset of every MCA line and counter line, a few counts per
+ * scan) and spectra are parsed on demand from those offsets.
  *
  * Rules, from silx's specfile and PyMca's SpecFileDataSource:
- *  - a pixel is one scan point; scans without MCA lines are skipped.  Every line starting with
- *    '@' ("@A", "@A1", ...) is one MCA spectrum, continued on the next line while a line ends
- *    with '\' (trailing blanks and CR allowed).
- *  - MCAs per point (detectors): MCA lines / counter lines of the scan; without counter lines
- *    the number of #@CHANN lines (1 when there is none).  opts->detector picks one (0-based),
- *    MVA_DETECTOR_SUM adds them all (same count in every scan).
- *  - the shape from the command applies to a file of one MCA scan whose command ends in
- *    "mesh" with arguments "m1 a b n1 m2 c d n2 t": (n2 + 1) rows x (n1 + 1) columns, or
- *    fewer whole rows when the mesh was cut short.
- *  - channels: n of "#@CHANN n first last step" in the first MCA scan (the detector's own line
- *    when there is one per detector), else the length of the first spectrum; every spectrum
- *    read must have that many values.  Calibration from "#@CALIB a b c" of the same scan,
- *    shifted to array indices when first != 0; "0 1 0" (uncalibrated) is ignored;
- *    opts->calib overrides.
+ *  - a point is a counter line with the MCA lines ('@' lines, continued while a line ends in
+ *    '\') beside it: all before it (APS 33-ID) or all after it; every point of a scan has the
+ *    same number (its MCAs per point, "detectors").  MCA lines after the last counter line of
+ *    a scan whose spectra come first belong to no point and are not read (said in
+ *    info.warnings).  A scan without counter lines has one MCA per #@CHANN line per point.
+ *  - scans: opts->scan "N", "N.K" (silx's key: the K-th scan numbered N, needed when numbers
+ *    repeat), lists "N,M,..." and ranges "N:M" (file order); NULL = every scan with MCA data.
+ *    A named scan that cannot be read is an error (file, line, why); one of the whole file is
+ *    skipped with a warning; scans without MCA data are left out.
+ *  - map shape: a single chosen scan whose command ends in "mesh" with arguments
+ *    "m1 a b n1 m2 c d n2 t": (n2 + 1) rows x (n1 + 1) columns (fewer whole rows when cut
+ *    short); else one row per scan when the chosen scans have the same length; else one row.
+ *    opts->rows/cols override it.
+ *  - detectors: opts->detector (combine.h's syntax; default the sum of all MCAs of a point).
+ *  - channels: "#@CHANN n first last step" holds channels first..last by step (n is the MCA's
+ *    size), else the first spectrum's length; every spectrum must have that many values.
+ *    Calibration from "#@CALIB a b c" of the first scan, rewritten per array index; "0 1 0"
+ *    (uncalibrated) is ignored; opts->calib overrides.
+ *  - opts->norm: a name is a counter of the scans' #L line (labels split at two blanks).
  *  - numbers are parsed without the process locale; the stack dtype is float64.
  */
 #ifndef MVA_SPEC_H
@@ -29,10 +32,10 @@
 #include "mva/error.h"
 #include "mva/stack.h"
 
-/* Opens a SPEC file as a stack.  opts may be NULL (first detector, shape from the file).
- * The file stays mapped (read-only) until mva_stack_close.  Errors: MVA_ENOTFOUND, MVA_EIO,
- * MVA_EFORMAT (not SPEC, no MCA data, a malformed header or first spectrum, '\' at the end
- * of the file, with file and line), MVA_EINVAL (detector out of range, --shape mismatch).
+/* Opens a SPEC file as a stack.  opts may be NULL (every scan, MCAs summed, shape from the
+ * file).  The file stays mapped (read-only) until mva_stack_close.  Errors: MVA_ENOTFOUND
+ * (file, a named scan or counter missing), MVA_EIO, MVA_EFORMAT (not SPEC, no MCA data, a
+ * named scan malformed, with file and line), MVA_EINVAL (--detector, --scan syntax, --shape).
  * Reads report values that are not numbers (line, column) and spectra of the wrong length. */
 int mva_spec_open(mva_stack **out, const char *input, const mva_open_opts *opts,
                   mva_error *err);

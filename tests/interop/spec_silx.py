@@ -8,7 +8,11 @@ Run from the repository root after `make`.  Writes SPEC files the way beamline f
 a counter line per point): a mesh scan of integer counts, a mesh of float values, two
 detectors per point, one scan per map row, one long @A line per point.  Each is read with
 silx.io.specfile.SpecFile (scan.mca[i]), with PyMca5.PyMcaIO.specfilewrapper (scan.mca(i))
-and, for the single mesh, with PyMca's SpecFileStack; mva reads it through
+and, for the single mesh, with PyMca's SpecFileStack; then the real APS 33-ID file of
+../shared/realdata (and a copy of it with counts in its @A lines, its own being all zero)
+against silx and our own numpy parse: points, --scan, the warning for the spectra after a
+scan's last counter line, --norm COUNTER, an exact PCA (numpy eigh), a broken scan skipped or
+refused, an unknown counter refused.  mva reads it through
 tests/interop/dump.c (compiled here against build/lib/libmva.a).  Every value must be equal,
 and so must the map shape where the other reader has one.  With --bench, times silx and mva
 reading every spectrum of FILE.spec (see make_spec.py).  Exits 1 on the first difference.
@@ -16,6 +20,7 @@ reading every spectrum of FILE.spec (see make_spec.py).  Exits 1 on the first di
 import argparse
 import ctypes
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -221,6 +226,211 @@ def run_checks(dump, tmp):
     compare(dump, path, "unequal scans", (1, 13))
 
 
+# ---- the real APS 33-ID file (../shared/realdata/33id_spec.dat) ----
+
+REAL = os.path.join(os.path.dirname(ROOT), "shared", "realdata", "33id_spec.dat")
+BIN = os.path.join(ROOT, os.environ.get("BUILD", "build"), "bin")
+
+
+def numpy_parse(path):
+    """Our own reading of a SPEC file, independent of mva and silx: per scan its number, #L
+    labels, points (counter line + the @A spectra written just before it) and the spectra
+    after its last counter line."""
+    scans, cur = [], None
+    lines = open(path).read().split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("#S "):
+            cur = {"number": int(line.split()[1]), "labels": [], "points": [], "run": [],
+                   "line": i + 1}
+            scans.append(cur)
+        elif cur is not None and line.startswith("#L"):
+            cur["labels"] = re.split(r"\s{2,}", line[2:].strip())
+        elif cur is not None and line.startswith("@"):
+            text = line.split(None, 1)[1] if " " in line else ""
+            while text.rstrip().endswith("\\"):
+                i += 1
+                text = text.rstrip()[:-1] + " " + lines[i]
+            cur["run"].append(numpy.array(text.split(), dtype=float))
+        elif cur is not None and re.match(r"\s*[-+.0-9]", line):
+            cur["points"].append((numpy.array(line.split(), dtype=float), cur["run"]))
+            cur["run"] = []
+        i += 1
+    for s in scans:
+        s["extra"] = len(s.pop("run"))
+        s["spectra"] = numpy.array([r[0] for _, r in s["points"]])   # one MCA per point
+        s["counters"] = numpy.array([c for c, _ in s["points"]])
+    return scans
+
+
+def with_counts(src, dst, seed=33):
+    """The real file with every value of every @A line replaced by counts (line structure,
+    continuations, headers and counters as they are): the real file's spectra are all zero.
+    Two peaks whose heights vary with the point, Poisson noise, so that PCA has something."""
+    rng = numpy.random.default_rng(seed)
+    ch = numpy.arange(91)
+    a, b = numpy.exp(-0.5 * ((ch - 30) / 3.0) ** 2), numpy.exp(-0.5 * ((ch - 62) / 4.0) ** 2)
+    out, k, spec = [], 0, None
+    cont = False
+    for line in open(src).read().split("\n"):
+        if line.startswith("@") or cont:
+            if not cont:
+                t = rng.uniform(0, 1, 2)
+                spec, k = rng.poisson(2 + 300 * t[0] * a + 150 * t[1] * b), 0
+            head = line.split(None, 1)[0] + " " if line.startswith("@") else " "
+            body = line.split(None, 1)[1] if line.startswith("@") else line
+            n = len(body.replace("\\", " ").split())
+            cont = body.rstrip().endswith("\\")
+            vals = " ".join(str(v) for v in spec[k:k + n])
+            k += n
+            out.append(head + vals + ("\\" if cont else ""))
+        else:
+            out.append(line)
+    open(dst, "w").write("\n".join(out))
+
+
+def mva_run(dump, path, **opts):
+    """(info dict with a list of warnings, n x p array) or raises with mva's message."""
+    out = path + ".f64"
+    args = [dump, out, path]
+    for k, v in opts.items():
+        args += ["--" + k, str(v)]
+    r = subprocess.run(args, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.strip())
+    info, warns = {}, []
+    for line in r.stdout.splitlines():
+        key, _, val = line.partition("=")
+        if key == "warning":
+            warns.append(val)
+        else:
+            info[key] = val
+    info["warnings"] = warns
+    data = numpy.fromfile(out, dtype=numpy.float64).reshape(-1, int(info["channels"]))
+    os.unlink(out)
+    return info, data
+
+
+def mva_fails(dump, path, **opts):
+    try:
+        mva_run(dump, path, **opts)
+    except RuntimeError as e:
+        return str(e)
+    return ""
+
+
+def run_real_checks(dump, tmp):
+    if not os.path.exists(REAL):
+        print("skip  %s missing" % REAL)
+        return
+    mine = numpy_parse(REAL)
+    sf = SpecFile(REAL)
+    keys = sf.keys()
+    # silx agrees with our reading: points = counter lines, their spectra = the first MCAs,
+    # the others come after the last counter line
+    ok = len(keys) == len(mine) == 106
+    for key, s in zip(keys, mine):
+        scan = sf[key]
+        pts = scan.data.shape[1]
+        ok = ok and pts == len(s["points"]) and len(scan.mca) == pts + s["extra"]
+        ok = ok and all(numpy.array_equal(scan.mca[i], s["spectra"][i]) for i in range(pts))
+        ok = ok and all(len(r) == 1 for _, r in s["points"])
+    check(ok, "33id: silx == numpy parse (106 scans, one @A before each counter line)")
+    extra = sum(s["extra"] for s in mine)
+    check(extra == 130 and sum(1 for s in mine if s["extra"]) == 55,
+          "33id: 130 spectra in 55 scans come after the last counter line")
+    check(not numpy.any(numpy.concatenate([s["spectra"] for s in mine])),
+          "33id: every MCA value of the real file is 0 (hence a copy with counts below)")
+
+    # the whole file: every scan, the extra spectra said, 91 channels
+    info, x = mva_run(dump, REAL)
+    want = numpy.concatenate([s["spectra"] for s in mine])
+    check(x.shape == (4130, 91) and numpy.array_equal(x, want),
+          "33id: mva reads 4130 points x 91 channels (#@CHANN 1201 1110 1200 1)")
+    w = info["warnings"]
+    check(len(w) == 1 and w[0].startswith(
+        "130 MCA spectra after the last counter line of their scans belong to no scan point "
+        "(SPEC writes a spectrum for every count, also a 'ct' after the scan) and are not "
+        "read: scans 26 (3 from line 9467), 27 (1 from line 10370)") and
+        w[0].endswith("and 47 more scans"), "33id: the warning for the extra spectra: %s" % w)
+    info, x = mva_run(dump, REAL, scan=102)
+    check(x.shape == (21, 91) and info["warnings"] == [
+        "2 MCA spectra after the last counter line of a scan belong to no scan point (SPEC "
+        "writes a spectrum for every count, also a 'ct' after the scan) and are not read: "
+        "scan 102 (2 from line 32783)"], "33id --scan 102: 21 points, 2 spectra said")
+
+    # a copy with counts: values, mesh shape, PCA and normalisation against numpy and silx
+    counts = os.path.join(tmp, "33id_counts.spec")
+    with_counts(REAL, counts)
+    mine = numpy_parse(counts)
+    sf = SpecFile(counts)
+    s22 = mine[21]
+    info, x = mva_run(dump, counts, scan=22)
+    silx22 = numpy.array([sf["22.1"].mca[i] for i in range(121)])
+    check((info["rows"], info["cols"]) == ("11", "11") and numpy.array_equal(x, s22["spectra"])
+          and numpy.array_equal(x, silx22), "33id counts --scan 22: 11 x 11 mesh == silx == numpy")
+    info, x = mva_run(dump, counts, scan="26,28:30")
+    want = numpy.concatenate([mine[k]["spectra"] for k in (25, 27, 28, 29)])
+    check(numpy.array_equal(x, want) and info["path"].startswith("scans 26,28,29,30"),
+          "33id counts --scan 26,28:30 == numpy (%d points)" % len(want))
+    i0 = s22["counters"][:, s22["labels"].index("I0")]
+    info, x = mva_run(dump, counts, scan=22, norm="I0")
+    nx = s22["spectra"] * (i0.mean() / i0)[:, None]
+    check(numpy.allclose(x, nx, rtol=1e-12, atol=0) and "counter I0" in info["norm"],
+          "33id counts --scan 22 --norm I0 == numpy (x * mean(I0) / I0)")
+    sec = s22["counters"][:, s22["labels"].index("seconds")]
+    info, x = mva_run(dump, counts, scan=22, norm="seconds@2")
+    check(numpy.allclose(x, s22["spectra"] * (2 / sec)[:, None], rtol=1e-12, atol=0),
+          "33id counts --norm seconds@2 == numpy")
+    msg = mva_fails(dump, counts, scan=22, norm="Foo")
+    check("33id_counts.spec: line 5770 (scan 22): no counter 'Foo' in #L; its counters: eta, "
+          "chi, H, K, L, elastic, Kalpha, Epoch, seconds, signal, I00, harmonic, signal2, I0, "
+          "I0" in msg, "33id: an unknown counter is an error listing the counters: %s" % msg)
+
+    # exact PCA of the normalised mesh against numpy eigh of the covariance
+    out = os.path.join(tmp, "pca22.h5")
+    r = subprocess.run([os.path.join(BIN, "mva-pca"), counts, "--scan", "22", "--norm", "I0",
+                        "--method", "exact", "-k", "5", "-q", "-o", out],
+                       capture_output=True, text=True)
+    ok = r.returncode == 0
+    if ok:
+        import h5py
+        xc = nx - nx.mean(0)
+        ev, v = numpy.linalg.eigh(xc.T @ xc / (nx.shape[0] - 1))
+        ev, v = ev[::-1][:5], v[:, ::-1][:, :5]
+        with h5py.File(out, "r") as f:
+            e = f[f.attrs["default"]]
+            got, sp = e["eigenvalues"][()][:5], e["eigenspectra/data"][()][:5]
+        ok = numpy.allclose(got, ev, rtol=1e-10, atol=0)
+        for k in range(5):
+            ok = ok and abs(abs(numpy.dot(sp[k], v[:, k])) / numpy.linalg.norm(sp[k]) - 1) < 1e-8
+    check(ok, "33id counts --scan 22 --norm I0: exact PCA == numpy eigh (1e-10) %s"
+          % r.stderr.strip())
+
+    # a malformed scan: one spectrum taken out of scan 5 (its point at line L has none)
+    lines = open(counts).read().split("\n")
+    at = [i for i, l in enumerate(lines) if l.startswith("@")][mine[0]["counters"].shape[0] +
+                                                              mine[1]["counters"].shape[0] +
+                                                              mine[2]["counters"].shape[0] +
+                                                              mine[3]["counters"].shape[0] + 10]
+    end = at + 1
+    while lines[end - 1].rstrip().endswith("\\"):
+        end += 1
+    bad = os.path.join(tmp, "33id_bad.spec")
+    open(bad, "w").write("\n".join(lines[:at] + lines[end:]))
+    info, x = mva_run(dump, bad)
+    line = at + 1          # the counter line that lost its spectrum, 1-based, after the cut
+    check(x.shape[0] == 4130 - 31 and info["warnings"][0] ==
+          "line %d (scan 5): this counter line has 0 MCA spectra beside it, the points before "
+          "it 1 (every point must have the same number): scan skipped" % line,
+          "33id with scan 5 broken: skipped, the warning says where: %s" % info["warnings"][:1])
+    msg = mva_fails(dump, bad, scan=5)
+    check(msg.endswith("33id_bad.spec: line %d (scan 5): this counter line has 0 MCA spectra "
+                       "beside it, the points before it 1 (every point must have the same "
+                       "number)" % line), "33id with scan 5 broken, --scan 5: an error: %s" % msg)
+
+
 def mva_timings(path, block=256):
     """Index (open) and parse (read every pixel) times of mva_spec_open through ctypes."""
     lib = ctypes.CDLL(os.path.join(ROOT, "build/lib/libmva.so"))
@@ -282,6 +492,7 @@ def main():
     try:
         dump = build_dump(tmp)
         run_checks(dump, tmp)
+        run_real_checks(dump, tmp)
         if a.bench:
             bench(dump, a.bench)
     finally:
