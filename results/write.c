@@ -17,7 +17,11 @@
  *     (@version)
  *     process                NXprocess: program, version, date, command_line (when given),
  *                            input_file, input_dataset, input_format, input_dtype,
- *                            input_shape (rows, cols, channels), input_calibration (a, b, c)
+ *                            input_shape (rows, cols, channels), input_calibration (a, b, c),
+ *                            input_axes (stored axis order); the reader stage when it acted:
+ *                            input_layout, input_elements, input_normalisation (terms, the
+ *                            factors' source paths, references, masked pixels), input_snake,
+ *                            input_warnings
  *                            @units=keV when the input has one
  *       parameters           NXparameters: one string dataset per mva_param ('/' in a key
  *                            becomes '_', a repeated key gets _1, _2, ...)
@@ -146,6 +150,24 @@ static int write_params(wctx *c, hid_t proc, const mva_param *params, size_t n)
     return rc;
 }
 
+/* What the reader stage did (mva_stack_info): each text that is not empty. */
+static int write_stage(wctx *c, hid_t g, const mva_stack_info *in)
+{
+    const struct {
+        const char *name, *text;
+    } rows[] = {{"input_axes", in->layout},
+                {"input_layout", in->layout_name},
+                {"input_elements", in->elements},
+                {"input_normalisation", in->norm},
+                {"input_snake", in->snake == MVA_SNAKE_ON ? "odd rows reversed" : ""},
+                {"input_warnings", in->warnings}};
+    int rc = MVA_OK;
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0] && rc == MVA_OK; k++)
+        if (rows[k].text[0] != '\0')
+            rc = res_dset_str(c, g, rows[k].name, rows[k].text);
+    return rc;
+}
+
 static int write_process(wctx *c, hid_t entry, const mva_result_spec *s, const char *now)
 {
     hid_t g = -1;
@@ -171,6 +193,8 @@ static int write_process(wctx *c, hid_t entry, const mva_result_spec *s, const c
         rc = res_dset_str(c, g, "input_dtype", mva_dtype_name(in->dtype));
     if (rc == MVA_OK)
         rc = res_dset_sizes(c, g, "input_shape", 1, three, shape);
+    if (rc == MVA_OK)
+        rc = write_stage(c, g, in);
     if (rc == MVA_OK && in->calib.known) {
         double abc[3] = {in->calib.a, in->calib.b, in->calib.c};
         rc = res_dset_f64(c, g, "input_calibration", 1, three, abc);

@@ -78,6 +78,23 @@ grep -q "^norm .*; 2 pixels masked (factor zero, negative or not a number)$" "$T
     grep -q "28 valid, 2 masked" "$T/holes.txt" && ok "summary: masked pixels counted" ||
     ko "summary masked: $(cat "$T/holes.txt")"
 
+check "provenance: the process group records the normalisation and the snake" <<'PYEOF'
+import sys, h5py
+t = sys.argv[1]
+def proc(name):
+    with h5py.File(f"{t}/{name}.h5", "r") as f:
+        g = f[f.attrs["default"]]["process"]
+        return {k: g[k].asstr()[()] for k in g if k.startswith("input_") and g[k].dtype.kind == "O"}
+p = proc("i0")
+assert p["input_normalisation"].startswith("divided by monitor /i0, times "), p
+assert p["input_axes"] == "rows,cols,channels" and "input_snake" not in p, p
+p = proc("terms")
+assert p["input_normalisation"].startswith("multiplied by dead-time factors /dtc; divided "
+                                           "by live time /lt, times 2 (given)"), p
+assert proc("snake")["input_snake"] == "odd rows reversed"
+assert "; 2 pixels masked" in proc("holes")["input_normalisation"]
+PYEOF
+
 # ---- refusals ----
 expect_fail "--norm factor of the wrong shape" \
     "map.h5::/bad has shape (5, 6); a per-pixel factor of this 6 x 5 map must be (30), (6, 5)" \
@@ -116,6 +133,17 @@ with h5py.File(f"{t}/b.h5", "r") as f:
     got = f[f.attrs["default"]]["roi/A/raw"][()]
 want = b[100:301].sum(0) / lt
 assert np.allclose(got, want, rtol=1e-12, atol=0), abs(got - want).max()
+PYEOF
+    check "real file: provenance names the layout, the elements and the live times used" <<'PYEOF'
+import sys, h5py
+t = sys.argv[1]
+with h5py.File(f"{t}/lt.h5", "r") as f:
+    g = f[f.attrs["default"]]["process"]
+    p = {k: g[k].asstr()[()] for k in g if k.startswith("input_") and g[k].dtype.kind == "O"}
+assert p["input_layout"].startswith("MAPS_RAW"), p
+assert p["input_elements"] == "sum of 4 elements: data_a, data_b, data_c, data_d", p
+assert p["input_normalisation"].startswith("divided by live time /MAPS_RAW/livetime "
+                                           "(one per element), times "), p
 PYEOF
     check "real file: PC1 is column 0 (live time 1.2 s) raw, not once normalised" <<'PYEOF'
 import sys, h5py, numpy as np
