@@ -4,29 +4,8 @@
 # h5py replicas of the facility layouts (tests/interop/make_layouts.py) read right, and the
 # inputs that used to give a wrong answer with exit 0 now refused with their message.
 set -u
-BUILD=${BUILD:-build}
-BIN=${MVA_BIN:-$BUILD/bin}
-PY=/usr/bin/python3
-T=$(mktemp -d /tmp/mva-layouts-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0
-ok() { echo "ok   $1"; }
-ko() { echo "FAIL $1"; fails=$((fails + 1)); }
-expect_fail() {
-    name=$1 pat=$2
-    shift 2
-    if "$@" >"$T/stdout" 2>"$T/stderr"; then
-        ko "$name: exit status 0"
-    elif ! grep -q -- "$pat" "$T/stderr"; then
-        ko "$name: stderr lacks '$pat': $(cat "$T/stderr")"
-    else
-        ok "$name"
-    fi
-}
-check() { # check NAME: runs the python on stdin with argv T REAL
-    if $PY - "$T" "$REAL" >"$T/py.txt" 2>&1; then ok "$1"; else ko "$1: $(tail -3 "$T/py.txt")"; fi
-}
-
+CLI_TAG=layouts
+. "$(dirname "$0")/../util/cli.sh"
 REAL=$(dirname "$0")/../../../shared/realdata/2xfm_0011_2xfm3__0.h5
 [ -f "$REAL" ] || REAL=../shared/realdata/2xfm_0011_2xfm3__0.h5
 $PY tests/interop/make_layouts.py "$T" || ko "make_layouts.py"
