@@ -119,7 +119,7 @@ static int choose_entry(hid_t file, const char *path, const char *entry, rpt_inf
     if (rc == MVA_OK && strlen(name) >= sizeof in->entry)
         rc = mva_error_set(err, MVA_ERANGE, "%s: entry name %s too long", path, name);
     if (rc == MVA_OK)
-        snprintf(in->entry, sizeof in->entry, "%s", name);
+        memcpy(in->entry, name, strlen(name) + 1);
     return rc;
 }
 
