@@ -1,6 +1,6 @@
 /*
  * W (n x k): in memory when it fits the memory budget, else in a scratch HDF5 dataset
- * (io/scratch.c) that the passes read and write one block of rows at a time, so that memory
+ * (src/scratch.c) that the passes read and write one block of rows at a time, so that memory
  * stays the block buffers plus k x p whatever the number of pixels.  Every computation on W
  * goes through windows of rows, in pixel order, the same way in memory and on disk: both give
  * the same bits.
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "../io/scratch.h"
+#include "scratch.h"
 
 /* Rows per window of a sweep over the scratch (k doubles each). */
 #define W_SWEEP_ROWS 8192

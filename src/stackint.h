@@ -1,4 +1,4 @@
-/* Internal to the library: what a reader wrapping another one (io/spill.c) needs of a stack. */
+/* Internal to the library: what a reader wrapping another one (src/spill.c) needs of a stack. */
 #ifndef MVA_STACKINT_H
 #define MVA_STACKINT_H
 

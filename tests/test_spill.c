@@ -1,4 +1,4 @@
-/* The spill (io/spill.c): after a first pass, the values come back from the copy bit for bit,
+/* The spill (src/spill.c): after a first pass, the values come back from the copy bit for bit,
  * for every stored type and in blocks unlike the first pass's, while the input itself is no
  * longer read, whichever narrow type each block took; a first pass that starts inside
  * the map or stops early copies what it read; the scratch file leaves nothing behind. */

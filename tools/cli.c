@@ -6,14 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
-#ifdef __linux__
-#include <sys/vfs.h>
-#endif
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "scratch.h"
 #include "combine.h"
 #include "numparse.h"
 #include "par.h"
@@ -449,61 +446,13 @@ int tool_open_input(tool_par *par, cli_common *c, const char *input, mva_stack *
     return rc;
 }
 
-/* A tmpfs or ramfs directory: a copy there would be memory that grows with the map.  Only
- * taken when asked for by name (--scratch). */
-static int in_memory_fs(const char *dir)
-{
-#ifdef __linux__
-    struct statfs f;
-    return statfs(dir, &f) == 0 &&
-           ((unsigned long)f.f_type == 0x01021994ul || (unsigned long)f.f_type == 0x858458f6ul);
-#else
-    (void)dir;
-    return 0;
-#endif
-}
-
-/* Where scratch files go: --scratch, else $TMPDIR, else /tmp (as io/scratch.c decides). */
-static const char *scratch_dir(const cli_common *c)
-{
-    const char *dir = c->scratch;
-    if (dir == NULL || dir[0] == '\0')
-        dir = getenv("TMPDIR");
-    return dir == NULL || dir[0] == '\0' ? "/tmp" : dir;
-}
-
 void cli_spill(cli_common *c, mva_stack *s)
 {
-    const mva_stack_info *in = mva_stack_get_info(s);
-    double values = (double)in->rows * (double)in->cols * (double)in->channels *
-                    (double)mva_dtype_size(in->dtype);
-    int costly = strcmp(in->format, "spec") == 0 ||
-                 (in->stored_bytes > 0 && (double)in->stored_bytes < 0.9 * values);
-    c->spilled = 0;
-    if (c->no_spill || !costly)
-        return;
-    const char *dir = scratch_dir(c);
-    uint64_t need = mva_stack_spill_bytes(s);
-    struct statvfs v;
-    if (statvfs(dir, &v) != 0 || (double)v.f_bavail * (double)v.f_frsize < 2.0 * (double)need) {
-        if (c->verbose)
-            fprintf(stderr, "%s: no spill: %s has no room for twice %.1f MB\n", c->prog, dir,
-                    (double)need / 1e6);
-        return;
-    }
-    if (c->scratch == NULL && in_memory_fs(dir)) {
-        if (c->verbose)
-            fprintf(stderr, "%s: no spill: %s is in memory (tmpfs); name a directory on disk "
-                    "with --scratch\n", c->prog, dir);
-        return;
-    }
-    mva_error err = {0, ""};
-    if (mva_stack_spill(s, c->scratch, &err) != MVA_OK) {
-        if (c->verbose)
-            fprintf(stderr, "%s: no spill: %s\n", c->prog, err.msg);
-        return;
-    }
-    c->spilled = 1;
+    char why[MVA_ERROR_MSG_MAX + 128];
+    c->spilled = !c->no_spill && mva_stack_spill_auto(s, c->scratch, why, sizeof why) == 1;
+    if (!c->no_spill && !c->spilled && why[0] != '\0' && c->verbose)
+        fprintf(stderr, "%s: no spill: %s%s\n", c->prog, why,
+                strstr(why, "tmpfs") ? " with --scratch" : "");
 }
 
 void cli_spill_summary(const cli_common *c, const mva_stack *s, char *buf, size_t cap)
@@ -512,5 +461,5 @@ void cli_spill_summary(const cli_common *c, const mva_stack *s, char *buf, size_
         snprintf(buf, cap, "%s", "");
     else
         snprintf(buf, cap, "spill      %.1f MB copy of the values in %s, read by the passes "
-                 "after the first\n", (double)mva_stack_spill_used(s) / 1e6, scratch_dir(c));
+                 "after the first\n", (double)mva_stack_spill_used(s) / 1e6, mva_scratch_dir(c->scratch));
 }

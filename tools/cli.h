@@ -138,10 +138,9 @@ enum {
     "  --scratch DIR          directory for scratch files (default $TMPDIR, else /tmp)\n"     \
     "  --no-spill             decode the input on every pass instead\n"
 
-/* After opening: spills s (mva_stack_spill) when the input is compressed (fewer bytes stored
- * than the values take) or SPEC text, --no-spill is not given and the scratch directory has
- * room for twice the copy and is not in memory (tmpfs), unless named; sets c->spilled.  A spill that cannot be made is skipped (said
- * with -v): the passes decode the input instead. */
+/* After opening: unless --no-spill, spills s by the library's rule (mva_stack_spill_auto,
+ * --scratch as its dir); sets c->spilled.  A spill that cannot be made is skipped (said with
+ * -v): the passes decode the input instead. */
 void cli_spill(cli_common *c, mva_stack *s);
 
 /* The summary line about the spill of s ("" when there was none) into buf. */

@@ -184,6 +184,17 @@ int mva_stack_read(mva_stack *s, size_t first, size_t count, double *out, mva_er
  */
 int mva_stack_spill(mva_stack *s, const char *dir, mva_error *err);
 
+/*
+ * The spill when it pays, as the tools decide: s is spilled (mva_stack_spill) when its input
+ * costs more to decode than plain values (SPEC text, or compressed HDF5 or EDF), the scratch
+ * directory has room for twice mva_stack_spill_bytes(s), and -- when dir is NULL or "" so that
+ * $TMPDIR or /tmp is used -- that directory is not in memory (tmpfs: the copy would be memory
+ * growing with the map; a dir named by the caller is taken as it is).  Returns 1 when s was
+ * spilled, 0 when not; why (cap bytes, may be NULL) then says why in one line, "" when the
+ * input is cheap.  Never fails: a spill that cannot be made leaves s as it was.
+ */
+int mva_stack_spill_auto(mva_stack *s, const char *dir, char *why, size_t cap);
+
 /* Disk the copy may take (every value in its stored type), and the bytes it took so far: each
  * block goes in the narrowest of uint8, uint16 and its stored type that holds it (0 when s is
  * not spilled). */

@@ -1,7 +1,7 @@
-/* Scratch matrices in an unlinked HDF5 file, read and written by rows (io/scratch.c).  Internal
+/* Scratch matrices in an unlinked HDF5 file, read and written by rows (src/scratch.c).  Internal
  * to the library. */
-#ifndef MVA_IO_SCRATCH_H
-#define MVA_IO_SCRATCH_H
+#ifndef MVA_SCRATCH_H
+#define MVA_SCRATCH_H
 
 #include <stddef.h>
 
@@ -28,6 +28,9 @@ int mva_scratch_write(mva_scratch *s, size_t first, size_t count, const void *bu
 int mva_scratch_pread(mva_scratch *s, size_t pos, size_t len, void *buf, mva_error *err);
 int mva_scratch_pwrite(mva_scratch *s, size_t pos, size_t len, const void *buf,
                        mva_error *err);
+
+/* The directory scratch files go to: dir, else $TMPDIR, else /tmp. */
+const char *mva_scratch_dir(const char *dir);
 
 /* The name the file had (for messages). */
 const char *mva_scratch_name(const mva_scratch *s);

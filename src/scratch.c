@@ -67,6 +67,13 @@ int mva_scratch_create(mva_scratch **out, const char *dir, const char *what, siz
     return mva_scratch_create_bytes(out, dir, what, rows, row_bytes, err);
 }
 
+const char *mva_scratch_dir(const char *dir)
+{
+    if (dir == NULL || dir[0] == '\0')
+        dir = getenv("TMPDIR");
+    return dir == NULL || dir[0] == '\0' ? "/tmp" : dir;
+}
+
 int mva_scratch_create_bytes(mva_scratch **out, const char *dir, const char *what, size_t rows,
                              size_t row_bytes, mva_error *err)
 {
@@ -75,10 +82,7 @@ int mva_scratch_create_bytes(mva_scratch **out, const char *dir, const char *wha
     if (mva_size_mul(rows, row_bytes, &bytes) != MVA_OK || (off_t)bytes < 0)
         return mva_error_set(err, MVA_ERANGE, "scratch for %s: %zu rows of %zu bytes is too "
                              "large", what, rows, row_bytes);
-    if (dir == NULL || dir[0] == '\0')
-        dir = getenv("TMPDIR");
-    if (dir == NULL || dir[0] == '\0')
-        dir = "/tmp";
+    dir = mva_scratch_dir(dir);
     mva_scratch *s = calloc(1, sizeof *s);
     if (s == NULL)
         return mva_error_set(err, MVA_ENOMEM, "out of memory");
