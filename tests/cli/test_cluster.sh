@@ -4,14 +4,8 @@
 # index), each cluster's spectra must be numpy's mean / sum / max over its pixels, the labels
 # must not depend on the run or the block size, and bad input must fail with a message.
 set -u
-BUILD=${BUILD:-build}
-BIN="$BUILD/bin"
-PY=/usr/bin/python3
-T=$(mktemp -d /tmp/mva-cluster-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0
-ok() { echo "ok   $1"; }
-ko() { echo "FAIL $1"; fails=$((fails + 1)); }
+CLI_TAG=cluster
+. "$(dirname "$0")/../util/cli.sh"
 
 "$BIN/mva-gen" -q --rows 60 --cols 80 --channels 1000 --b 0.02 --seed 3 -o "$T/map.h5" || ko "mva-gen"
 "$BIN/mva-pca" "$T/map.h5" -k 4 --poisson -q -o "$T/res.h5" || ko "mva-pca"
@@ -112,11 +106,6 @@ assert e['cluster_sizes'][()].sum() == 4799 and e['n_valid_pixels'][()] == 4799"
     ok "a NaN pixel gets no label" || ko "NaN pixel"
 
 # Errors, by message.
-expect_fail() { # description, expected message, command...
-    d=$1 msg=$2; shift 2
-    if "$@" >"$T/err.out" 2>&1; then ko "$d: succeeded"; return; fi
-    if grep -q -- "$msg" "$T/err.out"; then ok "$d"; else ko "$d: $(cat "$T/err.out")"; fi
-}
 expect_fail "-c 0" "-c" "$BIN/mva-cluster" "$T/res.h5" -c 0
 expect_fail "-c text" "-c 'x'" "$BIN/mva-cluster" "$T/res.h5" -c x
 expect_fail "-k beyond the entry" "-k 9: $T/res.h5::/mva_pca holds 4 components" \

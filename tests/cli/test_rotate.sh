@@ -3,14 +3,8 @@
 # same eigenspectra (1e-10), FastICA against scikit-learn's FastICA on the same whitened
 # scores, and FastICA recovering known independent sources from a map (|corr| >= 0.99).
 set -u
-BUILD=${BUILD:-build}
-BIN="$BUILD/bin"
-PY=/usr/bin/python3
-T=$(mktemp -d /tmp/mva-rotate-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0
-ok() { echo "ok   $1"; }
-ko() { echo "FAIL $1"; fails=$((fails + 1)); }
+CLI_TAG=rotate
+. "$(dirname "$0")/../util/cli.sh"
 
 "$BIN/mva-gen" -q --rows 60 --cols 80 --channels 1000 --b 0.02 --seed 5 -o "$T/map.h5" || ko "mva-gen"
 "$BIN/mva-pca" "$T/map.h5" -k 4 --poisson --rotate varimax --ica -o "$T/res.h5" >"$T/out.txt" || ko "mva-pca --rotate --ica"
