@@ -822,6 +822,25 @@ static void test_spec_rejects_detector_out_of_range(void **state)
                "(0-1)", NULL);
 }
 
+static void test_spec_sum_of_detectors_with_different_calibrations_is_said(void **state)
+{
+    (void)state;
+    char path[512];
+    put_two_detectors(path, "twocal.spec", 4, 6, 1); /* #@CALIB 1 0.1 0 and 2 0.2 0 */
+    mva_stack *s = open_ok(path, NULL);               /* the default: their sum */
+    const mva_stack_info *in = mva_stack_get_info(s);
+    assert_string_equal(in->path, "scan 3, sum of 2 detectors");
+    assert_true(in->calib.known && in->calib.a == 1.0 && in->calib.b == 0.1);
+    warns(s, "the detectors summed have different calibrations (#@CALIB of detector 0 on line "
+             "6, of detector 1 on line 8): the sum blurs the peaks; the calibration used is "
+             "detector 0's (line 6); --detector N reads one");
+    mva_stack_close(s);
+    put_two_detectors(path, "twosame.spec", 4, 6, 0); /* one #@CALIB for both: nothing said */
+    s = open_ok(path, NULL);
+    assert_string_equal(mva_stack_get_info(s)->warnings, "");
+    mva_stack_close(s);
+}
+
 /* ---- calibration and channels ---- */
 
 static void test_spec_calibration_from_calib_line(void **state)
@@ -1220,6 +1239,7 @@ int main(void)
         cmocka_unit_test(test_spec_list_describes_every_scan),
         cmocka_unit_test(test_spec_chann_gives_the_channels_stored),
         cmocka_unit_test(test_spec_norm_by_a_counter),
+        cmocka_unit_test(test_spec_sum_of_detectors_with_different_calibrations_is_said),
         cmocka_unit_test(test_spec_norm_refuses_columns_that_disagree),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
