@@ -633,6 +633,14 @@ int mva_stage_apply(mva_stack **s, const mva_open_opts *opts, mva_error *err)
     if (opts == NULL)
         return MVA_OK;
     const mva_stack_info *in = mva_stack_get_info(*s);
+    /* The SPEC and HDF5 readers take --scan (or refuse it themselves); any other reader
+     * has no scans, and an option that does not apply is an error, never ignored. */
+    if (opts->scan != NULL && strcmp(in->format, "spec") != 0 && strcmp(in->format, "hdf5") != 0) {
+        rc = mva_error_set(err, MVA_EINVAL, "%s: --scan %s: scans are chosen in SPEC files and "
+                           "ESRF BLISS HDF5 files; this %s input has none", in->source,
+                           opts->scan, in->format);
+        goto fail;
+    }
     if (opts->detector != NULL && in->elements[0] == '\0') {
         unsigned char one;
         rc = mva_detector_select(opts->detector, 1, &one, err);

@@ -48,6 +48,12 @@ for f in $INPUTS; do
     "$BIN/mva-pca" "$T/$f" -k 3 --method exact -q -o "$T/$f-pca.h5" || ko "mva-pca $f"
     "$BIN/mva-pca" "$T/$f" -k 3 --method randomized -q -o "$T/$f-rpca.h5" || ko "mva-pca randomized $f"
 done
+for f in row_0000.edf cube.edf; do
+    if "$BIN/mva-roi" "$T/$f" --scan 1 --roi 10:20 --csv >/dev/null 2>"$T/scan.err"; then
+        ko "--scan on EDF $f accepted"
+    elif grep -q "this edf input has none" "$T/scan.err"; then ok "--scan on EDF $f refused"
+    else ko "--scan on EDF $f: unexpected message: $(cat "$T/scan.err")"; fi
+done
 for f in row_0000.edf cube.edf map.spec; do
     if cmp -s "$T/map.h5.csv" "$T/$f.csv"; then ok "ROI images of $f identical to HDF5"; else ko "ROI images of $f differ from HDF5"; fi
 done
