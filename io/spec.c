@@ -13,6 +13,7 @@
  * decimal fast path for floats.  Numbers never go through the process locale.
  */
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <locale.h>
 #include <stdarg.h>
@@ -334,6 +335,11 @@ static int spec_read(void *self, size_t first, size_t count, double *out, mva_er
                              (unsigned long long)r->ix.mca[r->pt[first]]);
     for (size_t i = 0; i < count; i++) {
         double *o = out + i * r->p;
+        if (first + i >= r->n) { /* not reached by an aborted mesh: masked */
+            for (size_t c = 0; c < r->p; c++)
+                o[c] = NAN;
+            continue;
+        }
         uint64_t m = r->pt[first + i];
         for (size_t d = 0; d < r->ndet_read; d++) {
             int rc = parse_spectrum(r, r->map + r->ix.mca[m + r->det[d]], o, d > 0, err);
@@ -637,8 +643,9 @@ static int scan_channels(const spec_reader *r, const spec_scan *sc, size_t det, 
  * "mesh m1 a b n1 m2 c d n2 t": m1 moves fastest, n1 intervals, so (n2 + 1) rows of
  * (n1 + 1) points.  Only commands whose name ends in "mesh" (mesh, dmesh, amesh, ...) and
  * whose arguments have this structure count: motor names that are not numbers, numbers,
- * interval counts that are integers.  A mesh cut short counts when it stopped at the end of
- * a row.  Returns 1 and the shape, 0 when the command is not such a mesh.
+ * interval counts that are integers.  A mesh cut short (an aborted scan) keeps whole rows:
+ * the pixels it did not reach are read as NaN, which the pass engine masks.  Returns 1 and the
+ * shape, 0 when the command is not such a mesh.
  */
 static int mesh_shape(const spec_reader *r, const char *s, size_t points, size_t *rows,
                       size_t *cols)
@@ -666,8 +673,8 @@ static int mesh_shape(const spec_reader *r, const char *s, size_t points, size_t
         *cols = n1 + 1;
         return 1;
     }
-    if (points < full && points % (n1 + 1) == 0) {
-        *rows = points / (n1 + 1);
+    if (points < full) {
+        *rows = points / (n1 + 1) + (points % (n1 + 1) != 0);
         *cols = n1 + 1;
         return 1;
     }
@@ -1029,7 +1036,7 @@ static int index_pixels(spec_reader *r, const plan *pl, mva_error *err)
 
 /* The map shape: a single chosen scan's mesh command, else one row per scan when the chosen
  * scans have the same length, else one row; opts->rows x cols overrides. */
-static int set_shape(const spec_reader *r, const plan *pl, const mva_open_opts *opts,
+static int set_shape(spec_reader *r, const plan *pl, const mva_open_opts *opts,
                      mva_stack_info *info, mva_error *err)
 {
     size_t rows = 1, cols = r->n;
@@ -1038,7 +1045,12 @@ static int set_shape(const spec_reader *r, const plan *pl, const mva_open_opts *
     for (size_t k = 1; k < pl->nscan; k++)
         equal = equal && r->ix.scan[pl->scan[k]].points == first->points;
     if (pl->nscan == 1 && mesh_shape(r, r->map + first->hdr, r->n, &rows, &cols)) {
-        /* shape from the command */
+        char key[LABEL_MAX] = "?";
+        spec_scan_key(&r->ix, first, key);
+        if (rows * cols > r->n)
+            warn(r, "scan %s: the mesh stopped after %zu points, in row %zu of %zu points; "
+                 "the %zu pixels it did not reach are masked (NaN)", key, r->n, rows, cols,
+                 rows * cols - r->n);
     } else if (pl->nscan > 1 && equal) {
         rows = pl->nscan;
         cols = first->points;
@@ -1362,6 +1374,7 @@ static int scan_counter(const spec_reader *r, const spec_scan *sc, const char *n
 typedef struct norm_ctx {
     const spec_reader *r;
     const plan *pl;
+    size_t rows, cols; /* the map; more pixels than spectra for an aborted mesh */
 } norm_ctx;
 
 /* mva_norm_resolve_fn: a name of --norm is a counter of the scans' #L line. */
@@ -1370,9 +1383,12 @@ static int resolve_counter(void *ctx, const mva_norm_term *t, double **v, size_t
 {
     const norm_ctx *c = ctx;
     const spec_reader *r = c->r;
-    double *x = malloc((r->n ? r->n : 1) * sizeof *x);
+    size_t npix = c->rows * c->cols > r->n ? c->rows * c->cols : r->n;
+    double *x = malloc((npix ? npix : 1) * sizeof *x);
     if (x == NULL)
         return mva_error_set(err, MVA_ENOMEM, "%s: out of memory", r->file_name);
+    for (size_t j = r->n; j < npix; j++) /* pixels an aborted mesh did not reach */
+        x[j] = NAN;
     size_t i = 0, col[COLS_MAX];
     char all[768];
     for (size_t k = 0; k < c->pl->nscan; k++) {
@@ -1406,7 +1422,7 @@ static int set_norm(spec_reader *r, const plan *pl, const mva_open_opts *opts,
 {
     if (opts->norm == NULL)
         return MVA_OK;
-    norm_ctx ctx = {r, pl};
+    norm_ctx ctx = {r, pl, info->rows, info->cols};
     return mva_norm_build(opts->norm, r->file_name, info->rows, info->cols, 1, NULL,
                           resolve_counter, &ctx, &r->weight, info->norm, sizeof info->norm,
                           err);

@@ -15,8 +15,8 @@
  *    A named scan that cannot be read is an error (file, line, why); one of the whole file is
  *    skipped with a warning; scans without MCA data are left out.
  *  - map shape: a single chosen scan whose command ends in "mesh" with arguments
- *    "m1 a b n1 m2 c d n2 t": (n2 + 1) rows x (n1 + 1) columns (fewer whole rows when cut
- *    short); else one row per scan when the chosen scans have the same length; else one row.
+ *    "m1 a b n1 m2 c d n2 t": (n2 + 1) rows x (n1 + 1) columns (when cut short, the rows it
+ *    started, the pixels it did not reach read as NaN and said in info.warnings); else one row per scan when the chosen scans have the same length; else one row.
  *    opts->rows/cols override it.
  *  - detectors: opts->detector (combine.h's syntax; default the sum of all MCAs of a point).
  *  - channels: "#@CHANN n first last step" holds channels first..last by step (n is the MCA's

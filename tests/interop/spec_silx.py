@@ -370,6 +370,18 @@ def run_real_checks(dump, tmp):
     silx22 = numpy.array([sf["22.1"].mca[i] for i in range(121)])
     check((info["rows"], info["cols"]) == ("11", "11") and numpy.array_equal(x, s22["spectra"])
           and numpy.array_equal(x, silx22), "33id counts --scan 22: 11 x 11 mesh == silx == numpy")
+    # scan 29 is a mesh aborted after 81 of its 121 points: whole rows, the rest NaN (masked)
+    info, x = mva_run(dump, counts, scan=29)
+    s29 = mine[28]["spectra"]
+    check((info["rows"], info["cols"]) == ("8", "11") and len(s29) == 81
+          and numpy.array_equal(x[:81], s29) and numpy.isnan(x[81:]).all()
+          and any("scan 29: the mesh stopped after 81 points, in row 8 of 11 points; the 7 "
+                  "pixels it did not reach are masked (NaN)" in w for w in info["warnings"]),
+          "33id counts --scan 29: aborted mesh as 8 x 11, the 7 pixels not reached NaN, said")
+    info, x = mva_run(dump, counts, scan=29, norm="I0")
+    i0 = mine[28]["counters"][:, mine[28]["labels"].index("I0")]
+    check(numpy.allclose(x[:81], s29 * (i0.mean() / i0)[:, None], rtol=1e-12, atol=0)
+          and numpy.isnan(x[81:]).all(), "33id counts --scan 29 --norm I0: reached pixels == numpy")
     info, x = mva_run(dump, counts, scan="26,28:30")
     want = numpy.concatenate([mine[k]["spectra"] for k in (25, 27, 28, 29)])
     check(numpy.array_equal(x, want) and info["path"].startswith("scans 26,28,29,30"),
