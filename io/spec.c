@@ -373,7 +373,20 @@ static void spec_close(void *self)
     free(r);
 }
 
-static const mva_reader_ops spec_ops = {"spec", spec_read, spec_close, NULL};
+/* mva_reader_ops.noise: one weight scales a pixel (the sum of its detectors), so its Poisson
+ * variance factor is that weight; raw counts (no --norm) have 1. */
+static int spec_noise(void *self, size_t first, size_t count, double *factor, mva_error *err)
+{
+    (void)err;
+    const spec_reader *r = self;
+    for (size_t i = 0; i < count; i++) {
+        double w = r->weight != NULL && first + i < r->n ? r->weight[first + i] : 1.0;
+        factor[i] = isfinite(w) && w > 0.0 ? w : 1.0;
+    }
+    return MVA_OK;
+}
+
+static const mva_reader_ops spec_ops = {"spec", spec_read, spec_close, spec_noise};
 
 /* ---- content check ---- */
 

@@ -508,6 +508,11 @@ static void test_spec_norm_by_a_counter(void **state)
             assert_true(fabs(x[i * 3 + c] - want) <= 1e-12 * fabs(want));
         }
     free(x);
+    /* the Poisson variance factor of a pixel scaled by one weight w is w */
+    double f[6];
+    assert_int_equal(mva_stack_noise(s, 0, 6, f, NULL), 1);
+    for (size_t i = 0; i < 6; i++)
+        assert_true(fabs(f[i] - 350.0 / (100.0 * (double)(i + 1))) <= 1e-15 * f[i]);
     mva_stack_close(s);
     o.norm = "i0@1000"; /* any case when the exact name is not a column; a reference */
     o.scan = "2";
