@@ -113,8 +113,88 @@ int mva_result_image_read(const char *results, const char *entry, const char *sp
     return rc;
 }
 
+/* A recorded reader option, into text; NULL when the entry has none. */
+static const char *recorded(hid_t f, const char *ent, const char *key, char **text,
+                            size_t *left)
+{
+    char path[1400];
+    snprintf(path, sizeof path, "/%s/process/parameters/reader_%s", ent, key);
+    if (*left < 2 || !h5u_exists(f, path) || h5u_dset_str_read(f, path, *text, *left) != 0)
+        return NULL;
+    const char *v = *text;
+    size_t len = strlen(v) + 1;
+    *text += len;
+    *left -= len;
+    return v;
+}
+
+static int bad_option(const char *results, const char *ent, const char *key, const char *v,
+                      mva_error *err)
+{
+    return mva_error_set(err, MVA_EFORMAT, "%s: /%s/process/parameters/reader_%s: '%s' is "
+                         "not a reader option mva wrote", results, ent, key, v);
+}
+
+/* The recorded reader options into the fields of o the caller left unset. */
+static int read_reader_opts(hid_t f, const char *results, const char *ent, mva_open_opts *o,
+                            char *text, size_t left, mva_error *err)
+{
+    const char *v;
+    if (o->detector == NULL)
+        o->detector = recorded(f, ent, "detector", &text, &left);
+    if (o->norm == NULL)
+        o->norm = recorded(f, ent, "norm", &text, &left);
+    if (o->scan == NULL)
+        o->scan = recorded(f, ent, "scan", &text, &left);
+    if (o->snake == MVA_SNAKE_AUTO && (v = recorded(f, ent, "snake", &text, &left)) != NULL) {
+        if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+            return bad_option(results, ent, "snake", v, err);
+        o->snake = v[1] == 'n' ? MVA_SNAKE_ON : MVA_SNAKE_OFF;
+    }
+    if (o->channel_axis == MVA_AXIS_AUTO &&
+        (v = recorded(f, ent, "channel_axis", &text, &left)) != NULL) {
+        if (strcmp(v, "first") != 0 && strcmp(v, "last") != 0)
+            return bad_option(results, ent, "channel_axis", v, err);
+        o->channel_axis = v[0] == 'f' ? MVA_AXIS_FIRST : MVA_AXIS_LAST;
+    }
+    if (o->rows == 0 && o->cols == 0 && (v = recorded(f, ent, "shape", &text, &left)) != NULL) {
+        char r[32], c[32];
+        const char *x = strchr(v, 'x');
+        if (x == NULL || (size_t)(x - v) >= sizeof r || strlen(x + 1) >= sizeof c)
+            return bad_option(results, ent, "shape", v, err);
+        memcpy(r, v, (size_t)(x - v));
+        r[x - v] = '\0';
+        memcpy(c, x + 1, strlen(x + 1) + 1);
+        if (mva_parse_size(r, &o->rows) != 0 || mva_parse_size(c, &o->cols) != 0)
+            return bad_option(results, ent, "shape", v, err);
+    }
+    if (!o->calib.known && (v = recorded(f, ent, "calib", &text, &left)) != NULL) {
+        double abc[3];
+        char part[3][40];
+        const char *at = v;
+        for (int k = 0; k < 3; k++) {
+            const char *end = k < 2 ? strchr(at, ',') : at + strlen(at);
+            if (end == NULL || (size_t)(end - at) >= sizeof part[k])
+                return bad_option(results, ent, "calib", v, err);
+            memcpy(part[k], at, (size_t)(end - at));
+            part[k][end - at] = '\0';
+            if (mva_parse_double(part[k], &abc[k]) != 0)
+                return bad_option(results, ent, "calib", v, err);
+            at = end + 1;
+        }
+        o->calib = (mva_calib){1, abc[0], abc[1], abc[2]};
+    }
+    return MVA_OK;
+}
+
 int mva_result_input(const char *results, const char *entry, char *input, size_t cap,
                      mva_error *err)
+{
+    return mva_result_input_opts(results, entry, input, cap, NULL, NULL, 0, err);
+}
+
+int mva_result_input_opts(const char *results, const char *entry, char *input, size_t cap,
+                          mva_open_opts *opts, char *text, size_t text_cap, mva_error *err)
 {
     char ent[RES_ENTRY_MAX + 1], file[4096], dset[1024] = "", fmt[32] = "", path[1400];
     h5u_quiet q;
@@ -138,11 +218,21 @@ int mva_result_input(const char *results, const char *entry, char *input, size_t
         h5u_dset_str_read(f, path, dset, sizeof dset);
         snprintf(path, sizeof path, "/%s/process/input_format", ent);
         h5u_dset_str_read(f, path, fmt, sizeof fmt);
-        if (strcmp(fmt, "hdf5") == 0 && dset[0])
+        /* The input as the user typed it wins: a recognised layout (several element
+         * datasets, a BLISS scan) has no single dataset path to append. */
+        snprintf(path, sizeof path, "/%s/process/parameters/reader_input", ent);
+        char typed[4096] = "";
+        if (h5u_exists(f, path))
+            h5u_dset_str_read(f, path, typed, sizeof typed);
+        if (typed[0])
+            snprintf(input, cap, "%s", typed);
+        else if (strcmp(fmt, "hdf5") == 0 && dset[0])
             snprintf(input, cap, "%s::%s", file, dset);
         else
             snprintf(input, cap, "%s", file);
     }
+    if (rc == MVA_OK && opts != NULL)
+        rc = read_reader_opts(f, results, ent, opts, text, text_cap, err);
     if (f >= 0)
         H5Fclose(f);
     h5u_quiet_off(&q);

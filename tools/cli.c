@@ -130,6 +130,35 @@ int cli_parse_axis(const char *prog, const char *s, int *axis)
     return 0;
 }
 
+size_t cli_reader_params(const cli_common *c, const char *input, mva_param *pr, size_t n,
+                         cli_reader_text *t)
+{
+    const mva_open_opts *o = &c->open;
+    if (input != NULL && c->nlist == 0 && !o->use_pattern)
+        pr[n++] = (mva_param){"reader_input", input};
+    if (o->detector != NULL)
+        pr[n++] = (mva_param){"reader_detector", o->detector};
+    if (o->norm != NULL)
+        pr[n++] = (mva_param){"reader_norm", o->norm};
+    if (o->snake != MVA_SNAKE_AUTO)
+        pr[n++] = (mva_param){"reader_snake", o->snake == MVA_SNAKE_ON ? "on" : "off"};
+    if (o->scan != NULL)
+        pr[n++] = (mva_param){"reader_scan", o->scan};
+    if (o->channel_axis != MVA_AXIS_AUTO)
+        pr[n++] = (mva_param){"reader_channel_axis",
+                              o->channel_axis == MVA_AXIS_FIRST ? "first" : "last"};
+    if (o->rows != 0 || o->cols != 0) {
+        snprintf(t->shape, sizeof t->shape, "%zux%zu", o->rows, o->cols);
+        pr[n++] = (mva_param){"reader_shape", t->shape};
+    }
+    if (o->calib.known) {
+        snprintf(t->calib, sizeof t->calib, "%.17g,%.17g,%.17g", o->calib.a, o->calib.b,
+                 o->calib.c);
+        pr[n++] = (mva_param){"reader_calib", t->calib};
+    }
+    return n;
+}
+
 void cli_common_free(cli_common *c)
 {
     for (size_t i = 0; i < c->nlist; i++)

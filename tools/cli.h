@@ -39,6 +39,18 @@ int cli_parse_args(cli_common *c, int argc, char **argv, const char *shortopts,
                    const struct option *longopts, const char *usage, cli_option_fn tool_option,
                    void *tool, const char **input);
 
+/* The reader options as given (and INPUT as typed), as parameters reader_input,
+ * reader_detector, reader_norm, reader_snake, reader_scan, reader_channel_axis, reader_shape,
+ * reader_calib (those set), appended to pr[n..]; returns the new count (at most
+ * n + CLI_READER_PARAMS).  Recorded with every result, so that mva-select and mva-cluster
+ * reopen the stack as it was analysed (mva_result_input_opts).  t keeps the texts. */
+#define CLI_READER_PARAMS 8
+typedef struct cli_reader_text {
+    char shape[64], calib[96];
+} cli_reader_text;
+size_t cli_reader_params(const cli_common *c, const char *input, mva_param *pr, size_t n,
+                         cli_reader_text *t);
+
 /* Frees what the common options allocated (the --list names). */
 void cli_common_free(cli_common *c);
 

@@ -43,7 +43,7 @@ static const char *usage =
     "                         file's default entry if it holds a PCA, else the first PCA\n"
     "                         entry, else the first NMF entry)\n"
     "  --stack INPUT          the map for the spectra (default: the input the entry\n"
-    "                         records)\n"
+    "                         records, reopened with the reader options it records)\n"
     "  --no-spectra           skip the pass over the map (labels and centroids only)\n"
     "  -o, --output FILE      where to write (default: INPUT itself for a results file, a\n"
     "                         new entry; INPUT's name + _cluster.h5 for a map)\n"
@@ -299,9 +299,11 @@ static void print_summary(const clu_args *a, const scores *sc, const mva_kmeans_
 static int open_map(clu_args *a, const scores *sc, int is_map, mva_stack **s, mva_error *err)
 {
     char input[5200];
+    static char recorded[8192]; /* the recorded options' strings, used by a->c.open */
     const char *path = a->stack;
     if (path == NULL && !is_map) {
-        int rc = mva_result_input(a->input, a->entry, input, sizeof input, err);
+        int rc = mva_result_input_opts(a->input, a->entry, input, sizeof input, &a->c.open,
+                                       recorded, sizeof recorded, err);
         if (rc != MVA_OK)
             return rc;
         path = input;

@@ -272,9 +272,11 @@ int mva_nmf_tool(int argc, char **argv, tool_par *par)
     if (rc != MVA_OK && par)
         par->abort(par, a.c.prog, err.msg);
     if (rc == MVA_OK && root) {
-        mva_param params[16];
+        mva_param params[16 + CLI_READER_PARAMS];
         char buf[7][64];
-        size_t np = record_params(&a, params, buf);
+        cli_reader_text rt;
+        size_t np = cli_reader_params(&a.c, a.input, params, record_params(&a, params, buf),
+                                      &rt);
         mva_result_spec spec = {a.entry, "mva-nmf", cli_command_line(argc, argv),
                                 mva_stack_get_info(s), NULL, NULL, params, np};
         rc = mva_result_write_nmf(out, &spec, m, entry, sizeof entry, &err);

@@ -164,14 +164,16 @@ int mva_roi_tool(int argc, char **argv, tool_par *par)
     if (rc == MVA_OK && out && root) {
         char nb[32];
         snprintf(nb, sizeof nb, "%zu", a.nroi);
-        mva_param params[] = {{"rois", nb}};
+        mva_param params[1 + CLI_READER_PARAMS] = {{"rois", nb}};
+        cli_reader_text rt;
+        size_t np = cli_reader_params(&a.c, a.input, params, 1, &rt);
         mva_result_spec spec = {.entry = a.entry,
                                 .program = "mva-roi",
                                 .command_line = cli_command_line(argc, argv),
                                 .input = mva_stack_get_info(s),
                                 .roi = r,
                                 .params = params,
-                                .nparams = 1};
+                                .nparams = np};
         rc = mva_result_write(out, &spec, entry, sizeof entry, &err);
     }
     if (rc == MVA_OK && root && a.report != NULL)

@@ -33,7 +33,8 @@ static const char *usage =
     "  --mask FILE            FILE.h5::/path, a PNG (non-black) or a text grid (non-zero)\n"
     "  --and, --or, --not     how the next test combines (--not: and not)\n"
     "Output:\n"
-    "  --stack INPUT          the stack (default: the input recorded in the results)\n"
+    "  --stack INPUT          the stack (default: the input recorded in the results,\n"
+    "                         reopened with the reader options it was analysed with)\n"
     "  -o, --output FILE      where to write (default: RESULTS.h5 itself, a new entry)\n"
     "  --name NAME            entry name (default mva_select, made unique)\n"
     "  --csv FILE             also write channel,energy,sum,average,max,map_average\n"
@@ -291,14 +292,15 @@ int main(int argc, char **argv)
     int rc = run_steps(&a) == 0 ? MVA_OK : MVA_EINVAL;
     mva_error err;
     mva_error_clear(&err);
-    char input[5200], entry[256] = "";
+    char input[5200], entry[256] = "", recorded[8192];
     mva_stack *s = NULL;
     mva_selection_spectra *r = NULL;
     size_t n = a.rows * a.cols, nsel = 0;
     for (size_t i = 0; i < n; i++)
         nsel += a.mask[i];
     if (rc == MVA_OK && a.stack == NULL &&
-        mva_result_input(a.results, a.entry, input, sizeof input, &err) != MVA_OK) {
+        mva_result_input_opts(a.results, a.entry, input, sizeof input, &a.c.open, recorded,
+                              sizeof recorded, &err) != MVA_OK) {
         cli_fail(a.c.prog, "%s", err.msg);
         rc = MVA_EINVAL;
     }

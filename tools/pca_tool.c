@@ -369,9 +369,11 @@ int pca_tool_run(int argc, char **argv, int compress, tool_par *par)
     if (rc == MVA_OK && roi)
         rc = mva_roi_acc_take(roi, &rr, &err);
     if (rc == MVA_OK && root) {
-        mva_param params[24];
+        mva_param params[24 + CLI_READER_PARAMS];
         char buf[8][64];
-        size_t np = record_params(&a, m, params, buf);
+        cli_reader_text rt;
+        size_t np = cli_reader_params(&a.c, a.input, params, record_params(&a, m, params, buf),
+                                      &rt);
         mva_result_spec spec = {.entry = a.entry,
                                 .program = a.c.prog,
                                 .command_line = cli_command_line(argc, argv),

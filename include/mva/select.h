@@ -55,6 +55,15 @@ int mva_result_image_read(const char *results, const char *entry, const char *sp
 int mva_result_input(const char *results, const char *entry, char *input, size_t cap,
                      mva_error *err);
 
+/* As mva_result_input, and the reader options the entry was computed with (recorded by the
+ * tools as process/parameters/reader_*: detector, norm, snake, scan, channel axis, shape,
+ * calibration), so that the stack reopens as it was analysed: same elements, normalisation
+ * and pixel order.  Only the fields of opts the caller left unset are filled; their strings
+ * are kept in text (text_cap bytes, which must outlive opts' use).  MVA_EFORMAT names a
+ * recorded option that cannot be read back. */
+int mva_result_input_opts(const char *results, const char *entry, char *input, size_t cap,
+                          mva_open_opts *opts, char *text, size_t text_cap, mva_error *err);
+
 /* Reads a mask of rows x cols from "file.h5::/path" (any numeric 2-D dataset, non-zero =
  * selected), a PNG (gray or colour, non-black = selected, must be cols wide and rows high)
  * or a text file (rows lines of cols 0/1 values).  mask is caller-allocated. */

@@ -163,6 +163,27 @@ assert r_raw > 0.99 and v_raw > 0.5, (r_raw, v_raw)
 assert r_lt < 0.3 and v_lt < 0.1, (r_lt, v_lt)
 PYEOF
     cat "$T/py.txt"
+    # mva-select reopens the map as it was analysed: the recorded --detector, --norm and
+    # --snake, on a layout of several element datasets (no single dataset path to reopen)
+    "$BIN/mva-pca" "$REAL" --method exact -k 2 --detector 0,1 --norm livetime --snake on -q \
+        -o "$T/sel.h5" &&
+    "$BIN/mva-select" "$T/sel.h5" --image 'eigenimages/data[0]' --top 10% -q &&
+    "$BIN/mva-select" "$T/sel.h5" --image 'eigenimages/data[0]' --top 10% --stack "$REAL" \
+        --detector 0,1 --norm livetime --snake on --name given -q &&
+    "$BIN/mva-select" "$T/sel.h5" --image 'eigenimages/data[0]' --top 10% --stack "$REAL" \
+        --detector 0,1 --norm livetime --name unsnaked -q ||
+        ko "mva-select on a result of the real file"
+    check "real file: mva-select applies the recorded reader options (map average = PCA mean)" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+with h5py.File(f"{t}/sel.h5", "r") as f:
+    mean = f["mva_pca/mean_spectrum/data"][()]
+    rec, given, raw = f["mva_select"], f["given"], f["unsnaked"]
+    cum = "cumulative_spectrum/data"
+    assert np.allclose(rec["map_average_spectrum/data"][()], mean, rtol=1e-12, atol=1e-12)
+    assert np.array_equal(rec[cum][()], given[cum][()])
+    assert not np.array_equal(rec[cum][()], raw[cum][()])
+PYEOF
 else
     ko "real file missing: $REAL"
 fi
