@@ -353,7 +353,8 @@ def select(source, mask, description=None, progress=None, memory=None, output=No
     """The spectra of the pixels selected in mask (a (rows, cols) boolean image), in one
     streamed pass over the map: their sum, average and maximum, and the map's average (as
     mva-select).  source: the map (path, array, Stack), or a results file whose recorded
-    input is then the map.  Build masks with mva.mask_above, mask_top, mask_range (on
+    input is then the map, reopened with the reader options it was analysed with (detector,
+    norm, snake, scan, ...; keywords given here win).  Build masks with mva.mask_above, mask_top, mask_range (on
     result images or mva.read_image) and NumPy's & | ~.
 
     Example:
@@ -365,10 +366,11 @@ def select(source, mask, description=None, progress=None, memory=None, output=No
     oo = _split_open(open_opts, "select")
     m = np.ascontiguousarray(mask, dtype=np.uint8)
     if isinstance(source, (str, bytes, os.PathLike)):
-        from ._results import _results_input
-        recorded = _results_input(os.fspath(source), None)
-        if recorded:  # a results file: its input is the map
+        from ._results import _results_reopen
+        recorded, kw = _results_reopen(os.fspath(source), None)
+        if recorded:  # a results file: its input is the map, opened as it was analysed
             source = recorded
+            oo = dict(kw, **oo)
     with _Opened(source, oo) as s:
         if m.shape != (s.rows, s.cols):
             raise InputError("mask is %s, the map is %d x %d pixels"

@@ -288,6 +288,8 @@ mva_result_image_read = _proto("mva_result_image_read", c_int, c_char_p, c_char_
                         P(P(c_double)), P(c_size_t), P(c_size_t), _err)
 mva_result_input = _proto("mva_result_input", c_int, c_char_p, c_char_p, c_char_p, c_size_t,
                            _err)
+mva_result_input_opts = _proto("mva_result_input_opts", c_int, c_char_p, c_char_p, c_char_p,
+                               c_size_t, P(mva_open_opts), c_char_p, c_size_t, _err)
 mva_select_mask_read = _proto("mva_select_mask_read", c_int, c_char_p, c_size_t, c_size_t,
                               P(c_ubyte), _err)
 mva_select_range = _proto("mva_select_range", c_size_t, P(c_double), c_size_t, c_double,

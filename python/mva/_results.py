@@ -207,6 +207,29 @@ class NMFResult(Result):
         return _write_spec(path, entry, self.program, self._info, self.params, nmf=self._ptr)
 
 
+def _results_reopen(path, entry):
+    """The map a results entry was computed from and the reader options it was opened with
+    (as mva.open keywords), as mva-select reopens it; (None, {}) when path holds none."""
+    buf = ctypes.create_string_buffer(5200)
+    text = ctypes.create_string_buffer(8192)
+    opts = L.mva_open_opts()
+    err = L.mva_error()
+    if L.mva_result_input_opts(_b(path), _b(entry), buf, len(buf), byref(opts), text,
+                               len(text), byref(err)) != L.MVA_OK:
+        return None, {}
+    kw = {name: _s(getattr(opts, name)) for name in ("detector", "norm", "scan")
+          if getattr(opts, name)}
+    if opts.snake != L.SNAKES[None]:
+        kw["snake"] = opts.snake == L.SNAKES[True]
+    if opts.channel_axis != L.MVA_AXIS_AUTO:
+        kw["channel_axis"] = "first" if opts.channel_axis == L.MVA_AXIS_FIRST else "last"
+    if opts.rows or opts.cols:
+        kw["shape"] = (opts.rows, opts.cols)
+    if opts.calib.known:
+        kw["calibration"] = (opts.calib.a, opts.calib.b, opts.calib.c)
+    return _s(buf.value), kw
+
+
 def _results_input(path, entry):
     buf = ctypes.create_string_buffer(5200)
     err = L.mva_error()

@@ -109,3 +109,27 @@ def test_pca_with_rois_in_the_same_pass(small_map, tmp_path):
     r.save(out)
     with h5py.File(out, "r") as f:
         np.testing.assert_array_equal(f["mva_pca/roi_raw/data"][()], alone.raw)
+
+
+def test_select_reopens_the_map_as_the_tool_analysed_it(tmp_path):
+    """A result of mva-pca on the real APS 2-ID-E file (four element datasets) with
+    --detector, --norm and --snake: mva.select on it reads the map the PCA read."""
+    import os
+    import subprocess
+    h5py = need("h5py")
+    here = os.path.dirname(os.path.abspath(__file__))
+    real = os.path.join(here, "..", "..", "..", "shared", "realdata", "2xfm_0011_2xfm3__0.h5")
+    if not os.path.exists(real):
+        pytest.skip("no ../shared/realdata")
+    tool = os.path.join(os.environ.get("BUILD", "build"), "bin", "mva-pca")
+    out = str(tmp_path / "res.h5")
+    subprocess.run([tool, real, "-k", "2", "--method", "exact", "--detector", "0,1", "--norm",
+                    "livetime", "--snake", "on", "-q", "-o", out], check=True)
+    with h5py.File(out, "r") as f:
+        mean = f["mva_pca/mean_spectrum/data"][()]
+        img = f["mva_pca/eigenimages/data"][0]
+    mask = img > np.median(img)
+    s = mva.select(out, mask)
+    np.testing.assert_allclose(s.map_avg, mean, rtol=1e-12, atol=1e-12)
+    given = mva.select(real, mask, detector="0,1", norm="livetime", snake=True)
+    np.testing.assert_array_equal(s.sum, given.sum)
