@@ -537,9 +537,10 @@ static int read_chann(const spec_reader *r, const char *s, chan_info *c, char *w
     c->from_chann = 1;
     c->first = 0;
     c->step = 1;
-    c->p = (size_t)v[0];
+    c->p = 0;
     if (k < 1 || !whole(v[0]) || v[0] < 1 || (k >= 2 && !whole(v[1])))
         goto bad;
+    c->p = (size_t)v[0]; /* only once checked: a negative double to size_t is undefined */
     c->first = k >= 2 ? (size_t)v[1] : 0;
     if (k >= 3) {
         if (!whole(v[2]) || v[2] < v[1] || !whole(v[3]) || v[3] < 1)
