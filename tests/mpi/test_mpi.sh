@@ -115,7 +115,7 @@ check mva-pca "randomized PCA, Poisson, with ROI" a -k 3 --method randomized --p
     --roi Fe=120:140
 check mva-pca "randomized PCA with NaN pixels, k by variance" b -k 0.99 --k-max 5 \
     --method randomized --bin 3
-check mva-pca "exact PCA, a rank without pixels" tiny -k 1 --method exact
+check mva-pca "exact PCA, a rank without pixels" tiny -k 1 --method exact --channel-axis last
 # NMF: the ranks sum the accumulated products after every pass; the compressed warm start is
 # skipped by mva-nmf-mpi (with any number of ranks), so the reference skips it too.
 REF_EXTRA="--compressed-iter 0"
@@ -126,7 +126,7 @@ check mva-nmf "NMF, HALS, Poisson, with NaN pixels" b -k 3 --poisson --max-iter 
 check mva-nmf "NMF, MU, random start" a -k 3 --method mu --init random --seed 5 \
     --max-iter 20 --tol 0
 check mva-nmf "NMF, KL, with NaN pixels" b -k 3 --method kl --max-iter 20 --tol 0
-check mva-nmf "NMF, a rank without pixels" tiny -k 1 --method hals --max-iter 5
+check mva-nmf "NMF, a rank without pixels" tiny -k 1 --method hals --max-iter 5 --channel-axis last
 # W (30000 x 5 doubles) over --memory 1: every rank keeps its W in its own scratch file.
 "$BIN/mva-gen" -o "$T/wide.h5" --rows 150 --cols 200 --channels 128 --b 0.1 --seed 5 -q \
     >/dev/null 2>&1 || ko "mva-gen wide.h5"
