@@ -211,17 +211,23 @@ static int to_map(mva_stack **out, mva_stack *inner, size_t rows, size_t cols, m
 {
     mva_stack_info info = *mva_stack_get_info(inner);
     size_t have = info.rows * info.cols;
+    /* the normalisation factors as the map has them (NaN for the missing points) */
+    const mva_norm_factors *f = info.norm_factors;
+    mva_norm_factors *g = f ? mva_norm_factors_remap(f, rows, cols, 0) : NULL;
+    pad_reader *pr = have == rows * cols ? NULL : calloc(1, sizeof *pr);
+    if ((f != NULL && g == NULL) || (have != rows * cols && pr == NULL)) {
+        free(g);
+        mva_stack_close(inner);
+        return mva_error_set(err, MVA_ENOMEM, "out of memory");
+    }
     if (have == rows * cols) {
         mva_stack_info *in = mva_stack_info_edit(inner);
         in->rows = rows;
         in->cols = cols;
+        if (g != NULL)
+            mva_stack_set_norm(inner, g);
         *out = inner;
         return MVA_OK;
-    }
-    pad_reader *pr = calloc(1, sizeof *pr);
-    if (pr == NULL) {
-        mva_stack_close(inner);
-        return mva_error_set(err, MVA_ENOMEM, "out of memory");
     }
     pr->inner = inner;
     pr->have = have;
@@ -233,7 +239,12 @@ static int to_map(mva_stack **out, mva_stack *inner, size_t rows, size_t cols, m
     snprintf(info.warnings + len, sizeof info.warnings - len,
              "scan stopped after %zu of %zu points: the other %zu pixels are masked\n", have,
              rows * cols, rows * cols - have);
-    return mva_stack_new(out, &pad_ops, pr, &info, err);
+    int rc = mva_stack_new(out, &pad_ops, pr, &info, err);
+    if (rc == MVA_OK && g != NULL)
+        mva_stack_set_norm(*out, g);
+    else
+        free(g);
+    return rc;
 }
 
 /* ---- normalisation ---- */
@@ -384,6 +395,7 @@ int h5_bliss_open(mva_stack **out, const char *file, const char *scan,
     char nm[EL_MAX][32], title[256], fast[64] = "", path[128], desc[512] = "";
     size_t nused = 0, rows = 0, cols = 0;
     double s1 = 0, e1 = 0, *w = NULL;
+    mva_norm_factors *factors = NULL;
     mva_stack *c = NULL;
     int rc, snake = 0;
     *out = NULL;
@@ -432,8 +444,8 @@ int h5_bliss_open(mva_stack **out, const char *file, const char *scan,
         (rc = check_grid(file, scan, fast, rows, cols, npts, &snake, err)) != MVA_OK)
         goto done;
     bliss_ctx bc = {file, scan, npts, nel};
-    if ((rc = mva_norm_build(opts->norm, file, 1, npts, nel, use, resolve_bliss, &bc, &w, desc,
-                             sizeof desc, err)) != MVA_OK)
+    if ((rc = mva_norm_build_factors(opts->norm, file, 1, npts, nel, use, resolve_bliss, &bc,
+                                     &w, &factors, desc, sizeof desc, err)) != MVA_OK)
         goto done;
     snprintf(info.layout_name, sizeof info.layout_name, "BLISS (ESRF) scan %s", scan);
     if (nel > 1)
@@ -457,6 +469,10 @@ int h5_bliss_open(mva_stack **out, const char *file, const char *scan,
     if (nused > 1 || w != NULL) {
         rc = mva_combine_open(&c, st, nused, w, &info, err);
         w = NULL;
+        if (rc == MVA_OK) {
+            mva_stack_set_norm(c, factors);
+            factors = NULL;
+        }
     } else {
         *mva_stack_info_edit(st[0]) = info;
         c = st[0];
@@ -474,5 +490,6 @@ done:
     for (size_t k = 0; k < nused; k++)
         mva_stack_close(st[k]);
     free(w);
+    free(factors);
     return rc;
 }

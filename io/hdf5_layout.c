@@ -525,6 +525,7 @@ int h5_layout_open(mva_stack **out, const char *file, h5_layout *L, const mva_op
     mva_stack *st[MAX_EL] = {NULL};
     size_t nused = 0;
     double *w = NULL;
+    mva_norm_factors *factors = NULL;
     char desc[512] = "", avail[128];
     const char *names[MAX_EL];
     int rc = MVA_OK;
@@ -556,8 +557,9 @@ int h5_layout_open(mva_stack **out, const char *file, h5_layout *L, const mva_op
         goto done;
     mva_stack_info info = *mva_stack_get_info(st[0]);
     norm_ctx nc = {L, file, info.rows, info.cols};
-    rc = mva_norm_build(opts->norm, file, info.rows, info.cols, use_sum ? 1 : L->nel,
-                        use_sum ? NULL : use, resolve_norm, &nc, &w, desc, sizeof desc, err);
+    rc = mva_norm_build_factors(opts->norm, file, info.rows, info.cols, use_sum ? 1 : L->nel,
+                                use_sum ? NULL : use, resolve_norm, &nc, &w, &factors, desc,
+                                sizeof desc, err);
     if (rc != MVA_OK)
         goto done;
     snprintf(info.layout_name, sizeof info.layout_name, "%s", L->name);
@@ -600,6 +602,10 @@ int h5_layout_open(mva_stack **out, const char *file, h5_layout *L, const mva_op
         rc = mva_combine_open(out, st, nused, w, &info, err);
         w = NULL;
         nused = 0;
+        if (rc == MVA_OK) {
+            mva_stack_set_norm(*out, factors);
+            factors = NULL;
+        }
     } else {
         *mva_stack_info_edit(st[0]) = info;
         *out = st[0];
@@ -609,6 +615,7 @@ done:
     for (size_t k = 0; k < nused; k++)
         mva_stack_close(st[k]);
     free(w);
+    free(factors);
     free(L);
     return rc;
 }

@@ -237,14 +237,60 @@ static void describe_term(const mva_norm_term *t, const char *src, size_t vnel, 
                  kind_word(t->kind), src, per, ref, t->has_ref ? "given" : "its mean");
 }
 
+/* Two weight rows equal (NaN equal to NaN)? */
+static int same_row(const double *a, const double *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(a[i] == b[i] || (isnan(a[i]) && isnan(b[i]))))
+            return 0;
+    return 1;
+}
+
+/* The record of the weights ww (nused x n) of the terms in rec: one image when every used
+ * element has the same weights, else one per used element (use NULL = all nel). */
+static mva_norm_factors *record(const double *ww, size_t rows, size_t cols, size_t nel,
+                                size_t nused, const unsigned char *use,
+                                const mva_norm_factors *rec)
+{
+    size_t n = rows * cols, keep = 1;
+    for (size_t e = 1; e < nused && keep == 1; e++)
+        if (!same_row(ww, ww + e * n, n))
+            keep = nused;
+    double *v;
+    size_t *el;
+    mva_norm_factors *f = mva_norm_factors_new(rows, cols, keep, &v, &el);
+    if (f == NULL)
+        return NULL;
+    for (size_t e = 0, k = 0; e < nel && k < keep; e++)
+        if (use == NULL || use[e])
+            el[k++] = e;
+    memcpy(v, ww, keep * n * sizeof *v);
+    f->nterms = rec->nterms;
+    memcpy(f->term, rec->term, sizeof f->term);
+    return f;
+}
+
 int mva_norm_build(const char *spec, const char *input_file, size_t rows, size_t cols,
                    size_t nel, const unsigned char *use, mva_norm_resolve_fn resolve, void *ctx,
                    double **w, char *desc, size_t desc_cap, mva_error *err)
 {
+    return mva_norm_build_factors(spec, input_file, rows, cols, nel, use, resolve, ctx, w, NULL,
+                                  desc, desc_cap, err);
+}
+
+int mva_norm_build_factors(const char *spec, const char *input_file, size_t rows, size_t cols,
+                           size_t nel, const unsigned char *use, mva_norm_resolve_fn resolve,
+                           void *ctx, double **w, mva_norm_factors **factors, char *desc,
+                           size_t desc_cap, mva_error *err)
+{
     mva_norm_spec ns;
+    mva_norm_factors rec;
     int rc;
     size_t n = rows * cols, masked = 0;
     *w = NULL;
+    memset(&rec, 0, sizeof rec);
+    if (factors != NULL)
+        *factors = NULL;
     if (desc_cap)
         desc[0] = '\0';
     if (spec == NULL)
@@ -275,6 +321,10 @@ int mva_norm_build(const char *spec, const char *input_file, size_t rows, size_t
             return rc;
         }
         describe_term(t, src, vnel, ref, desc, desc_cap);
+        snprintf(rec.term[k].kind, sizeof rec.term[k].kind, "%s", kind_word(t->kind));
+        snprintf(rec.term[k].source, sizeof rec.term[k].source, "%s", src);
+        rec.term[k].reference = t->kind == MVA_NORM_DTC ? NAN : ref;
+        rec.nterms = k + 1;
         masked += bad;
     }
     size_t nused = compact(ww, n, nel, use);
@@ -291,6 +341,11 @@ int mva_norm_build(const char *spec, const char *input_file, size_t rows, size_t
         snprintf(desc + len, desc_cap - len,
                  "; %zu pixel%s masked (factor zero, negative or not a number)", masked_pixels,
                  masked_pixels == 1 ? "" : "s");
+    }
+    if (factors != NULL &&
+        (*factors = record(ww, rows, cols, nel, nused, use, &rec)) == NULL) {
+        free(ww);
+        return mva_error_set(err, MVA_ENOMEM, "--norm: out of memory");
     }
     *w = ww;
     return MVA_OK;

@@ -102,6 +102,9 @@ int res_images_nxdata(wctx *c, hid_t entry, const char *name, const char *title,
                       const double *v, size_t nimg, size_t rows, size_t cols,
                       const char *first_axis, const char *const *names);
 
+/* process/normalisation (norm.c): the factors of in->norm_factors, when there are any. */
+int res_write_norm(wctx *c, hid_t proc, const mva_stack_info *in);
+
 /* ---- schemas (schema.c): each model's scalar fields, named once ---- */
 
 typedef enum res_type { RES_SIZE, RES_U64, RES_INT, RES_F64 } res_type;

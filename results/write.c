@@ -21,7 +21,8 @@
  *                            input_axes (stored axis order); the reader stage when it acted:
  *                            input_layout, input_elements, input_normalisation (terms, the
  *                            factors' source paths, references, masked pixels), input_snake,
- *                            input_warnings
+ *                            input_warnings; normalisation (NXdata: the factors of --norm
+ *                            per pixel, their kind, source and reference; see norm.c)
  *                            @units=keV when the input has one
  *       parameters           NXparameters: one string dataset per mva_param ('/' in a key
  *                            becomes '_', a repeated key gets _1, _2, ...)
@@ -195,6 +196,8 @@ static int write_process(wctx *c, hid_t entry, const mva_result_spec *s, const c
         rc = res_dset_sizes(c, g, "input_shape", 1, three, shape);
     if (rc == MVA_OK)
         rc = write_stage(c, g, in);
+    if (rc == MVA_OK)
+        rc = res_write_norm(c, g, in);
     if (rc == MVA_OK && in->calib.known) {
         double abc[3] = {in->calib.a, in->calib.b, in->calib.c};
         rc = res_dset_f64(c, g, "input_calibration", 1, three, abc);

@@ -433,11 +433,62 @@ static void snake_close(void *self)
 
 static const mva_reader_ops snake_ops = {"snake", snake_read, snake_close, snake_noise};
 
+mva_norm_factors *mva_norm_factors_new(size_t rows, size_t cols, size_t nel, double **factor,
+                                       size_t **element)
+{
+    size_t n = rows * cols;
+    if (nel == 0 || (cols != 0 && n / cols != rows) || n > (SIZE_MAX / 2 - 4096) / nel /
+                                                               sizeof(double))
+        return NULL;
+    /* the struct, then nel element numbers, then the doubles (aligned after the size_t's) */
+    size_t head = sizeof(mva_norm_factors) + nel * sizeof(size_t);
+    head = (head + sizeof(double) - 1) / sizeof(double) * sizeof(double);
+    mva_norm_factors *f = calloc(1, head + nel * n * sizeof(double));
+    if (f == NULL)
+        return NULL;
+    f->rows = rows;
+    f->cols = cols;
+    f->nel = nel;
+    *element = (size_t *)(f + 1);
+    *factor = (double *)((char *)f + head);
+    f->element = *element;
+    f->factor = *factor;
+    return f;
+}
+
+mva_norm_factors *mva_norm_factors_remap(const mva_norm_factors *f, size_t rows, size_t cols,
+                                         int snake)
+{
+    double *v;
+    size_t *el, n = rows * cols, have = f->rows * f->cols;
+    mva_norm_factors *g = mva_norm_factors_new(rows, cols, f->nel, &v, &el);
+    if (g == NULL)
+        return NULL;
+    memcpy(el, f->element, f->nel * sizeof *el);
+    g->nterms = f->nterms;
+    memcpy(g->term, f->term, sizeof g->term);
+    for (size_t k = 0; k < f->nel; k++)
+        for (size_t i = 0; i < n; i++) {
+            size_t r = i / cols, c = i % cols;
+            size_t from = snake && r % 2 ? r * cols + (cols - 1 - c) : i;
+            v[k * n + i] = from < have ? f->factor[k * have + from] : NAN;
+        }
+    return g;
+}
+
 int mva_snake_wrap(mva_stack *s, mva_error *err)
 {
-    snake_reader *sn = calloc(1, sizeof *sn);
-    if (sn == NULL)
+    const mva_norm_factors *f = mva_stack_get_info(s)->norm_factors;
+    mva_norm_factors *g = NULL;
+    if (f != NULL && (g = mva_norm_factors_remap(f, f->rows, f->cols, 1)) == NULL)
         return mva_error_set(err, MVA_ENOMEM, "out of memory");
+    snake_reader *sn = calloc(1, sizeof *sn);
+    if (sn == NULL) {
+        free(g);
+        return mva_error_set(err, MVA_ENOMEM, "out of memory");
+    }
+    if (g != NULL)
+        mva_stack_set_norm(s, g);
     mva_stack_info *info = mva_stack_info_edit(s);
     sn->cols = info->cols;
     sn->p = info->channels;
@@ -649,17 +700,21 @@ int mva_stage_apply(mva_stack **s, const mva_open_opts *opts, mva_error *err)
     }
     if (opts->norm != NULL && in->norm[0] == '\0') {
         double *w = NULL;
+        mva_norm_factors *f = NULL;
         char desc[sizeof in->norm];
-        rc = mva_norm_build(opts->norm, in->source, in->rows, in->cols, 1, NULL, NULL, NULL, &w,
-                            desc, sizeof desc, err);
+        rc = mva_norm_build_factors(opts->norm, in->source, in->rows, in->cols, 1, NULL, NULL,
+                                    NULL, &w, &f, desc, sizeof desc, err);
         if (rc != MVA_OK)
             goto fail;
         mva_stack_info info = *in;
         snprintf(info.norm, sizeof info.norm, "%s", desc);
         mva_stack *one = *s;
         *s = NULL;
-        if ((rc = mva_combine_open(s, &one, 1, w, &info, err)) != MVA_OK)
+        if ((rc = mva_combine_open(s, &one, 1, w, &info, err)) != MVA_OK) {
+            free(f);
             return rc;
+        }
+        mva_stack_set_norm(*s, f);
     }
     if (opts->snake == MVA_SNAKE_ON && mva_stack_get_info(*s)->snake != MVA_SNAKE_ON &&
         (rc = mva_snake_wrap(*s, err)) != MVA_OK)

@@ -77,8 +77,6 @@ typedef enum mva_norm_kind {
     MVA_NORM_DTC          /* multiplied by the dead-time correction factor (no reference) */
 } mva_norm_kind;
 
-#define MVA_NORM_TERMS_MAX 4
-
 /* One term of --norm: KIND:NAME (a layout name) or KIND:[FILE::]/PATH (a dataset), @REF. */
 typedef struct mva_norm_term {
     mva_norm_kind kind;
@@ -146,6 +144,29 @@ typedef int (*mva_norm_resolve_fn)(void *ctx, const mva_norm_term *t, double **v
 int mva_norm_build(const char *spec, const char *input_file, size_t rows, size_t cols,
                    size_t nel, const unsigned char *use, mva_norm_resolve_fn resolve, void *ctx,
                    double **w, char *desc, size_t desc_cap, mva_error *err);
+
+/*
+ * mva_norm_build, and when factors is not NULL the record of what it built (*factors a new
+ * mva_norm_factors of rows x cols in stored pixel order, one image when the used elements'
+ * weights are equal, else one per used element; NULL when spec is NULL), to hand to the
+ * stack with mva_stack_set_norm.  In io/norm.c.
+ */
+int mva_norm_build_factors(const char *spec, const char *input_file, size_t rows, size_t cols,
+                           size_t nel, const unsigned char *use, mva_norm_resolve_fn resolve,
+                           void *ctx, double **w, mva_norm_factors **factors, char *desc,
+                           size_t desc_cap, mva_error *err);
+
+/* A new record of nel factor images of rows x cols, no terms, in one malloc()ed block (free()
+ * it): *factor (nel x rows x cols) and *element (nel) are for the caller to fill.  NULL when
+ * out of memory or the size overflows. */
+mva_norm_factors *mva_norm_factors_new(size_t rows, size_t cols, size_t nel, double **factor,
+                                       size_t **element);
+
+/* A copy of f for a map of rows x cols: map pixel i holds f's pixel i (NaN past f's last, an
+ * aborted scan's missing points), or with snake the pixel of its row read back to front on
+ * odd rows (as mva_snake_wrap reads).  NULL when out of memory. */
+mva_norm_factors *mva_norm_factors_remap(const mva_norm_factors *f, size_t rows, size_t cols,
+                                         int snake);
 
 /*
  * Reads a per-pixel factor dataset file::path for a map of rows x cols pixels and nel

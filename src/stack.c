@@ -15,6 +15,7 @@ struct mva_stack {
     const mva_reader_ops *ops;
     void *self;
     mva_stack_info info;
+    mva_norm_factors *norm; /* info.norm_factors when this stack owns them */
 };
 
 double mva_calib_energy(const mva_calib *cal, double ch)
@@ -107,12 +108,21 @@ void mva_stack_get_reader(const mva_stack *s, const mva_reader_ops **ops, void *
     *self = s->self;
 }
 
+void mva_stack_set_norm(mva_stack *s, mva_norm_factors *f)
+{
+    if (s->norm != f)
+        free(s->norm);
+    s->norm = f;
+    s->info.norm_factors = f;
+}
+
 void mva_stack_close(mva_stack *s)
 {
     if (s == NULL)
         return;
     if (s->ops->close != NULL)
         s->ops->close(s->self);
+    free(s->norm);
     free(s);
 }
 

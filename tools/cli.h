@@ -177,7 +177,9 @@ void cli_spill_summary(const cli_common *c, const mva_stack *s, char *buf, size_
     "                         monitor:NAME); monitor and live time divide and scale to REF\n" \
     "                         (default their mean), dtc multiplies; zero, negative or NaN\n"   \
     "                         factors mask the pixel.  E.g. --norm livetime, --norm\n"        \
-    "                         dtc,monitor:/scalers/I0@1e5\n"                                  \
+    "                         dtc,monitor:/scalers/I0@1e5.  The result file keeps each\n"      \
+    "                         pixel's factor (per element when they differ) with its source\n"\
+    "                         and reference in process/normalisation\n"                       \
     "  --snake on|off|auto    every other row recorded right to left (on: put back in order;\n"\
     "                         auto, the default: from the file's positions when known)\n"     \
     "  --scan N|N,M,..|N:M    SPEC: the scans forming the map, by their #S number (N.K: the\n"\

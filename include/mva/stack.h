@@ -90,6 +90,33 @@ typedef struct mva_open_opts {
     const char *scan;
 } mva_open_opts;
 
+/* Most terms of one --norm (their factors multiply). */
+#define MVA_NORM_TERMS_MAX 4
+
+/*
+ * The normalisation factors a stack applies (--norm), kept for the record: result files write
+ * them.  The counts of pixel (r, c) of element k were multiplied by
+ * factor[(k * rows + r) * cols + c] before the elements were summed.  nel = 1 when every
+ * element used has the same factors (or there is one element): one image; else one image per
+ * element used, element[k] its number (from 0).  In map order (after any snake reordering),
+ * NaN where the pixel is masked (a zero or missing factor) or was not recorded.
+ */
+/* One --norm term of mva_norm_factors: what it is and where its values came from. */
+typedef struct mva_norm_source {
+    char kind[24];     /* "monitor", "live time", "dead-time factors" */
+    char source[1200]; /* the dataset read ("/MAPS_RAW/livetime", "f.h5::/i0[2]", a SPEC
+                        * counter) */
+    double reference;  /* counts * reference / value (monitor, live time); NaN for dtc */
+} mva_norm_source;
+
+typedef struct mva_norm_factors {
+    size_t rows, cols, nel;
+    const size_t *element;       /* nel element numbers */
+    const double *factor;        /* nel x rows x cols */
+    size_t nterms;               /* the --norm terms whose factors multiply into factor */
+    mva_norm_source term[MVA_NORM_TERMS_MAX];
+} mva_norm_factors;
+
 /* What a stack is; filled by the reader at open. */
 typedef struct mva_stack_info {
     size_t rows, cols;     /* map shape, n = rows * cols pixels */
@@ -112,6 +139,9 @@ typedef struct mva_stack_info {
     char warnings[1024];   /* what the reader skipped (a malformed SPEC scan, ...), one per
                             * line, for the tools to print; "" when nothing */
     mva_snake snake;       /* MVA_SNAKE_ON when odd rows were reversed, else _OFF */
+    /* The factors of norm, NULL when none: owned by the stack, valid while it is open (a copy
+     * of the info shares them). */
+    const mva_norm_factors *norm_factors;
 } mva_stack_info;
 
 /*

@@ -191,6 +191,26 @@ def _axis(channel_axis):
                      % (channel_axis,), L.MVA_EINVAL)
 
 
+def _own_factors(f, info):
+    """The normalisation factors f (mva_norm_factors, owned by the stack) copied into memory
+    Python owns, info.norm_factors pointed at the copy (result files written after the stack
+    is closed still record them).  Returns them as an (elements, rows, cols) array, or (rows,
+    cols) when one factor a pixel serves every element."""
+    shape = (f.nel, f.rows, f.cols) if f.nel > 1 else (f.rows, f.cols)
+    n = f.nel * f.rows * f.cols
+    factor = np.ctypeslib.as_array(f.factor, (n,)).copy()
+    element = np.ctypeslib.as_array(f.element, (f.nel,)).copy()
+    g = L.mva_norm_factors()
+    ctypes.memmove(byref(g), byref(f), ctypes.sizeof(g))
+    g.factor = factor.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+    g.element = element.ctypes.data_as(ctypes.POINTER(ctypes.c_size_t))
+    info.norm_factors = ctypes.pointer(g)
+    info._keep = (g, factor, element)
+    out = factor.reshape(shape)
+    out.flags.writeable = False
+    return out
+
+
 class Stack:
     """An opened map: rows x cols pixels of `channels` values, read block by block.
 
@@ -198,7 +218,9 @@ class Stack:
     stored values), calibration ((a, b, c) keV or None), energy (keV of each channel, or
     None), layout ("rows,cols,channels", ...), format ("hdf5", "edf", "spec", "memory"),
     source, path (dataset or scan), storage, layout_name (recognised facility layout),
-    elements (detector elements used), norm (normalisation applied), snake, warnings (what
+    elements (detector elements used), norm (normalisation applied), norm_factors (the
+    factors each pixel was multiplied by, (rows, cols) or (elements, rows, cols), or None),
+    snake, warnings (what
     the reader skipped).  Use as a context manager or call close();
     every analysis function takes a Stack, a path or an array."""
 
@@ -223,6 +245,9 @@ class Stack:
         self.norm = _s(info.norm)
         self.snake = info.snake == L.SNAKES["on"]
         self.warnings = [w for w in _s(info.warnings).split("\n") if w]
+        self.norm_factors = None
+        if info.norm_factors:
+            self.norm_factors = _own_factors(info.norm_factors.contents, self._info)
 
     @property
     def energy(self):

@@ -71,6 +71,16 @@ class mva_open_opts(Structure):
                 ("scan", c_char_p)]
 
 
+class mva_norm_source(Structure):
+    _fields_ = [("kind", c_char * 24), ("source", c_char * 1200), ("reference", c_double)]
+
+
+class mva_norm_factors(Structure):
+    _fields_ = [("rows", c_size_t), ("cols", c_size_t), ("nel", c_size_t),
+                ("element", POINTER(c_size_t)), ("factor", POINTER(c_double)),
+                ("nterms", c_size_t), ("term", mva_norm_source * 4)]
+
+
 class mva_stack_info(Structure):
     _fields_ = [("rows", c_size_t), ("cols", c_size_t), ("channels", c_size_t),
                 ("dtype", c_int), ("calib", mva_calib), ("format", c_char * 16),
@@ -78,7 +88,8 @@ class mva_stack_info(Structure):
                 ("storage", c_char * 256), ("chunk_pixels", c_size_t),
                 ("stored_bytes", c_uint64), ("layout_name", c_char * 64),
                 ("elements", c_char * 256), ("norm", c_char * 512),
-                ("warnings", c_char * 1024), ("snake", c_int)]
+                ("warnings", c_char * 1024), ("snake", c_int),
+                ("norm_factors", POINTER(mva_norm_factors))]
 
 
 # ---- pass.h ----
@@ -211,7 +222,8 @@ class mva_expand_opts(Structure):
 # The mirrors the layout test checks, with the C type each stands for.
 STRUCTS = {
     "mva_error": mva_error, "mva_calib": mva_calib, "mva_open_opts": mva_open_opts,
-    "mva_stack_info": mva_stack_info, "mva_pass_opts": mva_pass_opts, "mva_accum": mva_accum,
+    "mva_stack_info": mva_stack_info, "mva_norm_source": mva_norm_source,
+    "mva_norm_factors": mva_norm_factors, "mva_pass_opts": mva_pass_opts, "mva_accum": mva_accum,
     "mva_pca_opts": mva_pca_opts, "mva_pca_model": mva_pca_model,
     "mva_nmf_opts": mva_nmf_opts, "mva_nmf_model": mva_nmf_model,
     "mva_roi_def": mva_roi_def, "mva_roi_result": mva_roi_result, "mva_param": mva_param,

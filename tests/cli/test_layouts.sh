@@ -179,6 +179,42 @@ want = np.full(12, np.nan); want[:9] = d2.sum(1)
 want = unsnake(want)
 assert np.array_equal(got[~mask.astype(bool)], want[~mask.astype(bool)])
 PYEOF
+"$BIN/mva-roi" "$T/bliss.h5" --scan 2 --roi A=0:255 --norm livetime -q -o "$T/b2lt.h5" ||
+    ko "mva-roi BLISS aborted scan, normalised"
+check "process/normalisation: per-element factors in map order (snake, aborted scan, dtc)" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+def factors(name):
+    with h5py.File(f"{t}/{name}.h5", "r") as f:
+        d = f[f.attrs["default"]]["process/normalisation"]
+        return d["factor"][()], list(d["element"][()]), dict(d["factor"].attrs)
+def unsnake(img):
+    img = img.reshape(3, 4).copy()
+    img[1] = img[1][::-1]
+    return img
+with h5py.File(f"{t}/bliss.h5", "r") as f:
+    lt = [f[f"1.1/instrument/mca_det{k}/live_time"][()] for k in (0, 1)]
+    lt2 = [f[f"2.1/instrument/mca_det{k}/live_time"][()] for k in (0, 1)]
+got, el, a = factors("b1lt")
+assert got.shape == (2, 3, 4) and el == [0, 1] and a["reference"] == 1, (got.shape, el, a)
+assert a["kind"] == "live time", a
+for k in (0, 1):
+    assert np.allclose(got[k], unsnake(1 / lt[k]), rtol=1e-12, atol=0)
+got, el, a = factors("b2lt")                                 # 9 of 12 points: 3 NaN
+ref = np.concatenate(lt2).mean()
+for k in (0, 1):
+    want = np.full(12, np.nan)
+    want[:9] = ref / lt2[k]
+    want = unsnake(want)
+    assert np.array_equal(np.isnan(got[k]), np.isnan(want)), got[k]
+    ok = ~np.isnan(want)
+    assert np.allclose(got[k][ok], want[ok], rtol=1e-12, atol=0)
+with h5py.File(f"{t}/xspress3.h5", "r") as f:
+    dtc = f["entry/xspress3/dtc_factors"][()]                # (rows, cols, elements)
+got, el, a = factors("xsd")
+assert el == list(range(dtc.shape[2])) and np.isnan(a["reference"]), (el, a)
+assert np.allclose(got, dtc.transpose(2, 0, 1), rtol=1e-12, atol=0)
+PYEOF
 expect_fail "BLISS: positions off the grid said" "the positions are not on a grid: point 6 (row 1)" \
     "$BIN/mva-roi" "$T/bliss.h5::/3.1" --roi 1:2 -o "$T/x.h5"
 expect_fail "--scan on a file without scans" "this file has no BLISS scans" \

@@ -95,6 +95,59 @@ assert proc("snake")["input_snake"] == "odd rows reversed"
 assert "; 2 pixels masked" in proc("holes")["input_normalisation"]
 PYEOF
 
+# Every tool that writes a result records the factors (process/normalisation).
+"$BIN/mva-pca" "$M" -k 2 --norm /i0 -q -o "$T/f_pca.h5" &&
+"$BIN/mva-nmf" "$M" -k 2 --norm /i0 -q -o "$T/f_nmf.h5" &&
+"$BIN/mva-compress" "$M" -k 2 --norm /i0 -q -o "$T/f_cmp.h5" &&
+"$BIN/mva-cluster" "$M" -k 2 -c 2 --norm /i0 -q -o "$T/f_cl.h5" &&
+"$BIN/mva-roi" "$M" --roi All=0:79 -q -o "$T/none.h5" || ko "tools writing the factors"
+check "process/normalisation: the factors of every term = numpy, with kind, source, reference" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+with h5py.File(f"{t}/map.h5", "r") as f:
+    i0, lt, dtc, holes = (f[k][()].astype(float) for k in ("i0", "lt", "dtc", "holes"))
+with h5py.File(f"{t}/mon.h5", "r") as f:
+    I0 = f["I0"][()]
+def norm(name, entry=None):
+    with h5py.File(f"{t}/{name}.h5", "r") as f:
+        g = f[entry or f.attrs["default"]]["process"]
+        if "normalisation" not in g:
+            return None
+        d = g["normalisation"]
+        assert d.attrs["NX_class"] == "NXdata" and d.attrs["signal"] == "factor"
+        assert list(d.attrs["axes"]) == ["y", "x"], d.attrs["axes"]
+        a = d["factor"].attrs
+        return d["factor"][()], {k: a[k] for k in a}
+def same(got, want):
+    ok = ~np.isnan(want)
+    assert got.shape == want.shape and np.array_equal(np.isnan(got), ~ok), (got, want)
+    assert np.allclose(got[ok], want[ok], rtol=1e-12, atol=0), abs(got - want)[ok].max()
+f, a = norm("i0")
+same(f, i0.mean() / i0)
+assert a["kind"] == "monitor" and a["source"] == "/i0", a
+assert abs(a["reference"] - i0.mean()) <= 1e-12 * i0.mean(), a
+for name in ("f_pca", "f_nmf", "f_cmp"):
+    same(norm(name)[0], i0.mean() / i0)
+with h5py.File(f"{t}/f_cl.h5", "r") as h:
+    pca_entry = [e for e in h if "eigenspectra" in h[e]][0]
+same(norm("f_cl", pca_entry)[0], i0.mean() / i0)
+f, a = norm("terms")
+same(f, dtc * 2 / lt.reshape(6, 5))
+assert list(a["kind"]) == ["dead-time factors", "live time"], a
+assert list(a["source"]) == ["/dtc", "/lt"], a
+assert np.isnan(a["reference"][0]) and a["reference"][1] == 2, a
+f, a = norm("other")
+same(f, 1000 / I0)
+assert a["source"] == f"{t}/mon.h5::/I0" and a["reference"] == 1000, a
+sn = i0.mean() / i0
+sn[1::2] = sn[1::2, ::-1]                                    # in map order, after the snake
+same(norm("snorm")[0], sn)
+ok = np.isfinite(holes) & (holes > 0)
+want = np.where(ok, holes[ok].mean() / np.where(ok, holes, 1), np.nan)
+same(norm("holes")[0], want)                                 # NaN where masked
+assert norm("none") is None and norm("snake") is None
+PYEOF
+
 # ---- refusals ----
 expect_fail "--norm factor of the wrong shape" \
     "map.h5::/bad has shape (5, 6); a per-pixel factor of this 6 x 5 map must be (30), (6, 5)" \
@@ -144,6 +197,19 @@ assert p["input_layout"].startswith("MAPS_RAW"), p
 assert p["input_elements"] == "sum of 4 elements: data_a, data_b, data_c, data_d", p
 assert p["input_normalisation"].startswith("divided by live time /MAPS_RAW/livetime "
                                            "(one per element), times "), p
+PYEOF
+    check "real file: the per-element live-time factors in the result = numpy" <<'PYEOF'
+import sys, h5py, numpy as np
+t, real = sys.argv[1:3]
+with h5py.File(real, "r") as f:
+    lt = f["MAPS_RAW/livetime"][()].astype(float)          # (4, 11, 9)
+ref = lt[np.isfinite(lt) & (lt > 0)].mean()
+with h5py.File(f"{t}/lt.h5", "r") as f:
+    d = f[f.attrs["default"]]["process/normalisation"]
+    got, a = d["factor"][()], dict(d["factor"].attrs)
+    assert list(d.attrs["axes"]) == ["element", "y", "x"] and list(d["element"][()]) == [0, 1, 2, 3]
+assert got.shape == (4, 11, 9) and np.allclose(got, ref / lt, rtol=1e-12, atol=0)
+assert a["source"] == "/MAPS_RAW/livetime" and abs(a["reference"] - ref) <= 1e-12 * ref
 PYEOF
     check "real file: PC1 is column 0 (live time 1.2 s) raw, not once normalised" <<'PYEOF'
 import sys, h5py, numpy as np

@@ -133,3 +133,27 @@ def test_select_reopens_the_map_as_the_tool_analysed_it(tmp_path):
     np.testing.assert_allclose(s.map_avg, mean, rtol=1e-12, atol=1e-12)
     given = mva.select(real, mask, detector="0,1", norm="livetime", snake=True)
     np.testing.assert_array_equal(s.sum, given.sum)
+
+
+def test_python_results_record_the_normalisation_factors(tmp_path):
+    """mva.open gives the factors of --norm (Stack.norm_factors), and a result saved after the
+    stack is closed still writes them in process/normalisation (= numpy from the live times)."""
+    import os
+    h5py = need("h5py")
+    here = os.path.dirname(os.path.abspath(__file__))
+    real = os.path.join(here, "..", "..", "..", "shared", "realdata", "2xfm_0011_2xfm3__0.h5")
+    if not os.path.exists(real):
+        pytest.skip("no ../shared/realdata")
+    with h5py.File(real, "r") as f:
+        lt = f["MAPS_RAW/livetime"][()].astype(float)      # (4, 11, 9), one per element
+    want = lt[lt > 0].mean() / lt
+    with mva.open(real, norm="livetime") as s:
+        np.testing.assert_allclose(s.norm_factors, want, rtol=1e-12, atol=0)
+        r = mva.pca(s, k=2, method="exact")
+    out = str(tmp_path / "r.h5")
+    r.save(out)
+    with h5py.File(out, "r") as f:
+        d = f["mva_pca/process/normalisation"]
+        np.testing.assert_allclose(d["factor"][()], want, rtol=1e-12, atol=0)
+        assert d["factor"].attrs["source"] == "/MAPS_RAW/livetime"
+    assert mva.open(real).norm_factors is None
