@@ -173,12 +173,14 @@ fuzz: fuzz-build
 	  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss)|cov:' \
 	    $(FUZZ_DIR)/fuzz_$$t.log | tail -4; done
 
-# MPI builds of mva-pca, mva-roi and mva-nmf (issue 9): make MPI=1 adds build/bin/mva-pca-mpi,
-# mva-roi-mpi and mva-nmf-mpi, each rank streaming its own slab of pixels; make MPI=1 test-mpi
+# MPI builds of mva-pca, mva-roi, mva-nmf (issue 9) and mva-cluster (issue 18): make MPI=1 adds
+# build/bin/mva-pca-mpi, mva-roi-mpi, mva-nmf-mpi and mva-cluster-mpi, each rank streaming its
+# own slab of pixels; make MPI=1 test-mpi
 # runs them under mpirun against the single-process tools.  Only mpi/ includes mpi.h; the library is
 # the same libmva.a.  Needs libopenmpi-dev and openmpi-bin.
 MPICC     ?= mpicc
-MPI_TOOLS := $(BUILD)/bin/mva-pca-mpi $(BUILD)/bin/mva-roi-mpi $(BUILD)/bin/mva-nmf-mpi
+MPI_TOOLS := $(BUILD)/bin/mva-pca-mpi $(BUILD)/bin/mva-roi-mpi $(BUILD)/bin/mva-nmf-mpi \
+             $(BUILD)/bin/mva-cluster-mpi
 ifeq ($(MPI),1)
 .PHONY: mpi-tools test-mpi install-mpi
 all: mpi-tools
@@ -189,29 +191,20 @@ $(BUILD)/mpi/%.o: mpi/%.c
 	@$(if $(Q),echo "  MPICC   $<")
 	$(Q)$(MPICC) $(CPPFLAGS) -Itools $(CFLAGS) -c $< -o $@
 
-$(BUILD)/mpi/mva-roi-nomain.o: tools/mva-roi.c
+# A tool's body without its main (-DMVA_ROI_NO_MAIN for tools/mva-roi.c, ...), linked with
+# its MPI entry point mpi/mva-X-mpi.c.
+$(BUILD)/mpi/mva-%-nomain.o: tools/mva-%.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $< (no main)")
-	$(Q)$(CC) $(CPPFLAGS) -DMVA_ROI_NO_MAIN $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) -DMVA_$(shell echo '$*' | tr a-z A-Z)_NO_MAIN $(CFLAGS) -c $< -o $@
 
-$(BUILD)/mpi/mva-nmf-nomain.o: tools/mva-nmf.c
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC      $< (no main)")
-	$(Q)$(CC) $(CPPFLAGS) -DMVA_NMF_NO_MAIN $(CFLAGS) -c $< -o $@
-
-$(BUILD)/bin/mva-nmf-mpi: $(BUILD)/mpi/mva-nmf-mpi.o $(BUILD)/mpi/mva-nmf-nomain.o \
-                          $(BUILD)/mpi/mpi_glue.o $(TOOL_LIB) $(STATIC)
+$(BUILD)/bin/mva-%-mpi: $(BUILD)/mpi/mva-%-mpi.o $(BUILD)/mpi/mva-%-nomain.o \
+                        $(BUILD)/mpi/mpi_glue.o $(TOOL_LIB) $(STATIC)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  MPILD   $@")
 	$(Q)$(MPICC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/mva-pca-mpi: $(BUILD)/mpi/mva-pca-mpi.o $(BUILD)/mpi/mpi_glue.o $(TOOL_LIB) $(STATIC)
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  MPILD   $@")
-	$(Q)$(MPICC) $(CFLAGS) -o $@ $^ $(LDLIBS)
-
-$(BUILD)/bin/mva-roi-mpi: $(BUILD)/mpi/mva-roi-mpi.o $(BUILD)/mpi/mva-roi-nomain.o \
-                          $(BUILD)/mpi/mpi_glue.o $(TOOL_LIB) $(STATIC)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  MPILD   $@")
 	$(Q)$(MPICC) $(CFLAGS) -o $@ $^ $(LDLIBS)

@@ -157,6 +157,36 @@ static int label_consume(void *self, const mva_block *b, mva_error *err)
     return MVA_OK;
 }
 
+/* Several processes, each over its own pixels: the sums and counts are added and the maxima
+ * taken over the processes, so every process holds the whole map's figures.  Counts travel
+ * as doubles (exact below 2^53 pixels). */
+static int combine_ranks(mva_label_spectra *r, const mva_comm *comm, mva_error *err)
+{
+    if (comm == NULL || comm->size <= 1)
+        return MVA_OK;
+    size_t nc = r->nclass ? r->nclass : 1, cp = nc * r->p;
+    double *counts = malloc((nc + 1) * sizeof *counts);
+    if (counts == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "out of memory");
+    for (size_t c = 0; c < r->nclass; c++)
+        counts[c] = (double)r->count[c];
+    counts[r->nclass] = (double)r->n_valid;
+    int rc = mva_comm_sum(comm, counts, r->nclass + 1, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_sum(comm, r->sum, cp, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_sum(comm, r->map_avg, r->p, err);
+    if (rc == MVA_OK)
+        rc = mva_comm_max(comm, r->max, cp, err);
+    if (rc == MVA_OK) {
+        for (size_t c = 0; c < r->nclass; c++)
+            r->count[c] = (size_t)counts[c];
+        r->n_valid = (size_t)counts[r->nclass];
+    }
+    free(counts);
+    return rc;
+}
+
 static int label_spectra(mva_stack *s, const unsigned char *mask, const int32_t *labels,
                          size_t nclass, const mva_pass_opts *popts, mva_label_spectra **out,
                          mva_error *err)
@@ -183,6 +213,8 @@ static int label_spectra(mva_stack *s, const unsigned char *mask, const int32_t 
     label_acc a = {mask, labels, r};
     mva_accum acc = {&a, NULL, label_consume, NULL};
     int rc = mva_pass_run(s, &acc, 1, popts, err);
+    if (rc == MVA_OK)
+        rc = combine_ranks(r, popts ? popts->comm : NULL, err);
     if (rc != MVA_OK) {
         mva_label_spectra_free(r);
         return rc;

@@ -11,6 +11,7 @@
 #include "mva/cluster.h"
 #include "mva/report.h"
 #include "mva/select.h"
+#include "par.h"
 
 static const char *usage =
     "Usage: mva-cluster INPUT [-c N|auto] [options]\n"
@@ -54,6 +55,9 @@ static const char *usage =
     "                         the label map with a legend of the cluster colours, each\n"
     "                         cluster's average spectrum against the map's\n"
     "\n" CLI_COMMON_HELP
+    "\n"
+    "The MPI build (make MPI=1): mpirun -np N mva-cluster-mpi, same options and output; each\n"
+    "rank reads its slab of the map's pixels, rank 0 clusters and writes.\n"
     "\n"
     "Examples:\n"
     "  mva-pca map.h5 -k 4 --poisson -o res.h5\n"
@@ -205,9 +209,10 @@ static int read_results(clu_args *a, scores *sc, mva_error *err)
     return take_scores(a, sc, sc->nmf->abundances, sc->nmf->k, NULL, "NMF abundances", err);
 }
 
-/* A map: fit the PCA (the library's streamed fit) and write it to out first. */
-static int fit_map(clu_args *a, mva_stack *s, scores *sc, const char *out, int argc,
-                   char **argv, mva_error *err)
+/* A map: fit the PCA (the library's streamed fit; with several processes each reads its own
+ * slab and every one gets the whole scores) and, on rank 0 (root), write it to out first. */
+static int fit_map(clu_args *a, mva_stack *s, scores *sc, const char *out, int root,
+                   int argc, char **argv, mva_error *err)
 {
     mva_pca_opts po = mva_pca_opts_default();
     po.k = a->k ? a->k : 5;
@@ -226,13 +231,14 @@ static int fit_map(clu_args *a, mva_stack *s, scores *sc, const char *out, int a
                             .pca = sc->pca,
                             .params = params,
                             .nparams = 2};
-    if ((rc = mva_result_write(out, &spec, entry, sizeof entry, err)) != MVA_OK)
+    if (root && (rc = mva_result_write(out, &spec, entry, sizeof entry, err)) != MVA_OK)
         return rc;
     sc->fitted = 1;
     sc->rows = sc->pca->rows;
     sc->cols = sc->pca->cols;
     sc->mask = sc->pca->mask;
-    snprintf(sc->source, sizeof sc->source, "%s::/%s", out, entry);
+    if (root)
+        snprintf(sc->source, sizeof sc->source, "%s::/%s", out, entry);
     return take_scores(a, sc, sc->pca->scores, sc->pca->k, sc->pca->pix_weight,
                        "PCA eigenimages", err);
 }
@@ -295,31 +301,165 @@ static void print_summary(const clu_args *a, const scores *sc, const mva_kmeans_
         printf("report     %s/index.html\n", a->report);
 }
 
-/* Opens the map the spectra (and a fit) read: --stack, the recorded input, or INPUT. */
-static int open_map(clu_args *a, const scores *sc, int is_map, mva_stack **s, mva_error *err)
+/* With par: every process learns whether all got this far (rc its own status).  When not,
+ * returns non-zero: the processes that failed print why, rank 0 (if it did not fail) that it
+ * stopped.  Without par: rc != MVA_OK. */
+static int stopped(tool_par *par, const clu_args *a, int rc, const mva_error *err)
+{
+    if (par == NULL)
+        return rc != MVA_OK;
+    if (par->agree(par, rc) == 0)
+        return 0;
+    if (rc != MVA_OK)
+        fprintf(stderr, "%s: rank %d of %d: %s\n", a->c.prog, par->rank, par->size, err->msg);
+    else if (par->rank == 0)
+        fprintf(stderr, "%s: stopped: another rank failed\n", a->c.prog);
+    return 1;
+}
+
+/* INPUT is not results (read_results failed with the message in err): opens it as a map.
+ * With par, every process learns whether all opened theirs (else *stop, messages printed). */
+static int open_input_map(clu_args *a, tool_par *par, mva_stack **s, mva_error *err, int *stop)
+{
+    mva_error e2;
+    int rc = mva_stack_open(s, a->input, &a->c.open, &e2);
+    if (rc == MVA_OK) {
+        mva_error_clear(err);
+        if (!a->c.quiet)
+            cli_print_warnings(a->c.prog, *s);
+    } else {
+        char first[MVA_ERROR_MSG_MAX];
+        snprintf(first, sizeof first, "%s", err->msg);
+        rc = mva_error_set(err, err->code ? err->code : rc, "%s: neither results with a PCA "
+                           "or NMF entry (%s) nor a map (%s)", a->input, first, e2.msg);
+    }
+    *stop = par && par->opened(par, a->c.prog, rc, err->msg, rc == MVA_OK ? *s : NULL,
+                               &a->c.pass) != MVA_OK;
+    if (*stop) {
+        mva_stack_close(*s);
+        *s = NULL;
+    }
+    return rc;
+}
+
+/* Opens the map the spectra read: --stack, or the input the entry records.  With par, as
+ * open_input_map (each process then reads its slab of it). */
+static int open_map(clu_args *a, tool_par *par, const scores *sc, mva_stack **s,
+                    mva_error *err, int *stop)
 {
     char input[5200];
     static char recorded[8192]; /* the recorded options' strings, used by a->c.open */
     const char *path = a->stack;
-    if (path == NULL && !is_map) {
-        int rc = mva_result_input_opts(a->input, a->entry, input, sizeof input, &a->c.open,
-                                       recorded, sizeof recorded, err);
-        if (rc != MVA_OK)
-            return rc;
+    int rc = MVA_OK;
+    if (path == NULL) {
+        rc = mva_result_input_opts(a->input, a->entry, input, sizeof input, &a->c.open,
+                                   recorded, sizeof recorded, err);
         path = input;
     }
-    int rc = mva_stack_open(s, path ? path : a->input, &a->c.open, err);
-    if (rc == MVA_OK && !is_map) {
+    if (rc == MVA_OK)
+        rc = mva_stack_open(s, path, &a->c.open, err);
+    if (rc == MVA_OK) {
         const mva_stack_info *in = mva_stack_get_info(*s);
         if (in->rows != sc->rows || in->cols != sc->cols)
             rc = mva_error_set(err, MVA_EINVAL, "%s is %zu x %zu pixels, the scores of %s "
                                "are %zu x %zu", path, in->rows, in->cols, sc->source, sc->rows,
                                sc->cols);
     }
+    *stop = par && par->opened(par, a->c.prog, rc, err->msg, rc == MVA_OK ? *s : NULL,
+                               &a->c.pass) != MVA_OK;
+    if (*stop || rc != MVA_OK) {
+        mva_stack_close(*s);
+        *s = NULL;
+    }
     return rc;
 }
 
-int main(int argc, char **argv)
+/* Several processes: rank 0 clustered; every process needs the labels (and the count, which
+ * -c auto chose) for its slab of the spectra pass.  *own is new on the other ranks. */
+static int share_labels(const mva_comm *comm, const mva_kmeans_result *km, size_t n,
+                        int32_t **own, size_t *nclass, mva_error *err)
+{
+    double *buf = malloc((n + 1) * sizeof *buf);
+    if (buf == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "out of memory for %zu labels", n);
+    if (km) {
+        buf[0] = (double)km->clusters;
+        for (size_t i = 0; i < n; i++)
+            buf[i + 1] = km->labels[i];
+    }
+    int rc = mva_comm_bcast(comm, buf, n + 1, err);
+    if (rc == MVA_OK && km == NULL) {
+        *nclass = (size_t)buf[0];
+        if ((*own = malloc((n ? n : 1) * sizeof **own)) == NULL)
+            rc = mva_error_set(err, MVA_ENOMEM, "out of memory for %zu labels", n);
+        for (size_t i = 0; rc == MVA_OK && i < n; i++)
+            (*own)[i] = (int32_t)buf[i + 1];
+    }
+    free(buf);
+    return rc;
+}
+
+/* Rank 0's outputs: the entry, the CSV, the report. */
+static int write_outputs(const clu_args *a, const scores *sc, const mva_kmeans_result *km,
+                         const double *sil, const mva_label_spectra *sp, const mva_stack *s,
+                         const char *out, char *entry, size_t cap, int argc, char **argv,
+                         mva_error *err)
+{
+    char rule[256];
+    if (a->c_auto)
+        snprintf(rule, sizeof rule, "auto: the count in 2..%zu with the largest mean "
+                 "silhouette over %zu pixels sampled with seed %llu", a->c_max, a->sample,
+                 (unsigned long long)a->km.seed);
+    else
+        snprintf(rule, sizeof rule, "given: -c %zu", a->km.clusters);
+    const mva_calib *cal = s ? &mva_stack_get_info(s)->calib : NULL;
+    char stack_name[5200] = "";
+    if (s) {
+        const mva_stack_info *in = mva_stack_get_info(s);
+        snprintf(stack_name, sizeof stack_name, "%s%s%s", in->source, in->path[0] ? "::" : "",
+                 in->path);
+    }
+    mva_cluster_output o = {a->name, cli_command_line(argc, argv), stack_name, sc->source,
+                            sc->what, rule, sc->rows, sc->cols, km, sp, cal,
+                            a->c_auto ? sil : NULL, 2, a->c_max};
+    int rc = mva_cluster_write(out, &o, entry, cap, err);
+    if (rc == MVA_OK && a->csv && sp && write_csv(a->csv, sp, cal) != 0)
+        rc = mva_error_set(err, MVA_EIO, "%s: cannot write the CSV file", a->csv);
+    if (rc == MVA_OK && a->report)
+        rc = mva_report_write(out, entry, a->report, NULL, err);
+    return rc;
+}
+
+/* The scores: INPUT's entry, or a PCA fitted here when INPUT is a map (then *s is the map).
+ * With par, every process reads INPUT; they must agree on what it is (*stop otherwise). */
+static int get_scores(clu_args *a, tool_par *par, int root, scores *sc, mva_stack **s,
+                      const char **out, char *outbuf, size_t cap, int argc, char **argv,
+                      mva_error *err, int *stop)
+{
+    int rc = read_results(a, sc, err);
+    *stop = par && par->agree(par, rc == MVA_OK) && stopped(par, a, rc, err);
+    if (*stop || rc == MVA_OK || a->entry != NULL)
+        return rc;
+    rc = open_input_map(a, par, s, err, stop);
+    if (*stop || rc != MVA_OK)
+        return rc;
+    if (*out == NULL) {
+        cli_default_output(a->input, "_cluster.h5", outbuf, cap);
+        *out = outbuf;
+    }
+    cli_spill(&a->c, *s);
+    rc = fit_map(a, *s, sc, *out, root, argc, argv, err);
+    if (rc != MVA_OK && par && !sc->pca)
+        par->abort(par, a->c.prog, err->msg);
+    *stop = par && stopped(par, a, rc, err);
+    return rc;
+}
+
+/* par: one of several processes (MPI builds), else NULL.  Every process reads the scores
+ * (or fits the PCA on its slab of the map); rank 0 clusters and sends the labels to the
+ * others; each process passes over its slab for the spectra, which the processes add up;
+ * rank 0 writes and prints. */
+int mva_cluster_tool(int argc, char **argv, tool_par *par)
 {
     clu_args a;
     memset(&a, 0, sizeof a);
@@ -331,6 +471,9 @@ int main(int argc, char **argv)
     int pr = parse_args(&a, argc, argv);
     if (pr)
         return pr == 1 ? 0 : 2;
+    int root = par == NULL || par->rank == 0;
+    if (!root)
+        a.c.quiet = 1, a.c.verbose = 0;
     double t0 = cli_now(), sil[64];
     if (a.no_spectra && (a.csv || a.stack)) {
         cli_fail(a.c.prog, "--no-spectra: no spectra to write with --csv or read from --stack");
@@ -347,70 +490,52 @@ int main(int argc, char **argv)
     mva_stack *s = NULL;
     mva_kmeans_result *km = NULL;
     mva_label_spectra *sp = NULL;
+    int32_t *labels = NULL;
+    size_t nclass = 0;
     char outbuf[4096], entry[256] = "";
     const char *out = a.output;
-    int rc = read_results(&a, &sc, &err), is_map = 0;
-    if (rc != MVA_OK && a.entry == NULL) { /* not results: a map? */
-        mva_error e2;
-        if (mva_stack_open(&s, a.input, &a.c.open, &e2) == MVA_OK) {
-            is_map = 1;
-            mva_error_clear(&err);
-            if (out == NULL) {
-                cli_default_output(a.input, "_cluster.h5", outbuf, sizeof outbuf);
-                out = outbuf;
-            }
-            cli_spill(&a.c, s);
-            rc = fit_map(&a, s, &sc, out, argc, argv, &err);
-        } else {
-            char first[MVA_ERROR_MSG_MAX];
-            snprintf(first, sizeof first, "%s", err.msg);
-            mva_error_set(&err, rc, "%s: neither results with a PCA or NMF entry (%s) nor a "
-                          "map (%s)", a.input, first, e2.msg);
-        }
-    }
+    int stop = 0;
+    int rc = get_scores(&a, par, root, &sc, &s, &out, outbuf, sizeof outbuf, argc, argv, &err,
+                        &stop);
     if (out == NULL)
         out = a.input;
-    if (rc == MVA_OK)
+    if (!stop && rc == MVA_OK && !a.no_spectra && s == NULL)
+        rc = open_map(&a, par, &sc, &s, &err, &stop);
+    if (!stop && rc == MVA_OK && root)
         rc = cluster(&a, &sc, sil, &km, &err);
-    if (rc == MVA_OK && !a.no_spectra && s == NULL)
-        rc = open_map(&a, &sc, is_map, &s, &err);
-    if (rc == MVA_OK && !a.no_spectra) {
+    if (!stop && par && stopped(par, &a, root ? rc : MVA_OK, &err))
+        stop = 1;
+    if (!stop && rc == MVA_OK && !a.no_spectra) {
+        if (par && a.c.pass.comm)
+            rc = share_labels(a.c.pass.comm, km, sc.rows * sc.cols, &labels, &nclass, &err);
         cli_progress_init(&a.c, "mva-cluster: spectra");
-        rc = mva_label_spectra_compute(s, km->labels, km->clusters, &a.c.pass, &sp, &err);
+        if (rc == MVA_OK)
+            rc = mva_label_spectra_compute(s, km ? km->labels : labels,
+                                           km ? km->clusters : nclass, &a.c.pass, &sp, &err);
         cli_progress_done();
+        if (rc != MVA_OK && par)
+            par->abort(par, a.c.prog, err.msg);
     }
-    char rule[256];
-    if (a.c_auto)
-        snprintf(rule, sizeof rule, "auto: the count in 2..%zu with the largest mean "
-                 "silhouette over %zu pixels sampled with seed %llu", a.c_max, a.sample,
-                 (unsigned long long)a.km.seed);
-    else
-        snprintf(rule, sizeof rule, "given: -c %zu", a.km.clusters);
-    const mva_calib *cal = s ? &mva_stack_get_info(s)->calib : NULL;
-    char stack_name[5200] = "";
-    if (s) {
-        const mva_stack_info *in = mva_stack_get_info(s);
-        snprintf(stack_name, sizeof stack_name, "%s%s%s", in->source, in->path[0] ? "::" : "",
-                 in->path);
-    }
-    if (rc == MVA_OK) {
-        mva_cluster_output o = {a.name, cli_command_line(argc, argv), stack_name, sc.source,
-                                sc.what, rule, sc.rows, sc.cols, km, sp, cal,
-                                a.c_auto ? sil : NULL, 2, a.c_max};
-        rc = mva_cluster_write(out, &o, entry, sizeof entry, &err);
-    }
-    if (rc == MVA_OK && a.csv && sp && write_csv(a.csv, sp, cal) != 0)
-        rc = mva_error_set(&err, MVA_EIO, "%s: cannot write the CSV file", a.csv);
-    if (rc == MVA_OK && a.report)
-        rc = mva_report_write(out, entry, a.report, NULL, &err);
-    if (rc == MVA_OK && !a.c.quiet)
-        print_summary(&a, &sc, km, sil, sp, out, entry, cli_now() - t0);
-    if (rc != MVA_OK)
+    if (!stop && rc == MVA_OK && root)
+        rc = write_outputs(&a, &sc, km, sil, sp, s, out, entry, sizeof entry, argc, argv, &err);
+    if (!stop && rc != MVA_OK && root)
         cli_fail(a.c.prog, "%s", err.msg);
+    if (!stop && par && par->agree(par, rc) != 0 && rc == MVA_OK)
+        rc = MVA_EIO; /* rank 0 failed to write, and said so */
+    if (!stop && rc == MVA_OK && !a.c.quiet)
+        print_summary(&a, &sc, km, sil, sp, out, entry, cli_now() - t0);
+    free(labels);
     mva_label_spectra_free(sp);
     mva_kmeans_result_free(km);
     scores_free(&sc);
     mva_stack_close(s);
     cli_common_free(&a.c);
-    return rc == MVA_OK ? 0 : 1;
+    return !stop && rc == MVA_OK ? 0 : 1;
 }
+
+#ifndef MVA_CLUSTER_NO_MAIN
+int main(int argc, char **argv)
+{
+    return mva_cluster_tool(argc, argv, NULL);
+}
+#endif

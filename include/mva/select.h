@@ -98,7 +98,10 @@ typedef struct mva_label_spectra {
 } mva_label_spectra;
 
 /* One pass over s: the spectra of every class of labels (rows x cols of s); pixels holding
- * NaN/Inf are left out of everything.  *out is new (mva_label_spectra_free). */
+ * NaN/Inf are left out of everything.  With popts->comm, each process passes over its range
+ * and the sums, counts and maxima are combined: every process gets the whole map's spectra
+ * (labels must then hold every pixel's label on every process).  *out is new
+ * (mva_label_spectra_free). */
 int mva_label_spectra_compute(mva_stack *s, const int32_t *labels, size_t nclass,
                               const mva_pass_opts *popts, mva_label_spectra **out,
                               mva_error *err);

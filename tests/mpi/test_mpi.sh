@@ -1,6 +1,6 @@
 #!/bin/sh
-# MPI tests (make MPI=1 test-mpi): mva-roi-mpi, mva-pca-mpi and mva-nmf-mpi under mpirun with 1,
-# 2 and 3 ranks give the single-process tools' results (every numeric dataset within 1e-10 of the
+# MPI tests (make MPI=1 test-mpi): mva-roi-mpi, mva-pca-mpi, mva-nmf-mpi and mva-cluster-mpi under
+# mpirun with 1, 2 and 3 ranks give the single-process tools' results (every numeric dataset within 1e-10 of the
 # array's largest value; NaN where they have NaN), bit-identical results from run to run with the
 # same rank count, and a rank that cannot open its input stops every rank, non-zero, with the
 # message and no output file.
@@ -140,6 +140,28 @@ else
 fi
 REF_EXTRA=
 
+# mva-cluster: the same labels (same seed) and the same spectra, summed over the ranks' slabs,
+# from a results file (rank 0 clusters, every rank reads its slab of the recorded map) and from
+# a map (the PCA first, then the clustering of its scores).
+"$BIN/mva-pca" "$T/a.h5" -k 3 --poisson -q -o "$T/r.h5" || ko "mva-pca r.h5"
+"$BIN/mva-pca" "$T/b.h5" -k 3 -q -o "$T/rb.h5" || ko "mva-pca rb.h5"
+check mva-cluster "clusters of a PCA result" r -c 3
+check mva-cluster "clusters of a PCA result with NaN pixels, -c auto" rb -c auto --c-max 5 \
+    --sample 200 --seed 7
+check mva-cluster "clusters of a PCA result, no spectra" r -c 4 --no-spectra
+check mva-cluster "clusters of a map, Poisson PCA first" a -k 3 --poisson -c 3
+check mva-cluster "clusters of a map with NaN pixels" b -k 2 -c 3 --restarts 3
+check mva-cluster "clusters, a rank without pixels" tiny -k 1 -c 2 --channel-axis last
+
+# ---- CSV from rank 0 only, the same as the single process ----
+"$BIN/mva-cluster" "$T/r.h5" -c 3 -o "$T/cref.h5" --csv "$T/ref.csv" -q 2>/dev/null
+$MPIRUN -np 3 "$BIN/mva-cluster-mpi" "$T/r.h5" -c 3 -o "$T/cpar.h5" --csv "$T/par.csv" -q \
+    2>"$T/err"
+if cmp -s "$T/ref.csv" "$T/par.csv"; then
+    ok "cluster CSV, 3 ranks = single process"
+else
+    ko "cluster CSV, 3 ranks: $(diff "$T/ref.csv" "$T/par.csv" | head -3) $(head -3 "$T/err")"
+fi
 # ---- CSV from rank 0 only, the same as the single process ----
 "$BIN/mva-roi" "$T/a.h5" --roi 10:20 --csv >"$T/ref.csv" 2>/dev/null
 $MPIRUN -np 2 "$BIN/mva-roi-mpi" "$T/a.h5" --roi 10:20 --csv >"$T/par.csv" 2>"$T/err"
@@ -151,10 +173,11 @@ fi
 
 # ---- a rank that cannot open its input stops every rank ----
 # (MPMD: rank 1 is given a missing file.)
-for tool in mva-pca mva-roi mva-nmf; do
+for tool in mva-pca mva-roi mva-nmf mva-cluster; do
     rm -f "$T/fail.h5"*
     args="--roi 1:2"
     [ $tool = mva-nmf ] && args="-k 2"
+    [ $tool = mva-cluster ] && args="-c 2"
     if $MPIRUN -np 1 "$BIN/$tool-mpi" "$T/a.h5" $args -q -o "$T/fail.h5" : \
         -np 1 "$BIN/$tool-mpi" "$T/missing.h5" $args -q -o "$T/fail.h5" \
         >"$T/out" 2>"$T/err"; then
@@ -169,6 +192,17 @@ for tool in mva-pca mva-roi mva-nmf; do
         ok "$tool-mpi: a rank that cannot open its input stops all, no output"
     fi
 done
+
+# ---- mva-cluster: the ranks must read the same kind of input ----
+if $MPIRUN -np 1 "$BIN/mva-cluster-mpi" "$T/r.h5" -c 2 -q -o "$T/kind.h5" : \
+    -np 1 "$BIN/mva-cluster-mpi" "$T/a.h5" -c 2 -q -o "$T/kind.h5" >/dev/null 2>"$T/err"; then
+    ko "mva-cluster-mpi, results on rank 0 and a map on rank 1: exit status 0"
+elif ! grep -q "rank 1 of 2: .*a.h5" "$T/err" || ! grep -q "stopped: another rank failed" \
+    "$T/err" || [ -e "$T/kind.h5" ]; then
+    ko "mva-cluster-mpi, results and a map: $(head -3 "$T/err")"
+else
+    ok "mva-cluster-mpi: results on one rank and a map on another are refused"
+fi
 
 # ---- the ranks must read the same map ----
 if $MPIRUN -np 1 "$BIN/mva-roi-mpi" "$T/a.h5" --roi 1:2 -q -o "$T/shape.h5" : \
