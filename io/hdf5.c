@@ -8,6 +8,9 @@
  * middle rows, partial last row), reads each in the stored type into a scratch buffer and
  * converts it to double in one loop, transposing when the channels are stored first.
  *
+ * The readers of several detector elements of one 4-D or Odin dataset share one read per
+ * block (h5_eshare below): each chunk is decoded once, whatever the elements used.
+ *
  * Parallel inflate (hdf5_direct.c) reads the blocks of chunked, deflated, channel-last
  * datasets instead of H5Dread; discovery (which dataset, its calibration) is hdf5_find.c.
  *
@@ -452,13 +455,11 @@ static int scratch_reserve(h5_reader *r, size_t bytes, mva_error *err)
     return MVA_OK;
 }
 
-/* Reads the map rectangle rows [row, row+nr) x cols [col, col+nc) of the stored grid into
- * out as (nr*nc) x p doubles.  Only whole-row rectangles have nr > 1, so the rectangle is a
- * contiguous range of pixels. */
-static int read_rect(h5_reader *r, size_t row, size_t nr, size_t col, size_t nc, double *out,
-                     mva_error *err)
+/* The file selection of the map rectangle rows [row, row+nr) x cols [col, col+nc) and
+ * elements [e0, e0+ne) (when the dataset has an element axis); returns its rank. */
+static int rect_selection(const h5_reader *r, size_t row, size_t nr, size_t col, size_t nc,
+                          size_t e0, size_t ne, hsize_t *start, hsize_t *count)
 {
-    hsize_t start[4], count[4];
     int k = 0;
     if (r->chfirst) {
         start[k] = 0;
@@ -474,50 +475,202 @@ static int read_rect(h5_reader *r, size_t row, size_t nr, size_t col, size_t nc,
         start[k] = 0;
         count[k++] = r->p;
     }
-    if (r->eaxis >= 0) { /* one element: its index, a count of 1, on the element axis */
+    if (r->eaxis >= 0) { /* the elements, on the element axis */
         for (int j = k; j > r->eaxis; j--) {
             start[j] = start[j - 1];
             count[j] = count[j - 1];
         }
-        start[r->eaxis] = r->eidx;
-        count[r->eaxis] = 1;
+        start[r->eaxis] = e0;
+        count[r->eaxis] = ne;
         k++;
     }
+    return k;
+}
+
+/* H5Dread of the selection (rank k) into buf, in the stored type (or straight into doubles
+ * when they are stored).  A memory space of the same rank and shape as the file selection:
+ * HDF5 1.10 maps such a selection to chunks as whole hyperslabs, where a 1-D memory space
+ * makes it walk the selection element by element (3x slower than the decompression itself). */
+static int read_selection(h5_reader *r, const hsize_t *start, const hsize_t *count, int k,
+                          void *buf, size_t row, size_t nr, size_t col, size_t nc,
+                          mva_error *err)
+{
+    hid_t mspace = H5Screate_simple(k, count, NULL);
+    herr_t st = H5Sselect_hyperslab(r->fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+    if (st >= 0)
+        st = H5Dread(r->dset, r->memtype, mspace, r->fspace, H5P_DEFAULT, buf);
+    H5Sclose(mspace);
+    if (st >= 0)
+        return MVA_OK;
+    char e[H5_MSG];
+    size_t first = row * r->grid_cols + col;
+    h5_error_text(e);
+    return mva_error_set(err, MVA_EIO,
+                         "%s::%s: reading pixels %zu..%zu (dataset rows %zu..%zu) failed: %s",
+                         r->file_name, r->path, first, first + nr * nc - 1, row, row + nr - 1,
+                         e);
+}
+
+/* Reads the map rectangle rows [row, row+nr) x cols [col, col+nc) of the stored grid into
+ * out as (nr*nc) x p doubles.  Only whole-row rectangles have nr > 1, so the rectangle is a
+ * contiguous range of pixels. */
+static int read_rect(h5_reader *r, size_t row, size_t nr, size_t col, size_t nc, double *out,
+                     mva_error *err)
+{
+    hsize_t start[4], count[4];
+    int k = rect_selection(r, row, nr, col, nc, r->eidx, 1, start, count);
     size_t m = nr * nc, nval = m * r->p, es = mva_dtype_size(r->dtype);
     /* Stored doubles in pixel order need no conversion: straight into out. */
     int direct = r->dtype == MVA_DTYPE_FLOAT64 && !r->chfirst;
     int rc = direct ? MVA_OK : scratch_reserve(r, nval * es, err);
     if (rc != MVA_OK)
         return rc;
-    /* A memory space of the same rank and shape as the file selection: HDF5 1.10 maps such
-     * a selection to chunks as whole hyperslabs, where a 1-D memory space makes it walk the
-     * selection element by element (3x slower than the decompression itself). */
-    hid_t mspace = H5Screate_simple(k, count, NULL);
-    herr_t st = H5Sselect_hyperslab(r->fspace, H5S_SELECT_SET, start, NULL, count, NULL);
-    if (st >= 0)
-        st = H5Dread(r->dset, r->memtype, mspace, r->fspace, H5P_DEFAULT,
-                     direct ? (void *)out : r->scratch);
-    if (st < 0) {
-        char e[H5_MSG];
-        size_t first = row * r->grid_cols + col;
-        h5_error_text(e);
-        rc = mva_error_set(err, MVA_EIO,
-                           "%s::%s: reading pixels %zu..%zu (dataset rows %zu..%zu) failed: %s",
-                           r->file_name, r->path, first, first + m - 1, row, row + nr - 1, e);
-    } else if (!direct) {
+    rc = read_selection(r, start, count, k, direct ? (void *)out : r->scratch, row, nr, col, nc,
+                        err);
+    if (rc == MVA_OK && !direct) {
         if (r->chfirst)
             mva_dtype_to_double_t(r->dtype, r->scratch, m, r->p, out);
         else
             mva_dtype_to_double(r->dtype, r->scratch, m * r->p, 0, out);
     }
-    H5Sclose(mspace);
     return rc;
+}
+
+/* The rectangles of pixels [first, first + count): a partial first row, whole rows, a partial
+ * last row.  *done (pixels from first) is where the next starts; returns 0 when done. */
+static int next_rect(const h5_reader *r, size_t first, size_t count, size_t *done, size_t *row,
+                     size_t *nr, size_t *col, size_t *nc)
+{
+    size_t C = r->grid_cols;
+    if (*done >= count)
+        return 0;
+    size_t i = first + *done, left = count - *done;
+    *row = i / C;
+    *col = i % C;
+    *nr = 1;
+    if (*col == 0 && left >= C) {
+        *nr = left / C;
+        *nc = C;
+    } else {
+        *nc = C - *col < left ? C - *col : left;
+    }
+    return 1;
+}
+
+/* ---- detector elements of one dataset, read together ---- */
+
+/*
+ * The element readers of a 4-D (rows, cols, elements, channels) or Odin (frames, elements,
+ * channels) dataset share one read per block: the first reader to ask for a block reads the
+ * elements [e0, e0 + ne) of all its pixels with one H5Dread (stored values, pixel, element,
+ * channel order), and every reader converts its own element from that.  So each chunk is
+ * decoded once per block, and read whole along the element axis (e0, ne rounded out to the
+ * chunk's element extent), which lets HDF5's chunk cache (preempting fully read chunks first)
+ * drop it: a chunk only partly read would stay cached, and the cache grow with the map.
+ */
+struct h5_eshare {
+    int refs;
+    size_t emin, emax;      /* the elements of the readers */
+    size_t e0, ne;          /* the elements read, once planned (ne > 0) */
+    size_t first, count;    /* the block held (count 0: none) */
+    unsigned char *buf;     /* count x ne x p stored values */
+    size_t cap;             /* bytes */
+};
+
+h5_eshare *h5_eshare_new(void)
+{
+    h5_eshare *sh = calloc(1, sizeof *sh);
+    if (sh != NULL) {
+        sh->refs = 1;
+        sh->emin = SIZE_MAX;
+    }
+    return sh;
+}
+
+void h5_eshare_release(h5_eshare *sh)
+{
+    if (sh == NULL || --sh->refs > 0)
+        return;
+    free(sh->buf);
+    free(sh);
+}
+
+/* Shares read when the element axis is just before the channels (stored last): the block then
+ * reads as (pixels, elements, channels). */
+static int share_usable(const h5_reader *r)
+{
+    return r->share != NULL && !r->chfirst && r->eaxis == r->frank - 2;
+}
+
+/* The elements to read: the readers' range, rounded out to whole chunks along the axis. */
+static void share_plan(h5_eshare *sh, const h5_reader *r)
+{
+    hsize_t chunk[4];
+    size_t ce = 1, E = (size_t)r->fdims[r->eaxis];
+    hid_t dcpl = H5Dget_create_plist(r->dset);
+    if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED &&
+        H5Pget_chunk(dcpl, r->frank, chunk) == r->frank && chunk[r->eaxis] > 0)
+        ce = (size_t)chunk[r->eaxis];
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    sh->e0 = sh->emin / ce * ce;
+    size_t end = (sh->emax / ce + 1) * ce;
+    sh->ne = (end < E ? end : E) - sh->e0;
+}
+
+/* Makes the share hold the block [first, first + count). */
+static int share_fill(h5_reader *r, size_t first, size_t count, mva_error *err)
+{
+    h5_eshare *sh = r->share;
+    if (sh->count == count && sh->first == first && count > 0)
+        return MVA_OK;
+    if (sh->ne == 0)
+        share_plan(sh, r);
+    size_t es = mva_dtype_size(r->dtype), per = sh->ne * r->p * es, bytes;
+    if (mva_size_mul(count, per, &bytes) != MVA_OK)
+        return mva_error_set(err, MVA_ERANGE, "%s::%s: a block of %zu pixels is too large",
+                             r->file_name, r->path, count);
+    if (bytes > sh->cap) {
+        unsigned char *b = realloc(sh->buf, bytes);
+        if (b == NULL)
+            return mva_error_set(err, MVA_ENOMEM, "%s::%s: out of memory for a block of %zu "
+                                 "bytes", r->file_name, r->path, bytes);
+        sh->buf = b;
+        sh->cap = bytes;
+    }
+    sh->count = 0;
+    size_t done = 0, row, nr, col, nc;
+    while (next_rect(r, first, count, &done, &row, &nr, &col, &nc)) {
+        hsize_t start[4], cnt[4];
+        int k = rect_selection(r, row, nr, col, nc, sh->e0, sh->ne, start, cnt);
+        int rc = read_selection(r, start, cnt, k, sh->buf + done * per, row, nr, col, nc, err);
+        if (rc != MVA_OK)
+            return rc;
+        done += nr * nc;
+    }
+    sh->first = first;
+    sh->count = count;
+    return MVA_OK;
+}
+
+/* Pixels [first, first + count) of r's element, from the block read for every element. */
+static int share_read(h5_reader *r, size_t first, size_t count, double *out, mva_error *err)
+{
+    int rc = share_fill(r, first, count, err);
+    if (rc != MVA_OK)
+        return rc;
+    const h5_eshare *sh = r->share;
+    size_t es = mva_dtype_size(r->dtype), p = r->p;
+    const unsigned char *at = sh->buf + (size_t)(r->eidx - sh->e0) * p * es;
+    for (size_t i = 0; i < count; i++, at += sh->ne * p * es)
+        mva_dtype_to_double(r->dtype, at, p, 0, out + i * p);
+    return MVA_OK;
 }
 
 static int h5_read(void *self, size_t first, size_t count, double *out, mva_error *err)
 {
     h5_reader *r = self;
-    size_t done = 0, C = r->grid_cols;
+    size_t done = 0, row, nr, col, nc;
     /* In a thread-safe HDF5 the automatic printing is per thread; this is the reader's. */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (r->direct != NULL && count > 0) {
@@ -525,15 +678,9 @@ static int h5_read(void *self, size_t first, size_t count, double *out, mva_erro
         if (rc != H5_DIRECT_FALLBACK)
             return rc;
     }
-    while (done < count) {
-        size_t i = first + done, left = count - done;
-        size_t row = i / C, col = i % C, nr = 1, nc;
-        if (col == 0 && left >= C) {
-            nr = left / C;
-            nc = C;
-        } else {
-            nc = C - col < left ? C - col : left;
-        }
+    if (share_usable(r))
+        return share_read(r, first, count, out, err);
+    while (next_rect(r, first, count, &done, &row, &nr, &col, &nc)) {
         int rc = read_rect(r, row, nr, col, nc, out + done * r->p, err);
         if (rc != MVA_OK)
             return rc;
@@ -548,6 +695,7 @@ static void h5_close(void *self)
     if (r == NULL)
         return;
     h5_direct_free(r->direct);
+    h5_eshare_release(r->share);
     if (r->fspace >= 0)
         H5Sclose(r->fspace);
     if (r->dset >= 0)
@@ -665,6 +813,14 @@ int h5_open_one(mva_stack **out, const char *file, const char *want, const h5_se
     snprintf(info.format, sizeof info.format, "hdf5");
     snprintf(info.source, sizeof info.source, "%s", r->file_name);
     snprintf(info.path, sizeof info.path, "%s", r->path);
+    if (sel != NULL && sel->share != NULL && r->eaxis >= 0) {
+        r->share = sel->share;
+        r->share->refs++;
+        if (r->eidx < r->share->emin)
+            r->share->emin = (size_t)r->eidx;
+        if (r->eidx > r->share->emax)
+            r->share->emax = (size_t)r->eidx;
+    }
     /* mva_stack_new owns r from here, also when it fails. */
     return mva_stack_new(out, &h5_ops, r, &info, err);
 done:

@@ -505,17 +505,22 @@ static int open_elements(mva_stack **st, const char *file, const h5_layout *L,
                          const unsigned char *use, const mva_open_opts *opts, size_t *nused,
                          mva_error *err)
 {
+    int rc = MVA_OK;
+    /* the elements of one dataset are read together, each chunk once */
+    h5_eshare *share = L->eaxis >= 0 ? h5_eshare_new() : NULL;
+    if (L->eaxis >= 0 && share == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "%s: out of memory", file);
     *nused = 0;
-    for (size_t e = 0; e < L->nel; e++) {
+    for (size_t e = 0; e < L->nel && rc == MVA_OK; e++) {
         if (!use[e])
             continue;
-        h5_select sel = {L->eaxis, L->eaxis >= 0 ? e : 0, L->chfirst};
-        int rc = h5_open_one(&st[*nused], file, L->path[e], &sel, opts, err);
-        if (rc != MVA_OK)
-            return rc;
-        (*nused)++;
+        h5_select sel = {L->eaxis, L->eaxis >= 0 ? e : 0, L->chfirst, share};
+        rc = h5_open_one(&st[*nused], file, L->path[e], &sel, opts, err);
+        if (rc == MVA_OK)
+            (*nused)++;
     }
-    return MVA_OK;
+    h5_eshare_release(share);
+    return rc;
 }
 
 int h5_layout_open(mva_stack **out, const char *file, h5_layout *L, const mva_open_opts *opts,

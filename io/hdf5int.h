@@ -21,6 +21,11 @@
 
 typedef struct h5_direct h5_direct;
 
+/* The readers of several detector elements of one dataset (a 4-D or Odin layout), sharing
+ * what they read: the first of them to read a block reads the elements of every reader at
+ * once, the others take their element from it (hdf5.c).  Refcounted. */
+typedef struct h5_eshare h5_eshare;
+
 typedef struct h5_reader {
     hid_t file, dset, fspace;
     hid_t memtype;          /* native type of the stored size and sign; owned by HDF5 */
@@ -41,6 +46,7 @@ typedef struct h5_reader {
     char file_name[FILE_CAP];
     char path[PATH_CAP];
     h5_direct *direct;      /* direct chunk decoding, or NULL */
+    h5_eshare *share;       /* elements read together with other readers, or NULL */
 } h5_reader;
 
 /* ---- hdf5.c ---- */
@@ -51,7 +57,13 @@ typedef struct h5_select {
     int eaxis;
     size_t eidx;
     int chfirst;
+    h5_eshare *share;   /* the readers of the other elements of the dataset, or NULL */
 } h5_select;
+
+/* A new share for the element readers of one dataset (one reference, the caller's), NULL
+ * when out of memory; h5_open_one takes a reference for each reader; release drops one. */
+h5_eshare *h5_eshare_new(void);
+void h5_eshare_release(h5_eshare *sh);
 
 /* Opens one stack of file: the dataset at want ("" = found by discovery), read as sel says
  * (NULL: a plain dataset).  As mva_hdf5_open otherwise. */
