@@ -10,10 +10,31 @@
 #include "internal.h"
 #include "mva/cluster.h"
 
-/* Ten colours that stay apart (Tableau 10); cluster c takes colour c mod 10. */
-static const unsigned char palette[10][3] = {
-    {31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40}, {148, 103, 189},
-    {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
+/* Tableau 10 (the curves' colours in clusters.svg, so cluster c looks the same in both), then
+ * its ten light variants (Tableau 20). */
+static const unsigned char palette[20][3] = {
+    {31, 119, 180},  {255, 127, 14},  {44, 160, 44},   {214, 39, 40},   {148, 103, 189},
+    {140, 86, 75},   {227, 119, 194}, {127, 127, 127}, {188, 189, 34},  {23, 190, 207},
+    {174, 199, 232}, {255, 187, 120}, {152, 223, 138}, {255, 152, 150}, {197, 176, 213},
+    {196, 156, 148}, {247, 182, 210}, {199, 199, 199}, {219, 219, 141}, {158, 218, 229}};
+
+/* Cluster c's colour (c < 0: no label, black, which no cluster takes: the NaN grey of the other
+ * maps is too close to Tableau's grey).  After the 20 of the palette, the 6 x 6 x 6 cube of
+ * multiples of 51 without black and white, walked with a stride prime to its 214 colours:
+ * every one of the first 234 clusters has its own colour. */
+static void cluster_rgb(int64_t c, unsigned char rgb[3])
+{
+    if (c < 0) {
+        rgb[0] = rgb[1] = rgb[2] = 0;
+    } else if (c < 20) {
+        memcpy(rgb, palette[c], 3);
+    } else {
+        int64_t q = 1 + (c - 20) * 37 % 214;
+        rgb[0] = (unsigned char)(51 * (q / 36));
+        rgb[1] = (unsigned char)(51 * (q / 6 % 6));
+        rgb[2] = (unsigned char)(51 * (q % 6));
+    }
+}
 
 typedef struct {
     size_t rows, cols, c, p;
@@ -136,17 +157,13 @@ static int write_labels(const clu *x, const char *dir, size_t scale, mva_error *
     for (size_t i = 0; i < x->rows * scale; i++)
         for (size_t j = 0; j < x->cols * scale; j++) {
             int32_t l = x->labels[(i / scale) * x->cols + j / scale];
-            unsigned char *o = r.rgb + 3 * (i * w + j);
-            for (int ch = 0; ch < 3; ch++)
-                o[ch] = l < 0 ? MVA_REPORT_NAN_GREY : palette[l % 10][ch];
+            cluster_rgb(l, r.rgb + 3 * (i * w + j));
         }
     for (size_t c = 0; c <= x->c; c++) { /* the last row: unlabelled */
         size_t y0 = 4 + c * line, x0 = x->cols * scale + 6;
         for (size_t i = 0; i < 5 * px; i++)
             for (size_t j = 0; j < 5 * px; j++)
-                for (int ch = 0; ch < 3; ch++)
-                    r.rgb[3 * ((y0 + i) * w + x0 + j) + ch] =
-                        c < x->c ? palette[c % 10][ch] : MVA_REPORT_NAN_GREY;
+                cluster_rgb(c < x->c ? (int64_t)c : -1, r.rgb + 3 * ((y0 + i) * w + x0 + j));
         char text[32];
         if (c < x->c)
             snprintf(text, sizeof text, "%zu", c);
@@ -220,7 +237,7 @@ static int write_index(const clu *x, const char *results, const rpt_info *in, co
     snprintf(t, sizeof t, "%s %s, %s", in->program, in->version, in->date);
     rpt_row(&b, "program", t);
     rpt_printf(&b, "</table>\n<h2>Label map</h2>\n<p class=\"note\">Each cluster in its colour "
-                   "(legend on the right), pixels without a label grey. %zu x %zu pixels, "
+                   "(legend on the right), pixels without a label black. %zu x %zu pixels, "
                    "shown x%zu.</p>\n<p><a href=\"labels.png\"><img src=\"labels.png\" "
                    "alt=\"cluster of each pixel\"></a></p>\n", x->rows, x->cols, scale);
     if (x->avg)

@@ -4,7 +4,8 @@
 #   scripts/deps.sh --test   build + test dependencies (h5py, fabio, silx, PyMca for the
 #                            interoperability checks, h5dump, xmllint, chromium for the
 #                            report, valgrind and clang's libFuzzer, a de_DE locale, pytest,
-#                            scikit-learn, matplotlib and tqdm for the Python package's tests)
+#                            scikit-learn, matplotlib and tqdm for the Python package's tests,
+#                            PIL to read the report's PNGs back)
 #   scripts/deps.sh --mpi    build dependencies + Open MPI (make MPI=1, make MPI=1 test-mpi)
 set -e
 pkgs="build-essential pkg-config libhdf5-dev hdf5-filter-plugin liblapacke-dev
@@ -12,7 +13,7 @@ libopenblas-dev libgsl-dev zlib1g-dev libpng-dev libcmocka-dev"
 if [ "$1" = "--test" ]; then
     pkgs="$pkgs python3 python3-h5py python3-numpy hdf5-tools locales python3-fabio
 python3-silx python3-pymca5 libxml2-utils chromium valgrind clang libclang-rt-14-dev
-python3-pytest python3-sklearn python3-matplotlib python3-tqdm"
+python3-pytest python3-sklearn python3-matplotlib python3-tqdm python3-pil"
 fi
 if [ "$1" = "--mpi" ]; then
     pkgs="$pkgs libopenmpi-dev openmpi-bin"

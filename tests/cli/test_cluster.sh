@@ -105,6 +105,45 @@ assert e['labels/data'][5, 7] == -1 and (e['labels/data'][()] >= 0).sum() == 479
 assert e['cluster_sizes'][()].sum() == 4799 and e['n_valid_pixels'][()] == 4799" &&
     ok "a NaN pixel gets no label" || ko "NaN pixel"
 
+# labels.png read back (PIL): each map pixel (a scale x scale block) has the legend colour of
+# its label, unlabelled pixels the legend's "none" colour, and no two legend colours are
+# equal.  The legend's layout is report/cluster.c's: a 15 x 15 swatch per cluster, then one
+# for "none", every 21 rows from row 4, 6 columns right of the map.  23 clusters and a NaN
+# pixel cover Tableau 10, its light variants, the colour cube beyond 20, and no label.
+cat >"$T/png.py" <<'PYEOF'
+import re, sys, h5py, numpy as np
+from PIL import Image
+res, d = sys.argv[1:3]
+e = h5py.File(res)["mva_cluster"]
+lab, c = e["labels/data"][()], len(e["cluster_sizes"])
+rows, cols = lab.shape
+img = np.asarray(Image.open(d + "/labels.png").convert("RGB")).astype(int)
+scale = int(re.search(r"shown x(\d+)", open(d + "/index.html").read()).group(1))
+x0 = cols * scale + 6
+legend = np.array([img[4 + k * 21 + 7, x0 + 7] for k in range(c + 1)])
+assert len({tuple(v) for v in legend}) == c + 1, legend
+assert (legend != 255).any(1).all(), "a white swatch: the legend is not where expected"
+blocks = img[:rows * scale, :cols * scale].reshape(rows, scale, cols, scale, 3)
+assert (blocks == blocks[:, :1, :, :1]).all(), "a map pixel is not one colour"
+want = legend[np.where(lab < 0, c, lab)]
+bad = (blocks[:, 0, :, 0] != want).any(-1)
+assert not bad.any(), "%d pixels not in their label's colour, first at %s" % (
+    bad.sum(), np.argwhere(bad)[0])
+print("%d clusters, %d unlabelled pixels, scale %d: every pixel in its legend colour"
+      % (c, (lab < 0).sum(), scale))
+PYEOF
+"$BIN/mva-cluster" "$T/nan.h5" -k 3 -c 23 --no-spectra -q -o "$T/c23.h5" --report "$T/c23" ||
+    ko "mva-cluster -c 23 --report"
+for r in "rep.h5 rep" "rep.h5 rep2" "nanres.h5 nanrep" "c23.h5 c23"; do
+    set -- $r
+    [ -d "$T/$2" ] || "$BIN/mva-report" "$T/$1" -o "$T/$2" -q || ko "mva-report $1"
+    if $PY "$T/png.py" "$T/$1" "$T/$2" >"$T/png.txt" 2>&1; then
+        ok "$2/labels.png: $(tail -1 "$T/png.txt")"
+    else
+        ko "$2/labels.png: $(tail -3 "$T/png.txt")"
+    fi
+done
+
 # Errors, by message.
 expect_fail "-c 0" "-c" "$BIN/mva-cluster" "$T/res.h5" -c 0
 expect_fail "-c text" "-c 'x'" "$BIN/mva-cluster" "$T/res.h5" -c x
