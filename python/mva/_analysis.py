@@ -68,7 +68,7 @@ def roi(source, rois=None, progress=None, memory=None, output=None, entry=None, 
         err = L.mva_error()
         rc = L.mva_roi_compute(s.handle, defs, nroi, byref(run.popts), byref(ptr), byref(err))
         run.check(rc, err, lambda: L.mva_roi_result_free(ptr))
-        res = ROIResult(ptr, s._info, {"rois": nroi})
+        res = ROIResult(ptr, s._info, dict(s.reader_params, rois=nroi))
     if output is not None:
         res.save(output, entry)
     return res
@@ -153,7 +153,7 @@ def _fit_pca(s, o, params, rois, progress, memory):
     m = ptr.contents
     params = dict(params, components=m.k, components_reason=m.k_reason.decode(),
                   method=L.mva_pca_method_name(m.method).decode(), rois=nroi,
-                  memory_budget_bytes=memory or 64 << 20)
+                  memory_budget_bytes=memory or 64 << 20, **s.reader_params)
     roi_res = ROIResult(roi_ptr, s._info) if nroi else None
     return PCAResult(ptr, s._info, params, roi_res)
 
@@ -236,7 +236,7 @@ def nmf(source, k=4, method="hals", init="nndsvda", seed=None, max_iter=200, tol
         err = L.mva_error()
         rc = L.mva_nmf_fit(s.handle, byref(o), byref(run.popts), byref(ptr), byref(err))
         run.check(rc, err, lambda: L.mva_nmf_model_free(ptr))
-        res = NMFResult(ptr, s._info, params)
+        res = NMFResult(ptr, s._info, dict(params, **s.reader_params))
     if output is not None:
         res.save(output, entry)
     return res

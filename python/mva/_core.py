@@ -220,7 +220,8 @@ class Stack:
     source, path (dataset or scan), storage, layout_name (recognised facility layout),
     elements (detector elements used), norm (normalisation applied), norm_factors (the
     factors each pixel was multiplied by, (rows, cols) or (elements, rows, cols), or None),
-    snake, warnings (what
+    reader_params (the options mva.open was given, recorded with every result as the tools
+    record them: reader_input, reader_detector, reader_norm, ...), snake, warnings (what
     the reader skipped).  Use as a context manager or call close();
     every analysis function takes a Stack, a path or an array."""
 
@@ -245,6 +246,7 @@ class Stack:
         self.norm = _s(info.norm)
         self.snake = info.snake == L.SNAKES["on"]
         self.warnings = [w for w in _s(info.warnings).split("\n") if w]
+        self.reader_params = {}  # mva.open sets the reader options it was given
         self.norm_factors = None
         if info.norm_factors:
             self.norm_factors = _own_factors(info.norm_factors.contents, self._info)
@@ -437,7 +439,33 @@ def open(source, dataset=None, channel_axis=None, shape=None, calibration=None,
     err = L.mva_error()
     rc = L.mva_stack_open(byref(h), _b(src), byref(opts), byref(err))
     check(rc, err)
-    return Stack(h.value)
+    s = Stack(h.value)
+    s.reader_params = _reader_params(src if series is None and files is None else None, opts)
+    return s
+
+
+def _reader_params(src, opts):
+    """The reader options as the tools record them with a result (process/parameters/
+    reader_input, reader_detector, reader_norm, reader_snake, reader_scan,
+    reader_channel_axis, reader_shape, reader_calib; those set), so that mva-select and
+    mva.select reopen the map as it was analysed.  src: the input as given (None for an EDF
+    series, as the tools)."""
+    p = {}
+    if src:
+        p["reader_input"] = src
+    for name in ("detector", "norm", "scan"):
+        v = getattr(opts, name)
+        if v is not None:
+            p["reader_" + name] = _s(v)
+    if opts.snake != L.SNAKES[None]:
+        p["reader_snake"] = "on" if opts.snake == L.SNAKES[True] else "off"
+    if opts.channel_axis != L.MVA_AXIS_AUTO:
+        p["reader_channel_axis"] = "first" if opts.channel_axis == L.MVA_AXIS_FIRST else "last"
+    if opts.rows or opts.cols:
+        p["reader_shape"] = "%dx%d" % (opts.rows, opts.cols)
+    if opts.calib.known:
+        p["reader_calib"] = "%.17g,%.17g,%.17g" % (opts.calib.a, opts.calib.b, opts.calib.c)
+    return p
 
 
 class _Opened:

@@ -157,3 +157,36 @@ def test_python_results_record_the_normalisation_factors(tmp_path):
         np.testing.assert_allclose(d["factor"][()], want, rtol=1e-12, atol=0)
         assert d["factor"].attrs["source"] == "/MAPS_RAW/livetime"
     assert mva.open(real).norm_factors is None
+
+
+def test_python_results_record_the_reader_options(tmp_path):
+    """A PCA written from Python records the reader options as mva-pca does (process/
+    parameters/reader_*): mva-select on it, given no option, reopens the map with the same
+    --detector, --norm and --snake (its map average is the PCA's mean spectrum)."""
+    import os
+    import subprocess
+    h5py = need("h5py")
+    here = os.path.dirname(os.path.abspath(__file__))
+    real = os.path.join(here, "..", "..", "..", "shared", "realdata", "2xfm_0011_2xfm3__0.h5")
+    if not os.path.exists(real):
+        pytest.skip("no ../shared/realdata")
+    bindir = os.path.join(os.environ.get("BUILD", "build"), "bin")
+    py, c = str(tmp_path / "py.h5"), str(tmp_path / "c.h5")
+    opts = dict(detector="0,1", norm="livetime", snake=True, calibration=(0.01, 0.02))
+    mva.pca(real, k=2, method="exact", **opts).save(py)
+    subprocess.run([os.path.join(bindir, "mva-pca"), real, "-k", "2", "--method", "exact",
+                    "--detector", "0,1", "--norm", "livetime", "--snake", "on",
+                    "--calib", "0.01,0.02", "-q", "-o", c], check=True)
+
+    def reader(path):
+        with h5py.File(path, "r") as f:
+            g = f["mva_pca/process/parameters"]
+            return {k: g[k].asstr()[()] for k in g if k.startswith("reader_")}
+    assert reader(py) == reader(c), (reader(py), reader(c))
+    assert reader(py)["reader_norm"] == "livetime" and reader(py)["reader_snake"] == "on"
+    subprocess.run([os.path.join(bindir, "mva-select"), py, "--image", "eigenimages/data[0]",
+                    "--top", "10%", "-q"], check=True)
+    with h5py.File(py, "r") as f:
+        mean = f["mva_pca/mean_spectrum/data"][()]
+        np.testing.assert_allclose(f["mva_select/map_average_spectrum/data"][()], mean,
+                                   rtol=1e-12, atol=1e-12)
