@@ -1,4 +1,4 @@
-/* The report of a clustering entry (cluster/write.c's layout): labels.png, the label map in
+/* The report of a clustering entry (results/cluster.c's layout): labels.png, the label map in
  * discrete colours with a legend; clusters.svg, each cluster's average spectrum against the
  * map's; index.html with the sizes. */
 #include <hdf5.h>

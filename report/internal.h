@@ -109,9 +109,9 @@ typedef struct rpt_info {
     rpt_param *params;               /* parameters as recorded, in order */
     size_t nparams;
     int has_pca, has_roi;
-    int has_nmf;                     /* an NMF entry (process/nmf, mva_result_write_nmf) */
-    int has_select;                  /* a selection entry (mva_select_write's layout) */
-    int has_cluster;                 /* a clustering entry (mva_cluster_write's layout) */
+    int has_nmf;                     /* an NMF entry (process/nmf, results/write.c) */
+    int has_select;                  /* a selection entry (results/select.c's layout) */
+    int has_cluster;                 /* a clustering entry (results/cluster.c's layout) */
     char selection[2048];            /* its process/selection text */
     double *roi_axis;                /* energy (keV) or channel of the ROI spectra, or NULL */
     size_t roi_axis_n;

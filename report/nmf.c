@@ -1,5 +1,5 @@
 /*
- * The NMF parts of a report (an entry of mva_result_write_nmf); report.c draws the abundance
+ * The NMF parts of a report (an NMF entry of mva_result_write); report.c draws the abundance
  * maps with the other images and calls these for the rest.
  *
  * Files:

@@ -11,43 +11,42 @@
 #include <unistd.h>
 
 #include "commit.h"
-#include "h5util.h"
+#include "internal.h"
 #include "mva/compress.h"
 
-int mva_recon_write(const char *path, const char *entry, const mva_recon_stats *r,
-                    size_t rows, size_t cols, mva_error *err)
+/* <entry>/reconstruction: the scalars and the chi2 image (its title an attribute).  Written
+ * uncompressed, as it always has been, so that files stay as they were. */
+int res_write_recon(wctx *c, hid_t entry, const mva_recon_stats *r, size_t rows, size_t cols)
 {
-    h5u_quiet q;
-    h5u_quiet_on(&q);
-    int rc = MVA_OK;
-    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT), e = -1, g = -1, img = -1;
-    if (f >= 0)
-        e = H5Gopen2(f, entry, H5P_DEFAULT);
-    if (e >= 0)
-        g = h5u_group(e, "reconstruction", "NXcollection");
-    if (g >= 0)
-        img = h5u_group(g, "chi2", "NXdata");
+    const struct {
+        const char *name;
+        double v;
+    } v[] = {{"relative_frobenius_error", r->rel_frobenius},
+             {"max_abs_error", r->max_abs},
+             {"reduced_chi2_mean", r->chi2_mean},
+             {"compression_ratio_values", r->values_ratio},
+             {"compression_ratio_bytes", r->bytes_ratio}};
     hsize_t dims[2] = {rows, cols};
     const char *axes[2] = {".", "."};
-    int bad = img < 0 || h5u_doubles(g, "relative_frobenius_error", 0, NULL, &r->rel_frobenius) ||
-              h5u_doubles(g, "max_abs_error", 0, NULL, &r->max_abs) ||
-              h5u_doubles(g, "reduced_chi2_mean", 0, NULL, &r->chi2_mean) ||
-              h5u_doubles(g, "compression_ratio_values", 0, NULL, &r->values_ratio) ||
-              h5u_doubles(g, "compression_ratio_bytes", 0, NULL, &r->bytes_ratio) ||
-              h5u_doubles(img, "data", 2, dims, r->chi2) || h5u_str_attr(img, "signal", "data") ||
-              h5u_str_array_attr(img, "axes", axes, 2) ||
-              h5u_str_attr(img, "title", "reduced chi-square per pixel (Poisson)");
-    if (bad)
-        rc = mva_error_set(err, MVA_EIO, "%s: cannot add /%s/reconstruction", path, entry);
-    if (img >= 0)
-        H5Gclose(img);
-    if (g >= 0)
-        H5Gclose(g);
-    if (e >= 0)
-        H5Gclose(e);
-    if (f >= 0 && H5Fclose(f) < 0 && rc == MVA_OK)
-        rc = mva_error_set(err, MVA_EIO, "%s: closing failed", path);
-    h5u_quiet_off(&q);
+    hid_t g = -1, img = -1;
+    int gzip = c->gzip;
+    c->gzip = 0;
+    int rc = res_group_new(c, entry, "reconstruction", "NXcollection", &g);
+    if (rc == MVA_OK)
+        rc = res_group_new(c, g, "chi2", "NXdata", &img);
+    for (size_t i = 0; rc == MVA_OK && i < sizeof v / sizeof v[0]; i++)
+        rc = res_scalar_f64(c, g, v[i].name, v[i].v);
+    if (rc == MVA_OK)
+        rc = res_dset_f64(c, img, "data", 2, dims, r->chi2);
+    if (rc == MVA_OK)
+        rc = res_attr_str(c, img, ".", "signal", "data");
+    if (rc == MVA_OK)
+        rc = res_attr_strv(c, img, ".", "axes", axes, 2);
+    if (rc == MVA_OK)
+        rc = res_attr_str(c, img, ".", "title", "reduced chi-square per pixel (Poisson)");
+    c->gzip = gzip;
+    h5u_close(img);
+    h5u_close(g);
     return rc;
 }
 

@@ -27,8 +27,7 @@ typedef struct wctx {
     const char *path; /* the requested file name: messages never show the temporary name */
     mva_error *err;
     hid_t str_t;      /* variable-length UTF-8 string */
-    int gzip;         /* shuffle and deflate filters are available */
-    const mva_nmf_model *nmf; /* mva_result_write_nmf: the entry's NMF */
+    int gzip;         /* compress datasets that pay (shuffle and deflate are available) */
 } wctx;
 
 typedef struct spec_axis {
@@ -105,6 +104,24 @@ int res_images_nxdata(wctx *c, hid_t entry, const char *name, const char *title,
 /* process/normalisation (norm.c): the factors of in->norm_factors, when there are any. */
 int res_write_norm(wctx *c, hid_t proc, const mva_stack_info *in);
 
+int res_dset_i64(wctx *c, hid_t loc, const char *name, int rank, const hsize_t *dims,
+                 const int64_t *v);
+
+/* Curves over a spectral axis: names[0] is the @signal, the others @auxiliary_signals; each
+ * v[i] holds nrows x ax->p values (one curve when nrows is 0, else rank 2 with @axes
+ * [".", axis]).  The axis has no @units (selections, clusterings and rotations). */
+int res_curves_nxdata(wctx *c, hid_t entry, const char *name, const char *title,
+                      const char *const *names, const double *const *v, size_t nv,
+                      size_t nrows, const spec_axis *ax);
+
+/* An image or a stack of images (rank 2 or 3) without axes: @signal data, @axes all ".". */
+int res_plain_nxdata(wctx *c, hid_t entry, const char *name, const char *title, hid_t ftype,
+                     hid_t mtype, int rank, const hsize_t *dims, const void *v);
+
+/* The energy axis of cal over p channels, or channels 0..p-1 when unknown (cal may be NULL);
+ * *buf is the caller's to free. */
+int res_calib_axis(wctx *c, const mva_calib *cal, size_t p, spec_axis *ax, double **buf);
+
 /* ---- schemas (schema.c): each model's scalar fields, named once ---- */
 
 typedef enum res_type { RES_SIZE, RES_U64, RES_INT, RES_F64 } res_type;
@@ -150,5 +167,23 @@ int res_write_roi(wctx *c, hid_t entry, const mva_roi_result *r, const mva_calib
                   int share_mask);
 
 int res_write_nmf(wctx *c, hid_t entry, const mva_nmf_model *m);
+
+/* <entry>/reconstruction of mva-compress (expand.c). */
+int res_write_recon(wctx *c, hid_t entry, const mva_recon_stats *r, size_t rows, size_t cols);
+
+/* The entries of their own (select.c, cluster.c): everything inside the NXentry e. */
+int res_write_selection(wctx *c, hid_t e, const mva_result_parts *s);
+int res_write_cluster(wctx *c, hid_t e, const mva_result_parts *s);
+
+/* ---- the writer (write.c, check.c) ---- */
+
+/* The short process group of a selection or a clustering: program, version, date, the
+ * command line when given, input_file (the input's name), then names[i] = values[i] (NULL
+ * values written as ""). */
+int res_write_short_process(wctx *c, hid_t entry, const mva_result_parts *s,
+                            const char *const *names, const char *const *values, size_t n);
+
+/* Whether the parts go together and each is complete (mva_result_write's first step). */
+int res_check_parts(const char *path, const mva_result_parts *s, mva_error *err);
 
 #endif

@@ -315,3 +315,63 @@ int res_images_nxdata(wctx *c, hid_t entry, const char *name, const char *title,
     return rc;
 }
 
+
+/* ---------------------------------------------------------------------------------------- */
+/* Writing: the plain NXdata of selections, clusterings and rotations                        */
+/* ---------------------------------------------------------------------------------------- */
+
+int res_dset_i64(wctx *c, hid_t loc, const char *name, int rank, const hsize_t *dims,
+                 const int64_t *v)
+{
+    return res_dset_write(c, loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, rank, dims, v);
+}
+
+/* Curves over a spectral axis: names[0] is the @signal, the others @auxiliary_signals (silx
+ * draws them together); each v[i] holds nrows x ax->p values, one curve (rank 1) when nrows is
+ * 0, else a stack of nrows curves (rank 2, @axes [".", axis]).  The axis has no @units. */
+int res_curves_nxdata(wctx *c, hid_t entry, const char *name, const char *title,
+                      const char *const *names, const double *const *v, size_t nv,
+                      size_t nrows, const spec_axis *ax)
+{
+    hid_t g = -1;
+    const char *axes[2] = {".", ax->name};
+    int rank = nrows ? 2 : 1;
+    hsize_t dims[2] = {nrows, ax->p};
+    int rc = res_nxdata_new(c, entry, name, title, names[0], rank == 2 ? axes : axes + 1,
+                            (size_t)rank, &g);
+    if (rc == MVA_OK && nv > 1)
+        rc = res_attr_strv(c, g, ".", "auxiliary_signals", names + 1, nv - 1);
+    for (size_t i = 0; rc == MVA_OK && i < nv; i++)
+        rc = res_dset_f64(c, g, names[i], rank, rank == 2 ? dims : dims + 1, v[i]);
+    if (rc == MVA_OK)
+        rc = res_dset_f64(c, g, ax->name, 1, dims + 1, ax->v);
+    h5u_close(g);
+    return rc;
+}
+
+/* An image or a stack of images (rank 2 or 3) without axes: @signal data, @axes all ".". */
+int res_plain_nxdata(wctx *c, hid_t entry, const char *name, const char *title, hid_t ftype,
+                     hid_t mtype, int rank, const hsize_t *dims, const void *v)
+{
+    hid_t g = -1;
+    const char *axes[3] = {".", ".", "."};
+    int rc = res_nxdata_new(c, entry, name, title, "data", axes, (size_t)rank, &g);
+    if (rc == MVA_OK)
+        rc = res_dset_write(c, g, "data", ftype, mtype, rank, dims, v);
+    h5u_close(g);
+    return rc;
+}
+
+/* The energy axis of cal over p channels, or the channel numbers 0..p-1 when it is unknown
+ * (cal NULL or not known); *buf is the caller's to free. */
+int res_calib_axis(wctx *c, const mva_calib *cal, size_t p, spec_axis *ax, double **buf)
+{
+    int kev = cal != NULL && cal->known;
+    *buf = malloc((p ? p : 1) * sizeof **buf);
+    if (*buf == NULL)
+        return mva_error_set(c->err, MVA_ENOMEM, "%s: out of memory", c->path);
+    for (size_t j = 0; j < p; j++)
+        (*buf)[j] = kev ? mva_calib_energy(cal, (double)j) : (double)j;
+    *ax = (spec_axis){kev ? "energy" : "channel", *buf, p};
+    return MVA_OK;
+}

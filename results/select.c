@@ -3,6 +3,7 @@
  * and the spectra of a selection written as a new NXentry of a results file.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <hdf5.h>
 #include <png.h>
 #include <stdio.h>
@@ -11,9 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "commit.h"
-#include "entry.h"
-#include "h5util.h"
+#include "internal.h"
 #include "mva/hdf5.h"
 #include "mva/select.h"
 #include "numparse.h"
@@ -341,138 +340,56 @@ int mva_select_mask_read(const char *path, size_t rows, size_t cols, unsigned ch
     return mask_from_text(path, rows, cols, mask, err);
 }
 
-/* ---- writing a selection ---- */
+/* ---- writing a selection (a part of mva_result_write) ---- */
 
-/* One spectrum as NXdata over the energy (or channel) axis; `aux` (may be NULL) is a second
- * curve drawn with it (@auxiliary_signals), as silx does. */
-static int spectrum_nxdata(hid_t entry, const char *name, const char *title, const double *v,
-                           const char *aux_name, const double *aux, const double *axis,
-                           const char *axis_name, size_t p)
+static int selection_spectra(wctx *c, hid_t e, const mva_selection_spectra *r,
+                             const spec_axis *ax)
 {
-    hsize_t dim = p;
-    hid_t g = h5u_group(entry, name, "NXdata");
-    const char *axes[1] = {axis_name}, *auxv[1] = {aux_name};
-    int bad = g < 0 || h5u_str_attr(g, "signal", "data") ||
-              h5u_str_array_attr(g, "axes", axes, 1) || h5u_doubles(g, "data", 1, &dim, v) ||
-              h5u_doubles(g, axis_name, 1, &dim, axis) || h5u_string(g, "title", title);
-    if (!bad && aux)
-        bad = h5u_doubles(g, aux_name, 1, &dim, aux) ||
-              h5u_str_array_attr(g, "auxiliary_signals", auxv, 1);
-    if (g >= 0)
-        H5Gclose(g);
-    return bad ? -1 : 0;
-}
-
-static int mask_nxdata(hid_t entry, const unsigned char *mask, size_t rows, size_t cols)
-{
-    hsize_t dims[2] = {rows, cols};
-    const char *axes[2] = {".", "."};
-    hid_t g = h5u_group(entry, "mask", "NXdata");
-    int bad = g < 0 || h5u_str_attr(g, "signal", "data") ||
-              h5u_str_array_attr(g, "axes", axes, 2) || h5u_bytes(g, "data", 2, dims, mask) ||
-              h5u_string(g, "title", "selected pixels (1)");
-    if (g >= 0)
-        H5Gclose(g);
-    return bad ? -1 : 0;
-}
-
-static int process_group(hid_t entry, const char *description, const char *input)
-{
-    char date[64];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    hid_t g = h5u_group(entry, "process", "NXprocess");
-    int bad = g < 0 || h5u_string(g, "program", "mva-select") ||
-              h5u_string(g, "version", mva_version()) || h5u_string(g, "date", date) ||
-              h5u_string(g, "selection", description ? description : "") ||
-              h5u_string(g, "input_file", input ? input : "");
-    if (g >= 0)
-        H5Gclose(g);
-    return bad ? -1 : 0;
-}
-
-/* Everything of one selection into a new entry of the open file f. */
-static int write_entry(hid_t f, const char *name, const mva_selection_spectra *r,
-                       const unsigned char *mask, size_t rows, size_t cols,
-                       const mva_calib *cal, const char *description, const char *input)
-{
-    double *axis = malloc(r->p * sizeof *axis);
-    const char *axis_name = cal && cal->known ? "energy" : "channel";
-    if (axis == NULL)
-        return -1;
-    for (size_t j = 0; j < r->p; j++)
-        axis[j] = cal && cal->known ? mva_calib_energy(cal, (double)j) : (double)j;
-    hid_t e = h5u_group(f, name, "NXentry");
-    double ns = (double)r->n_selected, nv = (double)r->n_valid;
-    int bad = e < 0 || h5u_str_attr(e, "default", "selected_vs_map") ||
-              spectrum_nxdata(e, "selected_vs_map", "average spectrum: selected pixels vs map",
-                              r->avg, "map_average", r->map_avg, axis, axis_name, r->p) ||
-              spectrum_nxdata(e, "cumulative_spectrum", "sum of the selected pixels", r->sum,
-                              NULL, NULL, axis, axis_name, r->p) ||
-              spectrum_nxdata(e, "average_spectrum", "average of the selected pixels", r->avg,
-                              NULL, NULL, axis, axis_name, r->p) ||
-              spectrum_nxdata(e, "max_spectrum", "maximum of the selected pixels", r->max,
-                              NULL, NULL, axis, axis_name, r->p) ||
-              spectrum_nxdata(e, "map_average_spectrum", "average of every valid pixel",
-                              r->map_avg, NULL, NULL, axis, axis_name, r->p) ||
-              mask_nxdata(e, mask, rows, cols) ||
-              h5u_doubles(e, "n_selected", 0, NULL, &ns) ||
-              h5u_doubles(e, "n_valid_pixels", 0, NULL, &nv) ||
-              process_group(e, description, input);
-    if (e >= 0)
-        H5Gclose(e);
-    free(axis);
-    return bad ? -1 : 0;
-}
-
-/* name, name_1, name_2, ... the first not in f. */
-static void unique_name(hid_t f, const char *base, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s", base);
-    for (int i = 1; H5Lexists(f, out, H5P_DEFAULT) > 0 && i < 100000; i++)
-        snprintf(out, cap, "%s_%d", base, i);
-}
-
-int mva_select_write(const char *path, const char *name, const mva_selection_spectra *r,
-                     const unsigned char *mask, size_t rows, size_t cols, const mva_calib *cal,
-                     const char *description, const char *input, char *entry_out,
-                     size_t entry_cap, mva_error *err)
-{
-    char ent[256];
-    int exists = access(path, F_OK) == 0;
-    if (exists && !mva_hdf5_is_hdf5(path))
-        return mva_error_set(err, MVA_EINVAL, "%s exists and is not an HDF5 file: not "
-                             "overwritten", path);
-    mva_commit cm;
-    int rc = mva_commit_begin(&cm, path, MVA_COMMIT_ADD, err);
-    if (rc != MVA_OK)
-        return rc;
-    const char *tmp = cm.tmp;
-    exists = cm.existed;
-    h5u_quiet q;
-    h5u_quiet_on(&q);
-    hid_t f = exists ? H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT)
-                     : H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0)
-        rc = mva_error_set(err, MVA_EIO, "%s: cannot write (temporary %s)", path, tmp);
-    if (rc == MVA_OK) {
-        unique_name(f, name ? name : "mva_select", ent, sizeof ent);
-        if (write_entry(f, ent, r, mask, rows, cols, cal, description, input) != 0)
-            rc = mva_error_set(err, MVA_EIO, "%s: writing /%s failed", path, ent);
-        if (rc == MVA_OK && H5Aexists(f, "default") > 0)
-            H5Adelete(f, "default");
-        if (rc == MVA_OK && h5u_str_attr(f, "default", ent) != 0)
-            rc = mva_error_set(err, MVA_EIO, "%s: cannot set @default", path);
+    static const struct {
+        const char *name, *title;
+        size_t field;
+    } one[] = {
+        {"cumulative_spectrum", "sum of the selected pixels",
+         offsetof(mva_selection_spectra, sum)},
+        {"average_spectrum", "average of the selected pixels",
+         offsetof(mva_selection_spectra, avg)},
+        {"max_spectrum", "maximum of the selected pixels", offsetof(mva_selection_spectra, max)},
+        {"map_average_spectrum", "average of every valid pixel",
+         offsetof(mva_selection_spectra, map_avg)},
+    };
+    const char *names[2] = {"data", "map_average"};
+    const double *v[2] = {r->avg, r->map_avg};
+    int rc = res_curves_nxdata(c, e, "selected_vs_map", "average spectrum: selected pixels vs map",
+                               names, v, 2, 0, ax);
+    for (size_t i = 0; rc == MVA_OK && i < sizeof one / sizeof one[0]; i++) {
+        v[0] = *(const double *const *)((const char *)r + one[i].field);
+        rc = res_curves_nxdata(c, e, one[i].name, one[i].title, names, v, 1, 0, ax);
     }
-    if (f >= 0 && H5Fclose(f) < 0 && rc == MVA_OK)
-        rc = mva_error_set(err, MVA_EIO, "%s: closing failed", path);
-    h5u_quiet_off(&q);
+    return rc;
+}
+
+int res_write_selection(wctx *c, hid_t e, const mva_result_parts *s)
+{
+    const mva_select_output *o = s->selection;
+    const mva_selection_spectra *r = o->spectra;
+    hsize_t dims[2] = {o->rows, o->cols};
+    double *axis = NULL;
+    spec_axis ax;
+    const char *what[1] = {"selection"}, *text[1] = {o->description};
+    int rc = res_calib_axis(c, o->cal, r->p, &ax, &axis);
     if (rc == MVA_OK)
-        rc = mva_commit_finish(&cm, err);
-    mva_commit_abort(&cm);
-    if (rc == MVA_OK && entry_out)
-        snprintf(entry_out, entry_cap, "%s", ent);
+        rc = res_attr_str(c, e, ".", "default", MVA_RESULT_SELECTION);
+    if (rc == MVA_OK)
+        rc = selection_spectra(c, e, r, &ax);
+    if (rc == MVA_OK)
+        rc = res_plain_nxdata(c, e, "mask", "selected pixels (1)", H5T_STD_U8LE,
+                              H5T_NATIVE_UCHAR, 2, dims, o->mask);
+    if (rc == MVA_OK)
+        rc = res_scalar_f64(c, e, "n_selected", (double)r->n_selected);
+    if (rc == MVA_OK)
+        rc = res_scalar_f64(c, e, "n_valid_pixels", (double)r->n_valid);
+    if (rc == MVA_OK)
+        rc = res_write_short_process(c, e, s, what, text, 1);
+    free(axis);
     return rc;
 }

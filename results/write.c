@@ -1,8 +1,11 @@
 /*
- * Analysis results in NeXus HDF5: the writer (one new NXentry per call, written through the
- * commit helper, src/commit.h).  The pieces: nexus.c (datasets, attributes, NXdata),
- * analyses.c (each analysis's part), schema.c (the scalar fields of each model, walked by
- * writer and reader), read.c (the readers).
+ * Analysis results in NeXus HDF5: the writer, mva_result_write (one new NXentry per call from
+ * the parts given, written through the commit helper, src/commit.h).  The pieces: check.c
+ * (which parts go together, each complete), nexus.c (datasets, attributes, NXdata),
+ * analyses.c (the PCA, ROI and NMF parts), select.c and cluster.c (the entries of a selection
+ * and of a clustering, laid out at the top of each), expand.c (the reconstruction part),
+ * unmix.c (rotations and ICA added to a PCA entry), schema.c (the fields of each model,
+ * walked by writer and reader), read.c (the readers).
  *
  * Layout of one entry (NeXus base classes; "@x" is an attribute; strings are variable-length
  * UTF-8 as h5py writes them; arrays of size_t are uint64, images are rows x cols row-major;
@@ -37,7 +40,7 @@
  *                            auto_randomized_passes, auto_randomized_change (the passes
  *                            and change of auto's randomized run before it fell back to
  *                            exact; 0 when it did not)
- *   PCA (spec->pca):
+ *   PCA (parts->pca):
  *     eigenimages            NXdata @signal=data @axes=[component, y, x]:
  *                            data (k, rows, cols) @interpretation=image, component (k) 1..k,
  *                            y (rows), x (cols) pixel indices (int64)
@@ -53,7 +56,10 @@
  *     n_valid_pixels (scalar uint64), mask (rows, cols) uint8 (1 = excluded, always stored),
  *     var_ch0 (p) uint64, scaled_mean (p, always stored), and when poisson: var_weight (p),
  *     pix_weight (rows, cols).  The PCA model's scalars are in process/pca (above).
- *   ROI (spec->roi), spectra over energy (keV, from the input calibration) or channel 0..p-1:
+ *     reconstruction         (parts->recon, mva-compress) NXcollection: relative_frobenius_error,
+ *                            max_abs_error, reduced_chi2_mean, compression_ratio_values,
+ *                            compression_ratio_bytes; chi2 NXdata (rows, cols) @title
+ *   ROI (parts->roi), spectra over energy (keV, from the input calibration) or channel 0..p-1:
  *     roi_definitions        NXcollection: names, from, to, unit ("channel" | "keV") as given,
  *                            ch0, ch1 (resolved, inclusive)
  *     roi_raw, roi_net       NXdata (only when nroi > 0) @axes=[., y, x]: data (nroi, rows,
@@ -67,8 +73,7 @@
  *     mask, n_valid_pixels   shared with the PCA when both are present and equal; otherwise
  *                            the ROI's own are roi_mask and roi_n_valid_pixels
  *
- *   NMF (mva_result_write_nmf; an entry of its own, default name mva_nmf, @default =
- *   abundances):
+ *   NMF (parts->nmf; an entry of its own, default name mva_nmf, @default = abundances):
  *     abundances             NXdata @axes=[component, y, x]: data (k, rows, cols) counts per
  *                            component @interpretation=image (NaN where masked), component
  *                            (k) 1..k, y, x
@@ -169,21 +174,30 @@ static int write_stage(wctx *c, hid_t g, const mva_stack_info *in)
     return rc;
 }
 
-static int write_process(wctx *c, hid_t entry, const mva_result_spec *s, const char *now)
+/* The NXprocess group of every entry with what all of them record: program, version, date
+ * and the command line when given. */
+static int process_head(wctx *c, hid_t entry, const mva_result_parts *s, const char *now,
+                        hid_t *g)
+{
+    int rc = res_group_new(c, entry, "process", "NXprocess", g);
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, *g, "program", s->program ? s->program : "mva");
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, *g, "version", mva_version());
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, *g, "date", now);
+    if (rc == MVA_OK && s->command_line != NULL)
+        rc = res_dset_str(c, *g, "command_line", s->command_line);
+    return rc;
+}
+
+static int write_process(wctx *c, hid_t entry, const mva_result_parts *s, const char *now)
 {
     hid_t g = -1;
     const mva_stack_info *in = s->input;
     size_t shape[3] = {in->rows, in->cols, in->channels};
     hsize_t three[1] = {3};
-    int rc = res_group_new(c, entry, "process", "NXprocess", &g);
-    if (rc == MVA_OK)
-        rc = res_dset_str(c, g, "program", s->program ? s->program : "mva");
-    if (rc == MVA_OK)
-        rc = res_dset_str(c, g, "version", mva_version());
-    if (rc == MVA_OK)
-        rc = res_dset_str(c, g, "date", now);
-    if (rc == MVA_OK && s->command_line != NULL)
-        rc = res_dset_str(c, g, "command_line", s->command_line);
+    int rc = process_head(c, entry, s, now, &g);
     if (rc == MVA_OK)
         rc = res_dset_str(c, g, "input_file", in->source);
     if (rc == MVA_OK)
@@ -211,29 +225,46 @@ static int write_process(wctx *c, hid_t entry, const mva_result_spec *s, const c
         rc = write_params(c, g, s->params, s->nparams);
     if (rc == MVA_OK && s->pca != NULL)
         rc = res_write_fields(c, g, &res_pca_schema, s->pca);
-    if (rc == MVA_OK && c->nmf != NULL)
-        rc = res_write_fields(c, g, &res_nmf_schema, c->nmf);
+    if (rc == MVA_OK && s->nmf != NULL)
+        rc = res_write_fields(c, g, &res_nmf_schema, s->nmf);
     h5u_close(g);
     return rc;
 }
 
-static const char *entry_default(const wctx *c, const mva_result_spec *s)
+/* The short process group of a selection or a clustering: program, version, date, the
+ * command line when given, the input's name, and the part's own strings (NULL = ""). */
+int res_write_short_process(wctx *c, hid_t entry, const mva_result_parts *s,
+                            const char *const *names, const char *const *values, size_t n)
 {
-    if (c->nmf != NULL)
+    hid_t g = -1;
+    char date[32];
+    iso_time(time(NULL), date, sizeof date);
+    int rc = process_head(c, entry, s, date, &g);
+    if (rc == MVA_OK)
+        rc = res_dset_str(c, g, "input_file", s->input_name ? s->input_name : "");
+    for (size_t i = 0; rc == MVA_OK && i < n; i++)
+        rc = res_dset_str(c, g, names[i], values[i] ? values[i] : "");
+    h5u_close(g);
+    return rc;
+}
+
+static const char *entry_default(const mva_result_parts *s)
+{
+    if (s->nmf != NULL)
         return "abundances";
     if (s->pca != NULL)
         return s->pca->k > 0 ? "eigenimages" : "scree";
     return s->roi->nroi > 0 ? "roi_raw" : "total_counts";
 }
 
-static int write_entry_info(wctx *c, hid_t e, const mva_result_spec *s, time_t now)
+static int write_entry_info(wctx *c, hid_t e, const mva_result_parts *s, time_t now)
 {
     char title[8192], t0[32], t1[32];
     const mva_stack_info *in = s->input;
     char what[64] = "";
-    if (c->nmf != NULL)
-        snprintf(what, sizeof what, "NMF (k = %zu, %s)", c->nmf->k,
-                 mva_nmf_method_name(c->nmf->method));
+    if (s->nmf != NULL)
+        snprintf(what, sizeof what, "NMF (k = %zu, %s)", s->nmf->k,
+                 mva_nmf_method_name(s->nmf->method));
     else if (s->pca != NULL)
         snprintf(what, sizeof what, "PCA (k = %zu)%s", s->pca->k, s->roi ? " and ROIs" : "");
     else
@@ -241,8 +272,8 @@ static int write_entry_info(wctx *c, hid_t e, const mva_result_spec *s, time_t n
     snprintf(title, sizeof title, "%s of %s%s%s", what, in->source, in->path[0] ? "::" : "",
              in->path);
     double secs = s->pca != NULL && s->pca->seconds > 0 ? s->pca->seconds : 0.0;
-    if (c->nmf != NULL && c->nmf->seconds > 0)
-        secs = c->nmf->seconds;
+    if (s->nmf != NULL && s->nmf->seconds > 0)
+        secs = s->nmf->seconds;
     iso_time(now - (time_t)(secs + 0.5), t0, sizeof t0);
     iso_time(now, t1, sizeof t1);
     int rc = res_dset_str(c, e, "title", title);
@@ -257,9 +288,9 @@ static int write_entry_info(wctx *c, hid_t e, const mva_result_spec *s, time_t n
     return rc;
 }
 
-static int write_entry(wctx *c, const char *name, const mva_result_spec *s, time_t now)
+/* An entry of the analyses (PCA and ROI, or NMF): full provenance and the models. */
+static int write_analysis(wctx *c, hid_t e, const mva_result_parts *s, time_t now)
 {
-    hid_t e = -1;
     char date[32];
     iso_time(now, date, sizeof date);
     /* One mask for the entry when PCA and ROI agree (same stack, same non-finite pixels). */
@@ -267,24 +298,37 @@ static int write_entry(wctx *c, const char *name, const mva_result_spec *s, time
     if (s->pca != NULL && s->roi != NULL)
         share = s->pca->n_valid == s->roi->n_valid &&
                 memcmp(s->pca->mask, s->roi->mask, s->roi->rows * s->roi->cols) == 0;
-    int rc = res_group_new(c, c->file, name, "NXentry", &e);
-    if (rc == MVA_OK)
-        rc = res_attr_str(c, e, ".", "default", entry_default(c, s));
+    int rc = res_attr_str(c, e, ".", "default", entry_default(s));
     if (rc == MVA_OK)
         rc = write_entry_info(c, e, s, now);
     if (rc == MVA_OK)
         rc = write_process(c, e, s, date);
     if (rc == MVA_OK && s->pca != NULL)
         rc = res_write_pca(c, e, s->pca);
+    if (rc == MVA_OK && s->recon != NULL)
+        rc = res_write_recon(c, e, s->recon, s->pca->rows, s->pca->cols);
     if (rc == MVA_OK && s->roi != NULL)
         rc = res_write_roi(c, e, s->roi, &s->input->calib, share);
-    if (rc == MVA_OK && c->nmf != NULL)
-        rc = res_write_nmf(c, e, c->nmf);
+    if (rc == MVA_OK && s->nmf != NULL)
+        rc = res_write_nmf(c, e, s->nmf);
+    return rc;
+}
+
+static int write_entry(wctx *c, const char *name, const mva_result_parts *s, time_t now)
+{
+    hid_t e = -1;
+    int rc = res_group_new(c, c->file, name, "NXentry", &e);
+    if (rc == MVA_OK)
+        rc = s->selection ? res_write_selection(c, e, s)
+             : s->cluster ? res_write_cluster(c, e, s)
+                          : write_analysis(c, e, s, now);
     h5u_close(e);
     return rc;
 }
 
-static int write_root(wctx *c, const char *entry, const char *path, time_t now)
+/* The root's attributes.  A selection or a clustering sets only @default, as it always
+ * has (their files stay as they were); an analysis stamps the NXroot attributes too. */
+static int write_root(wctx *c, const char *entry, const char *path, int stamp, time_t now)
 {
     hid_t root = H5Gopen2(c->file, "/", H5P_DEFAULT);
     char t[32], creator[64], hv[32];
@@ -295,16 +339,16 @@ static int write_root(wctx *c, const char *entry, const char *path, time_t now)
     snprintf(creator, sizeof creator, "mva %s", mva_version());
     H5get_libversion(&maj, &min, &rel);
     snprintf(hv, sizeof hv, "%u.%u.%u", maj, min, rel);
-    int rc = res_attr_str_once(c, root, "NX_class", "NXroot");
-    if (rc == MVA_OK)
+    int rc = stamp ? res_attr_str_once(c, root, "NX_class", "NXroot") : MVA_OK;
+    if (rc == MVA_OK && stamp)
         rc = res_attr_str_once(c, root, "creator", creator);
-    if (rc == MVA_OK)
+    if (rc == MVA_OK && stamp)
         rc = res_attr_str_once(c, root, "file_name", path);
-    if (rc == MVA_OK)
+    if (rc == MVA_OK && stamp)
         rc = res_attr_str_once(c, root, "file_time", t);
-    if (rc == MVA_OK)
+    if (rc == MVA_OK && stamp)
         rc = res_attr_str_once(c, root, "HDF5_Version", hv);
-    if (rc == MVA_OK)
+    if (rc == MVA_OK && stamp)
         rc = res_attr_str(c, root, ".", "file_update_time", t);
     if (rc == MVA_OK)
         rc = res_attr_str(c, root, ".", "default", entry);
@@ -312,11 +356,18 @@ static int write_root(wctx *c, const char *entry, const char *path, time_t now)
     return rc;
 }
 
-/* The entry name: the caller's (which must not exist: results are never overwritten) or
- * mva_pca / mva_roi, made unique with _1, _2, ... */
-static int choose_entry(wctx *c, const mva_result_spec *s, char *name, size_t cap)
+/* The entry name: the caller's or the part's default, made unique with _1, _2, ...  A name
+ * the caller gave must be new for an analysis (results are never overwritten); a selection
+ * or a clustering takes the next free one, as mva-select and mva-cluster always have. */
+static int choose_entry(wctx *c, const mva_result_parts *s, char *name, size_t cap)
 {
-    const char *base = s->entry ? s->entry : c->nmf ? "mva_nmf" : s->pca ? "mva_pca" : "mva_roi";
+    const char *base = s->entry            ? s->entry
+                       : s->selection != NULL ? "mva_select"
+                       : s->cluster != NULL   ? "mva_cluster"
+                       : s->nmf != NULL       ? "mva_nmf"
+                       : s->pca != NULL       ? "mva_pca"
+                                              : "mva_roi";
+    int strict = s->entry != NULL && s->selection == NULL && s->cluster == NULL;
     for (unsigned u = 0; u < 1000000; u++) {
         if (u == 0)
             snprintf(name, cap, "%s", base);
@@ -327,7 +378,7 @@ static int choose_entry(wctx *c, const mva_result_spec *s, char *name, size_t ca
             return res_wfail(c, c->file, name, "look up");
         if (ex == 0)
             return MVA_OK;
-        if (s->entry != NULL)
+        if (strict)
             return mva_error_set(c->err, MVA_EINVAL,
                                  "%s: entry /%s already exists (results are never overwritten; "
                                  "choose another entry name)",
@@ -339,95 +390,6 @@ static int choose_entry(wctx *c, const mva_result_spec *s, char *name, size_t ca
 /* ---------------------------------------------------------------------------------------- */
 /* Writing: checks and the atomic file dance                                                */
 /* ---------------------------------------------------------------------------------------- */
-
-static int check_pca(const char *path, const mva_pca_model *m, mva_error *err)
-{
-    if (m->rows == 0 || m->cols == 0 || m->p == 0 || m->k > m->p || m->bin == 0)
-        return mva_error_set(err, MVA_EINVAL,
-                             "%s: PCA model has an invalid shape (rows %zu, cols %zu, p %zu, "
-                             "k %zu, bin %zu)",
-                             path, m->rows, m->cols, m->p, m->k, m->bin);
-    size_t n;
-    if (mva_size_mul(m->rows, m->cols, &n) != MVA_OK)
-        return mva_error_set(err, MVA_ERANGE, "%s: PCA map shape overflows", path);
-    if (!m->var_ch0 || !m->mean || !m->eigenvalues || !m->explained || !m->components ||
-        !m->scores || !m->scaled_mean || !m->mask ||
-        (m->poisson && (!m->var_weight || !m->pix_weight)))
-        return mva_error_set(err, MVA_EINVAL, "%s: PCA model has a missing array", path);
-    return MVA_OK;
-}
-
-static int check_roi(const char *path, const mva_roi_result *r, mva_error *err)
-{
-    size_t n;
-    if (r->rows == 0 || r->cols == 0 || r->p == 0)
-        return mva_error_set(err, MVA_EINVAL,
-                             "%s: ROI result has an invalid shape (rows %zu, cols %zu, p %zu)",
-                             path, r->rows, r->cols, r->p);
-    if (mva_size_mul(r->rows, r->cols, &n) != MVA_OK)
-        return mva_error_set(err, MVA_ERANGE, "%s: ROI map shape overflows", path);
-    if (!r->total || !r->sum_spectrum || !r->avg_spectrum || !r->max_spectrum || !r->mask ||
-        (r->nroi > 0 && (!r->defs || !r->ch0 || !r->ch1 || !r->raw || !r->net)))
-        return mva_error_set(err, MVA_EINVAL, "%s: ROI result has a missing array", path);
-    for (size_t i = 0; i < r->nroi; i++) {
-        if (memchr(r->defs[i].name, '\0', sizeof r->defs[i].name) == NULL)
-            return mva_error_set(err, MVA_EINVAL, "%s: ROI %zu name is not terminated", path,
-                                 i);
-        if (r->defs[i].unit != MVA_ROI_CHANNEL && r->defs[i].unit != MVA_ROI_KEV)
-            return mva_error_set(err, MVA_EINVAL, "%s: ROI %zu has an unknown unit %d", path, i,
-                                 r->defs[i].unit);
-    }
-    return MVA_OK;
-}
-
-static int check_nmf(const char *path, const mva_nmf_model *m, mva_error *err)
-{
-    size_t n;
-    if (m->rows == 0 || m->cols == 0 || m->p == 0 || m->k == 0 || m->k > m->p)
-        return mva_error_set(err, MVA_EINVAL,
-                             "%s: NMF model has an invalid shape (rows %zu, cols %zu, p %zu, "
-                             "k %zu)", path, m->rows, m->cols, m->p, m->k);
-    if (mva_size_mul(m->rows, m->cols, &n) != MVA_OK)
-        return mva_error_set(err, MVA_ERANGE, "%s: NMF map shape overflows", path);
-    if (!m->spectra || !m->abundances || !m->share || !m->mask ||
-        (m->iterations > 0 && !m->history))
-        return mva_error_set(err, MVA_EINVAL, "%s: NMF model has a missing array", path);
-    return MVA_OK;
-}
-
-static int check_spec(const char *path, const mva_result_spec *s, const mva_nmf_model *nmf,
-                      mva_error *err)
-{
-    if (path == NULL || path[0] == '\0' || s == NULL)
-        return mva_error_set(err, MVA_EINVAL, "mva_result_write: no output path or spec");
-    if (nmf != NULL && (s->pca != NULL || s->roi != NULL))
-        return mva_error_set(err, MVA_EINVAL, "%s: an NMF result is written as an entry of its "
-                             "own (spec->pca and spec->roi must be NULL)", path);
-    if (nmf != NULL && s->input != NULL)
-        return check_nmf(path, nmf, err);
-    if (s->input == NULL || (s->pca == NULL && s->roi == NULL))
-        return mva_error_set(err, MVA_EINVAL, "%s: nothing to write (no input or no result)",
-                             path);
-    if (s->entry != NULL && !valid_entry_name(s->entry))
-        return mva_error_set(err, MVA_EINVAL,
-                             "%s: invalid entry name \"%s\" (empty, '/', '.' or too long)", path,
-                             s->entry);
-    if (s->nparams > 0 && s->params == NULL)
-        return mva_error_set(err, MVA_EINVAL, "%s: %zu parameters but no array", path,
-                             s->nparams);
-    for (size_t i = 0; i < s->nparams; i++)
-        if (s->params[i].key == NULL || s->params[i].key[0] == '\0')
-            return mva_error_set(err, MVA_EINVAL, "%s: parameter %zu has no key", path, i);
-    int rc = s->pca ? check_pca(path, s->pca, err) : MVA_OK;
-    if (rc == MVA_OK && s->roi)
-        rc = check_roi(path, s->roi, err);
-    if (rc == MVA_OK && s->pca && s->roi &&
-        (s->pca->rows != s->roi->rows || s->pca->cols != s->roi->cols))
-        rc = mva_error_set(err, MVA_EINVAL,
-                           "%s: PCA map %zu x %zu and ROI map %zu x %zu differ", path,
-                           s->pca->rows, s->pca->cols, s->roi->rows, s->roi->cols);
-    return rc;
-}
 
 /* Looks at what is at path now: nothing (*exists = 0), an HDF5 file to add to (*exists = 1,
  * *st filled), or something that must not be replaced (error). */
@@ -443,7 +405,7 @@ static int check_target(const char *path, const mva_stack_info *in, struct stat 
     if (!S_ISREG(st->st_mode))
         return mva_error_set(err, MVA_EINVAL, "%s: exists and is not a regular file", path);
     struct stat ist;
-    if (in->source[0] != '\0' && stat(in->source, &ist) == 0 && ist.st_dev == st->st_dev &&
+    if (in != NULL && in->source[0] != '\0' && stat(in->source, &ist) == 0 && ist.st_dev == st->st_dev &&
         ist.st_ino == st->st_ino)
         return mva_error_set(err, MVA_EINVAL,
                              "%s: is the input file; results are never written into the input",
@@ -460,7 +422,7 @@ static int check_target(const char *path, const mva_stack_info *in, struct stat 
 }
 
 /* Opens the temporary as HDF5 (new or copied) and writes the new entry into it. */
-static int write_hdf5(wctx *c, const char *tmp, int existed, const mva_result_spec *s,
+static int write_hdf5(wctx *c, const char *tmp, int existed, const mva_result_parts *s,
                       char *name, size_t cap)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -483,7 +445,7 @@ static int write_hdf5(wctx *c, const char *tmp, int existed, const mva_result_sp
     }
     rc = choose_entry(c, s, name, cap);
     if (rc == MVA_OK)
-        rc = write_root(c, name, c->path, now);
+        rc = write_root(c, name, c->path, s->selection == NULL && s->cluster == NULL, now);
     if (rc == MVA_OK)
         rc = write_entry(c, name, s, now);
     /* The id is gone even when H5Fclose fails (data flushed at close hit a write error such
@@ -500,17 +462,19 @@ done:
     return rc;
 }
 
-static int result_write(const char *path, const mva_result_spec *spec,
-                        const mva_nmf_model *nmf, char *entry_out, size_t entry_cap,
-                        mva_error *err)
+int mva_result_write(const char *path, const mva_result_parts *parts, char *entry_out,
+                     size_t entry_cap, mva_error *err)
 {
-    int rc = check_spec(path, spec, nmf, err);
+    int rc = res_check_parts(path, parts, err);
     if (rc != MVA_OK)
         return rc;
     h5u_quiet q;
     h5u_quiet_on(&q);
-    wctx c = {-1, path, err, h5u_utf8_type(), 0, nmf};
-    c.gzip = H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0 && H5Zfilter_avail(H5Z_FILTER_SHUFFLE) > 0;
+    wctx c = {-1, path, err, h5u_utf8_type(), 0};
+    /* Selections and clusterings have always been written uncompressed: kept, so that their
+     * files stay as they were. */
+    c.gzip = parts->selection == NULL && parts->cluster == NULL &&
+             H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0 && H5Zfilter_avail(H5Z_FILTER_SHUFFLE) > 0;
     char name[ENTRY_MAX + 16];
     struct stat st;
     int exists = 0;
@@ -519,14 +483,14 @@ static int result_write(const char *path, const mva_result_spec *spec,
         rc = mva_error_set(err, MVA_EIO, "%s: cannot start writing", path);
         goto done;
     }
-    rc = check_target(path, spec->input, &st, &exists, err);
+    rc = check_target(path, parts->input, &st, &exists, err);
     if (rc == MVA_OK)
         rc = mva_commit_begin(&cm, path, MVA_COMMIT_ADD, err);
     if (rc != MVA_OK)
         goto done;
     /* What the lock found decides, not the look before it: another writer may have made the
      * file in between. */
-    rc = write_hdf5(&c, cm.tmp, cm.existed, spec, name, sizeof name);
+    rc = write_hdf5(&c, cm.tmp, cm.existed, parts, name, sizeof name);
     if (rc == MVA_OK && entry_out != NULL && strlen(name) >= entry_cap)
         rc = mva_error_set(err, MVA_ERANGE, "%s: entry name %s does not fit in %zu bytes", path,
                            name, entry_cap);
@@ -540,20 +504,3 @@ done:
     h5u_quiet_off(&q);
     return rc;
 }
-
-int mva_result_write(const char *path, const mva_result_spec *spec, char *entry_out,
-                     size_t entry_cap, mva_error *err)
-{
-    return result_write(path, spec, NULL, entry_out, entry_cap, err);
-}
-
-int mva_result_write_nmf(const char *path, const mva_result_spec *spec,
-                         const mva_nmf_model *nmf, char *entry_out, size_t entry_cap,
-                         mva_error *err)
-{
-    if (nmf == NULL)
-        return mva_error_set(err, MVA_EINVAL, "%s: no NMF model to write",
-                             path ? path : "mva_result_write_nmf");
-    return result_write(path, spec, nmf, entry_out, entry_cap, err);
-}
-

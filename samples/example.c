@@ -36,7 +36,7 @@ int main(int argc, char **argv)
     if (rc == MVA_OK) {
         for (size_t q = 0; q < m->k; q++)
             printf("PC%zu %.4f%%\n", q + 1, 100.0 * m->explained[q]);
-        mva_result_spec spec = {.program = "example", .input = mva_stack_get_info(s), .pca = m,
+        mva_result_parts spec = {.program = "example", .input = mva_stack_get_info(s), .pca = m,
                                 .roi = rr};
         rc = mva_result_write(argv[2], &spec, NULL, 0, &err);
     }

@@ -533,9 +533,9 @@ static void test_nmf_result_read_back_equals_written(void **state)
     char path[512], entry[256];
     tmp_path(path, "nmf.h5");
     mva_param params[1] = {{"components", "3"}};
-    mva_result_spec spec = {NULL, "test_nmf", NULL, mva_stack_get_info(s), NULL, NULL, params,
-                            1};
-    if (mva_result_write_nmf(path, &spec, m, entry, sizeof entry, &err) != MVA_OK)
+    mva_result_parts spec = {.program = "test_nmf", .input = mva_stack_get_info(s), .nmf = m,
+                             .params = params, .nparams = 1};
+    if (mva_result_write(path, &spec, entry, sizeof entry, &err) != MVA_OK)
         fail_msg("write: %s", err.msg);
     assert_string_equal(entry, "mva_nmf");
     if (mva_result_read_nmf(path, NULL, &r, &err) != MVA_OK)
@@ -564,7 +564,7 @@ static void test_nmf_result_read_back_equals_written(void **state)
     assert_null(r->energy);
     mva_nmf_model_free(r);
     /* A second write adds an entry; an entry without NMF is refused by name. */
-    assert_int_equal(mva_result_write_nmf(path, &spec, m, entry, sizeof entry, &err), MVA_OK);
+    assert_int_equal(mva_result_write(path, &spec, entry, sizeof entry, &err), MVA_OK);
     assert_string_equal(entry, "mva_nmf_1");
     assert_int_equal(mva_result_read_nmf(path, "nope", &r, &err), MVA_ENOTFOUND);
     assert_non_null(strstr(err.msg, "nope"));

@@ -280,7 +280,7 @@ static void write_results(const char *path, int with_pca, int with_roi)
                                        {"roi", "Cu/K=150:170"}};
     mva_pca_model *m = with_pca ? make_pca() : NULL;
     mva_roi_result *r = with_roi ? make_roi() : NULL;
-    mva_result_spec spec;
+    mva_result_parts spec;
     memset(&spec, 0, sizeof spec);
     spec.program = "test_report";
     spec.command_line = "test_report --k 3 'map.h5'";
@@ -609,7 +609,7 @@ static void test_report_html_links_only_existing_files(void **state)
     free(s);
 }
 
-/* ---- a selection entry (mva_select_write): Zn enriched in a 2 x 3 block ---- */
+/* ---- a selection entry (mva_result_write .selection): Zn enriched in a 2 x 3 block ---- */
 
 #define SEL_KEV 8.639 /* Zn Ka, in report/lines.c's table: the peak the selection adds */
 
@@ -639,10 +639,13 @@ static void write_selection_cal(const char *path, int calibrated)
     mva_calib cal = {calibrated, 0.0, 0.05, 0.0};
     mva_error err = {0, ""};
     char entry[64];
-    if (mva_select_write(path, NULL, &r, mask, ROWS, COLS, &cal,
-                         "eigenimages/data[1] >= median +3 sd (0.5)", "/data/map.h5", entry,
-                         sizeof entry, &err) != MVA_OK)
-        fail_msg("mva_select_write: %s", err.msg);
+    mva_select_output o = {.spectra = &r, .mask = mask, .rows = ROWS, .cols = COLS,
+                           .cal = &cal,
+                           .description = "eigenimages/data[1] >= median +3 sd (0.5)"};
+    mva_result_parts parts = {.program = "mva-select", .input_name = "/data/map.h5",
+                              .selection = &o};
+    if (mva_result_write(path, &parts, entry, sizeof entry, &err) != MVA_OK)
+        fail_msg("mva_result_write: %s", err.msg);
     assert_string_equal(entry, "mva_select");
     free(r.sum);
     free(r.avg);
@@ -705,7 +708,7 @@ static void test_report_selection_log_option_draws_log_axis(void **state)
     write_selection(res);
     mva_report_opts o = mva_report_opts_default();
     o.log = 1;
-    write_report(res, dir, &o); /* the default entry: mva_select_write set it */
+    write_report(res, dir, &o); /* the default entry: mva_result_write set it */
     snprintf(path, sizeof path, "%s/selection.svg", dir);
     assert_well_formed(path);
     char *s = slurp(path);
@@ -792,7 +795,7 @@ static void test_report_selection_html_summary_and_links(void **state)
     assert_no_temporaries(dir);
 }
 
-/* ---- an NMF entry (mva_result_write_nmf): 3 components, hand-made ---- */
+/* ---- an NMF entry (mva_result_write .nmf): 3 components, hand-made ---- */
 
 /* Component q's spectrum: a background plus one element's peaks (Fe, Cu, Ca), summing to 1;
  * its abundance a ramp along a different direction of the map, one pixel masked.  History:
@@ -853,17 +856,18 @@ static void write_nmf_results(const char *path, int calibrated)
     static const mva_param params[] = {{"components", "3"}, {"method", "hals"},
                                        {"init", "random"}};
     mva_nmf_model *m = make_nmf(calibrated);
-    mva_result_spec spec;
+    mva_result_parts spec;
     memset(&spec, 0, sizeof spec);
     spec.program = "mva-nmf";
     spec.command_line = "mva-nmf map.h5 -k 3 --init random --seed 7";
     spec.input = &info;
     spec.params = params;
     spec.nparams = 3;
+    spec.nmf = m;
     mva_error err = {0, ""};
     char entry[64];
-    if (mva_result_write_nmf(path, &spec, m, entry, sizeof entry, &err) != MVA_OK)
-        fail_msg("mva_result_write_nmf: %s", err.msg);
+    if (mva_result_write(path, &spec, entry, sizeof entry, &err) != MVA_OK)
+        fail_msg("mva_result_write: %s", err.msg);
     assert_string_equal(entry, "mva_nmf");
     mva_nmf_model_free(m);
 }

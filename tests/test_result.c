@@ -256,15 +256,21 @@ static void assert_rois_equal(const mva_roi_result *a, const mva_roi_result *b)
 static const mva_param params[] = {
     {"k", "2"}, {"roi", "Fe=6.2:6.6keV"}, {"roi", "Cu=3:5"}, {"a/b", "x y"}, {"empty", NULL}};
 
-static mva_result_spec make_spec(const fixture *f, const mva_pca_model *m,
+static mva_result_parts make_spec(const fixture *f, const mva_pca_model *m,
                                  const mva_roi_result *r, const char *entry)
 {
-    mva_result_spec s = {entry, "mva-test", "mva-test --k 2 map.h5", &f->info, m, r, params,
-                         sizeof params / sizeof params[0]};
+    mva_result_parts s = {.entry = entry,
+                          .program = "mva-test",
+                          .command_line = "mva-test --k 2 map.h5",
+                          .input = &f->info,
+                          .pca = m,
+                          .roi = r,
+                          .params = params,
+                          .nparams = sizeof params / sizeof params[0]};
     return s;
 }
 
-static void write_ok(const fixture *f, const char *path, const mva_result_spec *s,
+static void write_ok(const fixture *f, const char *path, const mva_result_parts *s,
                      const char *want_entry)
 {
     mva_error err = {0, ""};
@@ -317,7 +323,7 @@ static void test_result_pca_roundtrip_is_exact(void **state)
 {
     fixture *f = *state;
     mva_pca_model *m = make_model(0, 0, 1.0), *back = NULL;
-    mva_result_spec s = make_spec(f, m, NULL, NULL);
+    mva_result_parts s = make_spec(f, m, NULL, NULL);
     write_ok(f, f->path, &s, "mva_pca");
     mva_error err = {0, ""};
     assert_int_equal(mva_result_read_pca(f->path, NULL, &back, &err), MVA_OK);
@@ -331,7 +337,7 @@ static void test_result_pca_poisson_energy_roundtrip_is_exact(void **state)
 {
     fixture *f = *state;
     mva_pca_model *m = make_model(1, 1, 2.0), *back = NULL;
-    mva_result_spec s = make_spec(f, m, NULL, "fit");
+    mva_result_parts s = make_spec(f, m, NULL, "fit");
     write_ok(f, f->path, &s, "fit");
     mva_error err = {0, ""};
     assert_int_equal(mva_result_read_pca(f->path, "fit", &back, &err), MVA_OK);
@@ -349,7 +355,7 @@ static void test_result_pca_without_components_roundtrips(void **state)
     assert_int_equal(mva_pca_model_new(&m, ROWS, COLS, CHANNELS, P, 0, 0, 0, NULL), MVA_OK);
     for (size_t j = 0; j < P; j++)
         m->eigenvalues[j] = (double)(P - j);
-    mva_result_spec s = make_spec(f, m, NULL, NULL);
+    mva_result_parts s = make_spec(f, m, NULL, NULL);
     write_ok(f, f->path, &s, "mva_pca");
     char def[64];
     h5_string(f->path, "/mva_pca", "default", def, sizeof def);
@@ -364,7 +370,7 @@ static void test_result_roi_roundtrip_is_exact(void **state)
 {
     fixture *f = *state;
     mva_roi_result *r = make_roi(3, 1.0), *back = NULL;
-    mva_result_spec s = make_spec(f, NULL, r, NULL);
+    mva_result_parts s = make_spec(f, NULL, r, NULL);
     write_ok(f, f->path, &s, "mva_roi");
     mva_error err = {0, ""};
     assert_int_equal(mva_result_read_roi(f->path, NULL, &back, &err), MVA_OK);
@@ -387,7 +393,7 @@ static void test_result_roi_without_rois_roundtrips(void **state)
     fixture *f = *state;
     f->info.calib.known = 0;
     mva_roi_result *r = make_roi(0, 3.0), *back = NULL;
-    mva_result_spec s = make_spec(f, NULL, r, NULL);
+    mva_result_parts s = make_spec(f, NULL, r, NULL);
     write_ok(f, f->path, &s, "mva_roi");
     assert_int_equal(mva_result_read_roi(f->path, "mva_roi", &back, NULL), MVA_OK);
     assert_rois_equal(r, back);
@@ -408,7 +414,7 @@ static void test_result_pca_and_roi_share_one_entry(void **state)
     /* Same mask as the PCA: stored once. */
     memcpy(r->mask, m->mask, NPIX);
     r->n_valid = m->n_valid;
-    mva_result_spec s = make_spec(f, m, r, NULL);
+    mva_result_parts s = make_spec(f, m, r, NULL);
     write_ok(f, f->path, &s, "mva_pca");
     assert_false(h5_exists(f->path, "/mva_pca/roi_mask"));
     assert_int_equal(mva_result_read_pca(f->path, NULL, &mb, NULL), MVA_OK);
@@ -425,7 +431,7 @@ static void test_result_pca_and_roi_share_one_entry(void **state)
     assert_rois_equal(r, rb);
     const char *keep = getenv("MVA_RESULT_KEEP");
     if (keep != NULL && keep[0] != '\0') {
-        mva_result_spec roi_only = make_spec(f, NULL, r, NULL);
+        mva_result_parts roi_only = make_spec(f, NULL, r, NULL);
         unlink(keep);
         write_ok(f, keep, &s, "mva_pca");
         write_ok(f, keep, &roi_only, "mva_roi");
@@ -440,7 +446,7 @@ static void test_result_second_write_adds_entry_and_keeps_first(void **state)
 {
     fixture *f = *state;
     mva_pca_model *a = make_model(0, 1, 1.0), *b = make_model(1, 0, 5.0), *back = NULL;
-    mva_result_spec sa = make_spec(f, a, NULL, NULL), sb = make_spec(f, b, NULL, NULL);
+    mva_result_parts sa = make_spec(f, a, NULL, NULL), sb = make_spec(f, b, NULL, NULL);
     write_ok(f, f->path, &sa, "mva_pca");
     write_ok(f, f->path, &sb, "mva_pca_1");
     assert_int_equal(count_files(f), 1);
@@ -462,7 +468,7 @@ static void test_result_existing_entry_name_is_rejected(void **state)
 {
     fixture *f = *state;
     mva_pca_model *m = make_model(0, 0, 1.0);
-    mva_result_spec s = make_spec(f, m, NULL, "fit");
+    mva_result_parts s = make_spec(f, m, NULL, "fit");
     write_ok(f, f->path, &s, "fit");
     size_t len;
     char *before = slurp(f->path, &len);
@@ -488,7 +494,7 @@ static void test_result_non_hdf5_file_is_not_overwritten(void **state)
     fwrite(text, 1, sizeof text - 1, fp);
     fclose(fp);
     mva_pca_model *m = make_model(0, 0, 1.0);
-    mva_result_spec s = make_spec(f, m, NULL, NULL);
+    mva_result_parts s = make_spec(f, m, NULL, NULL);
     mva_error err = {0, ""};
     assert_int_equal(mva_result_write(f->path, &s, NULL, 0, &err), MVA_EINVAL);
     assert_non_null(strstr(err.msg, f->path));
@@ -504,7 +510,7 @@ static void test_result_unwritable_directory_is_eio(void **state)
     const char *path = "/nonexistent-dir/x.h5";
     char tmp[64];
     mva_pca_model *m = make_model(0, 0, 1.0);
-    mva_result_spec s = make_spec(f, m, NULL, NULL);
+    mva_result_parts s = make_spec(f, m, NULL, NULL);
     mva_error err = {0, ""};
     assert_int_equal(mva_result_write(path, &s, NULL, 0, &err), MVA_EIO);
     assert_non_null(strstr(err.msg, path));
@@ -518,7 +524,7 @@ static void test_result_input_file_is_never_the_output(void **state)
 {
     fixture *f = *state;
     mva_pca_model *m = make_model(0, 0, 1.0);
-    mva_result_spec s = make_spec(f, m, NULL, NULL);
+    mva_result_parts s = make_spec(f, m, NULL, NULL);
     write_ok(f, f->path, &s, "mva_pca");
     size_t len;
     char *before = slurp(f->path, &len);
@@ -536,7 +542,7 @@ static void test_result_small_entry_buffer_leaves_no_file(void **state)
 {
     fixture *f = *state;
     mva_pca_model *m = make_model(0, 0, 1.0);
-    mva_result_spec s = make_spec(f, m, NULL, NULL);
+    mva_result_parts s = make_spec(f, m, NULL, NULL);
     char name[4];
     mva_error err = {0, ""};
     assert_int_equal(mva_result_write(f->path, &s, name, sizeof name, &err), MVA_ERANGE);
@@ -548,7 +554,7 @@ static void test_result_invalid_spec_is_rejected(void **state)
 {
     fixture *f = *state;
     mva_pca_model *m = make_model(0, 0, 1.0);
-    mva_result_spec s = make_spec(f, NULL, NULL, NULL);
+    mva_result_parts s = make_spec(f, NULL, NULL, NULL);
     mva_error err = {0, ""};
     assert_int_equal(mva_result_write(f->path, &s, NULL, 0, &err), MVA_EINVAL);
     s = make_spec(f, m, NULL, "a/b");
@@ -566,7 +572,7 @@ static void test_result_records_process_and_nexus_attributes(void **state)
 {
     fixture *f = *state;
     mva_pca_model *m = make_model(0, 0, 1.0);
-    mva_result_spec s = make_spec(f, m, NULL, NULL);
+    mva_result_parts s = make_spec(f, m, NULL, NULL);
     write_ok(f, f->path, &s, "mva_pca");
     char v[256];
     h5_string(f->path, "/", "NX_class", v, sizeof v);
@@ -618,7 +624,7 @@ static void test_result_read_missing_entry_names_it(void **state)
     fixture *f = *state;
     mva_pca_model *m = make_model(0, 0, 1.0), *back = NULL;
     mva_roi_result *rb = NULL;
-    mva_result_spec s = make_spec(f, m, NULL, NULL);
+    mva_result_parts s = make_spec(f, m, NULL, NULL);
     write_ok(f, f->path, &s, "mva_pca");
     mva_error err = {0, ""};
     assert_int_equal(mva_result_read_pca(f->path, "nope", &back, &err), MVA_ENOTFOUND);
@@ -657,7 +663,7 @@ static void test_result_read_missing_dataset_names_path(void **state)
 {
     fixture *f = *state;
     mva_pca_model *m = make_model(0, 0, 1.0), *back = NULL;
-    mva_result_spec s = make_spec(f, m, NULL, NULL);
+    mva_result_parts s = make_spec(f, m, NULL, NULL);
     write_ok(f, f->path, &s, "mva_pca");
     h5_edit(f->path, "/mva_pca/eigenvalues", NULL, 0);
     mva_error err = {0, ""};
@@ -673,7 +679,7 @@ static void test_result_read_inconsistent_shape_is_format_error(void **state)
 {
     fixture *f = *state;
     mva_pca_model *m = make_model(0, 0, 1.0), *back = NULL;
-    mva_result_spec s = make_spec(f, m, NULL, NULL);
+    mva_result_parts s = make_spec(f, m, NULL, NULL);
     write_ok(f, f->path, &s, "mva_pca");
     h5_edit(f->path, NULL, "/mva_pca/process/pca/k", 1);
     mva_error err = {0, ""};
@@ -717,7 +723,7 @@ static mva_pca_model *image_model(size_t r, size_t c, size_t pp, size_t k)
 static mva_pca_model *write_read_back(fixture *f, mva_pca_model *m)
 {
     mva_pca_model *back = NULL;
-    mva_result_spec s = make_spec(f, m, NULL, NULL);
+    mva_result_parts s = make_spec(f, m, NULL, NULL);
     write_ok(f, f->path, &s, "mva_pca");
     assert_int_equal(mva_result_read_pca(f->path, NULL, &back, NULL), MVA_OK);
     assert_models_equal(m, back);
@@ -802,7 +808,7 @@ static void test_result_keeps_foreign_file_content_and_mode(void **state)
     assert_int_equal(chmod(f->path, 0640), 0);
 
     mva_pca_model *m = make_model(0, 0, 1.0);
-    mva_result_spec s = make_spec(f, m, NULL, NULL);
+    mva_result_parts s = make_spec(f, m, NULL, NULL);
     write_ok(f, f->path, &s, "mva_pca");
     struct stat sb;
     assert_int_equal(stat(f->path, &sb), 0);
@@ -835,7 +841,7 @@ static void test_result_closes_every_hdf5_id(void **state)
     mva_pca_model *m = make_model(1, 1, 1.0), *back = NULL;
     mva_roi_result *r = make_roi(2, 1.0), *rb = NULL;
     memcpy(r->mask, m->mask, NPIX);
-    mva_result_spec s = make_spec(f, m, r, "fit");
+    mva_result_parts s = make_spec(f, m, r, "fit");
     assert_int_equal(h5_open_objects(), 0);
     write_ok(f, f->path, &s, "fit");
     assert_int_equal(mva_result_write(f->path, &s, NULL, 0, NULL), MVA_EINVAL);

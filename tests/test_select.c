@@ -139,14 +139,17 @@ static void test_selection_spectra_match_direct_sums(void **state)
     /* written as a new entry, read back */
     char path[512], entry[64];
     mva_calib cal = {1, 0.5, 0.25, 0};
-    assert_int_equal(mva_select_write(tmp_path(path, "sel.h5"), NULL, r, mask, ROWS, COLS,
-                                      &cal, "test selection", "(memory)", entry, sizeof entry,
+    mva_select_output o = {.spectra = r, .mask = mask, .rows = ROWS, .cols = COLS, .cal = &cal,
+                           .description = "test selection"};
+    mva_result_parts parts = {.program = "mva-select", .input_name = "(memory)",
+                              .selection = &o};
+    assert_int_equal(mva_result_write(tmp_path(path, "sel.h5"), &parts, entry, sizeof entry,
                                       &err),
                      MVA_OK);
     assert_string_equal(entry, "mva_select");
-    assert_int_equal(mva_select_write(path, NULL, r, mask, ROWS, COLS, &cal, "again", NULL,
-                                      entry, sizeof entry, &err),
-                     MVA_OK);
+    o.description = "again";
+    parts.input_name = NULL;
+    assert_int_equal(mva_result_write(path, &parts, entry, sizeof entry, &err), MVA_OK);
     assert_string_equal(entry, "mva_select_1");
     double *img = NULL;
     size_t rr, cc;

@@ -225,12 +225,12 @@ static int fit_map(clu_args *a, mva_stack *s, scores *sc, const char *out, int r
     char kbuf[32], entry[256];
     snprintf(kbuf, sizeof kbuf, "%zu", po.k);
     mva_param params[2] = {{"k", kbuf}, {"poisson", a->poisson ? "yes" : "no"}};
-    mva_result_spec spec = {.program = "mva-cluster",
-                            .command_line = cli_command_line(argc, argv),
-                            .input = mva_stack_get_info(s),
-                            .pca = sc->pca,
-                            .params = params,
-                            .nparams = 2};
+    mva_result_parts spec = {.program = "mva-cluster",
+                             .command_line = cli_command_line(argc, argv),
+                             .input = mva_stack_get_info(s),
+                             .pca = sc->pca,
+                             .params = params,
+                             .nparams = 2};
     if (root && (rc = mva_result_write(out, &spec, entry, sizeof entry, err)) != MVA_OK)
         return rc;
     sc->fitted = 1;
@@ -419,10 +419,14 @@ static int write_outputs(const clu_args *a, const scores *sc, const mva_kmeans_r
         snprintf(stack_name, sizeof stack_name, "%s%s%s", in->source, in->path[0] ? "::" : "",
                  in->path);
     }
-    mva_cluster_output o = {a->name, cli_command_line(argc, argv), stack_name, sc->source,
-                            sc->what, rule, sc->rows, sc->cols, km, sp, cal,
-                            a->c_auto ? sil : NULL, 2, a->c_max};
-    int rc = mva_cluster_write(out, &o, entry, cap, err);
+    mva_cluster_output o = {.source = sc->source, .scores = sc->what, .rule = rule,
+                            .rows = sc->rows, .cols = sc->cols, .km = km, .spectra = sp,
+                            .cal = cal, .silhouette = a->c_auto ? sil : NULL, .c_min = 2,
+                            .c_max = a->c_max};
+    mva_result_parts parts = {.entry = a->name, .program = "mva-cluster",
+                              .command_line = cli_command_line(argc, argv),
+                              .input_name = stack_name, .cluster = &o};
+    int rc = mva_result_write(out, &parts, entry, cap, err);
     if (rc == MVA_OK && a->csv && sp && write_csv(a->csv, sp, cal) != 0)
         rc = mva_error_set(err, MVA_EIO, "%s: cannot write the CSV file", a->csv);
     if (rc == MVA_OK && a->report)

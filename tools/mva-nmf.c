@@ -277,9 +277,14 @@ int mva_nmf_tool(int argc, char **argv, tool_par *par)
         cli_reader_text rt;
         size_t np = cli_reader_params(&a.c, a.input, params, record_params(&a, params, buf),
                                       &rt);
-        mva_result_spec spec = {a.entry, "mva-nmf", cli_command_line(argc, argv),
-                                mva_stack_get_info(s), NULL, NULL, params, np};
-        rc = mva_result_write_nmf(out, &spec, m, entry, sizeof entry, &err);
+        mva_result_parts parts = {.entry = a.entry,
+                                  .program = "mva-nmf",
+                                  .command_line = cli_command_line(argc, argv),
+                                  .input = mva_stack_get_info(s),
+                                  .nmf = m,
+                                  .params = params,
+                                  .nparams = np};
+        rc = mva_result_write(out, &parts, entry, sizeof entry, &err);
     }
     if (rc == MVA_OK && root && a.report)
         rc = mva_report_write(out, entry, a.report, NULL, &err);

@@ -167,7 +167,7 @@ int mva_roi_tool(int argc, char **argv, tool_par *par)
         mva_param params[1 + CLI_READER_PARAMS] = {{"rois", nb}};
         cli_reader_text rt;
         size_t np = cli_reader_params(&a.c, a.input, params, 1, &rt);
-        mva_result_spec spec = {.entry = a.entry,
+        mva_result_parts spec = {.entry = a.entry,
                                 .program = "mva-roi",
                                 .command_line = cli_command_line(argc, argv),
                                 .input = mva_stack_get_info(s),

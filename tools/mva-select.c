@@ -319,9 +319,14 @@ int main(int argc, char **argv)
         cli_progress_done();
     }
     const mva_calib *cal = s ? &mva_stack_get_info(s)->calib : NULL;
-    if (rc == MVA_OK)
-        rc = mva_select_write(a.output ? a.output : a.results, a.name, r, a.mask, a.rows,
-                              a.cols, cal, a.description, stack, entry, sizeof entry, &err);
+    if (rc == MVA_OK) {
+        mva_select_output o = {.spectra = r, .mask = a.mask, .rows = a.rows, .cols = a.cols,
+                               .cal = cal, .description = a.description};
+        mva_result_parts parts = {.entry = a.name, .program = "mva-select",
+                                  .input_name = stack, .selection = &o};
+        rc = mva_result_write(a.output ? a.output : a.results, &parts, entry, sizeof entry,
+                              &err);
+    }
     if (rc == MVA_OK && a.csv && write_csv(a.csv, r, cal) != 0)
         rc = mva_error_set(&err, MVA_EIO, "%s: cannot write the CSV file", a.csv);
     if (rc == MVA_OK && a.report)

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "commit.h"
 
 #define MAX_ROIS 256
 
@@ -267,29 +266,16 @@ static size_t record_params(const pca_args *a, const mva_pca_model *m, mva_param
     return n;
 }
 
-/* mva-compress: the model and its reconstruction statistics, written together under a
- * temporary name and renamed into place. */
+/* mva-compress: the model and its reconstruction statistics, one entry. */
 static int write_compressed(pca_args *a, mva_stack *s, const mva_pca_model *m,
-                            const mva_result_spec *spec, const char *out, char *entry,
+                            mva_result_parts *spec, const char *out, char *entry,
                             size_t cap, mva_recon_stats **stats, mva_error *err)
 {
     cli_progress_label("measuring");
     int rc = mva_recon_measure(s, m, &a->pca, &a->c.pass, stats, err);
     cli_progress_done();
-    mva_commit cm = {0};
-    if (rc == MVA_OK)
-        rc = mva_commit_begin(&cm, out, MVA_COMMIT_ADD, err);
-    /* A new output: the result writer makes the temporary an HDF5 file of its own. */
-    if (rc == MVA_OK && !cm.existed)
-        unlink(cm.tmp);
-    if (rc == MVA_OK)
-        rc = mva_result_write(cm.tmp, spec, entry, cap, err);
-    if (rc == MVA_OK)
-        rc = mva_recon_write(cm.tmp, entry, *stats, m->rows, m->cols, err);
-    if (rc == MVA_OK)
-        rc = mva_commit_finish(&cm, err);
-    mva_commit_abort(&cm);
-    return rc;
+    spec->recon = *stats;
+    return rc == MVA_OK ? mva_result_write(out, spec, entry, cap, err) : rc;
 }
 
 static void print_compression(const mva_recon_stats *r)
@@ -374,7 +360,7 @@ int pca_tool_run(int argc, char **argv, int compress, tool_par *par)
         cli_reader_text rt;
         size_t np = cli_reader_params(&a.c, a.input, params, record_params(&a, m, params, buf),
                                       &rt);
-        mva_result_spec spec = {.entry = a.entry,
+        mva_result_parts spec = {.entry = a.entry,
                                 .program = a.c.prog,
                                 .command_line = cli_command_line(argc, argv),
                                 .input = mva_stack_get_info(s),

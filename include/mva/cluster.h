@@ -32,9 +32,6 @@
 
 #define MVA_KMEANS_DEFAULT_SEED 20261206u
 
-/* What a clustering entry holds (for mva_result_find_entry and the report). */
-#define MVA_RESULT_CLUSTER "cluster_sizes"
-
 /* Options; start from mva_kmeans_opts_default(). */
 typedef struct mva_kmeans_opts {
     size_t clusters;      /* c, the number of clusters (>= 1) */
@@ -102,11 +99,16 @@ int mva_kmeans_fit_auto(const double *x, size_t dim, size_t n, const unsigned ch
                         const mva_kmeans_opts *opts, mva_kmeans_auto *a,
                         mva_kmeans_result **out, mva_error *err);
 
-/* What mva_cluster_write stores: one clustering of a map, its spectra and provenance. */
+/*
+ * A clustering as a part of a result file (mva_result_parts.cluster, mva/result.h; the entry
+ * name, command line and input name are the parts' common provenance): an NXentry (default
+ * name mva_cluster) with NXdata labels (int32 rows x cols, -1 = no label) and distance (to
+ * the centroid), cluster_sizes, centroids (c x dim), NXdata cumulative_spectra,
+ * average_spectra, max_spectra (c x p) and map_average_spectrum over the energy axis,
+ * NXdata clusters_vs_map (each cluster's average spectrum and the map's, for silx), the
+ * silhouette of -c auto, the fit's figures and an NXprocess.
+ */
 typedef struct mva_cluster_output {
-    const char *entry;             /* NXentry name; NULL = "mva_cluster", made unique */
-    const char *command_line;      /* as typed, may be NULL */
-    const char *input;             /* the stack the spectra came from ("file[::/dataset]") */
     const char *source;            /* where the scores came from, e.g. "res.h5::/mva_pca" */
     const char *scores;            /* which scores, e.g. "PCA eigenimages 0..3 (scaled)" */
     const char *rule;              /* how c was chosen, one sentence */
@@ -117,18 +119,5 @@ typedef struct mva_cluster_output {
     const double *silhouette;      /* -c auto: the score of each c in c_min..c_max, or NULL */
     size_t c_min, c_max;
 } mva_cluster_output;
-
-/*
- * Adds the clustering o as a new NXentry of the results file path (created when missing;
- * other entries kept; the root's @default then names it): NXdata labels (int32 rows x cols,
- * -1 = no label) and distance (to the centroid), cluster_sizes, centroids (c x dim),
- * NXdata cumulative_spectra, average_spectra, max_spectra (c x p) and map_average_spectrum
- * over the energy axis, NXdata clusters_vs_map (each cluster's average spectrum and the
- * map's, for silx), the silhouette of -c auto, the fit's figures and an NXprocess.  Written
- * to a temporary copy and renamed: on error path is unchanged.  entry_out (may be NULL) gets
- * the entry's name.  MVA_EINVAL when path exists and is not HDF5, MVA_EIO.
- */
-int mva_cluster_write(const char *path, const mva_cluster_output *o, char *entry_out,
-                      size_t entry_cap, mva_error *err);
 
 #endif

@@ -43,10 +43,9 @@ int mva_recon_measure(mva_stack *s, const mva_pca_model *m, const mva_pca_opts *
 
 void mva_recon_stats_free(mva_recon_stats *r);
 
-/* Writes the statistics into group <entry>/reconstruction of an existing results file (an
- * NXcollection with the scalars and an NXdata chi2 image).  The file must not be in use. */
-int mva_recon_write(const char *path, const char *entry, const mva_recon_stats *r,
-                    size_t rows, size_t cols, mva_error *err);
+/* The statistics are written with the model, as the recon part of mva_result_write
+ * (mva/result.h): group <entry>/reconstruction, an NXcollection with the scalars and an
+ * NXdata chi2 image. */
 
 /* What to expand. */
 typedef struct mva_expand_opts {

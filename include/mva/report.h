@@ -5,13 +5,13 @@
  * writes into a directory: one PNG per eigenimage, ROI image and the total-counts image, a
  * montage of them all, SVG plots of the eigenspectra, the scree and the mean spectrum (ROI
  * bands and element lines marked), and index.html with the summary table.  For a selection
- * entry (mva_select_write's layout) it writes selection.svg, the average spectrum of the
+ * entry (a selection part of mva_result_write) it writes selection.svg, the average spectrum of the
  * selected pixels against the map's with the element lines of the peaks the selection is
- * enriched in, mask.png and index.html.  For an NMF entry (mva_result_write_nmf's layout):
+ * enriched in, mask.png and index.html.  For an NMF entry (an nmf part):
  * one PNG per abundance map (nmfNN.png), their montage, nmf_spectra.svg (the component
  * spectra, element lines at the strongest peaks of each), convergence.svg (the objective per
  * pass) and index.html with the fit's summary and each component's share of the counts.
- * For a clustering entry (mva_cluster_write's layout): labels.png (the label map in discrete
+ * For a clustering entry (a cluster part): labels.png (the label map in discrete
  * colours, legend beside it), clusters.svg (each cluster's average spectrum and the map's) and
  * index.html with the cluster sizes.
  * Everything is linked by relative names; no network, no JavaScript.  Each file is written under a

@@ -8,17 +8,21 @@
  * every parameter.  The file is written under a temporary name in the same directory and
  * renamed at the end, so a failed write never leaves a partial file under the requested name.
  * Writing into an existing file adds a new NXentry and keeps every other entry.  The full
- * layout (every group, dataset and attribute) is described at the top of io/result.c.
+ * layout (every group, dataset and attribute) is described at the top of results/write.c;
+ * each analysis's fields are named once, in results/schema.c.
  */
 #ifndef MVA_RESULT_H
 #define MVA_RESULT_H
 
 #include <stddef.h>
 
+#include "mva/cluster.h"
+#include "mva/compress.h"
 #include "mva/error.h"
 #include "mva/nmf.h"
 #include "mva/pca.h"
 #include "mva/roi.h"
+#include "mva/select.h"
 #include "mva/stack.h"
 
 /* One recorded parameter (both strings are copied by the writer). */
@@ -27,40 +31,49 @@ typedef struct mva_param {
     const char *value;
 } mva_param;
 
-/* What to write.  pca and roi may each be NULL (but not both); for mva_result_write_nmf both
- * are NULL. */
-typedef struct mva_result_spec {
-    const char *entry;             /* NXentry name; NULL = "mva_pca" / "mva_roi", made unique */
-    const char *program;           /* e.g. "mva-pca" */
+/*
+ * The parts of one entry of a result file, for mva_result_write.  Set the fields with
+ * designated initialisers (mva_result_parts p = {.program = "mva-pca", .pca = m, ...}): the
+ * struct grows a pointer for each new kind of part, and fields left out are NULL / 0.
+ *
+ * The common provenance: entry, program, command_line, params, and the input, as a stack
+ * description (input: required for PCA, ROI and NMF, whose process group records the file,
+ * dataset, format, shape, calibration and reader stage) or as a name (input_name,
+ * "file[::/dataset]": a selection or a clustering records only that).
+ *
+ * Which parts go together in one entry: pca and/or roi (one entry, default name mva_pca or
+ * mva_roi; recon with pca only); nmf alone (mva_nmf); selection alone (mva_select); cluster
+ * alone (mva_cluster).  Any other mix is refused with MVA_EINVAL.
+ */
+typedef struct mva_result_parts {
+    const char *entry;             /* NXentry name; NULL = the part's default, made unique */
+    const char *program;           /* e.g. "mva-pca" (NULL: "mva") */
     const char *command_line;      /* as the user typed it, may be NULL */
-    const mva_stack_info *input;   /* the stack analysed */
-    const mva_pca_model *pca;
-    const mva_roi_result *roi;
+    const mva_stack_info *input;   /* the stack analysed (PCA, ROI, NMF) */
+    const char *input_name;        /* selection, cluster: the stack as "file[::/dataset]" */
     const mva_param *params;       /* every parameter, recorded in process/parameters */
     size_t nparams;
-} mva_result_spec;
+    const mva_pca_model *pca;
+    const mva_roi_result *roi;
+    const mva_nmf_model *nmf;
+    const mva_recon_stats *recon;  /* with pca: <entry>/reconstruction (mva-compress) */
+    const mva_select_output *selection;
+    const mva_cluster_output *cluster;
+} mva_result_parts;
 
 /*
- * Writes spec into path (a new file, or a new entry of an existing HDF5 file, whose other
- * entries are kept unchanged; the root's @default then names the new entry).  spec->input
- * is required.  entry_out, when not NULL, receives the name of the entry written (size
- * entry_cap).  Errors: MVA_EINVAL when spec->entry already exists in path, path is not an
- * HDF5 file, or path is the input file; MVA_EIO when the system or HDF5 fails; MVA_ERANGE
- * when the name does not fit entry_out.  On any error path is left as it was.
+ * Writes parts as a new NXentry of path (a new file, or a new entry of an existing HDF5 file,
+ * whose other entries are kept unchanged; the root's @default then names the new entry),
+ * through a temporary copy renamed at the end under a lock, so that concurrent writers never
+ * lose each other's entries.  entry_out, when not NULL, receives the name of the entry
+ * written (size entry_cap).  Errors: MVA_EINVAL when the parts do not go together or are
+ * inconsistent, parts->entry already exists in path (PCA, ROI, NMF; a selection or a
+ * clustering gets the next free name_1, name_2, ...), path is not an HDF5 file, or path is
+ * the input file; MVA_EIO when the system or HDF5 fails; MVA_ERANGE when the name does not
+ * fit entry_out.  On any error path is left as it was.
  */
-int mva_result_write(const char *path, const mva_result_spec *spec, char *entry_out,
+int mva_result_write(const char *path, const mva_result_parts *parts, char *entry_out,
                      size_t entry_cap, mva_error *err);
-
-/*
- * Writes an NMF model as an entry of its own (default name "mva_nmf", made unique), with
- * spec's entry, program, command line, input and parameters (spec->pca and spec->roi must be
- * NULL), in the same way as mva_result_write and with the same errors.  A separate function
- * rather than a field of mva_result_spec: the positional initialisers of that struct in the
- * tools would otherwise stop compiling (-Wmissing-field-initializers).
- */
-int mva_result_write_nmf(const char *path, const mva_result_spec *spec,
-                         const mva_nmf_model *nmf, char *entry_out, size_t entry_cap,
-                         mva_error *err);
 
 /*
  * Reads the PCA model of entry (NULL = the file's default entry when it holds a PCA, else the
@@ -84,7 +97,8 @@ int mva_result_read_nmf(const char *path, const char *entry, mva_nmf_model **out
                         mva_error *err);
 
 /* The entry of result file path that holds `holds`, a path inside an entry: MVA_RESULT_PCA,
- * _NMF, _ROI, _SELECTION or any dataset such as "eigenimages/data".  entry given: it must
+ * _NMF, _ROI, _SELECTION, _CLUSTER or any dataset such as "eigenimages/data"; NULL = any
+ * kind of result (the report's choice).  entry given: it must
  * hold it; else the file's @default when it does (the newest entry), else the first entry by
  * name that does, so that a selection that became the default does not hide the PCA before
  * it.  Every reader of results (tools, report, mva_result_read_*) chooses this way.  The name
@@ -95,5 +109,6 @@ int mva_result_find_entry(const char *path, const char *entry, const char *holds
 #define MVA_RESULT_NMF "process/nmf"
 #define MVA_RESULT_ROI "roi_definitions"
 #define MVA_RESULT_SELECTION "selected_vs_map"
+#define MVA_RESULT_CLUSTER "cluster_sizes"
 
 #endif

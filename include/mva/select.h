@@ -108,14 +108,17 @@ int mva_label_spectra_compute(mva_stack *s, const int32_t *labels, size_t nclass
 
 void mva_label_spectra_free(mva_label_spectra *r);
 
-/* Adds an NXentry (name, made unique; NULL = "mva_select") to the results file `path`, or
- * creates it: NXdata cumulative_spectrum, average_spectrum, max_spectrum, map_average_spectrum
- * over the energy axis of cal (channels when unknown), the mask as an NXdata image, the pixel
- * counts and a process group recording description and the input.  Temporary copy + rename:
- * the file is replaced only when complete.  entry_out gets the entry name. */
-int mva_select_write(const char *path, const char *name, const mva_selection_spectra *r,
-                     const unsigned char *mask, size_t rows, size_t cols, const mva_calib *cal,
-                     const char *description, const char *input, char *entry_out,
-                     size_t entry_cap, mva_error *err);
+/* A selection as a part of a result file (mva_result_parts.selection, mva/result.h): an
+ * NXentry (default name mva_select) with NXdata cumulative_spectrum, average_spectrum,
+ * max_spectrum, map_average_spectrum and selected_vs_map (the selection's average against the
+ * map's) over the energy axis of cal (channels when unknown or NULL), the mask as an NXdata
+ * image, the pixel counts, and a process group recording description and the input. */
+typedef struct mva_select_output {
+    const mva_selection_spectra *spectra;
+    const unsigned char *mask;     /* rows x cols, 1 = selected */
+    size_t rows, cols;
+    const mva_calib *cal;          /* may be NULL */
+    const char *description;       /* how the pixels were chosen, one line */
+} mva_select_output;
 
 #endif

@@ -336,16 +336,14 @@ class SelectionResult:
     def save(self, path, entry=None):
         """Adds the selection as an NXentry (default mva_select) of path, as mva-select does:
         the four spectra over the energy axis and the mask as an image.  Returns the entry."""
-        out = ctypes.create_string_buffer(256)
-        err = L.mva_error()
-        P = ctypes.POINTER
+        from ._results import _write_parts
         rows, cols = self.mask.shape
-        rc = L.mva_select_write(_b(os.fspath(path)), _b(entry), self._ptr,
-                                self._mask.ctypes.data_as(P(ctypes.c_ubyte)), rows, cols,
-                                byref(self._info.calib), _b(self.description),
-                                _b(self.source), out, 256, byref(err))
-        check(rc, err)
-        return out.value.decode()
+        sel = L.mva_select_output(
+            spectra=self._ptr, mask=self._mask.ctypes.data_as(ctypes.POINTER(ctypes.c_ubyte)),
+            rows=rows, cols=cols, cal=ctypes.pointer(self._info.calib),
+            description=_b(self.description))
+        parts = L.mva_result_parts(input_name=_b(self.source), selection=ctypes.pointer(sel))
+        return _write_parts(path, entry, "mva-select", parts)
 
 
 def select(source, mask, description=None, progress=None, memory=None, output=None,
@@ -406,30 +404,6 @@ class CompressResult(PCAResult):
         self.values_ratio, self.bytes_ratio = r.values_ratio, r.bytes_ratio
         self.chi2 = _view(own, r.chi2, (self.rows, self.cols))
         self._sown = own
-
-    def save(self, path, entry=None):
-        """Writes the model and its reconstruction statistics as one NXentry of path (a
-        temporary file beside it, renamed when both are written); returns the entry."""
-        import shutil
-        import tempfile
-        path = os.fspath(path)
-        d = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=d)
-        os.close(fd)
-        try:
-            if os.path.exists(path):
-                shutil.copyfile(path, tmp)
-            else:
-                os.unlink(tmp)
-            name = PCAResult.save(self, tmp, entry)
-            err = L.mva_error()
-            check(L.mva_recon_write(_b(tmp), _b(name), self._stats, self.rows, self.cols,
-                                    byref(err)), err)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return name
 
 
 def compress(source, k=10, progress=None, memory=None, output=None, entry=None, **kw):

@@ -190,13 +190,6 @@ class mva_param(Structure):
     _fields_ = [("key", c_char_p), ("value", c_char_p)]
 
 
-class mva_result_spec(Structure):
-    _fields_ = [("entry", c_char_p), ("program", c_char_p), ("command_line", c_char_p),
-                ("input", POINTER(mva_stack_info)), ("pca", POINTER(mva_pca_model)),
-                ("roi", POINTER(mva_roi_result)), ("params", POINTER(mva_param)),
-                ("nparams", c_size_t)]
-
-
 # ---- select.h ----
 SEL_OPS = {"and": 0, "or": 1, "and_not": 2, "set": 3}
 
@@ -207,11 +200,28 @@ class mva_selection_spectra(Structure):
                 ("max", POINTER(c_double)), ("map_avg", POINTER(c_double))]
 
 
+class mva_select_output(Structure):
+    _fields_ = [("spectra", POINTER(mva_selection_spectra)), ("mask", POINTER(c_ubyte)),
+                ("rows", c_size_t), ("cols", c_size_t), ("cal", POINTER(mva_calib)),
+                ("description", c_char_p)]
+
+
 # ---- compress.h ----
 class mva_recon_stats(Structure):
     _fields_ = [("rel_frobenius", c_double), ("max_abs", c_double), ("chi2_mean", c_double),
                 ("chi2", POINTER(c_double)), ("n_valid", c_size_t),
                 ("values_ratio", c_double), ("bytes_ratio", c_double)]
+
+
+# ---- result.h (after the parts it points to) ----
+class mva_result_parts(Structure):
+    _fields_ = [("entry", c_char_p), ("program", c_char_p), ("command_line", c_char_p),
+                ("input", POINTER(mva_stack_info)), ("input_name", c_char_p),
+                ("params", POINTER(mva_param)), ("nparams", c_size_t),
+                ("pca", POINTER(mva_pca_model)), ("roi", POINTER(mva_roi_result)),
+                ("nmf", POINTER(mva_nmf_model)), ("recon", POINTER(mva_recon_stats)),
+                ("selection", POINTER(mva_select_output)),
+                ("cluster", c_void_p)]  # mva_cluster_output: not written from Python
 
 
 class mva_expand_opts(Structure):
@@ -227,7 +237,8 @@ STRUCTS = {
     "mva_pca_opts": mva_pca_opts, "mva_pca_model": mva_pca_model,
     "mva_nmf_opts": mva_nmf_opts, "mva_nmf_model": mva_nmf_model,
     "mva_roi_def": mva_roi_def, "mva_roi_result": mva_roi_result, "mva_param": mva_param,
-    "mva_result_spec": mva_result_spec, "mva_selection_spectra": mva_selection_spectra,
+    "mva_result_parts": mva_result_parts, "mva_selection_spectra": mva_selection_spectra,
+    "mva_select_output": mva_select_output,
     "mva_recon_stats": mva_recon_stats, "mva_expand_opts": mva_expand_opts,
 }
 # C field names that are Python keywords, spelled with a trailing underscore here.
@@ -285,10 +296,8 @@ mva_roi_acc_take = _proto("mva_roi_acc_take", c_int, c_void_p, P(P(mva_roi_resul
 mva_roi_acc_free = _proto("mva_roi_acc_free", None, c_void_p)
 mva_roi_result_free = _proto("mva_roi_result_free", None, P(mva_roi_result))
 
-mva_result_write = _proto("mva_result_write", c_int, c_char_p, P(mva_result_spec), c_char_p,
+mva_result_write = _proto("mva_result_write", c_int, c_char_p, P(mva_result_parts), c_char_p,
                           c_size_t, _err)
-mva_result_write_nmf = _proto("mva_result_write_nmf", c_int, c_char_p, P(mva_result_spec),
-                              P(mva_nmf_model), c_char_p, c_size_t, _err)
 mva_result_read_pca = _proto("mva_result_read_pca", c_int, c_char_p, c_char_p,
                              P(P(mva_pca_model)), _err)
 mva_result_read_roi = _proto("mva_result_read_roi", c_int, c_char_p, c_char_p,
@@ -314,15 +323,10 @@ mva_select_spectra = _proto("mva_select_spectra", c_int, c_void_p, P(c_ubyte),
                             P(mva_pass_opts), P(P(mva_selection_spectra)), _err)
 mva_selection_spectra_free = _proto("mva_selection_spectra_free", None,
                                     P(mva_selection_spectra))
-mva_select_write = _proto("mva_select_write", c_int, c_char_p, c_char_p,
-                          P(mva_selection_spectra), P(c_ubyte), c_size_t, c_size_t,
-                          P(mva_calib), c_char_p, c_char_p, c_char_p, c_size_t, _err)
 
 mva_recon_measure = _proto("mva_recon_measure", c_int, c_void_p, P(mva_pca_model),
                            P(mva_pca_opts), P(mva_pass_opts), P(P(mva_recon_stats)), _err)
 mva_recon_stats_free = _proto("mva_recon_stats_free", None, P(mva_recon_stats))
-mva_recon_write = _proto("mva_recon_write", c_int, c_char_p, c_char_p, P(mva_recon_stats),
-                         c_size_t, c_size_t, _err)
 mva_expand_write = _proto("mva_expand_write", c_int, P(mva_pca_model), P(mva_expand_opts),
                           c_char_p, _err)
 

@@ -44,27 +44,30 @@ def _info_for(rows, cols, channels, source):
     return info
 
 
-def _write_spec(path, entry, program, info, params, pca=None, roi=None, nmf=None):
-    """mva_result_write / _write_nmf with the provenance of a Python call."""
-    keep = [(_b(k), _b(str(v))) for k, v in params.items()]
+def _write_parts(path, entry, program, parts, params=None, info=None, command_line=None):
+    """mva_result_write of parts (an mva_result_parts with its result pointers set), with
+    the provenance of a Python call; returns the entry's name."""
+    keep = [(_b(k), _b(str(v))) for k, v in (params or {}).items()]
     arr = (L.mva_param * max(1, len(keep)))(*[L.mva_param(k, v) for k, v in keep])
-    spec = L.mva_result_spec()
-    spec.entry = _b(entry)
-    spec.program = _b(program)
-    spec.command_line = b"python: mva." + _b(program.replace("mva-", ""))
-    spec.input = ctypes.pointer(info)
-    spec.pca = pca if pca is not None else None
-    spec.roi = roi if roi is not None else None
-    spec.params = arr
-    spec.nparams = len(keep)
+    parts.entry = _b(entry)
+    parts.program = _b(program)
+    parts.command_line = command_line
+    if info is not None:
+        parts.input = ctypes.pointer(info)
+    parts.params = arr
+    parts.nparams = len(keep)
     out = ctypes.create_string_buffer(256)
     err = L.mva_error()
-    if nmf is not None:
-        rc = L.mva_result_write_nmf(_b(os.fspath(path)), byref(spec), nmf, out, 256, byref(err))
-    else:
-        rc = L.mva_result_write(_b(os.fspath(path)), byref(spec), out, 256, byref(err))
-    check(rc, err)
+    check(L.mva_result_write(_b(os.fspath(path)), byref(parts), out, 256, byref(err)), err)
     return _s(out.value)
+
+
+def _write_spec(path, entry, program, info, params, pca=None, roi=None, nmf=None,
+                recon=None):
+    """An analysis entry (PCA and/or ROI, or NMF; recon with PCA) as the tools write it."""
+    parts = L.mva_result_parts(pca=pca, roi=roi, nmf=nmf, recon=recon)
+    return _write_parts(path, entry, program, parts, params, info,
+                        b"python: mva." + _b(program.replace("mva-", "")))
 
 
 class Result:
@@ -125,6 +128,7 @@ class PCAResult(Result):
     ROIResult when ROIs were asked for in the same pass, else None), seconds."""
 
     program = "mva-pca"
+    _stats = None  # mva.compress: the reconstruction statistics, saved with the model
     _summary = ("k", "p", "method", "n_valid")
 
     def __init__(self, ptr, info, params=None, roi=None):
@@ -166,7 +170,8 @@ class PCAResult(Result):
             'mva_pca'
         """
         return _write_spec(path, entry, self.program, self._info, self.params, pca=self._ptr,
-                           roi=self.roi._ptr if self.roi is not None else None)
+                           roi=self.roi._ptr if self.roi is not None else None,
+                           recon=self._stats)
 
 
 class NMFResult(Result):
