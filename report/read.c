@@ -8,11 +8,9 @@
 
 #include <hdf5.h>
 
-#include "../results/entry.h"
 #include "h5util.h"
 #include "mva/result.h"
 #include "internal.h"
-#include "mva/cluster.h"
 
 /* A string dataset of the entry into buf; buf empty when it is missing or unreadable. */
 static void dset_str(hid_t file, const char *entry, const char *rel, char *buf, size_t cap)
@@ -105,23 +103,6 @@ static int holds(hid_t file, const char *entry, const char *marker)
     return h5u_exists(file, path);
 }
 
-/* The caller's entry, else the root's @default, else the first entry by name holding a
- * result: the one rule of results/entry.c. */
-static int choose_entry(hid_t file, const char *path, const char *entry, rpt_info *in,
-                        mva_error *err)
-{
-    static const char *const kinds[] = {MVA_RESULT_PCA, MVA_RESULT_ROI, MVA_RESULT_NMF,
-                                        MVA_RESULT_SELECTION, MVA_RESULT_CLUSTER};
-    char name[RES_ENTRY_MAX + 1];
-    int rc = res_find_entry(file, path, entry, kinds, 5,
-                            "PCA, ROI, NMF, selection or clustering result",
-                            name, err);
-    if (rc == MVA_OK && strlen(name) >= sizeof in->entry)
-        rc = mva_error_set(err, MVA_ERANGE, "%s: entry name %s too long", path, name);
-    if (rc == MVA_OK)
-        memcpy(in->entry, name, strlen(name) + 1);
-    return rc;
-}
 
 static void read_process(hid_t file, rpt_info *in)
 {
@@ -194,7 +175,9 @@ int rpt_info_read(const char *path, const char *entry, rpt_info *in, mva_error *
         rc = mva_error_set(err, MVA_EFORMAT, "%s: not an HDF5 file that can be read", path);
         goto done;
     }
-    rc = choose_entry(file, path, entry, in, err);
+    /* The caller's entry, else the root's @default, else the first entry by name holding a
+     * result of any kind: the one rule of every reader of results. */
+    rc = mva_result_find_entry(path, entry, NULL, in->entry, sizeof in->entry, err);
     if (rc != MVA_OK)
         goto done;
     in->has_pca = holds(file, in->entry, MVA_RESULT_PCA);

@@ -58,15 +58,22 @@ int res_find_entry(hid_t file, const char *path, const char *entry, const char *
     return MVA_OK;
 }
 
+/* What each kind of result holds, for holds == NULL (any result: the report's choice). */
+static const char *const any_kind[] = {MVA_RESULT_PCA, MVA_RESULT_ROI, MVA_RESULT_NMF,
+                                       MVA_RESULT_SELECTION, MVA_RESULT_CLUSTER};
+
 int mva_result_find_entry(const char *path, const char *entry, const char *holds, char *out,
                           size_t cap, mva_error *err)
 {
     h5u_quiet q;
     h5u_quiet_on(&q);
     char name[RES_ENTRY_MAX + 1];
+    const char *const *kinds = holds ? &holds : any_kind;
+    size_t nkinds = holds ? 1 : sizeof any_kind / sizeof any_kind[0];
+    const char *what = holds ? holds : "PCA, ROI, NMF, selection or clustering result";
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     int rc = f < 0 ? mva_error_set(err, MVA_EIO, "%s: cannot open as HDF5", path)
-                   : res_find_entry(f, path, entry, &holds, 1, holds, name, err);
+                   : res_find_entry(f, path, entry, kinds, nkinds, what, name, err);
     if (rc == MVA_OK && strlen(name) >= cap)
         rc = mva_error_set(err, MVA_ERANGE, "%s: entry name %s does not fit in %zu bytes", path,
                            name, cap);
