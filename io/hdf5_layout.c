@@ -24,6 +24,7 @@
  * src/combine.c sums them with the --norm weights, which the layout's datasets resolve.
  */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,8 @@ struct h5_layout {
     char livetime[PATH_CAP], realtime[PATH_CAP], icr[PATH_CAP], ocr[PATH_CAP], dtc[PATH_CAP];
     char scaler_vals[PATH_CAP], scaler_names[PATH_CAP];
     int scalers_last;            /* scaler values (rows, cols, n) rather than (n, rows, cols) */
+    char pos[2][PATH_CAP];       /* motor positions of each pixel (rows, cols) or, pos[0]
+                                  * alone, both (2, rows, cols): snake rows are found there */
 };
 
 /* ---- small helpers ---- */
@@ -146,6 +149,10 @@ static int detect_maps(hid_t f, h5_layout *L)
                                                       NULL});
     first_of(f, L->scaler_names, (const char *const[]){"/MAPS/Scalers/Names",
                                                        "/MAPS/scaler_names", NULL});
+    /* XRF-Maps writes the positions as /MAPS/Scan/x_axis, y_axis, hard-linked as
+     * /MAPS/x_axis, y_axis (src/io/file/hdf5_io.h, _save_scan_meta_data) */
+    first_of(f, L->pos[0], (const char *const[]){"/MAPS/Scan/x_axis", "/MAPS/x_axis", NULL});
+    first_of(f, L->pos[1], (const char *const[]){"/MAPS/Scan/y_axis", "/MAPS/y_axis", NULL});
     return 1;
 }
 
@@ -169,6 +176,9 @@ static int detect_pyxrf(hid_t f, h5_layout *L)
     first_of(f, L->scaler_vals, (const char *const[]){"/xrfmap/scalers/val", NULL});
     first_of(f, L->scaler_names, (const char *const[]){"/xrfmap/scalers/name", NULL});
     L->scalers_last = 1;
+    /* (2, rows, cols), flipped together with the counts when PyXRF puts snake rows back
+     * (pyxrf/model/load_data_from_db.py, flip_data): they run as the stored rows do */
+    first_of(f, L->pos[0], (const char *const[]){"/xrfmap/positions/pos", NULL});
     return 1;
 }
 
@@ -523,6 +533,61 @@ static int open_elements(mva_stack **st, const char *file, const h5_layout *L,
     return rc;
 }
 
+/* ---- snake rows from the positions ---- */
+
+/* 1 when the stored rows run back and forth along x (rows x cols positions of one motor):
+ * every odd row opposite to row 0, every even row with it.  0 when they all run one way, or
+ * the positions do not say (a row without movement, NaN: an aborted scan's zeros). */
+static int rows_alternate(const double *x, size_t rows, size_t cols)
+{
+    double d0 = x[cols - 1] - x[0];
+    size_t odd = 0;
+    if (rows < 2 || cols < 2 || !isfinite(d0) || d0 == 0)
+        return 0;
+    for (size_t r = 1; r < rows; r++) {
+        double d = x[r * cols + cols - 1] - x[r * cols];
+        if (!isfinite(d) || d == 0)
+            continue;
+        int same = (d > 0) == (d0 > 0);
+        if ((int)(r % 2) == same)
+            return 0;
+        odd += r % 2;
+    }
+    return odd > 0;
+}
+
+/* Snake rows from the layout's positions: the motor that moves along row 0 is the fast one;
+ * 1 when its rows alternate.  Positions missing or of another shape: 0 (nothing said). */
+static int positions_snake(const char *file, const h5_layout *L, size_t rows, size_t cols)
+{
+    double *v[2] = {NULL, NULL}, travel[2] = {0, 0};
+    size_t vnel = 0, n = rows * cols;
+    mva_error quiet;
+    int fast = -1, snake = 0, one = L->pos[0][0] != '\0' && L->pos[1][0] == '\0';
+    if (one) { /* both motors in one dataset */
+        if (mva_norm_read_dataset(file, L->pos[0], -1, rows, cols, 2, &v[0], &vnel,
+                                  &quiet) == MVA_OK && vnel == 2)
+            v[1] = v[0] + n;
+    } else {
+        for (int k = 0; k < 2; k++)
+            if (L->pos[k][0] == '\0' ||
+                mva_norm_read_dataset(file, L->pos[k], -1, rows, cols, 1, &v[k], &vnel,
+                                      &quiet) != MVA_OK || vnel != 1)
+                break;
+    }
+    for (int k = 0; k < 2 && v[0] != NULL && v[1] != NULL; k++) {
+        travel[k] = fabs(v[k][cols - 1] - v[k][0]);
+        if (isfinite(travel[k]) && travel[k] > 0 && (fast < 0 || travel[k] > travel[fast]))
+            fast = k;
+    }
+    if (fast >= 0)
+        snake = rows_alternate(v[fast], rows, cols);
+    if (!one)
+        free(v[1]);
+    free(v[0]);
+    return snake;
+}
+
 int h5_layout_open(mva_stack **out, const char *file, h5_layout *L, const mva_open_opts *opts,
                    mva_error *err)
 {
@@ -615,6 +680,12 @@ int h5_layout_open(mva_stack **out, const char *file, h5_layout *L, const mva_op
         *mva_stack_info_edit(st[0]) = info;
         *out = st[0];
         nused = 0;
+    }
+    if (rc == MVA_OK && opts->snake == MVA_SNAKE_AUTO &&
+        positions_snake(file, L, info.rows, info.cols) &&
+        (rc = mva_snake_wrap(*out, err)) != MVA_OK) {
+        mva_stack_close(*out);
+        *out = NULL;
     }
 done:
     for (size_t k = 0; k < nused; k++)

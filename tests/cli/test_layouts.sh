@@ -130,6 +130,40 @@ assert np.array_equal(roi("od").ravel(), o.sum(axis=(1, 2)))
 assert np.array_equal(roi("od1").ravel(), o[:, 1].sum(1))
 PYEOF
 
+# ---- snake rows from PyXRF's and MAPS' positions ----
+for f in pyxrf pyxrf_snake maps_snake maps_row0; do
+    "$BIN/mva-info" "$T/$f.h5" >"$T/$f.txt" || ko "mva-info $f"
+    "$BIN/mva-roi" "$T/$f.h5" --roi A=0:255 -q -o "$T/${f}_roi.h5" || ko "mva-roi $f"
+done
+"$BIN/mva-roi" "$T/pyxrf_snake.h5" --snake off --roi A=0:255 -q -o "$T/pyxrf_off.h5" ||
+    ko "mva-roi --snake off"
+grep -q "^snake        odd rows recorded right to left, put back" "$T/pyxrf_snake.txt" &&
+    grep -q "^snake        odd rows recorded right to left, put back" "$T/maps_snake.txt" &&
+    ! grep -q "^snake" "$T/pyxrf.txt" && ! grep -q "^snake" "$T/maps_row0.txt" &&
+    ok "snake found from PyXRF's and MAPS' positions (and only there)" ||
+    ko "snake from positions: $(cat "$T/pyxrf_snake.txt" "$T/maps_snake.txt")"
+check "snake rows from positions put back = numpy; --snake off keeps them" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+def roi(name):
+    with h5py.File(f"{t}/{name}.h5", "r") as f:
+        return f[f.attrs["default"]]["roi/A/raw"][()]
+def unsnake(img):
+    img = img.copy()
+    img[1::2] = img[1::2, ::-1]
+    return img
+with h5py.File(f"{t}/pyxrf_snake.h5", "r") as f:
+    px = f["xrfmap/detsum/counts"][()].astype(float).sum(2)
+with h5py.File(f"{t}/maps_snake.h5", "r") as f:
+    mp = f["MAPS/Spectra/mca_arr"][()].astype(float).sum(0)
+with h5py.File(f"{t}/maps_row0.h5", "r") as f:
+    m0 = f["MAPS/Spectra/mca_arr"][()].astype(float).sum(0)
+assert np.array_equal(roi("pyxrf_snake_roi"), unsnake(px))
+assert np.array_equal(roi("pyxrf_off"), px)
+assert np.array_equal(roi("maps_snake_roi"), unsnake(mp))
+assert np.array_equal(roi("maps_row0_roi"), m0)
+PYEOF
+
 # ---- ESRF BLISS: scans, shape from the title, snake, aborted scan, off-grid positions ----
 expect_fail "BLISS: several scans listed, none guessed" \
     "a BLISS file of 3 scans with MCA data: 1.1 (amesh sy 0 3 3 sz 0 2 2 0.1, 2 MCA elements); 2.1" \

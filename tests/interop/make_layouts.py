@@ -11,7 +11,14 @@ test can compute what mva must read with numpy.  Where each structure was read:
   (data_a..data_d (channels, rows, cols) int16; livetime etc. (elements, rows, cols)).
 - PyXRF (NSLS-II): NSLS-II/PyXRF docs/data_input.rst ("spectrum from 3 detectors, positions
   of x,y motors and scalers"), xrfmap/detsum/counts and xrfmap/detN/counts (rows, cols,
-  channels), xrfmap/scalers/name + val (rows, cols, scalers), xrfmap/positions/name + pos.
+  channels), xrfmap/scalers/name + val (rows, cols, scalers), xrfmap/positions/name + pos
+  (2, rows, cols).  pyxrf/model/load_data_from_db.py flips the positions together with the
+  counts when it puts snake rows back (flip_data), so the positions run as the stored rows:
+  pyxrf_snake.h5 holds rows as a snake scan records them, positions alike.
+- MAPS positions: XRF-Maps src/io/file/hdf5_io.h (_save_scan_meta_data writes
+  /MAPS/Scan/x_axis and y_axis, 2-D; hdf5_io.cpp hard-links them as /MAPS/x_axis, y_axis):
+  maps_snake.h5 has (rows, cols) positions of a snake scan; maps_row0.h5 the (rows, cols)
+  x_axis with only its first row filled, as XRF-Maps' Xspress reader leaves it.
 - Diamond Xspress3 NeXus: the NeXus default plot leading to a 4-D data (rows, cols,
   elements, channels) with dtc_factors (rows, cols, elements), as issue 15 describes it.
 - Odin/Xspress3: /data (frames, elements, channels) alone in the file (odin-data's file
@@ -71,6 +78,26 @@ with h5py.File(f"{D}/pyxrf.h5", "w") as f:
     f["xrfmap/scalers/val"] = rng.uniform(1e3, 2e3, (R, C, 2))
     f["xrfmap/positions/name"] = np.array([b"x_pos", b"y_pos"])
     f["xrfmap/positions/pos"] = np.stack(np.meshgrid(np.arange(C) * 0.1, np.arange(R) * 0.1))
+
+# Snake scans, rows stored as recorded (odd rows right to left), positions alike.
+xs = np.arange(C) * 0.1
+with h5py.File(f"{D}/pyxrf_snake.h5", "w") as f:
+    f["xrfmap/detsum/counts"] = counts((R, C, P))
+    x, y = np.meshgrid(xs, np.arange(R) * 0.2)
+    x[1::2] = x[1::2, ::-1]
+    f["xrfmap/positions/name"] = np.array([b"x_pos", b"y_pos"])
+    f["xrfmap/positions/pos"] = np.stack([x, y]) + rng.normal(0, 0.002, (2, R, C))
+with h5py.File(f"{D}/maps_snake.h5", "w") as f:
+    f["MAPS/Spectra/mca_arr"] = counts((P, R, C), 3.0)
+    y, x = np.meshgrid(np.arange(R) * 0.2, xs[::-1], indexing="ij")   # rows run right to left
+    x[1::2] = x[1::2, ::-1]
+    f["MAPS/Scan/x_axis"], f["MAPS/Scan/y_axis"] = x, y
+    f["MAPS/x_axis"], f["MAPS/y_axis"] = f["MAPS/Scan/x_axis"], f["MAPS/Scan/y_axis"]
+with h5py.File(f"{D}/maps_row0.h5", "w") as f:
+    f["MAPS/Spectra/mca_arr"] = counts((P, R, C), 3.0)
+    x, y = np.zeros((R, C)), np.zeros((R, C))
+    x[0], y[:, 0] = xs, np.arange(R) * 0.2
+    f["MAPS/Scan/x_axis"], f["MAPS/Scan/y_axis"] = x, y
 
 # Diamond Xspress3 NeXus: the default plot is 4-D, dtc_factors beside it.
 with h5py.File(f"{D}/xspress3.h5", "w") as f:
