@@ -1,8 +1,8 @@
 /*
- * Randomized PCA, streamed: subspace iteration on the p x p Gram operator G = C^T C of the
- * centred (and scaled) data C, one pass per iteration, never storing anything n x l
- * (Halko, Martinsson & Tropp 2011, Alg. 4.4, with Rayleigh-Ritz; Saad, "Numerical methods for
- * large eigenvalue problems", 5.1).
+ * Randomized PCA, streamed: block Krylov on the p x p Gram operator G = C^T C of the centred
+ * (and scaled) data C, one pass per block, never storing anything n x l (Halko, Martinsson &
+ * Tropp 2011, with Rayleigh-Ritz; Saad, "Numerical methods for large eigenvalue problems",
+ * 6.2 on block Lanczos).
  *
  * Pass 1 applies G to a Gaussian start Omega while the mean is still unknown: rows are
  * shifted by a provisional mean m0 (the first rows' mean), D = U - 1 m0^T, and since
@@ -11,8 +11,13 @@
  * Poisson variable weights W are unknown during pass 1 too, but the start is random anyway:
  * taking it as W^-1 Omega gives G_w (W^-1 Omega) = W C^T C Omega, so pass 1 is exact for the
  * weighted operator G_w = W C^T C W.
- * Each later pass computes Z = G_w Q block by block (Y_b = C_b W Q, Z += W C_b^T Y_b); then
- * M = Q^T Z (l x l) gives the Ritz values and vectors (dsyevr), Q <- qr(Z) (dgeqrf, dorgqr).
+ * Each later pass computes Z_j = G_w Q_j block by block (Y_b = C_b W Q_j, Z_j += W C_b^T Y_b).
+ * The blocks are kept: the basis K = [Q_0 .. Q_j] spans the block Krylov space of G_w, each
+ * new block being Z_{j-1} orthogonalised against K (twice), and since G_w K = [Z_0 .. Z_j] is
+ * known, the Rayleigh-Ritz matrix K^T G_w K costs no extra pass (block Lanczos with full
+ * reorthogonalisation; Musco & Musco 2015 for its randomized analysis: far fewer passes than
+ * subspace iteration for the same accuracy, the leading Ritz values converging at a rate set
+ * by the square root of the gaps).
  * Stops when the k leading Ritz values move by less than tol, relative, or after max_passes.
  */
 #include <cblas.h>
@@ -225,7 +230,8 @@ static int orthonormalize(const double *z, size_t p, size_t l, double *q, mva_er
     double *tau = malloc(l * sizeof *tau);
     if (tau == NULL)
         return mva_error_set(err, MVA_ENOMEM, "out of memory");
-    memcpy(q, z, p * l * sizeof *q);
+    if (q != z)
+        memcpy(q, z, p * l * sizeof *q);
     lapack_int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)p, (lapack_int)l, q,
                                      (lapack_int)l, tau);
     if (info == 0)
@@ -238,42 +244,156 @@ static int orthonormalize(const double *z, size_t p, size_t l, double *q, mva_er
     return MVA_OK;
 }
 
-/* Rayleigh-Ritz: eigenpairs of M = Q^T Z (l x l) into theta (ascending) and s (l x l,
- * column j = vector j, row-major). */
-static int ritz(const double *q, const double *z, size_t p, size_t l, double *theta,
-                double *s, mva_error *err)
-{
-    double *mm = malloc(l * l * sizeof *mm);
-    lapack_int *isuppz = malloc(2 * l * sizeof *isuppz), found = 0;
-    if (!mm || !isuppz) {
-        free(mm);
-        free(isuppz);
-        return mva_error_set(err, MVA_ENOMEM, "out of memory");
-    }
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)l, (int)l, (int)p, 1.0, q,
-                (int)l, z, (int)l, 0.0, mm, (int)l);
-    for (size_t i = 0; i < l; i++) /* symmetrise what rounding left */
-        for (size_t j = i + 1; j < l; j++)
-            mm[i * l + j] = mm[j * l + i] = 0.5 * (mm[i * l + j] + mm[j * l + i]);
-    lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'A', 'U', (lapack_int)l, mm,
-                                     (lapack_int)l, 0.0, 0.0, 0, 0, 0.0, &found, theta, s,
-                                     (lapack_int)l, isuppz);
-    free(mm);
-    free(isuppz);
-    if (info != 0 || (size_t)found != l)
-        return mva_error_set(err, MVA_ENUMERIC, "dsyevr on the %zu x %zu Ritz matrix failed "
-                             "(info %d)", l, l, (int)info);
-    return MVA_OK;
-}
+/* Blocks the Krylov basis holds at most before it restarts (p x 16 l doubles, twice). */
+#define RF_MAX_BLOCKS 16
 
 typedef struct {
     size_t p, l, k;
-    double *q;     /* p x l current orthonormal basis */
-    double *wq;    /* p x l: W Q, what the pass multiplies by */
-    double *theta; /* l Ritz values, ascending */
-    double *prev;  /* l previous Ritz values */
-    double *s;     /* l x l Ritz vectors */
+    size_t maxb;   /* blocks the basis can hold (one a pass after the first) */
+    size_t nb;     /* blocks in it */
+    size_t ld;     /* maxb * l: leading dimension of kb, kz */
+    double *q;     /* p x l: the newest block Q_j (orthonormal, orthogonal to the others) */
+    double *wq;    /* p x l: W Q_j, what the pass multiplies by */
+    double *kb;    /* p x ld: K = [Q_0 .. Q_{nb-1}] */
+    double *kz;    /* p x ld: G_w K = [Z_0 .. Z_{nb-1}] */
+    double *theta; /* m = nb l Ritz values, ascending */
+    double *prev;  /* the previous pass's Ritz values, ascending (pm of them) */
+    size_t m, pm;
+    double *s;     /* m x m Ritz vectors (row-major, column i = vector i) */
+    double *tmp;   /* ld x l scratch */
 } rr_state;
+
+/* Appends Q_j (st->q) and Z_j = G_w Q_j to the basis. */
+static void append_block(rr_state *st, const double *z)
+{
+    size_t off = st->nb * st->l;
+    for (size_t i = 0; i < st->p; i++) {
+        memcpy(st->kb + i * st->ld + off, st->q + i * st->l, st->l * sizeof(double));
+        memcpy(st->kz + i * st->ld + off, z + i * st->l, st->l * sizeof(double));
+    }
+    st->nb++;
+}
+
+/*
+ * Rayleigh-Ritz on the whole basis: eigenpairs of H = K^T (G_w K) (m x m, m = nb l) into
+ * theta (ascending) and s.
+ */
+static int ritz(rr_state *st, mva_error *err)
+{
+    size_t m = st->nb * st->l, p = st->p, ld = st->ld;
+    double *h = malloc(m * m * sizeof *h);
+    lapack_int *isuppz = malloc(2 * m * sizeof *isuppz), found = 0;
+    if (!h || !isuppz) {
+        free(h);
+        free(isuppz);
+        return mva_error_set(err, MVA_ENOMEM, "out of memory");
+    }
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)m, (int)p, 1.0, st->kb,
+                (int)ld, st->kz, (int)ld, 0.0, h, (int)m);
+    for (size_t i = 0; i < m; i++) /* symmetrise what rounding left */
+        for (size_t j = i + 1; j < m; j++)
+            h[i * m + j] = h[j * m + i] = 0.5 * (h[i * m + j] + h[j * m + i]);
+    memcpy(st->prev, st->theta, st->m * sizeof *st->prev);
+    st->pm = st->m;
+    lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'A', 'U', (lapack_int)m, h,
+                                     (lapack_int)m, 0.0, 0.0, 0, 0, 0.0, &found, st->theta,
+                                     st->s, (lapack_int)m, isuppz);
+    free(h);
+    free(isuppz);
+    if (info != 0 || (size_t)found != m)
+        return mva_error_set(err, MVA_ENUMERIC, "dsyevr on the %zu x %zu Ritz matrix failed "
+                             "(info %d)", m, m, (int)info);
+    st->m = m;
+    return MVA_OK;
+}
+
+/* x (p x l) -= K (K^T x): x projected out of the basis. */
+static void project_out(rr_state *st, double *x)
+{
+    size_t m = st->nb * st->l;
+    if (m == 0)
+        return;
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)st->l, (int)st->p, 1.0,
+                st->kb, (int)st->ld, x, (int)st->l, 0.0, st->tmp, (int)st->l);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)st->p, (int)st->l, (int)m, -1.0,
+                st->kb, (int)st->ld, st->tmp, (int)st->l, 1.0, x, (int)st->l);
+}
+
+/*
+ * The next block: Z_j orthogonalised against the basis (twice: classical Gram-Schmidt loses
+ * orthogonality once), then within itself.  A column left with almost nothing (the Krylov
+ * space is exhausted in that direction: a map of few pixels, a rank-deficient G) is replaced
+ * by a Gaussian one drawn from seed, so the basis keeps l new orthonormal columns.
+ */
+static int next_block(rr_state *st, const double *z, uint64_t seed, mva_error *err)
+{
+    size_t p = st->p, l = st->l;
+    double *x = st->q, *g = NULL;
+    memcpy(x, z, p * l * sizeof *x);
+    double *norm0 = calloc(l, sizeof *norm0);
+    if (norm0 == NULL)
+        return mva_error_set(err, MVA_ENOMEM, "out of memory");
+    for (size_t c = 0; c < l; c++)
+        norm0[c] = cblas_dnrm2((int)p, x + c, (int)l);
+    for (int round = 0; round < 2; round++)
+        project_out(st, x);
+    int rc = MVA_OK;
+    for (size_t c = 0; c < l; c++) {
+        if (norm0[c] > 0 && cblas_dnrm2((int)p, x + c, (int)l) > 1e-10 * norm0[c])
+            continue;
+        if (g == NULL && (g = malloc(p * sizeof *g)) == NULL) {
+            rc = mva_error_set(err, MVA_ENOMEM, "out of memory");
+            break;
+        }
+        if (pca_gaussian_fill(g, p, seed + 0x9e3779b97f4a7c15ULL * (st->nb * l + c + 1)) !=
+            MVA_OK) {
+            rc = mva_error_set(err, MVA_ENOMEM, "out of memory");
+            break;
+        }
+        for (size_t i = 0; i < p; i++)
+            x[i * l + c] = g[i];
+    }
+    free(g);
+    free(norm0);
+    for (int round = 0; round < 2 && rc == MVA_OK; round++) {
+        project_out(st, x);
+        rc = orthonormalize(x, p, l, x, err);
+    }
+    return rc;
+}
+
+/*
+ * A full basis restarts thickly: K <- K S_l and G_w K <- (G_w K) S_l keep the l leading Ritz
+ * vectors with their products, and the next block is made from their residuals
+ * G_w v - theta v, which are orthogonal to the whole old basis.  Memory stays at maxb blocks
+ * whatever the number of passes.
+ */
+static int restart(rr_state *st, uint64_t seed, mva_error *err)
+{
+    size_t p = st->p, l = st->l, m = st->m, ld = st->ld;
+    const double *top = st->s + (m - l); /* the l leading columns of s, ascending */
+    double *nk = malloc(p * l * sizeof *nk), *nz = malloc(p * l * sizeof *nz);
+    if (!nk || !nz) {
+        free(nk);
+        free(nz);
+        return mva_error_set(err, MVA_ENOMEM, "out of memory");
+    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)p, (int)l, (int)m, 1.0, st->kb,
+                (int)ld, top, (int)m, 0.0, nk, (int)l);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)p, (int)l, (int)m, 1.0, st->kz,
+                (int)ld, top, (int)m, 0.0, nz, (int)l);
+    for (size_t i = 0; i < p; i++) {
+        memcpy(st->kb + i * ld, nk + i * l, l * sizeof(double));
+        memcpy(st->kz + i * ld, nz + i * l, l * sizeof(double));
+        for (size_t c = 0; c < l; c++) /* the residual block */
+            nz[i * l + c] -= st->theta[m - l + c] * nk[i * l + c];
+    }
+    st->nb = 1;
+    int rc = next_block(st, nz, seed, err);
+    free(nk);
+    free(nz);
+    return rc;
+}
 
 /* W Q (W = the Poisson variable weights, or identity). */
 static void weight_basis(const mva_pca_model *m, rr_state *st)
@@ -422,38 +542,37 @@ static int iterate(mva_stack *s, rf_acc *a, const mva_pca_model *m, rr_state *st
     return rc;
 }
 
-/* Largest relative change of the k leading Ritz values. */
+/* Largest relative change of the k leading Ritz values since the previous pass. */
 static double ritz_change(const rr_state *st)
 {
     double worst = 0;
-    for (size_t q = 0; q < st->k; q++) {
-        size_t i = st->l - 1 - q;
-        double d = fabs(st->theta[i] - st->prev[i]) / fmax(fabs(st->theta[i]), 1e-300);
-        worst = fmax(worst, d);
+    for (size_t q = 0; q < st->k && q < st->pm; q++) {
+        double t = st->theta[st->m - 1 - q], was = st->prev[st->pm - 1 - q];
+        worst = fmax(worst, fabs(t - was) / fmax(fabs(t), 1e-300));
     }
     return worst;
 }
 
-/* Ritz values -> eigenvalues; Ritz vectors Q S -> the k components. */
+/* Ritz values -> eigenvalues (the l leading ones); Ritz vectors K s -> the k components. */
 static int finish(mva_pca_model *m, const rr_state *st, const mva_pca_opts *o, double *comp_w,
                   mva_error *err)
 {
-    size_t p = st->p, l = st->l;
+    size_t p = st->p, l = st->l, mm = st->m;
     double *v = malloc(p * sizeof *v), inv = 1.0 / (double)(m->n_valid - 1);
     if (v == NULL)
         return mva_error_set(err, MVA_ENOMEM, "out of memory");
     for (size_t j = 0; j < m->p; j++)
         m->eigenvalues[j] = m->explained[j] = NAN;
     for (size_t j = 0; j < l; j++) {
-        m->eigenvalues[j] = st->theta[l - 1 - j] * inv;
+        m->eigenvalues[j] = st->theta[mm - 1 - j] * inv;
         m->explained[j] = m->total_variance > 0 ? m->eigenvalues[j] / m->total_variance : 0;
     }
     m->n_eigenvalues = l;
     pca_select_k(m, o);
     for (size_t q = 0; q < m->k; q++) {
-        size_t col = l - 1 - q;
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)p, (int)l, 1.0, st->q, (int)l,
-                    st->s + col, (int)l, 0.0, v, 1);
+        size_t col = mm - 1 - q;
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)p, (int)mm, 1.0, st->kb, (int)st->ld,
+                    st->s + col, (int)mm, 0.0, v, 1);
         pca_orient_component(m, v, q, comp_w);
     }
     free(v);
@@ -464,9 +583,36 @@ static void rr_free(rr_state *st)
 {
     free(st->q);
     free(st->wq);
+    free(st->kb);
+    free(st->kz);
     free(st->theta);
     free(st->prev);
     free(st->s);
+    free(st->tmp);
+}
+
+static int rr_alloc(rr_state *st, size_t p, size_t l, size_t k, size_t maxb, mva_error *err)
+{
+    memset(st, 0, sizeof *st);
+    st->p = p;
+    st->l = l;
+    st->k = k;
+    st->maxb = maxb;
+    st->ld = maxb * l;
+    st->q = malloc(p * l * sizeof(double));
+    st->wq = malloc(p * l * sizeof(double));
+    st->kb = malloc(p * st->ld * sizeof(double));
+    st->kz = malloc(p * st->ld * sizeof(double));
+    st->theta = calloc(st->ld, sizeof(double));
+    st->prev = calloc(st->ld, sizeof(double));
+    st->s = malloc(st->ld * st->ld * sizeof(double));
+    st->tmp = malloc(st->ld * l * sizeof(double));
+    if (!st->q || !st->wq || !st->kb || !st->kz || !st->theta || !st->prev || !st->s ||
+        !st->tmp) {
+        rr_free(st);
+        return mva_error_set(err, MVA_ENOMEM, "out of memory for the randomized PCA");
+    }
+    return MVA_OK;
 }
 
 /* Several processes: every one takes rank 0's small dense results (basis, Ritz pairs), so
@@ -484,21 +630,24 @@ int pca_fit_randomized(mva_stack *s, const pca_vars *v, const mva_pca_opts *o,
     size_t p = v->p, l = o->k + o->oversample;
     if (l > p)
         l = p;
+    if (2 * l > p) /* no room for a second block: the first spans the whole space */
+        l = p;
+    size_t maxb = o->max_passes > 1 ? o->max_passes - 1 : 1;
+    if (maxb > RF_MAX_BLOCKS)
+        maxb = RF_MAX_BLOCKS;
+    if (maxb * l > p) /* the basis cannot outgrow the space */
+        maxb = p / l;
     rf_acc a;
-    rr_state st = {p, l, o->k, NULL, NULL, NULL, NULL, NULL};
+    rr_state st;
     int rc = rf_alloc(&a, v, o->poisson, l, err);
     if (rc != MVA_OK)
         return rc;
-    int blas_threads = mva_blas_leave_reader_a_core();
-    st.q = malloc(p * l * sizeof(double));
-    st.wq = malloc(p * l * sizeof(double));
-    st.theta = malloc(l * sizeof(double));
-    st.prev = malloc(l * sizeof(double));
-    st.s = malloc(l * l * sizeof(double));
-    if (!st.q || !st.wq || !st.theta || !st.prev || !st.s) {
-        rc = mva_error_set(err, MVA_ENOMEM, "out of memory for the randomized PCA");
-        goto done;
+    rc = rr_alloc(&st, p, l, o->k, maxb, err);
+    if (rc != MVA_OK) {
+        rf_free(&a);
+        return rc;
     }
+    int blas_threads = mva_blas_leave_reader_a_core();
     m->seed = o->seed;
     m->oversample = l - o->k;
     rc = first_pass(s, &a, o, m, extra, nextra, popts, st.wq, err);
@@ -513,20 +662,23 @@ int pca_fit_randomized(mva_stack *s, const pca_vars *v, const mva_pca_opts *o,
         if (rc != MVA_OK)
             break;
         m->passes++;
-        memcpy(st.prev, st.theta, l * sizeof *st.theta);
-        rc = ritz(st.q, a.z, p, l, st.theta, st.s, err);
+        append_block(&st, a.z);
+        rc = ritz(&st, err);
         if (rc == MVA_OK)
-            rc = share_rank0(popts, st.theta, l, err);
+            rc = share_rank0(popts, st.theta, st.m, err);
         if (rc == MVA_OK)
-            rc = share_rank0(popts, st.s, l * l, err);
+            rc = share_rank0(popts, st.s, st.m * st.m, err);
         if (rc != MVA_OK)
             break;
-        if (m->passes > 2)
+        if (st.nb > 1)
             m->final_change = ritz_change(&st);
-        /* The Ritz vectors are Q S for this Q: keep it when stopping. */
-        if (m->final_change <= o->tol || m->passes == o->max_passes)
+        /* tol 0 runs every pass, even once the Ritz values stop moving */
+        if ((o->tol > 0 && m->final_change <= o->tol) || m->passes == o->max_passes || l == p)
             break;
-        rc = orthonormalize(a.z, p, l, st.q, err);
+        if (st.nb == st.maxb)
+            rc = restart(&st, o->seed, err);
+        else
+            rc = next_block(&st, a.z, o->seed, err);
         if (rc == MVA_OK)
             rc = share_rank0(popts, st.q, p * l, err);
     }
@@ -535,7 +687,6 @@ int pca_fit_randomized(mva_stack *s, const pca_vars *v, const mva_pca_opts *o,
     m->converged = m->final_change <= o->tol;
     if (rc == MVA_OK)
         rc = finish(m, &st, o, comp_w, err);
-done:
     mva_blas_restore(blas_threads);
     rf_free(&a);
     rr_free(&st);

@@ -689,6 +689,54 @@ static void test_randomized_says_whether_it_converged(void **state)
     free(x);
 }
 
+/* Block Krylov: with 7 of its 10 components in the noise (near-degenerate eigenvalues, where
+ * plain subspace iteration was still moving by 1e-4 after 8 passes), the default options
+ * converge to 1e-8 and every one of the 10 eigenvalues is LAPACK's to 1e-6, relative; on 60
+ * variables the basis (13 vectors a block) fills after 4 blocks and restarts from its Ritz
+ * vectors, still converging; on 30 pixels (rank 29 < the 52 vectors of 4 blocks) the Krylov
+ * space runs out and is topped up with random directions, and the answer is LAPACK's. */
+static void test_randomized_krylov_converges_restarts_and_runs_out(void **state)
+{
+    (void)state;
+    double *x = malloc(RN * RP * sizeof *x), ev[RP], vt[RP * RP], mean[RP];
+    make_data(x, RN, RP, 5.0);
+    reference_pca(x, RN, RP, 1, ev, vt, mean);
+    mva_pca_opts o = mva_pca_opts_default();
+    o.method = MVA_PCA_RANDOMIZED;
+    o.k = 10;
+    mva_pca_model *m = fit(x, RR, RC, RP, &o, 0);
+    assert_int_equal(m->converged, 1);
+    assert_true(m->final_change <= 1e-8);
+    for (size_t j = 0; j < 10; j++)
+        assert_true(fabs(m->eigenvalues[j] - ev[j]) <= 1e-6 * ev[j]);
+    mva_pca_model_free(m);
+    o.max_passes = 14; /* past 4 blocks: restarts */
+    o.tol = 1e-13;
+    m = fit(x, RR, RC, RP, &o, 0);
+    assert_true(m->passes > 6);
+    for (size_t j = 0; j < 10; j++)
+        assert_true(fabs(m->eigenvalues[j] - ev[j]) <= 1e-9 * ev[j]);
+    assert_true(subspace_sine(m->components, vt, 3, RP) <= 1e-6); /* the sine's own floor: sqrt(eps) */
+    mva_pca_model_free(m);
+    enum { SR = 5, SC = 6, SN = SR * SC };
+    double ev2[RP], vt2[RP * RP];
+    reference_pca(x, SN, RP, 1, ev2, vt2, mean);
+    o = randomized_opts(3, 8);
+    m = fit(x, SR, SC, RP, &o, 0);
+    for (size_t j = 0; j < 13; j++)
+        assert_true(fabs(m->eigenvalues[j] - ev2[j]) <= 1e-9 * ev2[0]);
+    assert_true(subspace_sine(m->components, vt2, 3, RP) <= 1e-6);
+    for (size_t a = 0; a < 3; a++) /* orthonormal components */
+        for (size_t b = 0; b < 3; b++) {
+            double d = 0;
+            for (size_t j = 0; j < RP; j++)
+                d += m->components[a * RP + j] * m->components[b * RP + j];
+            assert_true(fabs(d - (a == b)) <= 1e-10);
+        }
+    mva_pca_model_free(m);
+    free(x);
+}
+
 /* AUTO never hands back an unconverged randomized result: on 64 pixels of 2400 channels it
  * picks randomized (its cost model: LAPACK on 2400^2 is dear), which cannot settle 3 noise
  * components in 3 passes; it falls back to exact, LAPACK's answer to 1e-10, and says so. */
@@ -817,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_rejects_more_components_than_variables),
         cmocka_unit_test(test_randomized_matches_exact_with_spectral_gap),
         cmocka_unit_test(test_randomized_says_whether_it_converged),
+        cmocka_unit_test(test_randomized_krylov_converges_restarts_and_runs_out),
         cmocka_unit_test(test_auto_falls_back_to_exact_when_randomized_does_not_converge),
         cmocka_unit_test(test_randomized_reconstruction_near_optimal_without_gap),
         cmocka_unit_test(test_randomized_is_reproducible_and_block_independent),

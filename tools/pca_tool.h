@@ -25,8 +25,8 @@ int pca_tool_main(int argc, char **argv, int compress);
     "                         method); the default centres on the mean spectrum\n" \
     "  --roi [NAME=]A:B[keV]  also compute this ROI image in the same pass (repeatable)\n" \
     "  --method M             exact: covariance + LAPACK, 2 passes, n*p^2 flops;\n" \
-    "                         randomized: subspace iteration, one pass per iteration,\n" \
-    "                         ~4*n*p*(k+10) flops per pass; auto (default): the one\n" \
+    "                         randomized: block Krylov, one pass per block of k+10\n" \
+    "                         vectors, ~4*n*p*(k+10) flops a pass; auto (default): the one\n" \
     "                         estimated faster for this map, and exact after all if\n" \
     "                         randomized stops short of --tol (the summary says so)\n" \
     "  --passes N             randomized: at most N range-finder passes (default 8)\n" \

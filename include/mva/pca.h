@@ -21,9 +21,10 @@
 #include "mva/stack.h"
 
 /* Methods.  EXACT costs n p^2 flops (covariance) + p^3 (LAPACK) and two passes; RANDOMIZED
- * (subspace iteration on the Gram operator, Halko, Martinsson & Tropp 2011, Alg. 4.4 with
- * Rayleigh-Ritz) costs about 4 n p l flops per pass, l = k + oversample, and one pass per
- * iteration plus the scores pass.  AUTO estimates both from n, p, k and the cost of a read
+ * (block Krylov on the Gram operator from a Gaussian start, with Rayleigh-Ritz on every block
+ * so far: block Lanczos with full reorthogonalisation, restarted thickly after 16 blocks)
+ * costs about 4 n p l flops per pass, l = k + oversample, and one pass per block plus the
+ * scores pass.  AUTO estimates both from n, p, k and the cost of a read
  * and takes the cheaper. */
 typedef enum mva_pca_method {
     MVA_PCA_EXACT = 0,

@@ -166,7 +166,7 @@ def pca(source, k=10, method="auto", poisson=False, uncentred=False, channels=No
     source: a path, a NumPy array (read in place) or an mva.Stack; the options of mva.open
     are taken too.  k: components (default 10), or 'auto' (those above the Poisson noise
     edge; turns poisson on), 'elbow', or a variance fraction such as 0.99 (at most k_max).
-    method: 'exact' (covariance + LAPACK, 2 passes), 'randomized' (subspace iteration) or
+    method: 'exact' (covariance + LAPACK, 2 passes), 'randomized' (block Krylov) or
     'auto'.  poisson: Keenan & Kotula scaling for counts.  uncentred: scores of the
     uncentred data.  channels: (first, last) inclusive; bin: sum adjacent channels.
     rois: ROI images computed in the same pass (as for mva.roi), in result.roi.
