@@ -150,6 +150,7 @@ typedef struct {
     mva_pca_model *pca;
     mva_nmf_model *nmf;
     char what[256];
+    char entry[256];    /* the results entry read (INPUT a results file) */
     char source[4400];
     int fitted; /* the PCA was fitted here from the map */
 } scores;
@@ -189,13 +190,17 @@ static int take_scores(clu_args *a, scores *sc, const double *img, size_t k,
 static int read_results(clu_args *a, scores *sc, mva_error *err)
 {
     mva_error e2;
-    int rc = mva_result_read_pca(a->input, a->entry, &sc->pca, err);
-    if (rc == MVA_ENOTFOUND && mva_result_read_nmf(a->input, a->entry, &sc->nmf, &e2) == MVA_OK)
-        rc = MVA_OK;
+    char *name = sc->entry;
+    size_t cap = sizeof sc->entry;
+    int rc = mva_result_find_entry(a->input, a->entry, MVA_RESULT_PCA, name, cap, err);
+    if (rc == MVA_OK)
+        rc = mva_result_read_pca(a->input, name, &sc->pca, err);
+    else if (rc == MVA_ENOTFOUND &&
+             mva_result_find_entry(a->input, a->entry, MVA_RESULT_NMF, name, cap, &e2) == MVA_OK)
+        rc = mva_result_read_nmf(a->input, name, &sc->nmf, err);
     if (rc != MVA_OK)
         return rc;
-    snprintf(sc->source, sizeof sc->source, "%s%s%s", a->input, a->entry ? "::/" : "",
-             a->entry ? a->entry : "");
+    snprintf(sc->source, sizeof sc->source, "%s::/%s", a->input, name);
     if (sc->pca) {
         sc->rows = sc->pca->rows;
         sc->cols = sc->pca->cols;
@@ -342,7 +347,8 @@ static int open_input_map(clu_args *a, tool_par *par, mva_stack **s, mva_error *
     return rc;
 }
 
-/* Opens the map the spectra read: --stack, or the input the entry records.  With par, as
+/* Opens the map the spectra read: --stack, or the input that the entry of the scores records
+ * (not the file's default entry, which may be an earlier clustering).  With par, as
  * open_input_map (each process then reads its slab of it). */
 static int open_map(clu_args *a, tool_par *par, const scores *sc, mva_stack **s,
                     mva_error *err, int *stop)
@@ -352,7 +358,7 @@ static int open_map(clu_args *a, tool_par *par, const scores *sc, mva_stack **s,
     const char *path = a->stack;
     int rc = MVA_OK;
     if (path == NULL) {
-        rc = mva_result_input_opts(a->input, a->entry, input, sizeof input, &a->c.open,
+        rc = mva_result_input_opts(a->input, sc->entry, input, sizeof input, &a->c.open,
                                    recorded, sizeof recorded, err);
         path = input;
     }

@@ -89,7 +89,9 @@ assert 'mva_pca' in s and s.attrs['default'] == 'mva_cluster'" &&
     "$BIN/mva-report" "$T/rep.h5" -o "$T/rep2" -q &&
     for d in rep rep2; do
         [ -s "$T/$d/labels.png" ] && grep -q "cluster 3 (" "$T/$d/clusters.svg" &&
-            grep -q "pixels per cluster" "$T/$d/index.html" || exit 1
+            grep -q "pixels per cluster" "$T/$d/index.html" &&
+            grep -q 'src="labels.png"' "$T/$d/index.html" &&
+            grep -q 'src="clusters.svg"' "$T/$d/index.html" || exit 1
     done && ok "--report and mva-report: labels.png, clusters.svg, index.html" || ko "report"
 
 # Masked pixels (NaN in the map) get no label and no spectrum.
@@ -143,6 +145,27 @@ for r in "rep.h5 rep" "rep.h5 rep2" "nanres.h5 nanrep" "c23.h5 c23"; do
         ko "$2/labels.png: $(tail -3 "$T/png.txt")"
     fi
 done
+
+# The examples of --help and of the README's mva-cluster section run as written (on this
+# test's map, as map.h5 and samples/out/map.h5).
+mkdir -p "$T/ex/samples/out" && cp "$T/map.h5" "$T/ex/map.h5" && cp "$T/map.h5" "$T/ex/samples/out/"
+ABSBIN=$(cd "$BIN" && pwd)
+"$BIN/mva-cluster" --help | sed -n '/^Examples:/,$p' | sed -n 's/^  \(mva-[a-z]*\)/\1/p' |
+    sed "s|^mva-|$ABSBIN/mva-|" >"$T/ex/help.sh"
+awk '/^### mva-cluster/ {s = 1} s && /^```sh/ {b = 1; next} b && /^```/ {exit} b' README.md |
+    sed "s|build/bin/|$ABSBIN/|" >"$T/ex/readme.sh"
+for f in help readme; do
+    n=$(grep -c "mva-cluster" "$T/ex/$f.sh")
+    if [ "$n" -lt 4 ]; then
+        ko "$f examples: only $n mva-cluster lines found"
+    elif (cd "$T/ex" && sh -e "$f.sh" >"$f.out" 2>&1); then
+        ok "the $n mva-cluster examples of $f run"
+    else
+        ko "$f examples: $(tail -3 "$T/ex/$f.out")"
+    fi
+done
+[ -s "$T/ex/clusters.csv" ] && [ -s "$T/ex/phases/labels.png" ] && [ -s "$T/ex/phases.h5" ] ||
+    ko "the examples' outputs are missing"
 
 # Errors, by message.
 expect_fail "-c 0" "-c" "$BIN/mva-cluster" "$T/res.h5" -c 0
