@@ -34,6 +34,7 @@ static const res_field pca_fields[] = {
     PCA("uncentred", RES_INT, uncentred),
     {"method", RES_INT, offsetof(mva_pca_model, method), pca_method, NULL, 0},
     PCA("final_change", RES_F64, final_change),
+    {"final_error", RES_F64, offsetof(mva_pca_model, final_error), NULL, NULL, RES_OPTIONAL},
     {"seconds", RES_F64, offsetof(mva_pca_model, seconds), NULL, "s", RES_OPTIONAL},
     {"converged", RES_INT, offsetof(mva_pca_model, converged), NULL, NULL, RES_OPTIONAL},
     {"auto_randomized_passes", RES_SIZE, offsetof(mva_pca_model, auto_passes), NULL, NULL,

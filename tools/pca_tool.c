@@ -211,11 +211,12 @@ static void print_summary(const pca_args *a, const mva_stack *s, const mva_pca_m
         else if (m->n_exact > 0)
             printf(", %zu of them summed exactly (integer counts)", m->n_exact);
     } else
-        printf("method     randomized%s: %zu passes, %s (last change %.2g, tolerance %.2g), "
-               "seed %llu, %zu valid pixels",
+        printf("method     randomized%s: %zu passes, %s (estimated error %.2g, last change "
+               "%.2g, tolerance %.2g), seed %llu, %zu valid pixels",
                a->pca.method == MVA_PCA_AUTO ? " (chosen by auto)" : "", m->passes,
                m->converged ? "converged" : "NOT converged: trailing eigenvalues approximate",
-               m->final_change, a->pca.tol, (unsigned long long)m->seed, m->n_valid);
+               m->final_error, m->final_change, a->pca.tol, (unsigned long long)m->seed,
+               m->n_valid);
     if (m->n_valid < info->rows * info->cols)
         printf(", %zu masked (NaN/Inf)", info->rows * info->cols - m->n_valid);
     printf("\ncomponents %s\n", m->k_reason);

@@ -30,8 +30,9 @@ int pca_tool_main(int argc, char **argv, int compress);
     "                         estimated faster for this map, and exact after all if\n" \
     "                         randomized stops short of --tol (the summary says so)\n" \
     "  --passes N             randomized: at most N range-finder passes (default 8)\n" \
-    "  --tol T                randomized: stop when the k leading eigenvalues change by\n" \
-    "                         less than T, relative, between passes (default 1e-8)\n" \
+    "  --tol T                randomized: stop when the k leading eigenvalues' estimated\n" \
+    "                         error is below T, relative (default 1e-8): their last change\n" \
+    "                         extrapolated over the rate of the last two passes\n" \
     "  --oversample N         randomized: basis of k + N vectors (default 10)\n" \
     "  --seed N               randomized: seed of the Gaussian start (default 20261125)\n" \
     "\n" PCA_UNMIX_HELP \

@@ -61,7 +61,8 @@ typedef struct mva_pca_opts {
     /* randomized method */
     size_t oversample;            /* l = k + oversample basis vectors (default 10) */
     size_t max_passes;            /* range-finder passes at most (default 8) */
-    double tol;                   /* stop when no leading Ritz value moves by more than this,
+    double tol;                   /* stop when final_error (the extrapolated change of the
+                                     leading Ritz values) is at most this,
                                      relative, between passes (default 1e-8) */
     uint64_t seed;                /* Gaussian start (default MVA_PCA_DEFAULT_SEED) */
 } mva_pca_opts;
@@ -114,6 +115,11 @@ typedef struct mva_pca_model {
     size_t auto_passes;         /* AUTO: randomized passes spent before it fell back to the
                                    exact method (0: no fallback) ... */
     double auto_change;         /* ... and the change they stopped at */
+    double final_error;         /* randomized: estimated relative error of the k leading
+                                   eigenvalues, the last change c extrapolated over the rate
+                                   of the last two, c^2 / (c_prev - c) (Krylov Ritz values
+                                   only grow toward the eigenvalues); c when no rate is known
+                                   or it does not shrink; 0 for exact */
 } mva_pca_model;
 
 /* Name of a method ("exact", "randomized", "auto"). */

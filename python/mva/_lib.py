@@ -136,7 +136,7 @@ class mva_pca_model(Structure):
                 ("var_weight", POINTER(c_double)), ("pix_weight", POINTER(c_double)),
                 ("scaled_mean", POINTER(c_double)), ("mask", POINTER(c_ubyte)),
                 ("seconds", c_double), ("converged", c_int), ("auto_passes", c_size_t),
-                ("auto_change", c_double)]
+                ("auto_change", c_double), ("final_error", c_double)]
 
 
 # ---- nmf.h ----
