@@ -14,39 +14,21 @@
 /* Writing: the PCA                                                                         */
 /* ---------------------------------------------------------------------------------------- */
 
-static int pca_spectra(wctx *c, hid_t entry, const mva_pca_model *m)
+/* The spectral axis of the PCA's variables: energy, or the centre of each binned variable
+ * (variable j sums channels var_ch0[j] .. var_ch0[j] + bin - 1); *ch is the caller's. */
+static int pca_axis(wctx *c, const mva_pca_model *m, spec_axis *ax, double **ch)
 {
-    hid_t g = -1;
-    double *ch = NULL;
-    spec_axis ax = {"energy", m->var_energy, m->p};
-    if (m->var_energy == NULL) {
-        /* Variable j sums channels var_ch0[j] .. var_ch0[j] + bin - 1: plot it at the centre. */
-        ch = malloc(m->p * sizeof *ch);
-        if (ch == NULL)
-            return mva_error_set(c->err, MVA_ENOMEM, "%s: out of memory", c->path);
-        for (size_t j = 0; j < m->p; j++)
-            ch[j] = (double)m->var_ch0[j] + ((double)m->bin - 1.0) / 2.0;
-        ax.name = "channel";
-        ax.v = ch;
-    }
-    const char *axes[2] = {"component", ax.name};
-    hsize_t dims[2] = {m->k, m->p};
-    int rc = res_nxdata_new(c, entry, "eigenspectra", "PCA eigenspectra (loadings)", "data", axes, 2,
-                        &g);
-    if (rc == MVA_OK)
-        rc = res_dset_f64(c, g, "data", 2, dims, m->components);
-    if (rc == MVA_OK)
-        rc = res_attr_str(c, g, "data", "interpretation", "spectrum");
-    if (rc == MVA_OK)
-        rc = res_dset_index(c, g, "component", m->k, 1);
-    if (rc == MVA_OK)
-        rc = res_axis_write(c, g, &ax);
-    if (rc == MVA_OK)
-        rc = res_spectrum_nxdata(c, entry, "mean_spectrum", "Mean spectrum of the valid pixels",
-                             m->mean, &ax);
-    h5u_close(g);
-    free(ch);
-    return rc;
+    *ax = (spec_axis){"energy", m->var_energy, m->p};
+    *ch = NULL;
+    if (m->var_energy != NULL)
+        return MVA_OK;
+    *ch = malloc(m->p * sizeof **ch);
+    if (*ch == NULL)
+        return mva_error_set(c->err, MVA_ENOMEM, "%s: out of memory", c->path);
+    for (size_t j = 0; j < m->p; j++)
+        (*ch)[j] = (double)m->var_ch0[j] + ((double)m->bin - 1.0) / 2.0;
+    *ax = (spec_axis){"channel", *ch, m->p};
+    return MVA_OK;
 }
 
 /* The scree plot: eigenvalue against component index, on a log scale in silx.  Its signal
@@ -68,41 +50,18 @@ static int pca_scree(wctx *c, hid_t entry, const mva_pca_model *m)
     return rc;
 }
 
-static int pca_arrays(wctx *c, hid_t entry, const mva_pca_model *m)
-{
-    hsize_t p[1] = {m->p}, img[2] = {m->rows, m->cols};
-    int rc = res_dset_f64(c, entry, "eigenvalues", 1, p, m->eigenvalues);
-    if (rc == MVA_OK)
-        rc = res_dset_f64(c, entry, "explained_variance_ratio", 1, p, m->explained);
-    if (rc == MVA_OK)
-        rc = res_scalar_f64(c, entry, "total_variance", m->total_variance);
-    if (rc == MVA_OK)
-        rc = res_scalar_size(c, entry, "n_valid_pixels", m->n_valid);
-    if (rc == MVA_OK)
-        rc = res_dset_mask(c, entry, "mask", m->rows, m->cols, m->mask);
-    if (rc == MVA_OK)
-        rc = res_dset_sizes(c, entry, "var_ch0", 1, p, m->var_ch0);
-    if (rc == MVA_OK)
-        rc = res_dset_f64(c, entry, "scaled_mean", 1, p, m->scaled_mean);
-    if (rc == MVA_OK && m->poisson)
-        rc = res_dset_f64(c, entry, "var_weight", 1, p, m->var_weight);
-    if (rc == MVA_OK && m->poisson)
-        rc = res_dset_f64(c, entry, "pix_weight", 2, img, m->pix_weight);
-    return rc;
-}
-
 int res_write_pca(wctx *c, hid_t entry, const mva_pca_model *m)
 {
-    /* With k = 0 the stack is empty (0, rows, cols) but present, so that reading back never
-     * special-cases it; the entry then defaults to the scree. */
-    int rc = res_images_nxdata(c, entry, "eigenimages", "PCA eigenimages (scores)", m->scores,
-                           m->k, m->rows, m->cols, "component", NULL);
+    /* With k = 0 the eigenimages are an empty stack (0, rows, cols) but present, so that
+     * reading back never special-cases it; the entry then defaults to the scree. */
+    spec_axis ax;
+    double *ch = NULL;
+    int rc = pca_axis(c, m, &ax, &ch);
     if (rc == MVA_OK)
-        rc = pca_spectra(c, entry, m);
-    if (rc == MVA_OK)
-        rc = pca_arrays(c, entry, m);
+        rc = res_write_arrays(c, entry, &res_pca_schema, m, &ax);
     if (rc == MVA_OK)
         rc = pca_scree(c, entry, m);
+    free(ch);
     return rc;
 }
 
@@ -206,14 +165,11 @@ static int roi_images(wctx *c, hid_t entry, const mva_roi_result *r)
 
 static int roi_spectra(wctx *c, hid_t entry, const mva_roi_result *r, const mva_calib *cal)
 {
-    double *v = malloc(r->p * sizeof *v);
-    if (v == NULL)
-        return mva_error_set(c->err, MVA_ENOMEM, "%s: out of memory", c->path);
-    int kev = cal != NULL && cal->known;
-    for (size_t j = 0; j < r->p; j++)
-        v[j] = kev ? mva_calib_energy(cal, (double)j) : (double)j;
-    spec_axis ax = {kev ? "energy" : "channel", v, r->p};
-    int rc = res_spectrum_nxdata(c, entry, "sum_spectrum", "Sum spectrum of the valid pixels",
+    double *v = NULL;
+    spec_axis ax;
+    int rc = res_calib_axis(c, cal, r->p, &ax, &v);
+    if (rc == MVA_OK)
+        rc = res_spectrum_nxdata(c, entry, "sum_spectrum", "Sum spectrum of the valid pixels",
                              r->sum_spectrum, &ax);
     if (rc == MVA_OK)
         rc = res_spectrum_nxdata(c, entry, "average_spectrum",
@@ -264,9 +220,8 @@ int res_write_roi(wctx *c, hid_t entry, const mva_roi_result *r, const mva_calib
 /* Writing: the NMF                                                                         */
 /* ---------------------------------------------------------------------------------------- */
 
-static int nmf_spectra(wctx *c, hid_t entry, const mva_nmf_model *m)
+int res_write_nmf(wctx *c, hid_t entry, const mva_nmf_model *m)
 {
-    hid_t g = -1;
     double *ch = NULL;
     spec_axis ax = {"energy", m->energy, m->p};
     if (m->energy == NULL) {
@@ -275,60 +230,9 @@ static int nmf_spectra(wctx *c, hid_t entry, const mva_nmf_model *m)
             return mva_error_set(c->err, MVA_ENOMEM, "%s: out of memory", c->path);
         for (size_t j = 0; j < m->p; j++)
             ch[j] = (double)j;
-        ax.name = "channel";
-        ax.v = ch;
+        ax = (spec_axis){"channel", ch, m->p};
     }
-    const char *axes[2] = {"component", ax.name};
-    hsize_t dims[2] = {m->k, m->p};
-    int rc = res_nxdata_new(c, entry, "spectra", "NMF component spectra (each sums to 1)", "data",
-                        axes, 2, &g);
-    if (rc == MVA_OK)
-        rc = res_dset_f64(c, g, "data", 2, dims, m->spectra);
-    if (rc == MVA_OK)
-        rc = res_attr_str(c, g, "data", "interpretation", "spectrum");
-    if (rc == MVA_OK)
-        rc = res_dset_index(c, g, "component", m->k, 1);
-    if (rc == MVA_OK)
-        rc = res_axis_write(c, g, &ax);
-    h5u_close(g);
+    int rc = res_write_arrays(c, entry, &res_nmf_schema, m, &ax);
     free(ch);
     return rc;
 }
-
-/* The objective after each pass against the pass number, log scale in silx. */
-static int nmf_convergence(wctx *c, hid_t entry, const mva_nmf_model *m)
-{
-    hid_t g = -1;
-    const char *axes[1] = {"iteration"};
-    hsize_t dims[1] = {m->iterations};
-    int rc = res_nxdata_new(c, entry, "convergence", "NMF objective after each pass", "objective",
-                        axes, 1, &g);
-    if (rc == MVA_OK)
-        rc = res_dset_f64(c, g, "objective", 1, dims, m->history);
-    if (rc == MVA_OK)
-        rc = res_dset_index(c, g, "iteration", m->iterations, 1);
-    if (rc == MVA_OK)
-        rc = res_attr_str(c, g, ".", "SILX_style", "{\"signal_scale_type\": \"log\"}");
-    h5u_close(g);
-    return rc;
-}
-
-int res_write_nmf(wctx *c, hid_t entry, const mva_nmf_model *m)
-{
-    hsize_t k[1] = {m->k};
-    int rc = res_images_nxdata(c, entry, "abundances", "NMF abundances (counts per component)",
-                           m->abundances, m->k, m->rows, m->cols, "component", NULL);
-    if (rc == MVA_OK)
-        rc = nmf_spectra(c, entry, m);
-    if (rc == MVA_OK)
-        rc = nmf_convergence(c, entry, m);
-    if (rc == MVA_OK)
-        rc = res_dset_f64(c, entry, "share", 1, k, m->share);
-    if (rc == MVA_OK)
-        rc = res_scalar_size(c, entry, "n_valid_pixels", m->n_valid);
-    if (rc == MVA_OK)
-        rc = res_dset_mask(c, entry, "mask", m->rows, m->cols, m->mask);
-    return rc;
-}
-
-

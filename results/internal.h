@@ -122,9 +122,18 @@ int res_plain_nxdata(wctx *c, hid_t entry, const char *name, const char *title, 
  * *buf is the caller's to free. */
 int res_calib_axis(wctx *c, const mva_calib *cal, size_t p, spec_axis *ax, double **buf);
 
-/* ---- schemas (schema.c): each model's scalar fields, named once ---- */
+/* NXdata name: a stack of k spectra (k, p) over ax, with a component axis 1..k. */
+int res_spectra_nxdata(wctx *c, hid_t entry, const char *name, const char *title,
+                       const double *v, size_t k, const spec_axis *ax);
 
-typedef enum res_type { RES_SIZE, RES_U64, RES_INT, RES_F64 } res_type;
+/* NXdata name: the curve v (n values) as @signal signal over an index axis 1..n, on a log
+ * scale in silx. */
+int res_log_curve_nxdata(wctx *c, hid_t entry, const char *name, const char *title,
+                         const char *signal, const char *axis, const double *v, size_t n);
+
+/* ---- schemas (schema.c): each model's fields, named once ---- */
+
+typedef enum res_type { RES_SIZE, RES_U64, RES_INT, RES_F64, RES_U8 } res_type;
 #define RES_OPTIONAL 1 /* older files may lack it: the reader leaves the model's value */
 
 /* One scalar of a model: dataset name in the collection, memory type, where it lives in the
@@ -138,12 +147,57 @@ typedef struct res_field {
     int flags;
 } res_field;
 
-/* The scalars of one analysis, stored in the NXcollection process/<group>. */
+/* The shape of an array, from the model's sizes: (), (p), (k), (k, p), (rows, cols),
+ * (k, rows, cols), (iterations). */
+typedef enum res_shape {
+    RES_SCALAR, RES_P, RES_K, RES_KP, RES_IMAGE, RES_KIMAGE, RES_ITER
+} res_shape;
+
+/* How the writer places an array: a dataset of the entry, or the signal "data" of an NXdata
+ * group (images with component/y/x axes; spectra over the spectral axis with a component
+ * axis; one spectrum; a log-scale curve over an index axis), or that group's spectral axis
+ * (written with the group; the row tells the reader where it is). */
+typedef enum res_place {
+    RES_PLAIN, RES_NX_IMAGES, RES_NX_SPECTRA, RES_NX_SPECTRUM, RES_NX_CURVE, RES_NX_AXIS
+} res_place;
+
+#define RES_POISSON 2 /* only in a model with poisson set */
+#define RES_IF_SET 4  /* only when the model's pointer is set (the energy axis) */
+
+/* One array (or entry-level scalar) of a model: path in the entry, type, shape, where it
+ * lives in the model (a pointer; the value itself for RES_SCALAR), how it is placed, the
+ * NXdata title (or the index axis of a curve), flags. */
+typedef struct res_array {
+    const char *path;
+    res_type type;
+    res_shape shape;
+    size_t offset;
+    res_place place;
+    const char *title;
+    int flags;
+} res_array;
+
+/* One analysis: its scalars (NXcollection process/<group>), its arrays, and where its sizes
+ * live in the model (offsets of size_t fields; iter may be NONE; poisson an int). */
+#define RES_NONE ((size_t)-1)
 typedef struct res_schema {
     const char *group;
     const res_field *fields;
     size_t n;
+    const res_array *arrays;
+    size_t narrays;
+    size_t rows, cols, p, k, iter, poisson;
 } res_schema;
+
+/* The rank and dims of one array of model (at most 3). */
+int res_array_dims(const res_schema *s, const void *model, res_shape shape, hsize_t *dims);
+
+/* Whether the row applies to this model (RES_POISSON, RES_IF_SET). */
+int res_array_present(const res_schema *s, const void *model, const res_array *a);
+
+/* Writes every array of the schema into entry; ax is the spectral axis of the model. */
+int res_write_arrays(wctx *c, hid_t entry, const res_schema *s, const void *model,
+                     const spec_axis *ax);
 
 extern const res_schema res_pca_schema, res_nmf_schema;
 

@@ -375,3 +375,42 @@ int res_calib_axis(wctx *c, const mva_calib *cal, size_t p, spec_axis *ax, doubl
     *ax = (spec_axis){kev ? "energy" : "channel", *buf, p};
     return MVA_OK;
 }
+
+/* NXdata name: a stack of k spectra (k, p) over ax, with a component axis 1..k. */
+int res_spectra_nxdata(wctx *c, hid_t entry, const char *name, const char *title,
+                       const double *v, size_t k, const spec_axis *ax)
+{
+    hid_t g = -1;
+    const char *axes[2] = {"component", ax->name};
+    hsize_t dims[2] = {k, ax->p};
+    int rc = res_nxdata_new(c, entry, name, title, "data", axes, 2, &g);
+    if (rc == MVA_OK)
+        rc = res_dset_f64(c, g, "data", 2, dims, v);
+    if (rc == MVA_OK)
+        rc = res_attr_str(c, g, "data", "interpretation", "spectrum");
+    if (rc == MVA_OK)
+        rc = res_dset_index(c, g, "component", k, 1);
+    if (rc == MVA_OK)
+        rc = res_axis_write(c, g, ax);
+    h5u_close(g);
+    return rc;
+}
+
+/* NXdata name: the curve v (n values) as @signal signal over an index axis 1..n, on a log
+ * scale in silx. */
+int res_log_curve_nxdata(wctx *c, hid_t entry, const char *name, const char *title,
+                         const char *signal, const char *axis, const double *v, size_t n)
+{
+    hid_t g = -1;
+    const char *axes[1] = {axis};
+    hsize_t dims[1] = {n};
+    int rc = res_nxdata_new(c, entry, name, title, signal, axes, 1, &g);
+    if (rc == MVA_OK)
+        rc = res_dset_f64(c, g, signal, 1, dims, v);
+    if (rc == MVA_OK)
+        rc = res_dset_index(c, g, axis, n, 1);
+    if (rc == MVA_OK)
+        rc = res_attr_str(c, g, ".", "SILX_style", "{\"signal_scale_type\": \"log\"}");
+    h5u_close(g);
+    return rc;
+}

@@ -182,6 +182,15 @@ static int read_fields(rctx *r, const res_schema *s, void *model)
     return rc;
 }
 
+/* Whether the entry holds the model's spectral axis (energy), by the schema's axis row. */
+static int has_axis(rctx *r, const res_schema *s)
+{
+    for (size_t i = 0; i < s->narrays; i++)
+        if (s->arrays[i].place == RES_NX_AXIS)
+            return has(r, s->arrays[i].path);
+    return 0;
+}
+
 static int bad_shape(rctx *r, const char *group, size_t rows, size_t cols, size_t p, size_t k)
 {
     return mva_error_set(r->err, MVA_EFORMAT,
@@ -202,44 +211,32 @@ static int read_pca_shape(rctx *r, mva_pca_model **out)
         mva_size_mul(n, t.k, &n) != MVA_OK)
         return bad_shape(r, "pca", t.rows, t.cols, t.p, t.k);
     rc = mva_pca_model_new(out, t.rows, t.cols, t.channels, t.p, t.k,
-                             has(r, "eigenspectra/energy"), t.poisson != 0, r->err);
+                             has_axis(r, &res_pca_schema), t.poisson != 0, r->err);
     if (rc == MVA_OK)
         res_copy_fields(&res_pca_schema, *out, &t);
     return rc;
 }
 
-static int read_pca_arrays(rctx *r, mva_pca_model *m)
+/* Reads every array of the schema present in the model (allocated for its shape). */
+static int read_arrays(rctx *r, const res_schema *s, void *m)
 {
-    hsize_t p[1] = {m->p}, kp[2] = {m->k, m->p}, img[2] = {m->rows, m->cols};
-    hsize_t stack[3] = {m->k, m->rows, m->cols};
-    const hid_t f64 = H5T_NATIVE_DOUBLE;
-    int rc = r_read(r, "eigenimages/data", f64, 3, stack, m->scores);
-    if (rc == MVA_OK)
-        rc = r_read(r, "eigenspectra/data", f64, 2, kp, m->components);
-    if (rc == MVA_OK && m->var_energy != NULL)
-        rc = r_read(r, "eigenspectra/energy", f64, 1, p, m->var_energy);
-    if (rc == MVA_OK)
-        rc = r_read(r, "mean_spectrum/data", f64, 1, p, m->mean);
-    if (rc == MVA_OK)
-        rc = r_read(r, "eigenvalues", f64, 1, p, m->eigenvalues);
-    if (rc == MVA_OK)
-        rc = r_read(r, "explained_variance_ratio", f64, 1, p, m->explained);
-    if (rc == MVA_OK)
-        rc = r_read(r, "total_variance", f64, 0, NULL, &m->total_variance);
-    if (rc == MVA_OK)
-        rc = r_size(r, "n_valid_pixels", &m->n_valid);
-    if (rc == MVA_OK)
-        rc = r_read(r, "mask", H5T_NATIVE_UCHAR, 2, img, m->mask);
-    if (rc == MVA_OK)
-        rc = r_read(r, "var_ch0", h5u_native_size(), 1, p, m->var_ch0);
-    if (rc == MVA_OK)
-        rc = r_read(r, "scaled_mean", f64, 1, p, m->scaled_mean);
-    if (rc == MVA_OK && m->poisson)
-        rc = r_read(r, "var_weight", f64, 1, p, m->var_weight);
-    if (rc == MVA_OK && m->poisson)
-        rc = r_read(r, "pix_weight", f64, 2, img, m->pix_weight);
-    if (rc == MVA_OK)
-        rc = r_read(r, "process/pca/seconds", f64, 0, NULL, &m->seconds);
+    int rc = MVA_OK;
+    for (size_t i = 0; rc == MVA_OK && i < s->narrays; i++) {
+        const res_array *a = &s->arrays[i];
+        void *at = (char *)m + a->offset;
+        if (!res_array_present(s, m, a))
+            continue;
+        hsize_t dims[3];
+        int rank = res_array_dims(s, m, a->shape, dims);
+        void *buf = rank == 0 ? at : *(void **)at;
+        if (a->type == RES_SIZE && rank == 0)
+            rc = r_size(r, a->path, buf);
+        else
+            rc = r_read(r, a->path, a->type == RES_F64  ? H5T_NATIVE_DOUBLE
+                                    : a->type == RES_U8 ? H5T_NATIVE_UCHAR
+                                                        : h5u_native_size(),
+                        rank, dims, buf);
+    }
     return rc;
 }
 
@@ -257,7 +254,7 @@ int mva_result_read_pca(const char *path, const char *entry, mva_pca_model **out
     if (rc == MVA_OK)
         rc = read_pca_shape(&r, &m);
     if (rc == MVA_OK)
-        rc = read_pca_arrays(&r, m);
+        rc = read_arrays(&r, &res_pca_schema, m);
     if (rc == MVA_OK)
         *out = m;
     else
@@ -443,31 +440,10 @@ static int read_nmf_shape(rctx *r, mva_nmf_model **out)
         mva_size_mul(n, t.k, &n) != MVA_OK)
         return bad_shape(r, "nmf", t.rows, t.cols, t.p, t.k);
     /* The history is as long as the passes done, whatever max_iter was. */
-    rc = mva_nmf_model_new(out, t.rows, t.cols, t.p, t.k, t.iterations, has(r, "spectra/energy"),
+    rc = mva_nmf_model_new(out, t.rows, t.cols, t.p, t.k, t.iterations, has_axis(r, &res_nmf_schema),
                              r->err);
     if (rc == MVA_OK)
         res_copy_fields(&res_nmf_schema, *out, &t);
-    return rc;
-}
-
-static int read_nmf_arrays(rctx *r, mva_nmf_model *m)
-{
-    hsize_t p[1] = {m->p}, k[1] = {m->k}, kp[2] = {m->k, m->p}, img[2] = {m->rows, m->cols};
-    hsize_t stack[3] = {m->k, m->rows, m->cols}, it[1] = {m->iterations};
-    const hid_t f64 = H5T_NATIVE_DOUBLE;
-    int rc = r_read(r, "abundances/data", f64, 3, stack, m->abundances);
-    if (rc == MVA_OK)
-        rc = r_read(r, "spectra/data", f64, 2, kp, m->spectra);
-    if (rc == MVA_OK && m->energy != NULL)
-        rc = r_read(r, "spectra/energy", f64, 1, p, m->energy);
-    if (rc == MVA_OK)
-        rc = r_read(r, "convergence/objective", f64, 1, it, m->history);
-    if (rc == MVA_OK)
-        rc = r_read(r, "share", f64, 1, k, m->share);
-    if (rc == MVA_OK)
-        rc = r_size(r, "n_valid_pixels", &m->n_valid);
-    if (rc == MVA_OK)
-        rc = r_read(r, "mask", H5T_NATIVE_UCHAR, 2, img, m->mask);
     return rc;
 }
 
@@ -485,7 +461,7 @@ int mva_result_read_nmf(const char *path, const char *entry, mva_nmf_model **out
     if (rc == MVA_OK)
         rc = read_nmf_shape(&r, &m);
     if (rc == MVA_OK)
-        rc = read_nmf_arrays(&r, m);
+        rc = read_arrays(&r, &res_nmf_schema, m);
     if (rc == MVA_OK)
         *out = m;
     else

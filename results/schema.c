@@ -1,8 +1,11 @@
-/* The scalar fields of each analysis's model, named once: the writer (res_write_fields) and
- * the reader (res_read_fields) both walk these tables.  Adding a scalar to a result is one
- * row here plus the field in the model's struct.  File types: RES_SIZE and RES_U64 as uint64,
- * RES_INT as int32, RES_F64 as float64. */
+/* The fields of each analysis's model, named once: the writer (res_write_fields,
+ * res_write_arrays) and the reader (read.c: read_fields, read_arrays) both walk these
+ * tables.  Adding a scalar to a result is one row in the analysis's fields plus the field in
+ * the model's struct; adding an array is one row in its arrays (with the allocation in the
+ * model's _new).  File types: RES_SIZE and RES_U64 as uint64, RES_INT as int32, RES_F64 as
+ * float64, RES_U8 as uint8. */
 #include <stddef.h>
+#include <string.h>
 
 #include "internal.h"
 #include "mva/nmf.h"
@@ -42,7 +45,41 @@ static const res_field pca_fields[] = {
     {"auto_randomized_change", RES_F64, offsetof(mva_pca_model, auto_change), NULL, NULL,
      RES_OPTIONAL},
 };
-const res_schema res_pca_schema = {"pca", pca_fields, sizeof pca_fields / sizeof pca_fields[0]};
+
+/* The PCA's arrays.  Its NXdata groups; eigenvalues also get the scree (analyses.c). */
+#define PCA_A(path, type, shape, field, place, title, flags) \
+    {path, type, shape, offsetof(mva_pca_model, field), place, title, flags}
+static const res_array pca_arrays[] = {
+    PCA_A("eigenimages/data", RES_F64, RES_KIMAGE, scores, RES_NX_IMAGES,
+          "PCA eigenimages (scores)", 0),
+    PCA_A("eigenspectra/data", RES_F64, RES_KP, components, RES_NX_SPECTRA,
+          "PCA eigenspectra (loadings)", 0),
+    PCA_A("eigenspectra/energy", RES_F64, RES_P, var_energy, RES_NX_AXIS, NULL, RES_IF_SET),
+    PCA_A("mean_spectrum/data", RES_F64, RES_P, mean, RES_NX_SPECTRUM,
+          "Mean spectrum of the valid pixels", 0),
+    PCA_A("eigenvalues", RES_F64, RES_P, eigenvalues, RES_PLAIN, NULL, 0),
+    PCA_A("explained_variance_ratio", RES_F64, RES_P, explained, RES_PLAIN, NULL, 0),
+    PCA_A("total_variance", RES_F64, RES_SCALAR, total_variance, RES_PLAIN, NULL, 0),
+    PCA_A("n_valid_pixels", RES_SIZE, RES_SCALAR, n_valid, RES_PLAIN, NULL, 0),
+    PCA_A("mask", RES_U8, RES_IMAGE, mask, RES_PLAIN, NULL, 0),
+    PCA_A("var_ch0", RES_SIZE, RES_P, var_ch0, RES_PLAIN, NULL, 0),
+    PCA_A("scaled_mean", RES_F64, RES_P, scaled_mean, RES_PLAIN, NULL, 0),
+    PCA_A("var_weight", RES_F64, RES_P, var_weight, RES_PLAIN, NULL, RES_POISSON),
+    PCA_A("pix_weight", RES_F64, RES_IMAGE, pix_weight, RES_PLAIN, NULL, RES_POISSON),
+};
+
+#define PCA_SIZE(f) offsetof(mva_pca_model, f)
+const res_schema res_pca_schema = {"pca",
+                                   pca_fields,
+                                   sizeof pca_fields / sizeof pca_fields[0],
+                                   pca_arrays,
+                                   sizeof pca_arrays / sizeof pca_arrays[0],
+                                   PCA_SIZE(rows),
+                                   PCA_SIZE(cols),
+                                   PCA_SIZE(p),
+                                   PCA_SIZE(k),
+                                   RES_NONE,
+                                   PCA_SIZE(poisson)};
 
 #define NMF(name, type, field) {name, type, offsetof(mva_nmf_model, field), NULL, NULL, 0}
 static const res_field nmf_fields[] = {
@@ -66,7 +103,35 @@ static const res_field nmf_fields[] = {
     NMF("poisson", RES_INT, poisson),
     NMF("converged", RES_INT, converged),
 };
-const res_schema res_nmf_schema = {"nmf", nmf_fields, sizeof nmf_fields / sizeof nmf_fields[0]};
+
+/* The NMF's arrays.  A curve's title field names its index axis after a '|'. */
+#define NMF_A(path, type, shape, field, place, title, flags) \
+    {path, type, shape, offsetof(mva_nmf_model, field), place, title, flags}
+static const res_array nmf_arrays[] = {
+    NMF_A("abundances/data", RES_F64, RES_KIMAGE, abundances, RES_NX_IMAGES,
+          "NMF abundances (counts per component)", 0),
+    NMF_A("spectra/data", RES_F64, RES_KP, spectra, RES_NX_SPECTRA,
+          "NMF component spectra (each sums to 1)", 0),
+    NMF_A("spectra/energy", RES_F64, RES_P, energy, RES_NX_AXIS, NULL, RES_IF_SET),
+    NMF_A("convergence/objective", RES_F64, RES_ITER, history, RES_NX_CURVE,
+          "NMF objective after each pass|iteration", 0),
+    NMF_A("share", RES_F64, RES_K, share, RES_PLAIN, NULL, 0),
+    NMF_A("n_valid_pixels", RES_SIZE, RES_SCALAR, n_valid, RES_PLAIN, NULL, 0),
+    NMF_A("mask", RES_U8, RES_IMAGE, mask, RES_PLAIN, NULL, 0),
+};
+
+#define NMF_SIZE(f) offsetof(mva_nmf_model, f)
+const res_schema res_nmf_schema = {"nmf",
+                                   nmf_fields,
+                                   sizeof nmf_fields / sizeof nmf_fields[0],
+                                   nmf_arrays,
+                                   sizeof nmf_arrays / sizeof nmf_arrays[0],
+                                   NMF_SIZE(rows),
+                                   NMF_SIZE(cols),
+                                   NMF_SIZE(p),
+                                   NMF_SIZE(k),
+                                   NMF_SIZE(iterations),
+                                   NMF_SIZE(poisson)};
 
 static int write_field(wctx *c, hid_t g, const res_field *f, const char *m)
 {
@@ -97,8 +162,98 @@ int res_write_fields(wctx *c, hid_t proc, const res_schema *s, const void *model
 
 void res_copy_fields(const res_schema *s, void *to, const void *from)
 {
-    static const size_t size[] = {sizeof(size_t), sizeof(uint64_t), sizeof(int), sizeof(double)};
+    static const size_t size[] = {sizeof(size_t), sizeof(uint64_t), sizeof(int), sizeof(double),
+                                  1};
     for (size_t i = 0; i < s->n; i++)
         memcpy((char *)to + s->fields[i].offset, (const char *)from + s->fields[i].offset,
                size[s->fields[i].type]);
+}
+
+/* ---- arrays ---- */
+
+static size_t size_at(const void *model, size_t offset)
+{
+    return *(const size_t *)((const char *)model + offset);
+}
+
+int res_array_dims(const res_schema *s, const void *m, res_shape shape, hsize_t *dims)
+{
+    hsize_t rows = size_at(m, s->rows), cols = size_at(m, s->cols), k = size_at(m, s->k);
+    hsize_t p = size_at(m, s->p), it = s->iter == RES_NONE ? 0 : size_at(m, s->iter);
+    switch (shape) {
+    case RES_SCALAR: return 0;
+    case RES_P: dims[0] = p; return 1;
+    case RES_K: dims[0] = k; return 1;
+    case RES_ITER: dims[0] = it; return 1;
+    case RES_KP: dims[0] = k; dims[1] = p; return 2;
+    case RES_IMAGE: dims[0] = rows; dims[1] = cols; return 2;
+    default: dims[0] = k; dims[1] = rows; dims[2] = cols; return 3;
+    }
+}
+
+int res_array_present(const res_schema *s, const void *m, const res_array *a)
+{
+    const void *ptr = *(const void *const *)((const char *)m + a->offset);
+    if ((a->flags & RES_POISSON) && !*(const int *)((const char *)m + s->poisson))
+        return 0;
+    return !(a->flags & RES_IF_SET) || ptr != NULL;
+}
+
+static void file_types(res_type t, hid_t *ftype, hid_t *mtype)
+{
+    switch (t) {
+    case RES_SIZE:
+    case RES_U64: *ftype = H5T_STD_U64LE; *mtype = h5u_native_size(); break;
+    case RES_INT: *ftype = H5T_STD_I32LE; *mtype = H5T_NATIVE_INT; break;
+    case RES_U8: *ftype = H5T_STD_U8LE; *mtype = H5T_NATIVE_UCHAR; break;
+    default: *ftype = H5T_IEEE_F64LE; *mtype = H5T_NATIVE_DOUBLE; break;
+    }
+}
+
+/* An array that is the signal of an NXdata group (path "group/signal"). */
+static int write_nxdata(wctx *c, hid_t entry, const res_schema *s, const void *m,
+                        const res_array *a, const double *v, const spec_axis *ax)
+{
+    char group[128], title[256];
+    const char *slash = strchr(a->path, '/'), *bar = a->title ? strchr(a->title, '|') : NULL;
+    if (slash == NULL || (size_t)(slash - a->path) >= sizeof group)
+        return mva_error_set(c->err, MVA_EINVAL, "%s: schema row %s is not group/signal",
+                             c->path, a->path);
+    if (a->place != RES_NX_CURVE && strcmp(slash + 1, "data") != 0)
+        return mva_error_set(c->err, MVA_EINVAL, "%s: schema row %s: an NXdata signal of "
+                             "this kind is named data", c->path, a->path);
+    memcpy(group, a->path, (size_t)(slash - a->path));
+    group[slash - a->path] = '\0';
+    snprintf(title, sizeof title, "%.*s", bar ? (int)(bar - a->title) : 255, a->title);
+    size_t k = size_at(m, s->k);
+    switch (a->place) {
+    case RES_NX_IMAGES:
+        return res_images_nxdata(c, entry, group, title, v, k, size_at(m, s->rows),
+                                 size_at(m, s->cols), "component", NULL);
+    case RES_NX_SPECTRA: return res_spectra_nxdata(c, entry, group, title, v, k, ax);
+    case RES_NX_SPECTRUM: return res_spectrum_nxdata(c, entry, group, title, v, ax);
+    default:
+        return res_log_curve_nxdata(c, entry, group, title, slash + 1, bar ? bar + 1 : "index",
+                                    v, size_at(m, s->iter));
+    }
+}
+
+int res_write_arrays(wctx *c, hid_t entry, const res_schema *s, const void *m,
+                     const spec_axis *ax)
+{
+    int rc = MVA_OK;
+    for (size_t i = 0; rc == MVA_OK && i < s->narrays; i++) {
+        const res_array *a = &s->arrays[i];
+        const void *at = (const char *)m + a->offset;
+        if (a->place == RES_NX_AXIS || !res_array_present(s, m, a))
+            continue; /* an axis is written with its group */
+        hsize_t dims[3];
+        hid_t ftype, mtype;
+        int rank = res_array_dims(s, m, a->shape, dims);
+        const void *v = rank == 0 ? at : *(const void *const *)at;
+        file_types(a->type, &ftype, &mtype);
+        rc = a->place == RES_PLAIN ? res_dset_write(c, entry, a->path, ftype, mtype, rank, dims, v)
+                                   : write_nxdata(c, entry, s, m, a, v, ax);
+    }
+    return rc;
 }
