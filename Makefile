@@ -204,11 +204,6 @@ $(BUILD)/bin/mva-%-mpi: $(BUILD)/mpi/mva-%-mpi.o $(BUILD)/mpi/mva-%-nomain.o \
 	@$(if $(Q),echo "  MPILD   $@")
 	$(Q)$(MPICC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bin/mva-pca-mpi: $(BUILD)/mpi/mva-pca-mpi.o $(BUILD)/mpi/mpi_glue.o $(TOOL_LIB) $(STATIC)
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  MPILD   $@")
-	$(Q)$(MPICC) $(CFLAGS) -o $@ $^ $(LDLIBS)
-
 test-mpi: all
 	@sh tests/mpi/test_mpi.sh $(BUILD)
 

@@ -7,5 +7,5 @@ int main(int argc, char **argv)
     tool_par *par = mva_mpi_start(&argc, &argv, "mva-pca");
     if (par == NULL)
         return 1;
-    return mva_mpi_end(par, pca_tool_run(argc, argv, 0, par));
+    return mva_mpi_end(par, mva_pca_tool(argc, argv, par));
 }

@@ -31,7 +31,7 @@ int tool_open_input(tool_par *par, cli_common *c, const char *input, mva_stack *
                     mva_error *err, int *stop);
 
 /* The tools' bodies, for the MPI entry points (par NULL: a single process). */
-int pca_tool_run(int argc, char **argv, int compress, tool_par *par);
+int mva_pca_tool(int argc, char **argv, tool_par *par);
 int mva_roi_tool(int argc, char **argv, tool_par *par);
 int mva_nmf_tool(int argc, char **argv, tool_par *par);
 int mva_cluster_tool(int argc, char **argv, tool_par *par);

@@ -1,67 +1,17 @@
-/* mva-pca and mva-compress: principal component analysis of an XRF map, streamed, into a
- * NeXus HDF5 file; mva-compress also measures how well the k components stand for the stack
- * (one more pass) and records it next to the model. */
-#include <errno.h>
-#include <getopt.h>
+/* The fit mva-pca and mva-compress share: their options, the input opened with the common
+ * options, the streamed PCA (and --roi images in the same passes), the provenance record and
+ * the summary.  Writing is each tool's (tools/mva-pca.c, tools/mva-compress.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
-
-#define MAX_ROIS 256
-
-#include "mva/compress.h"
 #include "par.h"
 #include "pca_tool.h"
 #include "pca_unmix.h"
 
-static const char *usage_pca =
-    "Usage: mva-pca INPUT [options]\n"
-    "\n"
-    "Principal component analysis of an X-ray fluorescence map, read in blocks (memory does\n"
-    "not grow with the map).  Writes eigenimages, eigenspectra, eigenvalues, explained\n"
-    "variance, mean spectrum (and ROI images when asked) to a NeXus HDF5 file that silx,\n"
-    "PyMca and h5py open, and prints a summary.\n"
-    "\n" PCA_OPTIONS_HELP
-    "\n"
-    "Example:\n"
-    "  mva-gen -o map.h5 && mva-pca map.h5 -k 4 --poisson -o map_pca.h5\n"
-    "  mva-pca map.h5::/entry/data/data --channels 100:1800 --bin 2 --roi Fe=6.2:6.6keV\n"
-    "  mva-pca big.h5 -k 10 --method randomized --passes 6\n";
-
-static const char *usage_compress =
-    "Usage: mva-compress INPUT [options]\n"
-    "\n"
-    "Keeps a map as a PCA model: mean, scaling, k eigenspectra and k eigenimages, with the\n"
-    "calibration, map shape and provenance, in one NeXus file (mva-expand rebuilds the\n"
-    "stack).  One more streamed pass measures the model against the stack: compression ratio\n"
-    "(numbers and bytes), relative Frobenius error, largest error, and the reduced chi-square\n"
-    "per pixel under Poisson statistics (mean, and an image in <entry>/reconstruction).\n"
-    "\n" PCA_OPTIONS_HELP
-    "\n"
-    "Example:\n"
-    "  mva-compress map.h5 -k 4 -o map_k4.h5 && mva-expand map_k4.h5 -o map_k4_stack.h5\n"
-    "  mva-compress map.h5 -k auto -o map_model.h5\n";
-
-typedef struct {
-    cli_common c;
-    const char *input, *output, *entry;
-    const char *report; /* --report DIR */
-    mva_pca_opts pca;
-    mva_roi_def rois[MAX_ROIS];
-    size_t nroi;
-    char ch_text[64];
-    char k_text[32]; /* the -k rule as given, empty for a number */
-    size_t k_max;
-    const char *usage;
-    int compress;     /* mva-compress: measure the reconstruction too */
-    pca_unmix unmix;  /* --rotate, --ica */
-} pca_args;
-
 /* -k N, -k auto, -k elbow or -k 0.99 */
-static int parse_k(pca_args *a, const char *arg)
+static int parse_k(pca_tool *a, const char *arg)
 {
     a->pca.k_rule = MVA_K_FIXED;
     if (strcmp(arg, "auto") == 0) {
@@ -83,7 +33,7 @@ static int parse_k(pca_args *a, const char *arg)
     return 0;
 }
 
-static int parse_method(pca_args *a, const char *arg)
+static int parse_method(pca_tool *a, const char *arg)
 {
     if (strcmp(arg, "exact") == 0)
         a->pca.method = MVA_PCA_EXACT;
@@ -98,7 +48,7 @@ static int parse_method(pca_args *a, const char *arg)
     return 0;
 }
 
-static int parse_tool_option(pca_args *a, int opt, const char *arg)
+static int parse_tool_option(pca_tool *a, int opt, const char *arg)
 {
     size_t lo, hi;
     switch (opt) {
@@ -132,7 +82,7 @@ static int parse_tool_option(pca_args *a, int opt, const char *arg)
         a->pca.uncentred = 1;
         return 0;
     case OPT_FIRST_TOOL + 4:
-        return cli_add_roi(a->c.prog, arg, a->rois, &a->nroi, MAX_ROIS);
+        return cli_add_roi(a->c.prog, arg, a->rois, &a->nroi, PCA_TOOL_MAX_ROIS);
     case OPT_FIRST_TOOL + 5:
         a->entry = arg;
         return 0;
@@ -163,7 +113,7 @@ static int tool_option(void *tool, int opt, const char *arg)
 }
 
 /* Returns 0 to go on, 1 to exit successfully (help, version), 2 on a usage error. */
-static int parse_args(pca_args *a, int argc, char **argv)
+static int parse_args(pca_tool *a, const char *usage, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"components", required_argument, NULL, 'k'},
@@ -186,11 +136,11 @@ static int parse_args(pca_args *a, int argc, char **argv)
         CLI_SPILL_LONGOPTS,
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0}};
-    return cli_parse_args(&a->c, argc, argv, "k:o:qvhV", longopts, a->usage, tool_option, a,
+    return cli_parse_args(&a->c, argc, argv, "k:o:qvhV", longopts, usage, tool_option, a,
                           &a->input);
 }
 
-static void print_summary(const pca_args *a, const mva_stack *s, const mva_pca_model *m,
+static void print_summary(const pca_tool *a, const mva_stack *s, const mva_pca_model *m,
                           const char *out, const char *entry, double secs)
 {
     const mva_stack_info *info = mva_stack_get_info(s);
@@ -236,7 +186,7 @@ static void print_summary(const pca_args *a, const mva_stack *s, const mva_pca_m
 }
 
 /* Every parameter, as text, for the provenance record. */
-static size_t record_params(const pca_args *a, const mva_pca_model *m, mva_param *pr,
+static size_t record_params(const pca_tool *a, const mva_pca_model *m, mva_param *pr,
                             char buf[][64])
 {
     size_t budget = a->c.pass.mem_budget ? a->c.pass.mem_budget : MVA_PASS_DEFAULT_BUDGET;
@@ -267,134 +217,126 @@ static size_t record_params(const pca_args *a, const mva_pca_model *m, mva_param
     return n;
 }
 
-/* mva-compress: the model and its reconstruction statistics, one entry. */
-static int write_compressed(pca_args *a, mva_stack *s, const mva_pca_model *m,
-                            mva_result_parts *spec, const char *out, char *entry,
-                            size_t cap, mva_recon_stats **stats, mva_error *err)
+/* The -k rule's defaults, as the options left them. */
+static void settle_k(pca_tool *t)
 {
-    cli_progress_label("measuring");
-    int rc = mva_recon_measure(s, m, &a->pca, &a->c.pass, stats, err);
-    cli_progress_done();
-    spec->recon = *stats;
-    return rc == MVA_OK ? mva_result_write(out, spec, entry, cap, err) : rc;
-}
-
-static void print_compression(const mva_recon_stats *r)
-{
-    printf("compression %.1fx in numbers, %.1fx in bytes (stack in its stored type, model "
-           "in float64)\n", r->values_ratio, r->bytes_ratio);
-    printf("error      relative Frobenius %.4g, largest %.4g, reduced chi-square %.4f "
-           "(Poisson; 1 = the noise)\n", r->rel_frobenius, r->max_abs, r->chi2_mean);
-}
-
-int pca_tool_main(int argc, char **argv, int compress)
-{
-    return pca_tool_run(argc, argv, compress, NULL);
-}
-
-/* par: one of several processes (MPI), else NULL.  Each process reads its own slab; rank 0
- * alone writes the output and prints. */
-int pca_tool_run(int argc, char **argv, int compress, tool_par *par)
-{
-    pca_args a;
-    memset(&a, 0, sizeof a);
-    a.c.prog = compress ? "mva-compress" : "mva-pca";
-    a.usage = compress ? usage_compress : usage_pca;
-    a.compress = compress;
-    a.pca = mva_pca_opts_default();
-    int pr = parse_args(&a, argc, argv);
-    if (pr)
-        return pr == 1 ? 0 : 2;
-    int root = par == NULL || par->rank == 0;
-    if (!root)
-        a.c.quiet = 1, a.c.verbose = 0;
-    if (a.pca.k_rule != MVA_K_FIXED) /* k is then the most a rule may keep */
-        a.pca.k = a.k_max ? a.k_max : 30;
-    if (a.pca.k_rule == MVA_K_NOISE && !a.pca.poisson) {
-        a.pca.poisson = 1;
-        if (!a.c.quiet)
+    if (t->pca.k_rule != MVA_K_FIXED) /* k is then the most a rule may keep */
+        t->pca.k = t->k_max ? t->k_max : 30;
+    if (t->pca.k_rule == MVA_K_NOISE && !t->pca.poisson) {
+        t->pca.poisson = 1;
+        if (!t->c.quiet)
             fprintf(stderr, "%s: -k auto: Poisson scaling turned on (the noise edge is "
-                            "known for counts only)\n", a.c.prog);
+                            "known for counts only)\n", t->c.prog);
     }
+}
 
-    char outbuf[4096], entry[256] = "";
-    const char *out = a.output;
-    if (out == NULL) {
-        cli_default_output(a.input, a.compress ? "_model.h5" : "_pca.h5", outbuf, sizeof outbuf);
-        out = outbuf;
-    }
-    double t0 = cli_now();
-    mva_error err;
-    mva_error_clear(&err);
-    mva_stack *s = NULL;
-    mva_roi_acc *roi = NULL;
-    mva_roi_result *rr = NULL;
-    mva_pca_model *m = NULL;
-    mva_recon_stats *stats = NULL;
-    int stop;
-    int rc = tool_open_input(par, &a.c, a.input, &s, &err, &stop);
-    if (stop) {
-        cli_common_free(&a.c);
-        return 1;
-    }
-    if (rc == MVA_OK)
-        cli_spill(&a.c, s);
-    if (rc == MVA_OK && a.nroi)
-        rc = mva_roi_acc_new(&roi, mva_stack_get_info(s), a.rois, a.nroi, &err);
+/* The PCA, with the --roi images accumulated in the same passes. */
+static int fit(pca_tool *t)
+{
+    int rc = MVA_OK;
+    if (t->nroi)
+        rc = mva_roi_acc_new(&t->roi, mva_stack_get_info(t->s), t->rois, t->nroi, &t->err);
     if (rc == MVA_OK) {
-        cli_progress_init(&a.c, a.c.prog);
+        cli_progress_init(&t->c, t->c.prog);
         mva_accum extra;
-        if (roi) {
-            mva_roi_acc_share(roi, s, &a.c.pass);
-            extra = mva_roi_acc_accum(roi);
+        if (t->roi) {
+            mva_roi_acc_share(t->roi, t->s, &t->c.pass);
+            extra = mva_roi_acc_accum(t->roi);
         }
-        rc = mva_pca_fit(s, &a.pca, roi ? &extra : NULL, roi ? 1 : 0, &a.c.pass, &m, &err);
+        rc = mva_pca_fit(t->s, &t->pca, t->roi ? &extra : NULL, t->roi ? 1 : 0, &t->c.pass,
+                         &t->m, &t->err);
         cli_progress_done();
     }
-    if (rc != MVA_OK && par)
-        par->abort(par, a.c.prog, err.msg);
-    if (rc == MVA_OK && roi)
-        rc = mva_roi_acc_take(roi, &rr, &err);
-    if (rc == MVA_OK && root) {
-        mva_param params[24 + CLI_READER_PARAMS];
-        char buf[8][64];
-        cli_reader_text rt;
-        size_t np = cli_reader_params(&a.c, a.input, params, record_params(&a, m, params, buf),
-                                      &rt);
-        mva_result_parts spec = {.entry = a.entry,
-                                .program = a.c.prog,
-                                .command_line = cli_command_line(argc, argv),
-                                .input = mva_stack_get_info(s),
-                                .pca = m,
-                                .roi = rr,
-                                .params = params,
-                                .nparams = np};
-        rc = a.compress ? write_compressed(&a, s, m, &spec, out, entry, sizeof entry, &stats,
-                                           &err)
-                        : mva_result_write(out, &spec, entry, sizeof entry, &err);
+    if (rc != MVA_OK && t->par)
+        t->par->abort(t->par, t->c.prog, t->err.msg);
+    if (rc == MVA_OK && t->roi)
+        rc = mva_roi_acc_take(t->roi, &t->rr, &t->err);
+    return rc;
+}
+
+/* The result file's parts: the model, the ROI images, every parameter. */
+static void fill_spec(pca_tool *t, int argc, char **argv)
+{
+    size_t np = cli_reader_params(&t->c, t->input, t->params,
+                                  record_params(t, t->m, t->params, t->param_text),
+                                  &t->reader_text);
+    t->spec = (mva_result_parts){.entry = t->entry,
+                                 .program = t->c.prog,
+                                 .command_line = cli_command_line(argc, argv),
+                                 .input = mva_stack_get_info(t->s),
+                                 .pca = t->m,
+                                 .roi = t->rr,
+                                 .params = t->params,
+                                 .nparams = np};
+}
+
+int pca_tool_fit(pca_tool *t, const pca_tool_kind *kind, int argc, char **argv, tool_par *par,
+                 int *rc)
+{
+    memset(t, 0, sizeof *t);
+    *rc = MVA_OK;
+    t->c.prog = kind->prog;
+    t->pca = mva_pca_opts_default();
+    t->par = par;
+    t->root = par == NULL || par->rank == 0;
+    mva_error_clear(&t->err);
+    int pr = parse_args(t, kind->usage, argc, argv);
+    if (pr)
+        return pr == 1 ? 0 : 2;
+    if (!t->root)
+        t->c.quiet = 1, t->c.verbose = 0;
+    settle_k(t);
+    t->out = t->output;
+    if (t->out == NULL) {
+        cli_default_output(t->input, kind->suffix, t->outbuf, sizeof t->outbuf);
+        t->out = t->outbuf;
     }
-    if (rc == MVA_OK && root)
-        rc = pca_unmix_run(&a.unmix, m, out, entry, &err);
-    if (rc == MVA_OK && root && a.report != NULL)
-        rc = mva_report_write(out, entry, a.report, NULL, &err);
-    if (rc != MVA_OK && root)
-        cli_fail(a.c.prog, "%s", err.msg);
-    if (par && par->agree(par, rc) != 0 && rc == MVA_OK)
+    t->t0 = cli_now();
+    int stop;
+    *rc = tool_open_input(par, &t->c, t->input, &t->s, &t->err, &stop);
+    if (stop)
+        return 1;
+    if (*rc == MVA_OK)
+        cli_spill(&t->c, t->s);
+    if (*rc == MVA_OK)
+        *rc = fit(t);
+    if (*rc == MVA_OK && t->root)
+        fill_spec(t, argc, argv);
+    return -1;
+}
+
+int pca_tool_finish(pca_tool *t, int rc)
+{
+    if (rc == MVA_OK && t->root)
+        rc = pca_unmix_run(&t->unmix, t->m, t->out, t->entry_made, &t->err);
+    if (rc == MVA_OK && t->root && t->report != NULL)
+        rc = mva_report_write(t->out, t->entry_made, t->report, NULL, &t->err);
+    if (rc != MVA_OK && t->root)
+        cli_fail(t->c.prog, "%s", t->err.msg);
+    if (t->par && t->par->agree(t->par, rc) != 0 && rc == MVA_OK)
         rc = MVA_EIO; /* rank 0 failed to write, and said so */
-    if (rc == MVA_OK && !a.c.quiet) {
-        print_summary(&a, s, m, out, entry, cli_now() - t0);
-        if (stats)
-            print_compression(stats);
-        pca_unmix_print(&a.unmix);
-        if (a.report != NULL)
-            printf("report     %s/index.html\n", a.report);
-    }
-    pca_unmix_free(&a.unmix);
-    mva_pca_model_free(m);
-    mva_recon_stats_free(stats);
-    mva_roi_result_free(rr);
-    mva_roi_acc_free(roi);
-    mva_stack_close(s);
-    cli_common_free(&a.c);
+    return rc;
+}
+
+void pca_tool_print(const pca_tool *t)
+{
+    print_summary(t, t->s, t->m, t->out, t->entry_made, cli_now() - t->t0);
+}
+
+void pca_tool_print_extras(const pca_tool *t)
+{
+    pca_unmix_print(&t->unmix);
+    if (t->report != NULL)
+        printf("report     %s/index.html\n", t->report);
+}
+
+int pca_tool_close(pca_tool *t, int rc)
+{
+    pca_unmix_free(&t->unmix);
+    mva_pca_model_free(t->m);
+    mva_roi_result_free(t->rr);
+    mva_roi_acc_free(t->roi);
+    mva_stack_close(t->s);
+    cli_common_free(&t->c);
     return rc == MVA_OK ? 0 : 1;
 }

@@ -1,14 +1,78 @@
-/* The PCA command-line tools share one implementation: mva-pca fits and writes the model,
- * mva-compress also measures the reconstruction against the stack. */
+/* mva-pca and mva-compress share one fit: parse the PCA options, open the input, fit the
+ * model (with any --roi images in the same passes), then report.  What each tool does with the
+ * model is its own: mva-pca writes it (tools/mva-pca.c), mva-compress measures the
+ * reconstruction and writes both (tools/mva-compress.c).  par (tools/par.h) is NULL for one
+ * process; the MPI build passes its hooks, and then rank 0 alone writes and prints. */
 #ifndef MVA_TOOLS_PCA_TOOL_H
 #define MVA_TOOLS_PCA_TOOL_H
 
-/* main() of mva-pca (compress = 0) and mva-compress (compress = 1). */
-int pca_tool_main(int argc, char **argv, int compress);
-
-/* The options both tools take, for their --help. */
+#include "cli.h"
+#include "par.h"
 #include "pca_unmix.h"
 
+#define PCA_TOOL_MAX_ROIS 256
+#define PCA_TOOL_MAX_PARAMS (24 + CLI_READER_PARAMS)
+
+/* What tells the two tools apart before the fit. */
+typedef struct pca_tool_kind {
+    const char *prog;    /* "mva-pca" */
+    const char *usage;   /* the --help text */
+    const char *suffix;  /* default output: INPUT's name + suffix, here */
+} pca_tool_kind;
+
+/* One run: the options, the fitted model and the result spec to write.  Lives on the caller's
+ * stack (spec points into it); pca_tool_close frees what it holds. */
+typedef struct pca_tool {
+    cli_common c;
+    const char *input, *output, *entry;
+    const char *report; /* --report DIR */
+    mva_pca_opts pca;
+    mva_roi_def rois[PCA_TOOL_MAX_ROIS];
+    size_t nroi;
+    char ch_text[64];
+    char k_text[32]; /* the -k rule as given, empty for a number */
+    size_t k_max;
+    pca_unmix unmix; /* --rotate, --ica */
+
+    tool_par *par;
+    int root;        /* this process writes and prints (always, without par) */
+    double t0;
+    mva_error err;
+    mva_stack *s;
+    mva_roi_acc *roi;
+    mva_roi_result *rr;
+    mva_pca_model *m;
+    const char *out; /* -o, or the default name in outbuf */
+    char outbuf[4096];
+    char entry_made[256]; /* the entry written, as the writer made it unique */
+    mva_result_parts spec; /* filled on rank 0 once the fit succeeded */
+    mva_param params[PCA_TOOL_MAX_PARAMS];
+    char param_text[8][64];
+    cli_reader_text reader_text;
+} pca_tool;
+
+/* Parses argv, opens INPUT with the common options, fits the PCA and fills t->spec.  Returns
+ * -1 when the tool goes on, with *rc the status of the fit (its message in t->err; under MPI a
+ * failed fit has stopped every process); else the exit status to return at once (help,
+ * a usage error, an input some process could not open).  Then call pca_tool_close either way. */
+int pca_tool_fit(pca_tool *t, const pca_tool_kind *kind, int argc, char **argv, tool_par *par,
+                 int *rc);
+
+/* After the tool wrote its output (rc its status): --rotate/--ica and --report into that
+ * entry, the error message if any, and under MPI every process learns whether rank 0
+ * succeeded.  Returns the status the tool ends with. */
+int pca_tool_finish(pca_tool *t, int rc);
+
+/* The summary on stdout: input, method, components and their eigenvalues, time, output. */
+void pca_tool_print(const pca_tool *t);
+
+/* The summary lines of --rotate/--ica and --report (nothing when not asked). */
+void pca_tool_print_extras(const pca_tool *t);
+
+/* Frees the run; returns the exit status for rc (0 for MVA_OK, else 1). */
+int pca_tool_close(pca_tool *t, int rc);
+
+/* The options both tools take, for their --help. */
 #define PCA_OPTIONS_HELP \
     "PCA options:\n" \
     "  -k, --components N     components to keep (default 10), or a rule:\n" \
