@@ -80,7 +80,7 @@ $(BUILD)/bin/%: $(BUILD)/tools/%.o $(TOOL_LIB) $(STATIC)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(GEN): $(BUILD)/samples/mva-gen.o $(STATIC)
+$(GEN): $(BUILD)/samples/mva-gen.o $(patsubst %.c,$(BUILD)/%.o,$(wildcard samples/gen/*.c)) $(STATIC)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
