@@ -1,38 +1,22 @@
 /* The HDF5 reader's small helpers (see hdf5int.h): HDF5's error text, string and numeric
- * attributes as writers store them, object paths and types. */
+ * attributes as writers store them, object paths and types.  Built on the library's one
+ * layer of HDF5 helpers (src/h5util.h). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "h5util.h"
 #include "hdf5int.h"
-
-static herr_t innermost_error(unsigned n, const H5E_error2_t *e, void *data)
-{
-    char *buf = data;
-    if (n == 0 && e->desc != NULL)
-        snprintf(buf, H5_MSG, "%s", e->desc);
-    return 0;
-}
 
 /* The most specific message on HDF5's error stack (buf holds H5_MSG chars).  Must be called
  * right after the failing call: every HDF5 API call clears the stack. */
 const char *h5_error_text(char *buf)
 {
-    buf[0] = '\0';
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_error, buf);
+    h5u_innermost(buf, H5_MSG);
     if (buf[0] == '\0')
         snprintf(buf, H5_MSG, "no detail from HDF5");
     return buf;
-}
-
-static void vlen_free(hid_t memtype, hid_t space, void *buf)
-{
-#if H5_VERSION_GE(1, 12, 0)
-    H5Treclaim(memtype, space, H5P_DEFAULT, buf);
-#else
-    H5Dvlen_reclaim(memtype, space, H5P_DEFAULT, buf);
-#endif
 }
 
 /* Copies element k of a fixed-length string array, dropping NUL or space padding. */
@@ -75,7 +59,7 @@ int h5_attr_str(hid_t obj, const char *name, size_t k, char *buf, size_t cap,
         if (vl == NULL || H5Aread(a, mt, vl) < 0)
             goto done;
         snprintf(buf, cap, "%s", vl[k] ? vl[k] : "");
-        vlen_free(mt, sp, vl);
+        h5u_vlen_reclaim(mt, sp, vl);
     } else {
         size_t size = H5Tget_size(ft);
         H5Tset_size(mt, size);
@@ -90,14 +74,10 @@ int h5_attr_str(hid_t obj, const char *name, size_t k, char *buf, size_t cap,
     ok = 1;
 done:
     free(data);
-    if (mt >= 0)
-        H5Tclose(mt);
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (a >= 0)
-        H5Aclose(a);
+    h5u_close(mt);
+    h5u_close(sp);
+    h5u_close(ft);
+    h5u_close(a);
     return ok;
 }
 
@@ -118,12 +98,9 @@ size_t h5_attr_nums(hid_t obj, const char *name, double *v, size_t max)
     if (n >= 1 && (size_t)n <= max && H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0)
         got = (size_t)n;
 done:
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (a >= 0)
-        H5Aclose(a);
+    h5u_close(sp);
+    h5u_close(ft);
+    h5u_close(a);
     return got;
 }
 

@@ -26,17 +26,30 @@ void h5u_quiet_off(const h5u_quiet *q)
     H5Eset_auto2(H5E_DEFAULT, q->fn, q->data);
 }
 
-static herr_t last_desc(unsigned n, const H5E_error2_t *e, void *buf)
+typedef struct desc_buf {
+    char *buf;
+    size_t cap;
+} desc_buf;
+
+static herr_t last_desc(unsigned n, const H5E_error2_t *e, void *data)
 {
+    desc_buf *d = data;
     if (n == 0 && e->desc != NULL)
-        snprintf(buf, 256, "%s", e->desc);
+        snprintf(d->buf, d->cap, "%s", e->desc);
     return 0;
+}
+
+void h5u_innermost(char *buf, size_t cap)
+{
+    desc_buf d = {buf, cap};
+    buf[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, last_desc, &d);
 }
 
 void h5u_reason(char *buf, size_t cap)
 {
-    char d[256] = "";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, last_desc, d);
+    char d[256];
+    h5u_innermost(d, sizeof d);
     snprintf(buf, cap, "%s%s%s", d[0] ? " (HDF5: " : "", d, d[0] ? ")" : "");
 }
 
@@ -106,6 +119,11 @@ static herr_t read_any(hid_t obj, int is_attr, hid_t mt, void *buf)
     return is_attr ? H5Aread(obj, mt, buf) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
 }
 
+void h5u_vlen_reclaim(hid_t mt, hid_t sp, void *buf)
+{
+    vlen_reclaim(mt, sp, H5P_DEFAULT, buf);
+}
+
 static int read_vlen_strings(hid_t obj, int is_attr, hid_t ft, hid_t sp, size_t n, char *out,
                              size_t width)
 {
@@ -119,7 +137,7 @@ static int read_vlen_strings(hid_t obj, int is_attr, hid_t ft, hid_t sp, size_t 
         rc = MVA_EIO;
     else {
         rc = copy_strings(v, NULL, 0, n, out, width);
-        vlen_reclaim(mt, sp, H5P_DEFAULT, v);
+        h5u_vlen_reclaim(mt, sp, v);
     }
     free(v);
     h5u_close(mt);

@@ -19,6 +19,10 @@ typedef struct h5u_quiet {
 void h5u_quiet_on(h5u_quiet *q);
 void h5u_quiet_off(const h5u_quiet *q);
 
+/* The innermost (most specific) description on the current error stack, "" when empty.
+ * Call right after the failing call: any other HDF5 call clears the stack. */
+void h5u_innermost(char *buf, size_t cap);
+
 /* " (HDF5: <innermost description>)" from the current error stack, or "" when empty: so
  * that a message says why, not only what.  Call before any other HDF5 call clears it. */
 void h5u_reason(char *buf, size_t cap);
@@ -40,6 +44,9 @@ hid_t h5u_utf8_type(void);
 hid_t h5u_native_size(void);
 
 /* ---- reading ---- */
+
+/* Frees what HDF5 allocated reading variable-length data (strings) of type mt, space sp. */
+void h5u_vlen_reclaim(hid_t mt, hid_t sp, void *buf);
 
 /* Reads n strings (variable or fixed length) of a dataset (is_attr 0) or attribute into out,
  * rows of width bytes.  Returns MVA_OK, MVA_EFORMAT (not strings), MVA_ERANGE (one does not
