@@ -302,8 +302,8 @@ void mva_roi_acc_free(mva_roi_acc *a)
     free(a);
 }
 
-int mva_roi_compute(mva_stack *s, const mva_roi_def *defs, size_t nroi,
-                    const mva_pass_opts *popts, mva_roi_result **out, mva_error *err)
+int mva_roi_fit(mva_stack *s, const mva_roi_def *defs, size_t nroi,
+                const mva_pass_opts *popts, mva_roi_result **out, mva_error *err)
 {
     mva_roi_acc *a = NULL;
     int rc = mva_roi_acc_new(&a, mva_stack_get_info(s), defs, nroi, err);

@@ -237,7 +237,7 @@ static void test_combine_masked_pixels_read_as_nan(void **state)
     mva_roi_def def;
     assert_int_equal(mva_roi_parse("a=0:4", &def, &err), MVA_OK);
     mva_roi_result *r = NULL;
-    assert_int_equal(mva_roi_compute(s, &def, 1, NULL, &r, &err), MVA_OK);
+    assert_int_equal(mva_roi_fit(s, &def, 1, NULL, &r, &err), MVA_OK);
     assert_int_equal(r->n_valid, N - 3);
     assert_int_equal(r->mask[3], 1);
     assert_int_equal(r->mask[0], 0);

@@ -137,7 +137,7 @@ static void *proc_main(void *arg)
         mva_pca_opts o = pca_opts(me->method, me->poisson);
         me->rc = mva_pca_fit(s, &o, NULL, 0, &po, &me->m, &err);
     } else if (me->rc == MVA_OK) {
-        me->rc = mva_roi_compute(s, rois, 2, &po, &me->r, &err);
+        me->rc = mva_roi_fit(s, rois, 2, &po, &me->r, &err);
     }
     mva_stack_close(s);
     return NULL;
@@ -233,7 +233,7 @@ static void test_comm_roi_matches_one_process(void **state)
     mva_error err;
     mva_roi_result *ref = NULL;
     assert_int_equal(mva_stack_from_memory(&s, x, ROWS, COLS, P, &err), MVA_OK);
-    assert_int_equal(mva_roi_compute(s, rois, 2, NULL, &ref, &err), MVA_OK);
+    assert_int_equal(mva_roi_fit(s, rois, 2, NULL, &ref, &err), MVA_OK);
     mva_stack_close(s);
     shared_t sh;
     proc_t procs[NPROC];

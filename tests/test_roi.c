@@ -36,7 +36,7 @@ static void test_roi_images_match_direct_sums(void **state)
     memset(&po, 0, sizeof po);
     po.block_pixels = 5;
     mva_roi_result *r = NULL;
-    assert_int_equal(mva_roi_compute(s, defs, 2, &po, &r, &err), MVA_OK);
+    assert_int_equal(mva_roi_fit(s, defs, 2, &po, &r, &err), MVA_OK);
     for (size_t i = 0; i < N; i++) {
         const double *y = x + i * P;
         double raw = 0, tot = 0;
@@ -81,7 +81,7 @@ static void test_roi_masks_non_finite_pixels(void **state)
     mva_stack *s = NULL;
     assert_int_equal(mva_stack_from_memory(&s, x, ROWS, COLS, P, &err), MVA_OK);
     mva_roi_result *r = NULL;
-    assert_int_equal(mva_roi_compute(s, &d, 1, NULL, &r, &err), MVA_OK);
+    assert_int_equal(mva_roi_fit(s, &d, 1, NULL, &r, &err), MVA_OK);
     assert_int_equal(r->n_valid, N - 2);
     assert_int_equal(r->mask[3], 1);
     assert_int_equal(r->mask[20], 1);

@@ -156,7 +156,7 @@ int mva_roi_tool(int argc, char **argv, tool_par *par)
     }
     if (rc == MVA_OK) {
         cli_progress_init(&a.c, "mva-roi");
-        rc = mva_roi_compute(s, a.rois, a.nroi, &a.c.pass, &r, &err);
+        rc = mva_roi_fit(s, a.rois, a.nroi, &a.c.pass, &r, &err);
         cli_progress_done();
     }
     if (rc != MVA_OK && par)

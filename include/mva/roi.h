@@ -64,7 +64,7 @@ mva_accum mva_roi_acc_accum(mva_roi_acc *a);
 
 /* Several processes (popts->comm, each passing over its own pixel range): the accumulator's
  * finish then combines the partial results of every process, so that each holds the whole
- * result.  Call before the pass that popts describes; mva_roi_compute does it itself. */
+ * result.  Call before the pass that popts describes; mva_roi_fit does it itself. */
 void mva_roi_acc_share(mva_roi_acc *a, mva_stack *s, const mva_pass_opts *popts);
 
 /* After the pass: moves the result out of the accumulator into *out (caller frees it with
@@ -74,8 +74,10 @@ int mva_roi_acc_take(mva_roi_acc *a, mva_roi_result **out, mva_error *err);
 void mva_roi_acc_free(mva_roi_acc *a);
 void mva_roi_result_free(mva_roi_result *r);
 
-/* One pass over s computing the ROIs; convenience for mva_roi_acc_* + mva_pass_run. */
-int mva_roi_compute(mva_stack *s, const mva_roi_def *defs, size_t nroi,
-                    const mva_pass_opts *popts, mva_roi_result **out, mva_error *err);
+/* One pass over s computing the ROIs into *out (free it with mva_roi_result_free): the
+ * analysis's one call, named as mva_pca_fit and mva_nmf_fit are; mva_roi_acc_* +
+ * mva_pass_run when the ROIs share a pass with other accumulators. */
+int mva_roi_fit(mva_stack *s, const mva_roi_def *defs, size_t nroi,
+                const mva_pass_opts *popts, mva_roi_result **out, mva_error *err);
 
 #endif

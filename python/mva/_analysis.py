@@ -66,7 +66,7 @@ def roi(source, rois=None, progress=None, memory=None, output=None, entry=None, 
     with _Opened(source, oo) as s, Run(progress, memory, "roi") as run:
         ptr = ctypes.POINTER(L.mva_roi_result)()
         err = L.mva_error()
-        rc = L.mva_roi_compute(s.handle, defs, nroi, byref(run.popts), byref(ptr), byref(err))
+        rc = L.mva_roi_fit(s.handle, defs, nroi, byref(run.popts), byref(ptr), byref(err))
         run.check(rc, err, lambda: L.mva_roi_result_free(ptr))
         res = ROIResult(ptr, s._info, dict(s.reader_params, rois=nroi))
     if output is not None:

@@ -287,8 +287,8 @@ mva_nmf_method_name = _proto("mva_nmf_method_name", c_char_p, c_int)
 mva_nmf_init_name = _proto("mva_nmf_init_name", c_char_p, c_int)
 
 mva_roi_parse = _proto("mva_roi_parse", c_int, c_char_p, P(mva_roi_def), _err)
-mva_roi_compute = _proto("mva_roi_compute", c_int, c_void_p, P(mva_roi_def), c_size_t,
-                         P(mva_pass_opts), P(P(mva_roi_result)), _err)
+mva_roi_fit = _proto("mva_roi_fit", c_int, c_void_p, P(mva_roi_def), c_size_t,
+                     P(mva_pass_opts), P(P(mva_roi_result)), _err)
 mva_roi_acc_new = _proto("mva_roi_acc_new", c_int, P(c_void_p), P(mva_stack_info),
                           P(mva_roi_def), c_size_t, _err)
 mva_roi_acc_accum = _proto("mva_roi_acc_accum", mva_accum, c_void_p)
