@@ -229,13 +229,16 @@ static int fit_map(clu_args *a, mva_stack *s, scores *sc, const char *out, int r
         return rc;
     char kbuf[32], entry[256];
     snprintf(kbuf, sizeof kbuf, "%zu", po.k);
-    mva_param params[2] = {{"k", kbuf}, {"poisson", a->poisson ? "yes" : "no"}};
+    /* with the reader options, so that a later run on this entry reopens the map as here */
+    mva_param params[2 + CLI_READER_PARAMS] = {{"k", kbuf},
+                                               {"poisson", a->poisson ? "yes" : "no"}};
+    cli_reader_text rt;
     mva_result_parts spec = {.program = "mva-cluster",
                              .command_line = cli_command_line(argc, argv),
                              .input = mva_stack_get_info(s),
                              .pca = sc->pca,
                              .params = params,
-                             .nparams = 2};
+                             .nparams = cli_reader_params(&a->c, a->input, params, 2, &rt)};
     if (root && (rc = mva_result_write(out, &spec, entry, sizeof entry, err)) != MVA_OK)
         return rc;
     sc->fitted = 1;

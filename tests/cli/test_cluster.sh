@@ -167,6 +167,30 @@ done
 [ -s "$T/ex/clusters.csv" ] && [ -s "$T/ex/phases/labels.png" ] && [ -s "$T/ex/phases.h5" ] ||
     ko "the examples' outputs are missing"
 
+# A map opened with reader options (--norm): the PCA entry mva-cluster writes records them, so
+# a second run on that entry reopens the normalised map, and its spectra are the first run's.
+$PY -c "
+import h5py, numpy as np
+x = h5py.File('$T/map.h5')['entry/data/data'][()]
+with h5py.File('$T/norm.h5', 'w') as f:
+    f['d'] = x
+    f['i0'] = np.random.default_rng(1).uniform(0.5, 2.0, x.shape[:2])" || ko "norm.h5"
+"$BIN/mva-cluster" "$T/norm.h5::/d" --norm monitor:/i0 -k 3 -c 3 -q -o "$T/n1.h5" &&
+    "$BIN/mva-cluster" "$T/n1.h5" --entry mva_pca -c 3 -q -o "$T/n2.h5" &&
+    $PY -c "
+import h5py, numpy as np
+a = h5py.File('$T/n1.h5')['mva_cluster']; b = h5py.File('$T/n2.h5')['mva_cluster']
+x = h5py.File('$T/norm.h5'); i0 = x['i0'][()]
+y = x['d'][()] / (i0 / i0.mean())[:, :, None]
+lab = a['labels/data'][()]
+assert np.array_equal(lab, b['labels/data'][()])
+for k in range(3):
+    ref = y[lab == k].mean(0)
+    assert np.abs(a['average_spectra/data'][k] - ref).max() <= 1e-10 * ref.max()
+    assert np.abs(b['average_spectra/data'][k] - ref).max() <= 1e-10 * ref.max()" &&
+    ok "--norm recorded: a second run on the entry reads the normalised map" ||
+    ko "--norm: the second run's spectra differ"
+
 # Errors, by message.
 expect_fail "-c 0" "-c" "$BIN/mva-cluster" "$T/res.h5" -c 0
 expect_fail "-c text" "-c 'x'" "$BIN/mva-cluster" "$T/res.h5" -c x
