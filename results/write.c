@@ -244,6 +244,8 @@ int res_write_short_process(wctx *c, hid_t entry, const mva_result_parts *s,
         rc = res_dset_str(c, g, "input_file", s->input_name ? s->input_name : "");
     for (size_t i = 0; rc == MVA_OK && i < n; i++)
         rc = res_dset_str(c, g, names[i], values[i] ? values[i] : "");
+    if (rc == MVA_OK && s->input != NULL) /* the map read: its normalisation factors */
+        rc = res_write_norm(c, g, s->input);
     h5u_close(g);
     return rc;
 }

@@ -434,6 +434,7 @@ static int write_outputs(const clu_args *a, const scores *sc, const mva_kmeans_r
                             .c_max = a->c_max};
     mva_result_parts parts = {.entry = a->name, .program = "mva-cluster",
                               .command_line = cli_command_line(argc, argv),
+                              .input = s ? mva_stack_get_info(s) : NULL,
                               .input_name = stack_name, .cluster = &o};
     int rc = mva_result_write(out, &parts, entry, cap, err);
     if (rc == MVA_OK && a->csv && sp && write_csv(a->csv, sp, cal) != 0)

@@ -49,7 +49,8 @@ typedef struct mva_result_parts {
     const char *entry;             /* NXentry name; NULL = the part's default, made unique */
     const char *program;           /* e.g. "mva-pca" (NULL: "mva") */
     const char *command_line;      /* as the user typed it, may be NULL */
-    const mva_stack_info *input;   /* the stack analysed (PCA, ROI, NMF) */
+    const mva_stack_info *input;   /* the stack analysed (PCA, ROI, NMF); selection, cluster:
+                                    * the map read, may be NULL (its --norm factors) */
     const char *input_name;        /* selection, cluster: the stack as "file[::/dataset]" */
     const mva_param *params;       /* every parameter, recorded in process/parameters */
     size_t nparams;

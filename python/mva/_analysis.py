@@ -342,7 +342,8 @@ class SelectionResult:
             spectra=self._ptr, mask=self._mask.ctypes.data_as(ctypes.POINTER(ctypes.c_ubyte)),
             rows=rows, cols=cols, cal=ctypes.pointer(self._info.calib),
             description=_b(self.description))
-        parts = L.mva_result_parts(input_name=_b(self.source), selection=ctypes.pointer(sel))
+        parts = L.mva_result_parts(input_name=_b(self.source), selection=ctypes.pointer(sel),
+                                   input=ctypes.pointer(self._info))
         return _write_parts(path, entry, "mva-select", parts)
 
 

@@ -100,7 +100,9 @@ PYEOF
 "$BIN/mva-nmf" "$M" -k 2 --norm /i0 -q -o "$T/f_nmf.h5" &&
 "$BIN/mva-compress" "$M" -k 2 --norm /i0 -q -o "$T/f_cmp.h5" &&
 "$BIN/mva-cluster" "$M" -k 2 -c 2 --norm /i0 -q -o "$T/f_cl.h5" &&
-"$BIN/mva-roi" "$M" --roi All=0:79 -q -o "$T/none.h5" || ko "tools writing the factors"
+"$BIN/mva-roi" "$M" --roi All=0:79 -q -o "$T/none.h5" &&
+"$BIN/mva-select" "$T/f_pca.h5" --image 'eigenimages/data[0]' --top 20% -q ||
+    ko "tools writing the factors"
 check "process/normalisation: the factors of every term = numpy, with kind, source, reference" <<'PYEOF'
 import sys, h5py, numpy as np
 t = sys.argv[1]
@@ -131,6 +133,8 @@ for name in ("f_pca", "f_nmf", "f_cmp"):
 with h5py.File(f"{t}/f_cl.h5", "r") as h:
     pca_entry = [e for e in h if "eigenspectra" in h[e]][0]
 same(norm("f_cl", pca_entry)[0], i0.mean() / i0)
+same(norm("f_cl")[0], i0.mean() / i0)                        # the clustering entry
+same(norm("f_pca", "mva_select")[0], i0.mean() / i0)         # the selection (map reopened)
 f, a = norm("terms")
 same(f, dtc * 2 / lt.reshape(6, 5))
 assert list(a["kind"]) == ["dead-time factors", "live time"], a

@@ -156,6 +156,10 @@ def test_python_results_record_the_normalisation_factors(tmp_path):
         d = f["mva_pca/process/normalisation"]
         np.testing.assert_allclose(d["factor"][()], want, rtol=1e-12, atol=0)
         assert d["factor"].attrs["source"] == "/MAPS_RAW/livetime"
+    mva.select(out, r.scores[0] > np.median(r.scores[0])).save(out)   # reopened with norm
+    with h5py.File(out, "r") as f:
+        got = f["mva_select/process/normalisation/factor"][()]
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
     assert mva.open(real).norm_factors is None
 
 
