@@ -568,6 +568,64 @@ static void test_result_invalid_spec_is_rejected(void **state)
     mva_pca_model_free(m);
 }
 
+/* One entry per kind: PCA and ROI share one; NMF, selection and clustering are alone; the
+ * reconstruction needs the PCA it measures.  Refused by name, nothing written. */
+static void test_result_parts_that_do_not_go_together_are_refused(void **state)
+{
+    fixture *f = *state;
+    mva_pca_model *m = make_model(0, 0, 1.0);
+    mva_nmf_model nmf;
+    memset(&nmf, 0, sizeof nmf);
+    mva_recon_stats recon;
+    memset(&recon, 0, sizeof recon);
+    mva_select_output sel;
+    memset(&sel, 0, sizeof sel);
+    mva_error err = {0, ""};
+    mva_result_parts s = make_spec(f, m, NULL, NULL);
+    s.nmf = &nmf;
+    assert_int_equal(mva_result_write(f->path, &s, NULL, 0, &err), MVA_EINVAL);
+    assert_non_null(strstr(err.msg, "each written as an entry of their own"));
+    s = make_spec(f, NULL, NULL, NULL);
+    s.selection = &sel;
+    s.nmf = &nmf;
+    assert_int_equal(mva_result_write(f->path, &s, NULL, 0, &err), MVA_EINVAL);
+    assert_non_null(strstr(err.msg, "each written as an entry of their own"));
+    s = make_spec(f, NULL, NULL, NULL);
+    s.recon = &recon;
+    assert_int_equal(mva_result_write(f->path, &s, NULL, 0, &err), MVA_EINVAL);
+    assert_non_null(strstr(err.msg, "nothing to write"));
+    s = make_spec(f, NULL, make_roi(1, 1.0), NULL);
+    s.recon = &recon;
+    assert_int_equal(mva_result_write(f->path, &s, NULL, 0, &err), MVA_EINVAL);
+    assert_non_null(strstr(err.msg, "need the PCA model they measure"));
+    mva_roi_result_free((mva_roi_result *)s.roi);
+    s = make_spec(f, NULL, NULL, NULL);
+    s.selection = &sel; /* no spectra, no mask */
+    assert_int_equal(mva_result_write(f->path, &s, NULL, 0, &err), MVA_EINVAL);
+    assert_non_null(strstr(err.msg, "the selection has no spectra"));
+    assert_int_equal(count_files(f), 0);
+    mva_pca_model_free(m);
+}
+
+/* mva_result_find_entry with holds NULL finds any kind of result (the report's rule). */
+static void test_result_find_entry_of_any_kind(void **state)
+{
+    fixture *f = *state;
+    mva_roi_result *r = make_roi(1, 1.0);
+    mva_result_parts s = make_spec(f, NULL, r, "rois");
+    write_ok(f, f->path, &s, "rois");
+    char name[64];
+    mva_error err = {0, ""};
+    assert_int_equal(mva_result_find_entry(f->path, NULL, NULL, name, sizeof name, &err),
+                     MVA_OK);
+    assert_string_equal(name, "rois");
+    assert_int_equal(mva_result_find_entry(f->path, NULL, MVA_RESULT_PCA, name, sizeof name,
+                                           &err),
+                     MVA_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "no entry holds a eigenspectra"));
+    mva_roi_result_free(r);
+}
+
 static void test_result_records_process_and_nexus_attributes(void **state)
 {
     fixture *f = *state;
@@ -884,6 +942,8 @@ int main(void)
         T(test_result_noise_floats_stay_uncompressed),
         T(test_result_keeps_foreign_file_content_and_mode),
         T(test_result_closes_every_hdf5_id),
+        T(test_result_parts_that_do_not_go_together_are_refused),
+        T(test_result_find_entry_of_any_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
