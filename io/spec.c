@@ -30,6 +30,7 @@
 #include "mva/spec.h"
 #include "mva/stack.h"
 #include "specread.h"
+#include "stackint.h"
 
 #define SNIFF_BYTES (64 * 1024)
 
@@ -84,6 +85,7 @@ static void spec_close(void *self)
     free(r->pt);
     free(r->det);
     free(r->weight);
+    free(r->factors);
     free(r);
 }
 
@@ -236,8 +238,15 @@ int mva_spec_open(mva_stack **out, const char *input, const mva_open_opts *opts,
     spec_describe(r, &pl, &info);
     free(p);
     spec_plan_free(&pl);
-    /* mva_stack_new owns r from here, also when it fails. */
-    return mva_stack_new(out, &spec_ops, r, &info, err);
+    /* mva_stack_new owns r from here, also when it fails; the stack keeps the factors. */
+    mva_norm_factors *f = r->factors;
+    r->factors = NULL;
+    if ((rc = mva_stack_new(out, &spec_ops, r, &info, err)) != MVA_OK) {
+        free(f);
+        return rc;
+    }
+    mva_stack_set_norm(*out, f);
+    return MVA_OK;
 done:
     free(p);
     spec_plan_free(&pl);

@@ -191,9 +191,9 @@ int spec_set_norm(spec_reader *r, const plan *pl, const mva_open_opts *opts,
     if (opts->norm == NULL)
         return MVA_OK;
     norm_ctx ctx = {r, pl, info->rows, info->cols};
-    return mva_norm_build(opts->norm, r->file_name, info->rows, info->cols, 1, NULL,
-                          resolve_counter, &ctx, &r->weight, info->norm, sizeof info->norm,
-                          err);
+    return mva_norm_build_factors(opts->norm, r->file_name, info->rows, info->cols, 1, NULL,
+                                  resolve_counter, &ctx, &r->weight, &r->factors, info->norm,
+                                  sizeof info->norm, err);
 }
 
 /* Maps and indexes the file. */

@@ -39,6 +39,7 @@ typedef struct spec_reader {
     size_t *det;              /* the MCAs read (added) of each point, ascending */
     size_t ndet_read;
     double *weight;           /* --norm: per pixel factor (NaN masks), NULL when none */
+    mva_norm_factors *factors; /* their record, handed to the stack at open */
     int p_from_chann;         /* p was given by #@CHANN (else by the first spectrum) */
     locale_t c_locale;        /* for the rare strtod fallback */
     char file_name[FILE_CAP];

@@ -419,6 +419,14 @@ def run_real_checks(dump, tmp):
             ok = ok and abs(abs(numpy.dot(sp[k], v[:, k])) / numpy.linalg.norm(sp[k]) - 1) < 1e-8
     check(ok, "33id counts --scan 22 --norm I0: exact PCA == numpy eigh (1e-10) %s"
           % r.stderr.strip())
+    if ok:
+        with h5py.File(out, "r") as f:
+            d = f[f.attrs["default"]]["process/normalisation/factor"]
+            fac, src, ref = d[()], d.attrs["source"], d.attrs["reference"]
+        ok = (numpy.allclose(fac, (i0.mean() / i0).reshape(11, 11), rtol=1e-12, atol=0)
+              and src.startswith("counter I0") and abs(ref - i0.mean()) <= 1e-12 * ref)
+    check(ok, "33id counts --scan 22 --norm I0: the factors in the result == numpy (%s)"
+          % ("written" if ok else "wrong or missing"))
 
     # a malformed scan: one spectrum taken out of scan 5 (its point at line L has none)
     lines = open(counts).read().split("\n")
