@@ -235,7 +235,7 @@ void pca_select_k(mva_pca_model *m, const mva_pca_opts *o)
     size_t kmax = m->k, ne = m->n_eigenvalues, k = kmax;
     double n = (double)m->n_valid, p = (double)m->p;
     m->k_rule = o->k_rule;
-    if (o->k_rule == MVA_K_NOISE) {
+    if (o->k_rule == MVA_PCA_K_NOISE) {
         double total = 0;
         for (size_t j = 0; j < m->p; j++)
             total += m->mean[j] * n;
@@ -249,7 +249,7 @@ void pca_select_k(mva_pca_model *m, const mva_pca_opts *o)
                  "1.05 (sqrt(n)+sqrt(p))^2 / (counts (n-1)))%s",
                  k, above, above == 1 ? "" : "s", m->noise_edge,
                  above > kmax ? ", capped at the maximum k" : "");
-    } else if (o->k_rule == MVA_K_VARIANCE) {
+    } else if (o->k_rule == MVA_PCA_K_VARIANCE) {
         double cum = 0;
         size_t j = 0;
         while (j < ne && j < kmax && cum < o->k_variance)
@@ -258,7 +258,7 @@ void pca_select_k(mva_pca_model *m, const mva_pca_opts *o)
         snprintf(m->k_reason, sizeof m->k_reason,
                  "k = %zu: %.4f%% of the variance explained (target %.4f%%)%s", k, 100 * cum,
                  100 * o->k_variance, cum < o->k_variance ? ", capped at the maximum k" : "");
-    } else if (o->k_rule == MVA_K_ELBOW) {
+    } else if (o->k_rule == MVA_PCA_K_ELBOW) {
         size_t at = scree_elbow(m->eigenvalues, ne);
         k = at < 1 ? 1 : at > kmax ? kmax : at;
         snprintf(m->k_reason, sizeof m->k_reason,

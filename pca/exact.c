@@ -361,7 +361,7 @@ static int scree(mva_pca_model *m, const mva_pca_opts *o, double **d2, double **
         return mva_error_set(err, MVA_ENOMEM, "out of memory for the eigen-decomposition");
     *sc = (pca_scree){.d = *d2, .e = *e2, .nl = nl};
     *d2 = *e2 = NULL;
-    if (later != NULL && o->k_rule == MVA_K_FIXED &&
+    if (later != NULL && o->k_rule == MVA_PCA_K_FIXED &&
         pthread_create(&sc->th, NULL, scree_main, sc) == 0) {
         *later = sc;
         return MVA_OK;

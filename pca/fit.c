@@ -7,6 +7,9 @@
 
 #include "internal.h"
 
+/* The Python mirror (python/mva/_lib.py) holds k_rule as a c_int. */
+_Static_assert(sizeof(mva_pca_k_rule) == sizeof(int), "enum size");
+
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -76,12 +79,12 @@ static int check_opts(const mva_stack_info *info, const mva_pca_opts *o, mva_err
         return mva_error_set(err, MVA_EINVAL,
                              "%s: channel range ends at %zu, the stack has %zu channels",
                              info->source, o->ch_end, info->channels);
-    if (o->k_rule < MVA_K_FIXED || o->k_rule > MVA_K_ELBOW)
+    if (o->k_rule < MVA_PCA_K_FIXED || o->k_rule > MVA_PCA_K_ELBOW)
         return mva_error_set(err, MVA_EINVAL, "unknown rule %d for choosing k", o->k_rule);
-    if (o->k_rule == MVA_K_NOISE && !o->poisson)
+    if (o->k_rule == MVA_PCA_K_NOISE && !o->poisson)
         return mva_error_set(err, MVA_EINVAL, "choosing k from the noise edge needs Poisson "
                              "scaling (counts data): its noise level is known only then");
-    if (o->k_rule == MVA_K_VARIANCE && !(o->k_variance > 0 && o->k_variance < 1))
+    if (o->k_rule == MVA_PCA_K_VARIANCE && !(o->k_variance > 0 && o->k_variance < 1))
         return mva_error_set(err, MVA_EINVAL, "explained-variance target %g: expected a "
                              "fraction between 0 and 1, e.g. 0.99", o->k_variance);
     if (o->method != MVA_PCA_EXACT && (o->max_passes < 2 || !(o->tol >= 0)))

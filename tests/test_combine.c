@@ -626,7 +626,7 @@ static size_t k_auto(mva_stack *s)
 {
     mva_pca_opts o = mva_pca_opts_default();
     o.k = 12;
-    o.k_rule = MVA_K_NOISE;
+    o.k_rule = MVA_PCA_K_NOISE;
     o.poisson = 1;
     o.method = MVA_PCA_EXACT;
     mva_pca_model *m = NULL;

@@ -780,7 +780,7 @@ static void test_k_rules_choose_and_explain(void **state)
         mva_pca_opts o = mva_pca_opts_default();
         o.method = method;
         o.k = 12;
-        o.k_rule = MVA_K_VARIANCE;
+        o.k_rule = MVA_PCA_K_VARIANCE;
         o.k_variance = 0.9;
         mva_pca_model *m = fit(x, RR, RC, RP, &o, 0);
         double cum = 0;
@@ -790,7 +790,7 @@ static void test_k_rules_choose_and_explain(void **state)
         assert_non_null(strstr(m->k_reason, "of the variance explained"));
         assert_true(isfinite(m->scores[(m->k - 1) * RN]));
         mva_pca_model_free(m);
-        o.k_rule = MVA_K_ELBOW; /* three strong components over noise: the bend is at 4 */
+        o.k_rule = MVA_PCA_K_ELBOW; /* three strong components over noise: the bend is at 4 */
         m = fit(x, RR, RC, RP, &o, 0);
         assert_int_equal(m->k, 3);
         mva_pca_model_free(m);
@@ -799,11 +799,11 @@ static void test_k_rules_choose_and_explain(void **state)
     mva_error err;
     assert_int_equal(mva_stack_from_memory(&s, x, RR, RC, RP, &err), MVA_OK);
     mva_pca_opts o = mva_pca_opts_default();
-    o.k_rule = MVA_K_NOISE;
+    o.k_rule = MVA_PCA_K_NOISE;
     mva_pca_model *m = NULL;
     assert_int_equal(mva_pca_fit(s, &o, NULL, 0, NULL, &m, &err), MVA_EINVAL);
     assert_non_null(strstr(err.msg, "needs Poisson scaling"));
-    o.k_rule = MVA_K_VARIANCE;
+    o.k_rule = MVA_PCA_K_VARIANCE;
     o.k_variance = 1.5;
     assert_int_equal(mva_pca_fit(s, &o, NULL, 0, NULL, &m, &err), MVA_EINVAL);
     assert_non_null(strstr(err.msg, "between 0 and 1"));

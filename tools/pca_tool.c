@@ -13,13 +13,13 @@
 /* -k N, -k auto, -k elbow or -k 0.99 */
 static int parse_k(pca_tool *a, const char *arg)
 {
-    a->pca.k_rule = MVA_K_FIXED;
+    a->pca.k_rule = MVA_PCA_K_FIXED;
     if (strcmp(arg, "auto") == 0) {
-        a->pca.k_rule = MVA_K_NOISE;
+        a->pca.k_rule = MVA_PCA_K_NOISE;
     } else if (strcmp(arg, "elbow") == 0) {
-        a->pca.k_rule = MVA_K_ELBOW;
+        a->pca.k_rule = MVA_PCA_K_ELBOW;
     } else if (strchr(arg, '.') != NULL) {
-        a->pca.k_rule = MVA_K_VARIANCE;
+        a->pca.k_rule = MVA_PCA_K_VARIANCE;
         if (cli_parse_double(a->c.prog, "-k", arg, 0.0, &a->pca.k_variance))
             return -1;
         if (!(a->pca.k_variance > 0 && a->pca.k_variance < 1)) {
@@ -220,9 +220,9 @@ static size_t record_params(const pca_tool *a, const mva_pca_model *m, mva_param
 /* The -k rule's defaults, as the options left them. */
 static void settle_k(pca_tool *t)
 {
-    if (t->pca.k_rule != MVA_K_FIXED) /* k is then the most a rule may keep */
+    if (t->pca.k_rule != MVA_PCA_K_FIXED) /* k is then the most a rule may keep */
         t->pca.k = t->k_max ? t->k_max : 30;
-    if (t->pca.k_rule == MVA_K_NOISE && !t->pca.poisson) {
+    if (t->pca.k_rule == MVA_PCA_K_NOISE && !t->pca.poisson) {
         t->pca.poisson = 1;
         if (!t->c.quiet)
             fprintf(stderr, "%s: -k auto: Poisson scaling turned on (the noise edge is "

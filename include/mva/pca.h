@@ -40,18 +40,18 @@ typedef enum mva_pca_method {
  * 1 / total counts in every cell.  VARIANCE: the fewest components explaining k_variance of
  * the total variance.  ELBOW: the bend of the log scree (largest distance below the chord).
  * For all but FIXED, k is the upper bound. */
-typedef enum mva_k_rule {
-    MVA_K_FIXED = 0,
-    MVA_K_NOISE = 1,
-    MVA_K_VARIANCE = 2,
-    MVA_K_ELBOW = 3
-} mva_k_rule;
+typedef enum mva_pca_k_rule {
+    MVA_PCA_K_FIXED = 0,
+    MVA_PCA_K_NOISE = 1,
+    MVA_PCA_K_VARIANCE = 2,
+    MVA_PCA_K_ELBOW = 3
+} mva_pca_k_rule;
 
 /* Options; start from mva_pca_opts_default(). */
 typedef struct mva_pca_opts {
     size_t k;                     /* components to keep, or the most to keep (k_rule) */
-    mva_k_rule k_rule;            /* MVA_K_FIXED (default), _NOISE, _VARIANCE, _ELBOW */
-    double k_variance;            /* MVA_K_VARIANCE: explained-variance target in (0, 1) */
+    mva_pca_k_rule k_rule;        /* MVA_PCA_K_FIXED (default), _NOISE, _VARIANCE, _ELBOW */
+    double k_variance;            /* MVA_PCA_K_VARIANCE: explained-variance target in (0, 1) */
     size_t ch_begin, ch_end;      /* channel range [ch_begin, ch_end); ch_end = 0: to the end */
     const unsigned char *ch_mask; /* optional, one flag per stack channel, 0 = ignore */
     size_t bin;                   /* sum this many adjacent selected channels (1 = none) */
@@ -95,8 +95,8 @@ typedef struct mva_pca_model {
     size_t n_exact;             /* exact: valid pixels whose covariance terms were summed in
                                    exact integer arithmetic (counts), the rest in double */
     uint64_t seed;              /* randomized: seed of the Gaussian start */
-    mva_k_rule k_rule;          /* how k was chosen (MVA_K_*) */
-    double noise_edge;          /* MVA_K_NOISE: the eigenvalue edge of pure noise, else 0 */
+    mva_pca_k_rule k_rule;      /* how k was chosen (MVA_PCA_K_*) */
+    double noise_edge;          /* MVA_PCA_K_NOISE: the eigenvalue edge of pure noise, else 0 */
     char k_reason[256];         /* one sentence: which rule chose k and why */
     size_t *var_ch0;            /* p: first stack channel of each variable */
     double *var_energy;         /* p: energy (keV) of each variable's centre, or NULL */
