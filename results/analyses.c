@@ -16,7 +16,7 @@
 
 /* The spectral axis of the PCA's variables: energy, or the centre of each binned variable
  * (variable j sums channels var_ch0[j] .. var_ch0[j] + bin - 1); *ch is the caller's. */
-static int pca_axis(wctx *c, const mva_pca_model *m, spec_axis *ax, double **ch)
+int res_pca_axis(wctx *c, const mva_pca_model *m, spec_axis *ax, double **ch)
 {
     *ax = (spec_axis){"energy", m->var_energy, m->p};
     *ch = NULL;
@@ -56,7 +56,7 @@ int res_write_pca(wctx *c, hid_t entry, const mva_pca_model *m)
      * reading back never special-cases it; the entry then defaults to the scree. */
     spec_axis ax;
     double *ch = NULL;
-    int rc = pca_axis(c, m, &ax, &ch);
+    int rc = res_pca_axis(c, m, &ax, &ch);
     if (rc == MVA_OK)
         rc = res_write_arrays(c, entry, &res_pca_schema, m, &ax);
     if (rc == MVA_OK)

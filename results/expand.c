@@ -53,60 +53,52 @@ int res_write_recon(wctx *c, hid_t entry, const mva_recon_stats *r, size_t rows,
 /* ---- expansion ---- */
 
 typedef struct {
-    hid_t file, data, fspace, memtype, filetype;
+    hid_t data, fspace, memtype, filetype;
 } out_file;
 
-static void out_close(out_file *o)
-{
-    if (o->data >= 0)
-        H5Dclose(o->data);
-    if (o->fspace >= 0)
-        H5Sclose(o->fspace);
-    if (o->file >= 0)
-        H5Fclose(o->file);
-}
-
 /* The NeXus skeleton: /expanded (NXentry) / data (NXdata) with the stack and its axis. */
-static int create_layout(out_file *o, const mva_pca_model *m, size_t rows, size_t cols,
-                         const char *tmp)
+static int create_layout(wctx *c, out_file *o, const mva_pca_model *m, size_t rows,
+                         size_t cols)
 {
-    o->file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (o->file < 0 || h5u_str_attr(o->file, "default", "expanded"))
-        return -1;
-    hid_t e = h5u_group(o->file, "expanded", "NXentry");
-    hid_t g = e < 0 ? -1 : h5u_group(e, "data", "NXdata");
-    int bad = g < 0 || h5u_str_attr(e, "default", "data") || h5u_str_attr(g, "signal", "data");
-    const char *axes[3] = {".", ".", m->var_energy ? "energy" : "channel"};
-    bad = bad || h5u_str_array_attr(g, "axes", axes, 3);
-    double *axis = malloc(m->p * sizeof *axis);
-    for (size_t j = 0; axis && j < m->p; j++) {
-        double ch = (double)m->var_ch0[j] + 0.5 * (double)(m->bin - 1);
-        axis[j] = m->var_energy ? m->var_energy[j] : ch;
-    }
-    hsize_t pdim = m->p;
-    bad = bad || axis == NULL || h5u_doubles(g, axes[2], 1, &pdim, axis);
-    if (!bad && m->var_energy) {
-        hid_t ax = H5Dopen2(g, "energy", H5P_DEFAULT);
-        bad = ax < 0 || h5u_str_attr(ax, "units", "keV");
-        if (ax >= 0)
-            H5Dclose(ax);
-    }
-    free(axis);
+    hid_t e = -1, g = -1, dcpl = -1;
+    spec_axis ax;
+    double *axis = NULL;
+    int rc = res_pca_axis(c, m, &ax, &axis);
+    const char *axes[3] = {".", ".", ax.name};
+    if (rc == MVA_OK)
+        rc = res_attr_str(c, c->file, ".", "default", "expanded");
+    if (rc == MVA_OK)
+        rc = res_group_new(c, c->file, "expanded", "NXentry", &e);
+    if (rc == MVA_OK)
+        rc = res_attr_str(c, e, ".", "default", "data");
+    if (rc == MVA_OK)
+        rc = res_group_new(c, e, "data", "NXdata", &g);
+    if (rc == MVA_OK)
+        rc = res_attr_str(c, g, ".", "signal", "data");
+    if (rc == MVA_OK)
+        rc = res_attr_strv(c, g, ".", "axes", axes, 3);
+    if (rc == MVA_OK)
+        rc = res_axis_write(c, g, &ax);
+    /* Chunked by map row, so that it is written row by row: not res_dset_write's rule. */
     hsize_t dims[3] = {rows, cols, m->p}, chunk[3] = {1, cols, m->p};
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_chunk(dcpl, 3, chunk);
-    H5Pset_shuffle(dcpl);
-    H5Pset_deflate(dcpl, 1); /* level 1: rebuilt doubles barely compress better at 4, 3x slower */
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
     o->fspace = H5Screate_simple(3, dims, NULL);
-    o->data = bad ? -1 : H5Dcreate2(g, "data", o->filetype, o->fspace, H5P_DEFAULT, dcpl,
-                                    H5P_DEFAULT);
-    bad = bad || o->data < 0 || h5u_str_attr(o->data, "interpretation", "spectrum");
-    H5Pclose(dcpl);
-    if (g >= 0)
-        H5Gclose(g);
-    if (e >= 0)
-        H5Gclose(e);
-    return bad ? -1 : 0;
+    if (rc == MVA_OK &&
+        (dcpl < 0 || o->fspace < 0 || H5Pset_chunk(dcpl, 3, chunk) < 0 ||
+         H5Pset_shuffle(dcpl) < 0 ||
+         H5Pset_deflate(dcpl, 1) < 0)) /* level 1: rebuilt doubles barely compress better at
+                                          4, 3x slower */
+        rc = res_wfail(c, g, "data", "set the chunks of");
+    if (rc == MVA_OK) {
+        o->data = H5Dcreate2(g, "data", o->filetype, o->fspace, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        rc = o->data < 0 ? res_wfail(c, g, "data", "create dataset")
+                         : res_attr_str(c, g, "data", "interpretation", "spectrum");
+    }
+    h5u_close(dcpl);
+    h5u_close(g);
+    h5u_close(e);
+    free(axis);
+    return rc;
 }
 
 /* Row r of the region into buf (ncols x p doubles), converted as asked. */
@@ -140,7 +132,7 @@ int mva_expand_write(const mva_pca_model *m, const mva_expand_opts *opt, const c
         o.dtype != MVA_DTYPE_UINT32)
         return mva_error_set(err, MVA_EINVAL, "expand: dtype %s: expected float64, float32 "
                              "or uint32", mva_dtype_name(o.dtype));
-    out_file f = {-1, -1, -1, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE};
+    out_file f = {-1, -1, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE};
     if (o.dtype == MVA_DTYPE_FLOAT32)
         f.filetype = H5T_IEEE_F32LE;
     else if (o.dtype == MVA_DTYPE_UINT32)
@@ -153,10 +145,15 @@ int mva_expand_write(const mva_pca_model *m, const mva_expand_opts *opt, const c
     h5u_quiet_on(&q);
     size_t rows = o.r1 - o.r0, cols = o.c1 - o.c0;
     double *buf = malloc(cols * m->p * sizeof *buf);
-    if (buf == NULL || create_layout(&f, m, rows, cols, cm.tmp) != 0) {
-        rc = mva_error_set(err, buf ? MVA_EIO : MVA_ENOMEM, "%s: cannot create the output file",
-                           path);
-    }
+    /* Uncompressed small datasets; the stack itself is chunked by row (create_layout). */
+    wctx c = {H5Fcreate(cm.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), path, err,
+              h5u_utf8_type(), 0};
+    if (buf == NULL)
+        rc = mva_error_set(err, MVA_ENOMEM, "%s: out of memory", path);
+    else if (c.file < 0 || c.str_t < 0)
+        rc = mva_error_set(err, MVA_EIO, "%s: cannot create the output file", path);
+    else
+        rc = create_layout(&c, &f, m, rows, cols);
     hsize_t count[3] = {1, cols, m->p};
     hid_t ms = H5Screate_simple(3, count, NULL);
     for (size_t r = 0; rc == MVA_OK && r < rows; r++) {
@@ -167,7 +164,11 @@ int mva_expand_write(const mva_pca_model *m, const mva_expand_opts *opt, const c
             rc = mva_error_set(err, MVA_EIO, "%s: writing row %zu failed", path, r);
     }
     H5Sclose(ms);
-    out_close(&f);
+    h5u_close(f.data);
+    h5u_close(f.fspace);
+    if (c.file >= 0 && H5Fclose(c.file) < 0 && rc == MVA_OK)
+        rc = mva_error_set(err, MVA_EIO, "%s: closing failed", path);
+    h5u_close(c.str_t);
     free(buf);
     if (rc == MVA_OK)
         rc = mva_commit_finish(&cm, err);

@@ -213,6 +213,10 @@ void res_copy_fields(const res_schema *s, void *to, const void *from);
 
 int res_write_pca(wctx *c, hid_t entry, const mva_pca_model *m);
 
+/* The spectral axis of a PCA's variables: its energy, or the centre channel of each (binned)
+ * variable; *ch (the channels, or NULL) is the caller's to free. */
+int res_pca_axis(wctx *c, const mva_pca_model *m, spec_axis *ax, double **ch);
+
 int res_unique_link(wctx *c, hid_t g, const char *want, char *out, size_t cap);
 
 /* share_mask: -1 no PCA in the entry (write mask, n_valid_pixels); 1 the PCA already wrote

@@ -1,6 +1,7 @@
 /* Internal to the library: the one layer of small HDF5 helpers, used by the input side (io/)
- * and the output side (results/, report/) alike.  Status returns: 0 on success, -1 on
- * failure, unless said otherwise. */
+ * and the output side (results/, report/) alike; writing datasets, attributes and NXdata is
+ * results/nexus.c's (one writer with one error style).  Status returns: MVA_OK or an MVA_E*
+ * code, unless said otherwise. */
 #ifndef MVA_H5UTIL_H
 #define MVA_H5UTIL_H
 
@@ -60,30 +61,5 @@ int h5u_attr_str_read(hid_t obj, const char *name, char *buf, size_t cap);
 /* The scalar string dataset at path into buf: MVA_OK, MVA_ENOTFOUND when absent, or an
  * error of h5u_read_strings. */
 int h5u_dset_str_read(hid_t loc, const char *path, char *buf, size_t cap);
-
-/* ---- writing (plain: contiguous, no filters) ---- */
-
-/* Variable-length UTF-8 string attribute, as h5py writes them. */
-int h5u_str_attr(hid_t obj, const char *name, const char *value);
-
-/* Array of variable-length UTF-8 strings as an attribute (e.g. NXdata @axes). */
-int h5u_str_array_attr(hid_t obj, const char *name, const char **values, hsize_t n);
-
-/* A group with its NX_class; -1 on failure. */
-hid_t h5u_group(hid_t loc, const char *name, const char *nx_class);
-
-/* A float64 dataset of the given shape (rank 0 for a scalar). */
-int h5u_doubles(hid_t loc, const char *name, int rank, const hsize_t *dims, const double *v);
-
-/* A uint8 dataset of the given shape. */
-int h5u_bytes(hid_t loc, const char *name, int rank, const hsize_t *dims,
-              const unsigned char *v);
-
-/* An int32 / int64 dataset of the given shape (rank 0 for a scalar). */
-int h5u_int32s(hid_t loc, const char *name, int rank, const hsize_t *dims, const int32_t *v);
-int h5u_int64s(hid_t loc, const char *name, int rank, const hsize_t *dims, const int64_t *v);
-
-/* A scalar string dataset. */
-int h5u_string(hid_t loc, const char *name, const char *value);
 
 #endif
