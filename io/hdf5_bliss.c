@@ -336,6 +336,85 @@ static int check_grid(const char *file, const char *scan, const char *fast, size
     return rc;
 }
 
+/* ---- map shape from the scanned motors ---- */
+
+typedef struct {
+    hid_t f;
+    const char *scan;
+    size_t npts, n;
+    char name[2][64];
+} motor_search;
+
+/* A positioner of instrument/positioners_start that measurement also holds (npts values):
+ * a motor the scan moved (the rule of ESRF's ewoksfluo, get_scan_position_suburis). */
+static herr_t find_motor(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    motor_search *m = data;
+    char path[256];
+    hsize_t d[2];
+    (void)g, (void)info;
+    snprintf(path, sizeof path, "/%s/measurement/%s", m->scan, name);
+    if (h5_object_type(m->f, path) != H5I_DATASET)
+        return 0;
+    hid_t ds = H5Dopen2(m->f, path, H5P_DEFAULT), sp = ds >= 0 ? H5Dget_space(ds) : -1;
+    int one = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
+              H5Sget_simple_extent_dims(sp, d, NULL) == 1 && d[0] == m->npts;
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (ds >= 0)
+        H5Dclose(ds);
+    if (one && m->n < 2)
+        snprintf(m->name[m->n], sizeof m->name[0], "%s", name);
+    m->n += one;
+    return 0;
+}
+
+/*
+ * The map shape of a scan whose title is no mesh, from the two motors it moved: the fast one
+ * moves from point 0 to 1; a row ends where it stops moving that way (back to the start, or
+ * the turn of a snake), where the slow one must have moved.  1 with rows, cols and the fast
+ * motor's name; 0 when the scan did not move exactly two motors, or they do not show rows.
+ */
+static int shape_from_motors(const char *file, const char *scan, size_t npts, size_t *rows,
+                             size_t *cols, char *fast, size_t cap)
+{
+    char path[128];
+    motor_search m = {-1, scan, npts, 0, {"", ""}};
+    double *v[2] = {NULL, NULL};
+    mva_error quiet;
+    int ok = 0;
+    if (npts < 4 || (m.f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
+        return 0;
+    snprintf(path, sizeof path, "/%s/instrument/positioners_start", scan);
+    if (h5_object_type(m.f, path) == H5I_GROUP)
+        H5Literate_by_name(m.f, path, H5_INDEX_NAME, H5_ITER_INC, NULL, find_motor, &m,
+                           H5P_DEFAULT);
+    H5Fclose(m.f);
+    for (int k = 0; k < 2 && m.n == 2; k++) {
+        snprintf(path, sizeof path, "/%s/measurement/%s", scan, m.name[k]);
+        if (read_points(file, path, npts, &v[k], &quiet) != MVA_OK)
+            goto done;
+    }
+    if (m.n != 2)
+        goto done;
+    int f = v[0][1] != v[0][0] ? 0 : 1; /* the fast motor moves first */
+    double dir = v[f][1] - v[f][0];
+    size_t c = 1;
+    while (c < npts && (v[f][c] - v[f][c - 1]) * dir > 0)
+        c++;
+    if (dir == 0 || !isfinite(dir) || c < 2 || c >= npts || v[1 - f][c] == v[1 - f][0] ||
+        v[1 - f][c - 1] != v[1 - f][0])
+        goto done;
+    *cols = c;
+    *rows = (npts + c - 1) / c;
+    snprintf(fast, cap, "%s", m.name[f]);
+    ok = 1;
+done:
+    free(v[0]);
+    free(v[1]);
+    return ok;
+}
+
 /* ---- which scan ---- */
 
 int h5_bliss_pick(const char *file, const char *want, const mva_open_opts *opts, char *scan,
@@ -425,13 +504,16 @@ int h5_bliss_open(mva_stack **out, const char *file, const char *scan,
     mva_stack_info info = *mva_stack_get_info(st[0]);
     size_t npts = info.rows * info.cols;
     int mesh = parse_mesh(title, &rows, &cols, &s1, &e1, fast, sizeof fast);
+    int moved = 0;
     if (opts->rows != 0) {
         rows = opts->rows;
         cols = opts->cols;
-    } else if (!mesh) {
+    } else if (!mesh && !(moved = shape_from_motors(file, scan, npts, &rows, &cols, fast,
+                                                    sizeof fast))) {
         rc = mva_error_set(err, MVA_EINVAL, "%s::/%s: the map shape is not in the scan title "
-                           "\"%s\" (not an amesh/dmesh/mesh): give it with --shape ROWSxCOLS",
-                           file, scan, title);
+                           "\"%s\" (not an amesh/dmesh/mesh), nor in the positions of two "
+                           "motors it moved (instrument/positioners_start and measurement): "
+                           "give it with --shape ROWSxCOLS", file, scan, title);
         goto done;
     }
     if (npts > rows * cols) {
@@ -440,7 +522,7 @@ int h5_bliss_open(mva_stack **out, const char *file, const char *scan,
                            opts->rows ? " given by --shape" : " of the scan title");
         goto done;
     }
-    if (mesh && opts->snake == MVA_SNAKE_AUTO &&
+    if ((mesh || moved) && opts->snake == MVA_SNAKE_AUTO &&
         (rc = check_grid(file, scan, fast, rows, cols, npts, &snake, err)) != MVA_OK)
         goto done;
     bliss_ctx bc = {file, scan, npts, nel};

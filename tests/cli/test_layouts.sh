@@ -187,7 +187,11 @@ fi
 "$BIN/mva-roi" "$T/bliss.h5::/1.1" --roi A=0:255 -q -o "$T/b1.h5" &&
 "$BIN/mva-roi" "$T/bliss.h5::/1.1" --roi A=0:255 --norm livetime@1 -q -o "$T/b1lt.h5" &&
 "$BIN/mva-roi" "$T/bliss.h5" --scan 2 --roi A=0:255 -q -o "$T/b2.h5" || ko "mva-roi BLISS"
-check "BLISS: snake put back, live time per element, aborted scan masked = numpy" <<'PYEOF'
+for k in 1 2; do
+    "$BIN/mva-info" "$T/bliss_fly.h5::/$k.1" >"$T/bf$k.txt" &&
+    "$BIN/mva-roi" "$T/bliss_fly.h5::/$k.1" --roi A=0:255 -q -o "$T/bf$k.h5" || ko "BLISS fly $k"
+done
+check "BLISS: snake put back, live time per element, aborted scan masked, fly scans = numpy" <<'PYEOF'
 import sys, h5py, numpy as np
 t = sys.argv[1]
 def roi(name):
@@ -212,6 +216,10 @@ assert mask.ravel().tolist() == [False] * 9 + [True] * 3, mask
 want = np.full(12, np.nan); want[:9] = d2.sum(1)
 want = unsnake(want)
 assert np.array_equal(got[~mask.astype(bool)], want[~mask.astype(bool)])
+with h5py.File(f"{t}/bliss_fly.h5", "r") as f:                # shape from the motors moved
+    fly = [sum(f[f"{k}.1/measurement/mca_det{e}"][()].astype(float) for e in (0, 1)).sum(1)
+           for k in (1, 2)]
+assert np.array_equal(roi("bf1")[0], unsnake(fly[0])) and np.array_equal(roi("bf2")[0], fly[1].reshape(3, 4))
 PYEOF
 "$BIN/mva-roi" "$T/bliss.h5" --scan 2 --roi A=0:255 --norm livetime -q -o "$T/b2lt.h5" ||
     ko "mva-roi BLISS aborted scan, normalised"
@@ -249,6 +257,13 @@ got, el, a = factors("xsd")
 assert el == list(range(dtc.shape[2])) and np.isnan(a["reference"]), (el, a)
 assert np.allclose(got, dtc.transpose(2, 0, 1), rtol=1e-12, atol=0)
 PYEOF
+grep -q "shape        3 rows x 4 cols" "$T/bf1.txt" && grep -q "^snake " "$T/bf1.txt" &&
+    grep -q "shape        3 rows x 4 cols" "$T/bf2.txt" && ! grep -q "^snake " "$T/bf2.txt" &&
+    ok "BLISS: the map shape (and snake) from the motors it moved, without a mesh title" ||
+    ko "BLISS shape from motors: $(cat "$T/bf1.txt" "$T/bf2.txt")"
+expect_fail "BLISS: no mesh title and no positioners: --shape asked for" \
+    "nor in the positions of two motors it moved (instrument/positioners_start and measurement): give it with --shape ROWSxCOLS" \
+    "$BIN/mva-info" "$T/bliss_fly.h5::/3.1"
 expect_fail "BLISS: positions off the grid said" "the positions are not on a grid: point 6 (row 1)" \
     "$BIN/mva-roi" "$T/bliss.h5::/3.1" --roi 1:2 -o "$T/x.h5"
 expect_fail "--scan on a file without scans" "this file has no BLISS scans" \

@@ -168,3 +168,15 @@ with h5py.File(f"{D}/bliss.h5", "w") as f:
     f["1.1/measurement/mca_det1"].attrs["calibration"] = [0.005, 0.0101]
     bliss_scan(f, "2.1", 9)
     bliss_scan(f, "3.1", 12, snake=False, jitter=6)
+
+# BLISS scans whose title is no mesh (a fly scan): the scanned motors are the names of
+# instrument/positioners_start (start positions, one value each) that measurement also holds
+# (ESRF's ewoksfluo reads them so: get_scan_position_suburis).  1.1 snake, 2.1 raster,
+# 3.1 without positioners_start (nothing says the shape).
+with h5py.File(f"{D}/bliss_fly.h5", "w") as f:
+    for name, snake in (("1.1", True), ("2.1", False), ("3.1", True)):
+        bliss_scan(f, name, 12, snake=snake)
+        f[name + "/title"][()] = "fscan2d sy 0 1 4 sz 0 1 3 0.1"
+        if name != "3.1":
+            p = f.create_group(name + "/instrument/positioners_start")
+            p["sy"], p["sz"], p["energy"] = 0.0, 0.0, 17.5
