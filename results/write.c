@@ -232,7 +232,8 @@ static int write_process(wctx *c, hid_t entry, const mva_result_parts *s, const 
 }
 
 /* The short process group of a selection or a clustering: program, version, date, the
- * command line when given, the input's name, and the part's own strings (NULL = ""). */
+ * command line when given, the input's name, the part's own strings (NULL = ""), and the
+ * parameters when there are any. */
 int res_write_short_process(wctx *c, hid_t entry, const mva_result_parts *s,
                             const char *const *names, const char *const *values, size_t n)
 {
@@ -246,6 +247,8 @@ int res_write_short_process(wctx *c, hid_t entry, const mva_result_parts *s,
         rc = res_dset_str(c, g, names[i], values[i] ? values[i] : "");
     if (rc == MVA_OK && s->input != NULL) /* the map read: its normalisation factors */
         rc = res_write_norm(c, g, s->input);
+    if (rc == MVA_OK && s->nparams > 0) /* mva-cluster's reader options, to reopen the map */
+        rc = write_params(c, g, s->params, s->nparams);
     h5u_close(g);
     return rc;
 }

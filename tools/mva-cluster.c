@@ -76,6 +76,9 @@ typedef struct {
     mva_kmeans_opts km;
     int c_auto, scaled, poisson, no_spectra;
     size_t c_max, sample, k;
+    /* the map as opened (INPUT, --stack) or as the scores' entry records it, with the reader
+     * options in c.open: recorded in the new entry, so that it can be reopened from there */
+    char map_in[5200];
 } clu_args;
 
 static int parse_clusters(clu_args *a, const char *arg)
@@ -353,18 +356,23 @@ static int open_input_map(clu_args *a, tool_par *par, mva_stack **s, mva_error *
 /* Opens the map the spectra read: --stack, or the input that the entry of the scores records
  * (not the file's default entry, which may be an earlier clustering).  With par, as
  * open_input_map (each process then reads its slab of it). */
+/* a->map_in and the reader options: --stack as given, or as the scores' entry records them. */
+static int find_map(clu_args *a, const scores *sc, mva_error *err)
+{
+    static char recorded[8192]; /* the recorded options' strings, used by a->c.open */
+    if (a->stack != NULL) {
+        snprintf(a->map_in, sizeof a->map_in, "%s", a->stack);
+        return MVA_OK;
+    }
+    return mva_result_input_opts(a->input, sc->entry, a->map_in, sizeof a->map_in, &a->c.open,
+                                 recorded, sizeof recorded, err);
+}
+
 static int open_map(clu_args *a, tool_par *par, const scores *sc, mva_stack **s,
                     mva_error *err, int *stop)
 {
-    char input[5200];
-    static char recorded[8192]; /* the recorded options' strings, used by a->c.open */
-    const char *path = a->stack;
-    int rc = MVA_OK;
-    if (path == NULL) {
-        rc = mva_result_input_opts(a->input, sc->entry, input, sizeof input, &a->c.open,
-                                   recorded, sizeof recorded, err);
-        path = input;
-    }
+    const char *path = a->map_in;
+    int rc = find_map(a, sc, err);
     if (rc == MVA_OK)
         rc = mva_stack_open(s, path, &a->c.open, err);
     if (rc == MVA_OK) {
@@ -432,10 +440,15 @@ static int write_outputs(const clu_args *a, const scores *sc, const mva_kmeans_r
                             .rows = sc->rows, .cols = sc->cols, .km = km, .spectra = sp,
                             .cal = cal, .silhouette = a->c_auto ? sil : NULL, .c_min = 2,
                             .c_max = a->c_max};
+    mva_param params[CLI_READER_PARAMS];
+    cli_reader_text rt;
     mva_result_parts parts = {.entry = a->name, .program = "mva-cluster",
                               .command_line = cli_command_line(argc, argv),
                               .input = s ? mva_stack_get_info(s) : NULL,
-                              .input_name = stack_name, .cluster = &o};
+                              .input_name = s ? stack_name : a->map_in, .cluster = &o,
+                              .params = params,
+                              .nparams = a->map_in[0] ? cli_reader_params(&a->c, a->map_in,
+                                                                          params, 0, &rt) : 0};
     int rc = mva_result_write(out, &parts, entry, cap, err);
     if (rc == MVA_OK && a->csv && sp && write_csv(a->csv, sp, cal) != 0)
         rc = mva_error_set(err, MVA_EIO, "%s: cannot write the CSV file", a->csv);
@@ -457,6 +470,7 @@ static int get_scores(clu_args *a, tool_par *par, int root, scores *sc, mva_stac
     rc = open_input_map(a, par, s, err, stop);
     if (*stop || rc != MVA_OK)
         return rc;
+    snprintf(a->map_in, sizeof a->map_in, "%s", a->input);
     if (*out == NULL) {
         cli_default_output(a->input, "_cluster.h5", outbuf, cap);
         *out = outbuf;
@@ -515,6 +529,11 @@ int mva_cluster_tool(int argc, char **argv, tool_par *par)
         out = a.input;
     if (!stop && rc == MVA_OK && !a.no_spectra && s == NULL)
         rc = open_map(&a, par, &sc, &s, &err, &stop);
+    if (!stop && rc == MVA_OK && a.no_spectra && s == NULL && root) {
+        mva_error e2; /* --no-spectra: the map's record only, and only if there is one */
+        if (find_map(&a, &sc, &e2) != MVA_OK)
+            a.map_in[0] = '\0';
+    }
     if (!stop && rc == MVA_OK && root)
         rc = cluster(&a, &sc, sil, &km, &err);
     if (!stop && par && stopped(par, &a, root ? rc : MVA_OK, &err))

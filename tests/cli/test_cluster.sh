@@ -190,6 +190,22 @@ for k in range(3):
     assert np.abs(b['average_spectra/data'][k] - ref).max() <= 1e-10 * ref.max()" &&
     ok "--norm recorded: a second run on the entry reads the normalised map" ||
     ko "--norm: the second run's spectra differ"
+# The clustering entry records them too (with --no-spectra: as the scores' entry records
+# them): mva-select on a file whose default entry is a clustering reads the normalised map.
+cat >"$T/selnorm.py" <<'PYEOF'
+import sys, h5py, numpy as np
+x = h5py.File(sys.argv[1]); i0 = x["i0"][()]
+ref = (x["d"][()] / (i0 / i0.mean())[:, :, None]).reshape(-1, x["d"].shape[2]).mean(0)
+got = h5py.File(sys.argv[2])["mva_select/map_average_spectrum/data"][()]
+assert np.abs(got - ref).max() <= 1e-10 * ref.max(), np.abs(got - ref).max() / ref.max()
+PYEOF
+for nos in "" --no-spectra; do
+    "$BIN/mva-cluster" "$T/n1.h5" --entry mva_pca -c 2 $nos -q &&
+        "$BIN/mva-select" "$T/n1.h5" --top 0.1 -q -o "$T/sel$nos.h5" &&
+        $PY "$T/selnorm.py" "$T/norm.h5" "$T/sel$nos.h5" >"$T/selnorm.txt" 2>&1 &&
+        ok "mva-select after mva-cluster $nos: the normalised map, as recorded" ||
+        ko "mva-select after mva-cluster $nos: $(tail -2 "$T/selnorm.txt")"
+done
 
 # Errors, by message.
 expect_fail "-c 0" "-c" "$BIN/mva-cluster" "$T/res.h5" -c 0
