@@ -48,16 +48,16 @@ static void interpolate(const anchor *a, size_t n, double t, unsigned char rgb[3
     rgb[2] = lerp(a[i].b, a[i + 1].b, f);
 }
 
-int mva_report_colormap(mva_cmap cmap, double t, unsigned char rgb[3])
+int mva_report_colormap(mva_report_cmap cmap, double t, unsigned char rgb[3])
 {
-    if (cmap != MVA_CMAP_VIRIDIS && cmap != MVA_CMAP_DIVERGING)
+    if (cmap != MVA_REPORT_CMAP_VIRIDIS && cmap != MVA_REPORT_CMAP_DIVERGING)
         return MVA_EINVAL;
     if (isnan(t)) {
         rgb[0] = rgb[1] = rgb[2] = MVA_REPORT_NAN_GREY;
         return MVA_OK;
     }
     t = t < 0 ? 0 : t > 1 ? 1 : t;
-    if (cmap == MVA_CMAP_VIRIDIS)
+    if (cmap == MVA_REPORT_CMAP_VIRIDIS)
         interpolate(viridis, sizeof viridis / sizeof viridis[0], t, rgb);
     else
         interpolate(diverging, sizeof diverging / sizeof diverging[0], t, rgb);
@@ -67,9 +67,9 @@ int mva_report_colormap(mva_cmap cmap, double t, unsigned char rgb[3])
 int mva_report_colormap_from_name(const char *name)
 {
     if (name != NULL && strcmp(name, "viridis") == 0)
-        return MVA_CMAP_VIRIDIS;
+        return MVA_REPORT_CMAP_VIRIDIS;
     if (name != NULL && strcmp(name, "diverging") == 0)
-        return MVA_CMAP_DIVERGING;
+        return MVA_REPORT_CMAP_DIVERGING;
     return -1;
 }
 

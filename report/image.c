@@ -82,10 +82,11 @@ int rpt_raster_write_png(const rpt_raster *r, const char *path, mva_error *err)
 }
 
 int mva_report_png_image(const char *path, const double *values, size_t rows, size_t cols,
-                         mva_cmap cmap, double lo, double hi, size_t scale, mva_error *err)
+                         mva_report_cmap cmap, double lo, double hi, size_t scale,
+                         mva_error *err)
 {
     if (path == NULL || values == NULL || scale == 0 ||
-        (cmap != MVA_CMAP_VIRIDIS && cmap != MVA_CMAP_DIVERGING))
+        (cmap != MVA_REPORT_CMAP_VIRIDIS && cmap != MVA_REPORT_CMAP_DIVERGING))
         return mva_error_set(err, MVA_EINVAL,
                              "mva_report_png_image: %s: need a path, values, a known colormap "
                              "and scale >= 1",

@@ -117,7 +117,7 @@ static tile *add_tile(report *r, int group, const double *v, int cmap)
 static int tile_limits(report *r, tile *t)
 {
     size_t n = r->rows * r->cols;
-    if (t->cmap == MVA_CMAP_DIVERGING) {
+    if (t->cmap == MVA_REPORT_CMAP_DIVERGING) {
         double lim = 0;
         int rc = mva_report_limits_symmetric(t->v, n, r->o.div_pct, &lim, r->err);
         t->lo = -lim;
@@ -131,7 +131,8 @@ static void collect_pca_tiles(report *r)
 {
     const mva_pca_model *m = r->pca;
     for (size_t q = 0; m != NULL && q < m->k; q++) {
-        tile *t = add_tile(r, GROUP_PCA, m->scores + q * m->rows * m->cols, MVA_CMAP_DIVERGING);
+        tile *t = add_tile(r, GROUP_PCA, m->scores + q * m->rows * m->cols,
+                           MVA_REPORT_CMAP_DIVERGING);
         snprintf(t->file, sizeof t->file, "pc%02zu.png", q + 1);
         snprintf(t->label, sizeof t->label, "PC%zu", q + 1);
         if (q < m->n_eigenvalues && isfinite(m->explained[q]))
@@ -148,7 +149,7 @@ static void collect_roi_tiles(report *r)
     if (x == NULL)
         return;
     size_t n = x->rows * x->cols;
-    tile *t = add_tile(r, GROUP_ROI, x->total, MVA_CMAP_VIRIDIS);
+    tile *t = add_tile(r, GROUP_ROI, x->total, MVA_REPORT_CMAP_VIRIDIS);
     snprintf(t->file, sizeof t->file, "total_counts.png");
     snprintf(t->caption, sizeof t->caption, "total counts");
     snprintf(t->label, sizeof t->label, "total");
@@ -156,7 +157,8 @@ static void collect_roi_tiles(report *r)
         char name[40];
         safe_name(x->defs[i].name, name, sizeof name);
         for (int net = 0; net < 2; net++) {
-            t = add_tile(r, GROUP_ROI, (net ? x->net : x->raw) + i * n, MVA_CMAP_VIRIDIS);
+            t = add_tile(r, GROUP_ROI, (net ? x->net : x->raw) + i * n,
+                         MVA_REPORT_CMAP_VIRIDIS);
             snprintf(t->file, sizeof t->file, "roi%02zu_%s_%s.png", i + 1, name,
                      net ? "net" : "raw");
             snprintf(t->caption, sizeof t->caption, "%.64s %s (channels %zu-%zu)",
@@ -173,7 +175,7 @@ static void collect_nmf_tiles(report *r)
     const mva_nmf_model *m = r->nmf;
     for (size_t q = 0; m != NULL && q < m->k; q++) {
         tile *t = add_tile(r, GROUP_NMF, m->abundances + q * m->rows * m->cols,
-                           MVA_CMAP_VIRIDIS);
+                           MVA_REPORT_CMAP_VIRIDIS);
         snprintf(t->file, sizeof t->file, "nmf%02zu.png", q + 1);
         snprintf(t->label, sizeof t->label, "NMF%zu", q + 1);
         snprintf(t->caption, sizeof t->caption, "NMF%zu (%.2f %% of the counts)", q + 1,
@@ -220,10 +222,10 @@ static int write_images(report *r)
         r->bars |= 1 << t->cmap;
     }
     int rc = MVA_OK;
-    if (r->bars & (1 << MVA_CMAP_VIRIDIS))
-        rc = write_colorbar(r, MVA_CMAP_VIRIDIS, "colorbar_viridis.png");
-    if (rc == MVA_OK && (r->bars & (1 << MVA_CMAP_DIVERGING)))
-        rc = write_colorbar(r, MVA_CMAP_DIVERGING, "colorbar_diverging.png");
+    if (r->bars & (1 << MVA_REPORT_CMAP_VIRIDIS))
+        rc = write_colorbar(r, MVA_REPORT_CMAP_VIRIDIS, "colorbar_viridis.png");
+    if (rc == MVA_OK && (r->bars & (1 << MVA_REPORT_CMAP_DIVERGING)))
+        rc = write_colorbar(r, MVA_REPORT_CMAP_DIVERGING, "colorbar_diverging.png");
     return rc;
 }
 

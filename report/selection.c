@@ -207,7 +207,7 @@ static int write_mask(sel_report *x)
         v[i] = x->s.mask[i] ? 1.0 : 0.0;
     char path[4096];
     snprintf(path, sizeof path, "%s/mask.png", x->dir);
-    int rc = mva_report_png_image(path, v, x->s.rows, x->s.cols, MVA_CMAP_VIRIDIS, 0, 1,
+    int rc = mva_report_png_image(path, v, x->s.rows, x->s.cols, MVA_REPORT_CMAP_VIRIDIS, 0, 1,
                                   x->scale, x->err);
     free(v);
     return rc;

@@ -319,15 +319,15 @@ static void test_report_colormap_endpoints_follow_viridis(void **state)
 {
     (void)state;
     unsigned char c[3];
-    assert_int_equal(mva_report_colormap(MVA_CMAP_VIRIDIS, 0.0, c), MVA_OK);
+    assert_int_equal(mva_report_colormap(MVA_REPORT_CMAP_VIRIDIS, 0.0, c), MVA_OK);
     assert_memory_equal(c, ((unsigned char[]){0x44, 0x01, 0x54}), 3);
-    assert_int_equal(mva_report_colormap(MVA_CMAP_VIRIDIS, 1.0, c), MVA_OK);
+    assert_int_equal(mva_report_colormap(MVA_REPORT_CMAP_VIRIDIS, 1.0, c), MVA_OK);
     assert_memory_equal(c, ((unsigned char[]){0xFD, 0xE7, 0x25}), 3);
     /* Out of range clamps. */
-    mva_report_colormap(MVA_CMAP_VIRIDIS, 7.0, c);
+    mva_report_colormap(MVA_REPORT_CMAP_VIRIDIS, 7.0, c);
     assert_memory_equal(c, ((unsigned char[]){0xFD, 0xE7, 0x25}), 3);
     /* A quarter of the way from anchor 4/9 (#26828E) to 5/9 (#1F9E89): 36.25, 137, 140.75. */
-    mva_report_colormap(MVA_CMAP_VIRIDIS, 4.25 / 9, c);
+    mva_report_colormap(MVA_REPORT_CMAP_VIRIDIS, 4.25 / 9, c);
     assert_memory_equal(c, ((unsigned char[]){36, 137, 141}), 3);
 }
 
@@ -337,7 +337,7 @@ static void test_report_viridis_lightness_increases(void **state)
     double prev = -1;
     for (int i = 0; i < 256; i++) {
         unsigned char c[3];
-        mva_report_colormap(MVA_CMAP_VIRIDIS, i / 255.0, c);
+        mva_report_colormap(MVA_REPORT_CMAP_VIRIDIS, i / 255.0, c);
         /* Rec. 709 luma as a proxy of lightness: a sequential map must never get darker. */
         double y = 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
         assert_true(y >= prev - 0.5);
@@ -349,11 +349,11 @@ static void test_report_diverging_is_white_at_zero(void **state)
 {
     (void)state;
     unsigned char c[3];
-    assert_int_equal(mva_report_colormap(MVA_CMAP_DIVERGING, 0.5, c), MVA_OK);
+    assert_int_equal(mva_report_colormap(MVA_REPORT_CMAP_DIVERGING, 0.5, c), MVA_OK);
     assert_memory_equal(c, ((unsigned char[]){255, 255, 255}), 3);
-    mva_report_colormap(MVA_CMAP_DIVERGING, 0.0, c);
+    mva_report_colormap(MVA_REPORT_CMAP_DIVERGING, 0.0, c);
     assert_true(c[2] > c[0]); /* negative: blue */
-    mva_report_colormap(MVA_CMAP_DIVERGING, 1.0, c);
+    mva_report_colormap(MVA_REPORT_CMAP_DIVERGING, 1.0, c);
     assert_true(c[0] > c[2]); /* positive: red */
 }
 
@@ -361,11 +361,11 @@ static void test_report_colormap_nan_is_grey_and_unknown_rejected(void **state)
 {
     (void)state;
     unsigned char c[3] = {1, 2, 3};
-    assert_int_equal(mva_report_colormap(MVA_CMAP_DIVERGING, NAN, c), MVA_OK);
+    assert_int_equal(mva_report_colormap(MVA_REPORT_CMAP_DIVERGING, NAN, c), MVA_OK);
     assert_memory_equal(c, ((unsigned char[]){128, 128, 128}), 3);
     assert_int_equal(mva_report_colormap(42, 0.5, c), MVA_EINVAL);
-    assert_int_equal(mva_report_colormap_from_name("viridis"), MVA_CMAP_VIRIDIS);
-    assert_int_equal(mva_report_colormap_from_name("diverging"), MVA_CMAP_DIVERGING);
+    assert_int_equal(mva_report_colormap_from_name("viridis"), MVA_REPORT_CMAP_VIRIDIS);
+    assert_int_equal(mva_report_colormap_from_name("diverging"), MVA_REPORT_CMAP_DIVERGING);
     assert_int_equal(mva_report_colormap_from_name("jet"), -1);
 }
 
@@ -411,7 +411,7 @@ static void test_report_png_has_map_shape_times_scale(void **state)
         v[i] = i;
     char path[512];
     tmp_path(path, "shape.png");
-    assert_int_equal(mva_report_png_image(path, v, 3, 5, MVA_CMAP_VIRIDIS, 0, 14, 4, NULL),
+    assert_int_equal(mva_report_png_image(path, v, 3, 5, MVA_REPORT_CMAP_VIRIDIS, 0, 14, 4, NULL),
                      MVA_OK);
     decoded d = decode_png(path);
     assert_int_equal(d.w, 20);
@@ -426,14 +426,14 @@ static void test_report_png_pixels_follow_colormap(void **state)
     double v[6] = {0, 2.5, 5, 10, NAN, 7};
     char path[512];
     tmp_path(path, "pixels.png");
-    assert_int_equal(mva_report_png_image(path, v, 2, 3, MVA_CMAP_VIRIDIS, 0, 10, 3, NULL),
+    assert_int_equal(mva_report_png_image(path, v, 2, 3, MVA_REPORT_CMAP_VIRIDIS, 0, 10, 3, NULL),
                      MVA_OK);
     decoded d = decode_png(path);
     assert_int_equal(d.w, 9);
     assert_int_equal(d.h, 6);
     for (int i = 0; i < 6; i++) {
         unsigned char want[3];
-        mva_report_colormap(MVA_CMAP_VIRIDIS, v[i] / 10, want);
+        mva_report_colormap(MVA_REPORT_CMAP_VIRIDIS, v[i] / 10, want);
         /* every pixel of the 3 x 3 block of map pixel i; row 0 at the top */
         for (unsigned a = 0; a < 3; a++)
             for (unsigned b = 0; b < 3; b++)
@@ -449,14 +449,14 @@ static void test_report_png_diverging_zero_is_white(void **state)
     double v[4] = {-3, 0, 3, 1.5};
     char path[512];
     tmp_path(path, "div.png");
-    assert_int_equal(mva_report_png_image(path, v, 1, 4, MVA_CMAP_DIVERGING, -3, 3, 1, NULL),
-                     MVA_OK);
+    assert_int_equal(
+        mva_report_png_image(path, v, 1, 4, MVA_REPORT_CMAP_DIVERGING, -3, 3, 1, NULL), MVA_OK);
     decoded d = decode_png(path);
     unsigned char want[3];
     assert_pixel(&d, 1, 0, (unsigned char[]){255, 255, 255});
-    mva_report_colormap(MVA_CMAP_DIVERGING, 0.0, want);
+    mva_report_colormap(MVA_REPORT_CMAP_DIVERGING, 0.0, want);
     assert_pixel(&d, 0, 0, want);
-    mva_report_colormap(MVA_CMAP_DIVERGING, 0.75, want);
+    mva_report_colormap(MVA_REPORT_CMAP_DIVERGING, 0.75, want);
     assert_pixel(&d, 3, 0, want);
     free(d.rgb);
 }
@@ -468,12 +468,12 @@ static void test_report_png_errors_leave_no_file(void **state)
     char path[512];
     mva_error err;
     tmp_path(path, "bad.png");
-    assert_int_equal(mva_report_png_image(path, v, 1, 1, MVA_CMAP_VIRIDIS, 0, 1, 0, &err),
+    assert_int_equal(mva_report_png_image(path, v, 1, 1, MVA_REPORT_CMAP_VIRIDIS, 0, 1, 0, &err),
                      MVA_EINVAL);
     assert_int_equal(mva_report_png_image(path, v, 1, 1, 9, 0, 1, 1, &err), MVA_EINVAL);
     assert_int_equal(access(path, F_OK), -1);
     tmp_path(path, "no/such/dir/x.png");
-    assert_int_equal(mva_report_png_image(path, v, 1, 1, MVA_CMAP_VIRIDIS, 0, 1, 1, &err),
+    assert_int_equal(mva_report_png_image(path, v, 1, 1, MVA_REPORT_CMAP_VIRIDIS, 0, 1, 1, &err),
                      MVA_EIO);
     assert_non_null(strstr(err.msg, "x.png"));
     assert_no_temporaries(tmpdir);

@@ -28,14 +28,17 @@
 
 /* Colormaps.  VIRIDIS (perceptually uniform, sequential) for non-negative images;
  * DIVERGING (blue - white - red, white at t = 0.5) for signed data such as PCA scores. */
-typedef enum mva_cmap { MVA_CMAP_VIRIDIS = 0, MVA_CMAP_DIVERGING = 1 } mva_cmap;
+typedef enum mva_report_cmap {
+    MVA_REPORT_CMAP_VIRIDIS = 0,
+    MVA_REPORT_CMAP_DIVERGING = 1
+} mva_report_cmap;
 
 /* The grey of masked (NaN) pixels. */
 #define MVA_REPORT_NAN_GREY 128
 
 /* Colour of t in [0, 1] (clamped) under cmap into rgb; a NaN t gives the grey of masked
  * pixels.  MVA_EINVAL for an unknown cmap (rgb untouched). */
-int mva_report_colormap(mva_cmap cmap, double t, unsigned char rgb[3]);
+int mva_report_colormap(mva_report_cmap cmap, double t, unsigned char rgb[3]);
 
 /* Colormap by name ("viridis", "diverging"); -1 when unknown. */
 int mva_report_colormap_from_name(const char *name);
@@ -62,7 +65,8 @@ size_t mva_report_auto_scale(size_t rows, size_t cols, size_t min_side, size_t m
  * temporary name beside path and renamed.  MVA_EINVAL, MVA_ERANGE (too large), MVA_EIO.
  */
 int mva_report_png_image(const char *path, const double *values, size_t rows, size_t cols,
-                         mva_cmap cmap, double lo, double hi, size_t scale, mva_error *err);
+                         mva_report_cmap cmap, double lo, double hi, size_t scale,
+                         mva_error *err);
 
 /* One entry of the built-in table of X-ray emission lines. */
 typedef struct mva_report_line {
