@@ -626,7 +626,7 @@ int mva_edf_open(mva_stack **out, const char *input, const mva_open_opts *opts,
         return mva_error_set(err, MVA_EINVAL, "EDF: no input file");
     if (list && opts->nfiles == 0)
         return mva_error_set(err, MVA_EINVAL, "EDF: empty list of files");
-    if (opts->channel_axis == MVA_AXIS_FIRST)
+    if (opts->channel_axis == MVA_STACK_AXIS_FIRST)
         return mva_error_set(err, MVA_EUNSUPPORTED,
                              "%s: EDF stacks store the channels along Dim_1 (last axis); "
                              "channel axis \"first\" is not supported",

@@ -31,6 +31,9 @@
 #include "mva/hdf5.h"
 #include "mva/stack.h"
 
+/* The Python mirror (python/mva/_lib.py) holds channel_axis as a c_int. */
+_Static_assert(sizeof(mva_stack_axis) == sizeof(int), "enum size");
+
 #define CACHE_MIN ((size_t)1 << 20)
 #define CACHE_MAX ((size_t)256 << 20)
 
@@ -242,8 +245,8 @@ static int decide_channel_first(const h5_reader *r, hid_t d, const mva_open_opts
                                 mva_error *err)
 {
     const char *why = NULL;
-    if (opts->channel_axis != MVA_AXIS_AUTO)
-        return opts->channel_axis == MVA_AXIS_FIRST;
+    if (opts->channel_axis != MVA_STACK_AXIS_AUTO)
+        return opts->channel_axis == MVA_STACK_AXIS_FIRST;
     int ev = axis_evidence(r, d, &why, err);
     if (ev != -1)
         return ev;
@@ -836,9 +839,9 @@ int mva_hdf5_open(mva_stack **out, const char *input, const mva_open_opts *opts,
     *out = NULL;
     if (opts == NULL)
         opts = &defaults;
-    if (opts->channel_axis < MVA_AXIS_AUTO || opts->channel_axis > MVA_AXIS_FIRST)
+    if (opts->channel_axis < MVA_STACK_AXIS_AUTO || opts->channel_axis > MVA_STACK_AXIS_FIRST)
         return mva_error_set(err, MVA_EINVAL, "%s: invalid channel axis option %d", input,
-                             opts->channel_axis);
+                             (int)opts->channel_axis);
     if (mva_hdf5_split_input(input, file, sizeof file, want, sizeof want) != MVA_OK)
         return mva_error_set(err, MVA_ERANGE, "%s: input name too long", input);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);

@@ -489,7 +489,7 @@ int h5_bliss_open(mva_stack **out, const char *file, const char *scan,
     }
     mva_open_opts one = *opts;
     one.rows = one.cols = 0;
-    one.channel_axis = MVA_AXIS_LAST;
+    one.channel_axis = MVA_STACK_AXIS_LAST;
     h5_select sel = {-1, 0, 0, NULL};
     for (size_t e = 0; e < nel; e++) {
         snprintf(nm[e], sizeof nm[e], "mca_det%u", (unsigned)e);

@@ -247,7 +247,7 @@ static int detect_odin(hid_t f, const mva_open_opts *opts, h5_layout *L, const c
                  h5_attr_str(ds, "mva_channel_axis", 0, s, sizeof s, NULL) ||
                  h5_attr_nums(ds, "mva_channel_axis", (double[1]){0}, 1);
     H5Dclose(ds);
-    if (marked || opts->channel_axis != MVA_AXIS_AUTO)
+    if (marked || opts->channel_axis != MVA_STACK_AXIS_AUTO)
         return 0;
     if (opts->detector == NULL)
         return mva_error_set(err, MVA_EINVAL,

@@ -150,11 +150,11 @@ static int read_reader_opts(hid_t f, const char *results, const char *ent, mva_o
             return bad_option(results, ent, "snake", v, err);
         o->snake = v[1] == 'n' ? MVA_SNAKE_ON : MVA_SNAKE_OFF;
     }
-    if (o->channel_axis == MVA_AXIS_AUTO &&
+    if (o->channel_axis == MVA_STACK_AXIS_AUTO &&
         (v = recorded(f, ent, "channel_axis", &text, &left)) != NULL) {
         if (strcmp(v, "first") != 0 && strcmp(v, "last") != 0)
             return bad_option(results, ent, "channel_axis", v, err);
-        o->channel_axis = v[0] == 'f' ? MVA_AXIS_FIRST : MVA_AXIS_LAST;
+        o->channel_axis = v[0] == 'f' ? MVA_STACK_AXIS_FIRST : MVA_STACK_AXIS_LAST;
     }
     if (o->rows == 0 && o->cols == 0 && (v = recorded(f, ent, "shape", &text, &left)) != NULL) {
         char r[32], c[32];

@@ -730,7 +730,7 @@ static void test_stage_on_a_single_stack(void **state)
     snprintf(input, sizeof input, "%s::/stack", path);
     mva_open_opts o;
     memset(&o, 0, sizeof o);
-    o.channel_axis = MVA_AXIS_LAST; /* a few channels: the HDF5 reader wants the axis named */
+    o.channel_axis = MVA_STACK_AXIS_LAST; /* a few channels: the HDF5 reader wants the axis named */
     mva_error err = {0, ""};
     mva_stack *s = NULL;
     /* --norm from a dataset of the input, then snake */
@@ -753,14 +753,14 @@ static void test_stage_on_a_single_stack(void **state)
     mva_stack_close(s);
     /* refusals: --detector on one element, a factor of the wrong shape, a layout name */
     memset(&o, 0, sizeof o);
-    o.channel_axis = MVA_AXIS_LAST;
+    o.channel_axis = MVA_STACK_AXIS_LAST;
     o.detector = "1";
     assert_int_equal(mva_stack_open(&s, input, &o, &err), MVA_EINVAL);
     assert_null(s);
     assert_contains(err.msg, path);
     assert_contains(err.msg, "--detector 1: the input has a single detector element");
     memset(&o, 0, sizeof o);
-    o.channel_axis = MVA_AXIS_LAST;
+    o.channel_axis = MVA_STACK_AXIS_LAST;
     o.norm = "/bad";
     assert_int_equal(mva_stack_open(&s, input, &o, &err), MVA_EFORMAT);
     assert_contains(err.msg, "/bad has shape (4, 4)");

@@ -149,8 +149,8 @@ static double v_counts(size_t i, size_t c) { return (double)(i * 1000 + c * 7 + 
 /* The test maps have 11 channels: fewer than 64, which the reader refuses unless the channel
  * axis is named.  opts NULL here means "channels last" said by the user; the tests of the
  * reader's own axis rules pass AUTO. */
-static const mva_open_opts LAST = {.channel_axis = MVA_AXIS_LAST};
-static const mva_open_opts AUTO = {.channel_axis = MVA_AXIS_AUTO};
+static const mva_open_opts LAST = {.channel_axis = MVA_STACK_AXIS_LAST};
+static const mva_open_opts AUTO = {.channel_axis = MVA_STACK_AXIS_AUTO};
 
 static mva_stack *open_ok(const char *input, const mva_open_opts *opts)
 {
@@ -233,7 +233,7 @@ static void round_trip(const char *name, const hsize_t *chunk, H5Z_filter_t filt
     H5Fclose(f);
 
     mva_open_opts opts = {0};
-    opts.channel_axis = channel_first ? MVA_AXIS_FIRST : MVA_AXIS_LAST;
+    opts.channel_axis = channel_first ? MVA_STACK_AXIS_FIRST : MVA_STACK_AXIS_LAST;
     snprintf(input, sizeof input, "%s::/map/counts", path);
     mva_stack *s = open_ok(input, &opts);
     const mva_stack_info *info = mva_stack_get_info(s);
@@ -584,7 +584,7 @@ static void test_hdf5_2d_dataset_takes_shape_override(void **state)
     write_2d(path, x);
     snprintf(input, sizeof input, "%s::/spectra", path);
     mva_open_opts opts = {0};
-    opts.channel_axis = MVA_AXIS_LAST;
+    opts.channel_axis = MVA_STACK_AXIS_LAST;
     opts.rows = ROWS;
     opts.cols = COLS;
     mva_stack *s = open_ok(input, &opts);
@@ -608,7 +608,7 @@ static void test_hdf5_2d_channel_first_option(void **state)
     H5Fclose(f);
     snprintf(input, sizeof input, "%s::/spectra", path);
     mva_open_opts opts = {0};
-    opts.channel_axis = MVA_AXIS_FIRST;
+    opts.channel_axis = MVA_STACK_AXIS_FIRST;
     mva_stack *s = open_ok(input, &opts);
     const mva_stack_info *info = mva_stack_get_info(s);
     assert_int_equal(info->cols, NPIX);
@@ -627,7 +627,7 @@ static void test_hdf5_rejects_mismatching_shape_override(void **state)
     write_2d(path, x);
     snprintf(input, sizeof input, "%s::/spectra", path);
     mva_open_opts opts = {0};
-    opts.channel_axis = MVA_AXIS_LAST;
+    opts.channel_axis = MVA_STACK_AXIS_LAST;
     opts.rows = 10;
     opts.cols = 10;
     assert_int_equal(open_fails(input, &opts, &err), MVA_EINVAL);
@@ -694,7 +694,7 @@ static void test_hdf5_calibration_option_overrides_file(void **state)
     char path[512];
     double x[NPIX * P];
     mva_open_opts opts = {0};
-    opts.channel_axis = MVA_AXIS_LAST;
+    opts.channel_axis = MVA_STACK_AXIS_LAST;
     opts.calib.known = 1;
     opts.calib.b = 0.005;
     hsize_t dims[3] = {ROWS, COLS, P};
@@ -1140,7 +1140,7 @@ static void test_hdf5_fast_path_only_for_whole_spectra_and_deflate(void **state)
                           stored));
     H5Fclose(f);
     mva_open_opts opts = {0};
-    opts.channel_axis = MVA_AXIS_FIRST;
+    opts.channel_axis = MVA_STACK_AXIS_FIRST;
     snprintf(input, sizeof input, "%s::/data", path);
     mva_stack *s = open_ok(input, &opts);
     assert_null(strstr(mva_stack_get_info(s)->storage, "parallel inflate"));

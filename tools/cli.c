@@ -117,12 +117,12 @@ bad:
     return -1;
 }
 
-int cli_parse_axis(const char *prog, const char *s, int *axis)
+int cli_parse_axis(const char *prog, const char *s, mva_stack_axis *axis)
 {
     if (strcmp(s, "first") == 0)
-        *axis = MVA_AXIS_FIRST;
+        *axis = MVA_STACK_AXIS_FIRST;
     else if (strcmp(s, "last") == 0)
-        *axis = MVA_AXIS_LAST;
+        *axis = MVA_STACK_AXIS_LAST;
     else {
         cli_fail(prog, "--channel-axis '%s': expected 'first' or 'last'", s);
         return -1;
@@ -144,9 +144,9 @@ size_t cli_reader_params(const cli_common *c, const char *input, mva_param *pr, 
         pr[n++] = (mva_param){"reader_snake", o->snake == MVA_SNAKE_ON ? "on" : "off"};
     if (o->scan != NULL)
         pr[n++] = (mva_param){"reader_scan", o->scan};
-    if (o->channel_axis != MVA_AXIS_AUTO)
+    if (o->channel_axis != MVA_STACK_AXIS_AUTO)
         pr[n++] = (mva_param){"reader_channel_axis",
-                              o->channel_axis == MVA_AXIS_FIRST ? "first" : "last"};
+                              o->channel_axis == MVA_STACK_AXIS_FIRST ? "first" : "last"};
     if (o->rows != 0 || o->cols != 0) {
         snprintf(t->shape, sizeof t->shape, "%zux%zu", o->rows, o->cols);
         pr[n++] = (mva_param){"reader_shape", t->shape};

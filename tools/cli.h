@@ -68,7 +68,7 @@ int cli_parse_calib(const char *prog, const char *s, mva_calib *cal);
 int cli_parse_size(const char *prog, const char *opt, const char *s, size_t min, size_t *out);
 int cli_parse_double(const char *prog, const char *opt, const char *s, double min, double *out);
 int cli_parse_range(const char *prog, const char *opt, const char *s, size_t *a, size_t *b);
-int cli_parse_axis(const char *prog, const char *s, int *axis);
+int cli_parse_axis(const char *prog, const char *s, mva_stack_axis *axis);
 
 /* Parses one --roi value into defs[*n] and counts it (at most max); -1 after printing why. */
 int cli_add_roi(const char *prog, const char *arg, mva_roi_def *defs, size_t *n, size_t max);

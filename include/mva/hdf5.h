@@ -13,7 +13,7 @@
  *
  * Datasets of any integer (1, 2, 4, 8 bytes, signed or not, either byte order) or float (4 or
  * 8 bytes) type; 3-D (rows, cols, channels) or 2-D (pixels, channels), or with channels
- * first.  Channel axis: opts->channel_axis when not MVA_AXIS_AUTO; for AUTO the first rule
+ * first.  Channel axis: opts->channel_axis when not MVA_STACK_AXIS_AUTO; for AUTO the first rule
  * that applies decides:
  *   1. @mva_channel_axis on the dataset: 0 or "first" -> first; -1, rank-1 or "last" -> last;
  *   2. @interpretation on the dataset: "spectrum" -> last; "image" (3-D only) -> first;

@@ -50,7 +50,11 @@ double mva_calib_energy(const mva_calib *cal, double ch);
 int mva_calib_channel(const mva_calib *cal, double e, double *ch);
 
 /* Where the channel axis is stored. */
-enum { MVA_AXIS_AUTO = 0, MVA_AXIS_LAST = 1, MVA_AXIS_FIRST = 2 };
+typedef enum mva_stack_axis {
+    MVA_STACK_AXIS_AUTO = 0,
+    MVA_STACK_AXIS_LAST = 1,
+    MVA_STACK_AXIS_FIRST = 2
+} mva_stack_axis;
 
 /* Snake (back-and-forth) scans: every other map row recorded right to left. */
 typedef enum mva_snake {
@@ -61,7 +65,7 @@ typedef enum mva_snake {
 
 /* Options for opening a stack; zero-initialise, then set what you need. */
 typedef struct mva_open_opts {
-    int channel_axis;   /* MVA_AXIS_AUTO (from attributes/shape), _LAST or _FIRST */
+    mva_stack_axis channel_axis; /* MVA_STACK_AXIS_AUTO (from attributes/shape), _LAST, _FIRST */
     size_t rows, cols;  /* map shape override; 0, 0 = from the file */
     mva_calib calib;    /* calibration override when calib.known */
     /* EDF series: an explicit list of files (one per map row, in order) ... */

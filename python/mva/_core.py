@@ -182,11 +182,11 @@ def _calib_struct(calibration):
 
 def _axis(channel_axis):
     if channel_axis in (None, "auto"):
-        return L.MVA_AXIS_AUTO
+        return L.MVA_STACK_AXIS_AUTO
     if channel_axis in ("last", -1):
-        return L.MVA_AXIS_LAST
+        return L.MVA_STACK_AXIS_LAST
     if channel_axis in ("first", 0):
-        return L.MVA_AXIS_FIRST
+        return L.MVA_STACK_AXIS_FIRST
     raise InputError("channel_axis=%r: expected 'first', 'last' or None (from the file)"
                      % (channel_axis,), L.MVA_EINVAL)
 
@@ -459,8 +459,9 @@ def _reader_params(src, opts):
             p["reader_" + name] = _s(v)
     if opts.snake != L.SNAKES[None]:
         p["reader_snake"] = "on" if opts.snake == L.SNAKES[True] else "off"
-    if opts.channel_axis != L.MVA_AXIS_AUTO:
-        p["reader_channel_axis"] = "first" if opts.channel_axis == L.MVA_AXIS_FIRST else "last"
+    if opts.channel_axis != L.MVA_STACK_AXIS_AUTO:
+        first = opts.channel_axis == L.MVA_STACK_AXIS_FIRST
+        p["reader_channel_axis"] = "first" if first else "last"
     if opts.rows or opts.cols:
         p["reader_shape"] = "%dx%d" % (opts.rows, opts.cols)
     if opts.calib.known:

@@ -55,7 +55,7 @@ class mva_error(Structure):
 # ---- stack.h ----
 DTYPES = ["unknown", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
           "float32", "float64"]
-MVA_AXIS_AUTO, MVA_AXIS_LAST, MVA_AXIS_FIRST = 0, 1, 2
+MVA_STACK_AXIS_AUTO, MVA_STACK_AXIS_LAST, MVA_STACK_AXIS_FIRST = 0, 1, 2
 SNAKES = {None: 0, "auto": 0, False: 1, "off": 1, True: 2, "on": 2}
 
 

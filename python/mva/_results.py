@@ -226,8 +226,8 @@ def _results_reopen(path, entry):
           if getattr(opts, name)}
     if opts.snake != L.SNAKES[None]:
         kw["snake"] = opts.snake == L.SNAKES[True]
-    if opts.channel_axis != L.MVA_AXIS_AUTO:
-        kw["channel_axis"] = "first" if opts.channel_axis == L.MVA_AXIS_FIRST else "last"
+    if opts.channel_axis != L.MVA_STACK_AXIS_AUTO:
+        kw["channel_axis"] = "first" if opts.channel_axis == L.MVA_STACK_AXIS_FIRST else "last"
     if opts.rows or opts.cols:
         kw["shape"] = (opts.rows, opts.cols)
     if opts.calib.known:
