@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <cblas.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -255,6 +256,11 @@ static void test_comm_roi_matches_one_process(void **state)
 
 int main(void)
 {
+    /* The processes here are threads of one process, and OpenBLAS's thread count is
+     * process-wide: one "rank" capping it for its eigen-decomposition (mva_blas_one_thread)
+     * would change it under another's dsytrd, and their rounding with it.  Real ranks are
+     * processes, each with its own count; one thread here makes every toggle a no-op. */
+    openblas_set_num_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pass_covers_only_its_range),
         cmocka_unit_test(test_comm_exact_pca_matches_one_process),
