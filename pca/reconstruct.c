@@ -36,7 +36,7 @@ typedef struct {
     pca_vars v;
     double *x, *xh;        /* p: the pixel's variables, its reconstruction */
     double sum_sq, sum_err;
-    mva_recon_stats *r;
+    mva_compress_stats *r;
 } recon_acc;
 
 static int recon_consume(void *self, const mva_block *b, mva_error *err)
@@ -75,7 +75,7 @@ static int recon_consume(void *self, const mva_block *b, mva_error *err)
     return MVA_OK;
 }
 
-void mva_recon_stats_free(mva_recon_stats *r)
+void mva_compress_stats_free(mva_compress_stats *r)
 {
     if (r == NULL)
         return;
@@ -83,8 +83,8 @@ void mva_recon_stats_free(mva_recon_stats *r)
     free(r);
 }
 
-int mva_recon_measure(mva_stack *s, const mva_pca_model *m, const mva_pca_opts *o,
-                      const mva_pass_opts *popts, mva_recon_stats **out, mva_error *err)
+int mva_compress_measure(mva_stack *s, const mva_pca_model *m, const mva_pca_opts *o,
+                         const mva_pass_opts *popts, mva_compress_stats **out, mva_error *err)
 {
     const mva_stack_info *info = mva_stack_get_info(s);
     size_t n = m->rows * m->cols;
@@ -111,7 +111,7 @@ int mva_recon_measure(mva_stack *s, const mva_pca_model *m, const mva_pca_opts *
         rc = mva_pass_run(s, &acc, 1, popts, err);
     }
     if (rc == MVA_OK) {
-        mva_recon_stats *r = a.r;
+        mva_compress_stats *r = a.r;
         r->rel_frobenius = a.sum_sq > 0 ? sqrt(a.sum_err / a.sum_sq) : 0.0;
         r->chi2_mean = r->n_valid ? r->chi2_mean / (double)r->n_valid : NAN;
         double np = (double)n * (double)m->p, kp = (double)m->k * ((double)n + (double)m->p);
@@ -121,7 +121,7 @@ int mva_recon_measure(mva_stack *s, const mva_pca_model *m, const mva_pca_opts *
         *out = r;
         a.r = NULL;
     }
-    mva_recon_stats_free(a.r);
+    mva_compress_stats_free(a.r);
     free(a.x);
     free(a.xh);
     pca_vars_free(&a.v);

@@ -16,7 +16,7 @@
 
 /* <entry>/reconstruction: the scalars and the chi2 image (its title an attribute).  Written
  * uncompressed, as it always has been, so that files stay as they were. */
-int res_write_recon(wctx *c, hid_t entry, const mva_recon_stats *r, size_t rows, size_t cols)
+int res_write_recon(wctx *c, hid_t entry, const mva_compress_stats *r, size_t rows, size_t cols)
 {
     const struct {
         const char *name;

@@ -227,7 +227,7 @@ int res_write_roi(wctx *c, hid_t entry, const mva_roi_result *r, const mva_calib
 int res_write_nmf(wctx *c, hid_t entry, const mva_nmf_model *m);
 
 /* <entry>/reconstruction of mva-compress (expand.c). */
-int res_write_recon(wctx *c, hid_t entry, const mva_recon_stats *r, size_t rows, size_t cols);
+int res_write_recon(wctx *c, hid_t entry, const mva_compress_stats *r, size_t rows, size_t cols);
 
 /* The entries of their own (select.c, cluster.c): everything inside the NXentry e. */
 int res_write_selection(wctx *c, hid_t e, const mva_result_parts *s);

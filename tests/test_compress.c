@@ -131,8 +131,8 @@ static void test_chi_square_is_one_on_poisson_noise_of_a_rank_k_model(void **sta
     o.k = 3; /* three independent abundances: rank 3, also after centring */
     mva_pca_model *m = NULL;
     assert_int_equal(mva_pca_fit(s, &o, NULL, 0, NULL, &m, &err), MVA_OK);
-    mva_recon_stats *r = NULL;
-    assert_int_equal(mva_recon_measure(s, m, &o, NULL, &r, &err), MVA_OK);
+    mva_compress_stats *r = NULL;
+    assert_int_equal(mva_compress_measure(s, m, &o, NULL, &r, &err), MVA_OK);
     assert_true(fabs(r->chi2_mean - 1.0) < 0.02);
     assert_int_equal(r->n_valid, NN);
     /* the relative error, directly */
@@ -146,14 +146,14 @@ static void test_chi_square_is_one_on_poisson_noise_of_a_rank_k_model(void **sta
     }
     assert_true(fabs(r->rel_frobenius - sqrt(num / den)) < 1e-12);
     assert_true(fabs(r->values_ratio - (double)NN * PP / (3.0 * (NN + PP) + 2.0 * PP)) < 1e-9);
-    mva_recon_stats_free(r);
+    mva_compress_stats_free(r);
     /* one component too few: the chi-square says so */
     o.k = 2;
     mva_pca_model *m1 = NULL;
     assert_int_equal(mva_pca_fit(s, &o, NULL, 0, NULL, &m1, &err), MVA_OK);
-    assert_int_equal(mva_recon_measure(s, m1, &o, NULL, &r, &err), MVA_OK);
+    assert_int_equal(mva_compress_measure(s, m1, &o, NULL, &r, &err), MVA_OK);
     assert_true(r->chi2_mean > 1.2);
-    mva_recon_stats_free(r);
+    mva_compress_stats_free(r);
     mva_pca_model_free(m1);
     mva_pca_model_free(m);
     mva_stack_close(s);

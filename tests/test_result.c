@@ -576,7 +576,7 @@ static void test_result_parts_that_do_not_go_together_are_refused(void **state)
     mva_pca_model *m = make_model(0, 0, 1.0);
     mva_nmf_model nmf;
     memset(&nmf, 0, sizeof nmf);
-    mva_recon_stats recon;
+    mva_compress_stats recon;
     memset(&recon, 0, sizeof recon);
     mva_select_output sel;
     memset(&sel, 0, sizeof sel);

@@ -21,10 +21,10 @@ static const char usage[] =
     "  mva-compress map.h5 -k auto -o map_model.h5\n";
 
 /* The model and its reconstruction statistics, one entry. */
-static int write_compressed(pca_tool *t, mva_recon_stats **stats)
+static int write_compressed(pca_tool *t, mva_compress_stats **stats)
 {
     cli_progress_label("measuring");
-    int rc = mva_recon_measure(t->s, t->m, &t->pca, &t->c.pass, stats, &t->err);
+    int rc = mva_compress_measure(t->s, t->m, &t->pca, &t->c.pass, stats, &t->err);
     cli_progress_done();
     t->spec.recon = *stats;
     return rc == MVA_OK ? mva_result_write(t->out, &t->spec, t->entry_made,
@@ -32,7 +32,7 @@ static int write_compressed(pca_tool *t, mva_recon_stats **stats)
                         : rc;
 }
 
-static void print_compression(const mva_recon_stats *r)
+static void print_compression(const mva_compress_stats *r)
 {
     printf("compression %.1fx in numbers, %.1fx in bytes (stack in its stored type, model "
            "in float64)\n", r->values_ratio, r->bytes_ratio);
@@ -48,7 +48,7 @@ int main(int argc, char **argv)
     int status = pca_tool_fit(&t, &kind, argc, argv, NULL, &rc);
     if (status >= 0)
         return pca_tool_close(&t, MVA_OK), status;
-    mva_recon_stats *stats = NULL;
+    mva_compress_stats *stats = NULL;
     if (rc == MVA_OK)
         rc = write_compressed(&t, &stats);
     rc = pca_tool_finish(&t, rc);
@@ -57,6 +57,6 @@ int main(int argc, char **argv)
         print_compression(stats);
         pca_tool_print_extras(&t);
     }
-    mva_recon_stats_free(stats);
+    mva_compress_stats_free(stats);
     return pca_tool_close(&t, rc);
 }

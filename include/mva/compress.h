@@ -23,7 +23,7 @@
 void mva_pca_reconstruct(const mva_pca_model *m, size_t i, double *out);
 
 /* How well a model stands for the stack it came from. */
-typedef struct mva_recon_stats {
+typedef struct mva_compress_stats {
     double rel_frobenius;    /* ||X - X^||_F / ||X||_F over the valid pixels */
     double max_abs;          /* largest |x - x^| */
     double chi2_mean;        /* mean over valid pixels of the reduced chi-square */
@@ -34,14 +34,14 @@ typedef struct mva_recon_stats {
     size_t n_valid;
     double values_ratio;     /* n p / (k (n + p) + 2 p): stored numbers, stack vs model */
     double bytes_ratio;      /* stack bytes (stored type) / model bytes (float64) */
-} mva_recon_stats;
+} mva_compress_stats;
 
 /* One streamed pass over s (the stack m was fitted on, with the options o) measuring the
- * reconstruction error.  *out gets the statistics (free with mva_recon_stats_free). */
-int mva_recon_measure(mva_stack *s, const mva_pca_model *m, const mva_pca_opts *o,
-                      const mva_pass_opts *popts, mva_recon_stats **out, mva_error *err);
+ * reconstruction error.  *out gets the statistics (free with mva_compress_stats_free). */
+int mva_compress_measure(mva_stack *s, const mva_pca_model *m, const mva_pca_opts *o,
+                         const mva_pass_opts *popts, mva_compress_stats **out, mva_error *err);
 
-void mva_recon_stats_free(mva_recon_stats *r);
+void mva_compress_stats_free(mva_compress_stats *r);
 
 /* The statistics are written with the model, as the recon part of mva_result_write
  * (mva/result.h): group <entry>/reconstruction, an NXcollection with the scalars and an

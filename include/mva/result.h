@@ -57,7 +57,7 @@ typedef struct mva_result_parts {
     const mva_pca_model *pca;
     const mva_roi_result *roi;
     const mva_nmf_model *nmf;
-    const mva_recon_stats *recon;  /* with pca: <entry>/reconstruction (mva-compress) */
+    const mva_compress_stats *recon;  /* with pca: <entry>/reconstruction (mva-compress) */
     const mva_select_output *selection;
     const mva_cluster_output *cluster;
 } mva_result_parts;

@@ -399,7 +399,7 @@ class CompressResult(PCAResult):
 
     def _set_stats(self, sptr):
         self._stats = sptr
-        own = _Owner(sptr, L.mva_recon_stats_free)
+        own = _Owner(sptr, L.mva_compress_stats_free)
         r = sptr.contents
         self.rel_frobenius, self.max_abs, self.chi2_mean = r.rel_frobenius, r.max_abs, r.chi2_mean
         self.values_ratio, self.bytes_ratio = r.values_ratio, r.bytes_ratio
@@ -429,11 +429,11 @@ def compress(source, k=10, progress=None, memory=None, output=None, entry=None, 
         res = _fit_pca(s, o, params, None, progress, memory)
         res.__class__ = CompressResult
         with Run(progress, memory, "measuring") as run:
-            sptr = ctypes.POINTER(L.mva_recon_stats)()
+            sptr = ctypes.POINTER(L.mva_compress_stats)()
             err = L.mva_error()
-            rc = L.mva_recon_measure(s.handle, res._ptr, byref(o), byref(run.popts),
-                                     byref(sptr), byref(err))
-            run.check(rc, err, lambda: L.mva_recon_stats_free(sptr))
+            rc = L.mva_compress_measure(s.handle, res._ptr, byref(o), byref(run.popts),
+                                        byref(sptr), byref(err))
+            run.check(rc, err, lambda: L.mva_compress_stats_free(sptr))
         res._set_stats(sptr)
     if output is not None:
         res.save(output, entry)

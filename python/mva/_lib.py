@@ -207,7 +207,7 @@ class mva_select_output(Structure):
 
 
 # ---- compress.h ----
-class mva_recon_stats(Structure):
+class mva_compress_stats(Structure):
     _fields_ = [("rel_frobenius", c_double), ("max_abs", c_double), ("chi2_mean", c_double),
                 ("chi2", POINTER(c_double)), ("n_valid", c_size_t),
                 ("values_ratio", c_double), ("bytes_ratio", c_double)]
@@ -219,7 +219,7 @@ class mva_result_parts(Structure):
                 ("input", POINTER(mva_stack_info)), ("input_name", c_char_p),
                 ("params", POINTER(mva_param)), ("nparams", c_size_t),
                 ("pca", POINTER(mva_pca_model)), ("roi", POINTER(mva_roi_result)),
-                ("nmf", POINTER(mva_nmf_model)), ("recon", POINTER(mva_recon_stats)),
+                ("nmf", POINTER(mva_nmf_model)), ("recon", POINTER(mva_compress_stats)),
                 ("selection", POINTER(mva_select_output)),
                 ("cluster", c_void_p)]  # mva_cluster_output: not written from Python
 
@@ -239,7 +239,7 @@ STRUCTS = {
     "mva_roi_def": mva_roi_def, "mva_roi_result": mva_roi_result, "mva_param": mva_param,
     "mva_result_parts": mva_result_parts, "mva_selection_spectra": mva_selection_spectra,
     "mva_select_output": mva_select_output,
-    "mva_recon_stats": mva_recon_stats, "mva_expand_opts": mva_expand_opts,
+    "mva_compress_stats": mva_compress_stats, "mva_expand_opts": mva_expand_opts,
 }
 # C field names that are Python keywords, spelled with a trailing underscore here.
 C_FIELD_NAMES = {"from_": "from"}
@@ -324,9 +324,9 @@ mva_select_spectra = _proto("mva_select_spectra", c_int, c_void_p, P(c_ubyte),
 mva_selection_spectra_free = _proto("mva_selection_spectra_free", None,
                                     P(mva_selection_spectra))
 
-mva_recon_measure = _proto("mva_recon_measure", c_int, c_void_p, P(mva_pca_model),
-                           P(mva_pca_opts), P(mva_pass_opts), P(P(mva_recon_stats)), _err)
-mva_recon_stats_free = _proto("mva_recon_stats_free", None, P(mva_recon_stats))
+mva_compress_measure = _proto("mva_compress_measure", c_int, c_void_p, P(mva_pca_model),
+                           P(mva_pca_opts), P(mva_pass_opts), P(P(mva_compress_stats)), _err)
+mva_compress_stats_free = _proto("mva_compress_stats_free", None, P(mva_compress_stats))
 mva_expand_write = _proto("mva_expand_write", c_int, P(mva_pca_model), P(mva_expand_opts),
                           c_char_p, _err)
 
