@@ -241,11 +241,9 @@ static int gram_eigen(nmf_state *st, size_t k, double *v, double *s, mva_error *
         rc = mva_error_set(err, MVA_ENOMEM, "NNDSVDa: out of memory");
         goto done;
     }
-    int blas_threads = mva_blas_one_thread(); /* see blasctl.h */
     lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', (lapack_int)p, st->gram,
                                      (lapack_int)p, 0.0, 0.0, (lapack_int)(p - k + 1),
                                      (lapack_int)p, 0.0, &m, w, z, (lapack_int)k, isuppz);
-    mva_blas_restore(blas_threads);
     if (info != 0 || m != (lapack_int)k) {
         rc = mva_error_set(err, MVA_ENUMERIC, "NNDSVDa: LAPACKE_dsyevr failed (info %d)",
                            (int)info);

@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blasctl.h"
 #include "igram.h"
 #include "internal.h"
 #include "mva/pca.h"
@@ -409,9 +408,7 @@ static int eigen(double *cov, mva_pca_model *m, const mva_pca_opts *o, double *c
             live[j] = j;
     }
     lapack_int p = (lapack_int)nl;
-    int blas_threads = mva_blas_one_thread();
     info = LAPACKE_dsytrd(LAPACK_COL_MAJOR, 'L', p, cov, p, d, e, tau);
-    mva_blas_restore(blas_threads);
     if (info != 0) {
         rc = mva_error_set(err, MVA_ENUMERIC, "LAPACKE_dsytrd failed (info %d)", (int)info);
         goto done;

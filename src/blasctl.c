@@ -13,14 +13,6 @@ int mva_blas_leave_reader_a_core(void)
     return threads;
 }
 
-int mva_blas_one_thread(void)
-{
-    int threads = openblas_get_num_threads();
-    if (threads > 1)
-        openblas_set_num_threads(1);
-    return threads;
-}
-
 void mva_blas_restore(int threads)
 {
     if (openblas_get_num_threads() != threads)

@@ -13,14 +13,5 @@
 int mva_blas_leave_reader_a_core(void);
 void mva_blas_restore(int threads);
 
-/*
- * For the dense eigen-decompositions (dsytrd and what follows): one OpenBLAS thread, returning
- * the count before.  Half of dsytrd is dsymv, memory-bound, one call per column: a second
- * thread only adds a synchronisation per call, and when the other core is busy (another job,
- * a beamline's acquisition) its spin-wait turns each call into a wait for the scheduler.
- * Measured on 2 cores, p = 1730: 0.61 s on one thread against 0.67 s on two, idle; 0.95 s
- * against 4.1-5.9 s with the machine loaded.
- */
-int mva_blas_one_thread(void);
 
 #endif

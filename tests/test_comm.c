@@ -257,8 +257,8 @@ static void test_comm_roi_matches_one_process(void **state)
 int main(void)
 {
     /* The processes here are threads of one process, and OpenBLAS's thread count is
-     * process-wide: one "rank" capping it for its eigen-decomposition (mva_blas_one_thread)
-     * would change it under another's dsytrd, and their rounding with it.  Real ranks are
+     * process-wide: one "rank" capping it around its pass (mva_blas_leave_reader_a_core)
+     * could change it under another's dsytrd, and their rounding with it.  Real ranks are
      * processes, each with its own count; one thread here makes every toggle a no-op. */
     openblas_set_num_threads(1);
     const struct CMUnitTest tests[] = {
