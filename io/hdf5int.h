@@ -155,6 +155,26 @@ int h5_energy_axis(const h5_reader *r);
 /* The calibration stored with the dataset d at r->path (unknown when none is). */
 void h5_find_calibration(const h5_reader *r, hid_t d, mva_calib *cal);
 
+/* ---- hdf5_describe.c ---- */
+
+/* The stored type of d into r (r->dtype, r->memtype; refused, naming it, when it is not an
+ * integer or float type mva reads). */
+int h5_set_dtype(h5_reader *r, hid_t d, mva_error *err);
+
+/* The dimensions of d into r: 2-D (pixels, channels) or 3-D, or 4-D with a detector-element
+ * axis when --detector names the elements; anything else refused with what was found. */
+int h5_read_dims(h5_reader *r, hid_t d, mva_error *err);
+
+/* Where the channel axis of d is (from opts, the layout or the evidence; ambiguous inputs
+ * refused with the options that resolve them) and the map shape into info. */
+int h5_set_shape(h5_reader *r, hid_t d, const mva_open_opts *opts, mva_stack_info *info,
+                 mva_error *err);
+
+/* Chunks and filters of d described in info->storage, and *dapl a dataset access list with a
+ * chunk cache sized for block reads. */
+int h5_describe_storage(const h5_reader *r, hid_t d, mva_stack_info *info, hid_t *dapl,
+                        mva_error *err);
+
 /* ---- hdf5_direct.c ---- */
 
 /* Direct decoding for r's dataset d when its storage allows (channel-last chunks of whole
