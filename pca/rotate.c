@@ -7,7 +7,7 @@
 
 #include "mva/rotate.h"
 
-void mva_rotation_free(mva_rotation *r)
+void mva_rotate_result_free(mva_rotate_result *r)
 {
     if (r == NULL)
         return;
@@ -47,7 +47,7 @@ static double orthomax_step(const double *c, size_t k, size_t p, double gamma, d
 
 /* Iterates from R = I until no entry of R moves by more than 1e-12. */
 static int orthomax_iterate(const double *c, size_t k, size_t p, double gamma, size_t max_iter,
-                            mva_rotation *rot, mva_error *err)
+                            mva_rotate_result *rot, mva_error *err)
 {
     size_t kk = k * k;
     double *l = malloc(2 * p * k * sizeof *l), *w = malloc((5 * kk + 2 * k) * sizeof *w);
@@ -84,7 +84,7 @@ done:
 }
 
 int mva_rotate_orthomax(const double *spectra, const double *images, size_t k, size_t p,
-                        size_t n, double gamma, size_t max_iter, mva_rotation **out,
+                        size_t n, double gamma, size_t max_iter, mva_rotate_result **out,
                         mva_error *err)
 {
     if (k == 0 || p == 0 || k > p || !(gamma >= 0) || p > (size_t)INT32_MAX ||
@@ -92,7 +92,7 @@ int mva_rotate_orthomax(const double *spectra, const double *images, size_t k, s
         return mva_error_set(err, MVA_EINVAL,
                              "orthomax: needs 1 <= k <= p components (k %zu, p %zu) and "
                              "gamma >= 0 (%g)", k, p, gamma);
-    mva_rotation *r = calloc(1, sizeof *r);
+    mva_rotate_result *r = calloc(1, sizeof *r);
     int rc = MVA_ENOMEM;
     if (r == NULL)
         return mva_error_set(err, rc, "orthomax: out of memory");
@@ -141,6 +141,6 @@ int mva_rotate_orthomax(const double *spectra, const double *images, size_t k, s
     r = NULL;
     rc = MVA_OK;
 done:
-    mva_rotation_free(r);
+    mva_rotate_result_free(r);
     return rc;
 }

@@ -62,7 +62,7 @@ static int check_nmf(const char *path, const mva_nmf_model *m, mva_error *err)
 
 static int check_selection(const char *path, const mva_select_output *o, mva_error *err)
 {
-    const mva_selection_spectra *r = o->spectra;
+    const mva_select_spectra_result *r = o->spectra;
     size_t n;
     if (r == NULL || o->mask == NULL || o->rows == 0 || o->cols == 0 || r->p == 0 ||
         mva_size_mul(o->rows, o->cols, &n) != MVA_OK)

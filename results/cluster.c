@@ -23,7 +23,7 @@
 #include "internal.h"
 
 /* Every cluster's average spectrum and the map's, as curves silx draws together. */
-static int overlay(wctx *c, hid_t e, const mva_label_spectra *s, const spec_axis *ax)
+static int overlay(wctx *c, hid_t e, const mva_select_label_spectra *s, const spec_axis *ax)
 {
     size_t n = s->nclass + 1;
     char(*names)[32] = malloc(n * sizeof *names);
@@ -49,7 +49,8 @@ static int overlay(wctx *c, hid_t e, const mva_label_spectra *s, const spec_axis
     return rc;
 }
 
-static int cluster_spectra(wctx *c, hid_t e, const mva_label_spectra *s, const mva_calib *cal)
+static int cluster_spectra(wctx *c, hid_t e, const mva_select_label_spectra *s,
+                           const mva_calib *cal)
 {
     double *axis = NULL;
     spec_axis ax;

@@ -14,6 +14,9 @@
 #include "internal.h"
 #include "mva/compress.h"
 
+/* The Python mirror (python/mva/_lib.py) holds mva_expand_opts.dtype as a c_int. */
+_Static_assert(sizeof(mva_dtype) == sizeof(int), "enum size");
+
 /* <entry>/reconstruction: the scalars and the chi2 image (its title an attribute).  Written
  * uncompressed, as it always has been, so that files stay as they were. */
 int res_write_recon(wctx *c, hid_t entry, const mva_compress_stats *r, size_t rows, size_t cols)

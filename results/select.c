@@ -342,7 +342,7 @@ int mva_select_mask_read(const char *path, size_t rows, size_t cols, unsigned ch
 
 /* ---- writing a selection (a part of mva_result_write) ---- */
 
-static int selection_spectra(wctx *c, hid_t e, const mva_selection_spectra *r,
+static int selection_spectra(wctx *c, hid_t e, const mva_select_spectra_result *r,
                              const spec_axis *ax)
 {
     static const struct {
@@ -350,12 +350,13 @@ static int selection_spectra(wctx *c, hid_t e, const mva_selection_spectra *r,
         size_t field;
     } one[] = {
         {"cumulative_spectrum", "sum of the selected pixels",
-         offsetof(mva_selection_spectra, sum)},
+         offsetof(mva_select_spectra_result, sum)},
         {"average_spectrum", "average of the selected pixels",
-         offsetof(mva_selection_spectra, avg)},
-        {"max_spectrum", "maximum of the selected pixels", offsetof(mva_selection_spectra, max)},
+         offsetof(mva_select_spectra_result, avg)},
+        {"max_spectrum", "maximum of the selected pixels",
+         offsetof(mva_select_spectra_result, max)},
         {"map_average_spectrum", "average of every valid pixel",
-         offsetof(mva_selection_spectra, map_avg)},
+         offsetof(mva_select_spectra_result, map_avg)},
     };
     const char *names[2] = {"data", "map_average"};
     const double *v[2] = {r->avg, r->map_avg};
@@ -371,7 +372,7 @@ static int selection_spectra(wctx *c, hid_t e, const mva_selection_spectra *r,
 int res_write_selection(wctx *c, hid_t e, const mva_result_parts *s)
 {
     const mva_select_output *o = s->selection;
-    const mva_selection_spectra *r = o->spectra;
+    const mva_select_spectra_result *r = o->spectra;
     hsize_t dims[2] = {o->rows, o->cols};
     double *axis = NULL;
     spec_axis ax;

@@ -55,7 +55,7 @@ static int scalars(wctx *c, hid_t g, const scalar *v, size_t n)
     return rc;
 }
 
-static int rotation_group(wctx *c, hid_t e, const mva_pca_model *m, const mva_rotation *r,
+static int rotation_group(wctx *c, hid_t e, const mva_pca_model *m, const mva_rotate_result *r,
                           const char *method)
 {
     hsize_t kk[2] = {r->k, r->k};
@@ -138,7 +138,7 @@ static int ica_group(wctx *c, hid_t e, const mva_pca_model *m, const mva_ica *a,
 
 /* The groups into entry of the open temporary c->file, which must not hold them yet. */
 static int add_groups(wctx *c, const char *entry, const mva_pca_model *m,
-                      const mva_rotation *rot, const char *method, const mva_ica *ica,
+                      const mva_rotate_result *rot, const char *method, const mva_ica *ica,
                       double tol)
 {
     hid_t e = H5Lexists(c->file, entry, H5P_DEFAULT) > 0 ? H5Gopen2(c->file, entry, H5P_DEFAULT)
@@ -160,7 +160,7 @@ static int add_groups(wctx *c, const char *entry, const mva_pca_model *m,
 }
 
 int mva_rotate_write(const char *path, const char *entry, const mva_pca_model *m,
-                     const mva_rotation *rot, const char *method, const mva_ica *ica,
+                     const mva_rotate_result *rot, const char *method, const mva_ica *ica,
                      double ica_tol, mva_error *err)
 {
     if ((rot && (rot->k != m->k || rot->p != m->p || rot->n != m->rows * m->cols)) ||

@@ -100,7 +100,7 @@ size_t mva_select_combine(unsigned char *dst, const unsigned char *src, size_t n
     return count;
 }
 
-void mva_selection_spectra_free(mva_selection_spectra *r)
+void mva_select_spectra_free(mva_select_spectra_result *r)
 {
     if (r == NULL)
         return;
@@ -111,7 +111,7 @@ void mva_selection_spectra_free(mva_selection_spectra *r)
     free(r);
 }
 
-void mva_label_spectra_free(mva_label_spectra *r)
+void mva_select_label_spectra_free(mva_select_label_spectra *r)
 {
     if (r == NULL)
         return;
@@ -127,14 +127,14 @@ void mva_label_spectra_free(mva_label_spectra *r)
 typedef struct {
     const unsigned char *mask; /* or */
     const int32_t *labels;
-    mva_label_spectra *r;
+    mva_select_label_spectra *r;
 } label_acc;
 
 static int label_consume(void *self, const mva_block *b, mva_error *err)
 {
     (void)err;
     label_acc *a = self;
-    mva_label_spectra *r = a->r;
+    mva_select_label_spectra *r = a->r;
     for (size_t t = 0; t < b->npix; t++) {
         if (!b->valid[t])
             continue;
@@ -160,7 +160,7 @@ static int label_consume(void *self, const mva_block *b, mva_error *err)
 /* Several processes, each over its own pixels: the sums and counts are added and the maxima
  * taken over the processes, so every process holds the whole map's figures.  Counts travel
  * as doubles (exact below 2^53 pixels). */
-static int combine_ranks(mva_label_spectra *r, const mva_comm *comm, mva_error *err)
+static int combine_ranks(mva_select_label_spectra *r, const mva_comm *comm, mva_error *err)
 {
     if (comm == NULL || comm->size <= 1)
         return MVA_OK;
@@ -188,13 +188,13 @@ static int combine_ranks(mva_label_spectra *r, const mva_comm *comm, mva_error *
 }
 
 static int label_spectra(mva_stack *s, const unsigned char *mask, const int32_t *labels,
-                         size_t nclass, const mva_pass_opts *popts, mva_label_spectra **out,
+                         size_t nclass, const mva_pass_opts *popts, mva_select_label_spectra **out,
                          mva_error *err)
 {
     size_t p = mva_stack_get_info(s)->channels, cp;
     if (mva_size_mul(nclass ? nclass : 1, p, &cp) != MVA_OK)
         return mva_error_set(err, MVA_ERANGE, "%zu classes x %zu channels overflow", nclass, p);
-    mva_label_spectra *r = calloc(1, sizeof *r);
+    mva_select_label_spectra *r = calloc(1, sizeof *r);
     if (r) {
         r->p = p;
         r->nclass = nclass;
@@ -205,7 +205,7 @@ static int label_spectra(mva_stack *s, const unsigned char *mask, const int32_t 
         r->map_avg = calloc(p, sizeof(double));
     }
     if (!r || !r->count || !r->sum || !r->avg || !r->max || !r->map_avg) {
-        mva_label_spectra_free(r);
+        mva_select_label_spectra_free(r);
         return mva_error_set(err, MVA_ENOMEM, "out of memory");
     }
     for (size_t j = 0; j < cp; j++)
@@ -216,7 +216,7 @@ static int label_spectra(mva_stack *s, const unsigned char *mask, const int32_t 
     if (rc == MVA_OK)
         rc = combine_ranks(r, popts ? popts->comm : NULL, err);
     if (rc != MVA_OK) {
-        mva_label_spectra_free(r);
+        mva_select_label_spectra_free(r);
         return rc;
     }
     for (size_t c = 0; c < nclass; c++)
@@ -232,23 +232,23 @@ static int label_spectra(mva_stack *s, const unsigned char *mask, const int32_t 
     return MVA_OK;
 }
 
-int mva_label_spectra_compute(mva_stack *s, const int32_t *labels, size_t nclass,
-                              const mva_pass_opts *popts, mva_label_spectra **out,
-                              mva_error *err)
+int mva_select_labels(mva_stack *s, const int32_t *labels, size_t nclass,
+                      const mva_pass_opts *popts, mva_select_label_spectra **out,
+                      mva_error *err)
 {
     return label_spectra(s, NULL, labels, nclass, popts, out, err);
 }
 
 int mva_select_spectra(mva_stack *s, const unsigned char *mask, const mva_pass_opts *popts,
-                       mva_selection_spectra **out, mva_error *err)
+                       mva_select_spectra_result **out, mva_error *err)
 {
-    mva_label_spectra *l = NULL;
+    mva_select_label_spectra *l = NULL;
     int rc = label_spectra(s, mask, NULL, 1, popts, &l, err);
     if (rc != MVA_OK)
         return rc;
-    mva_selection_spectra *r = calloc(1, sizeof *r);
+    mva_select_spectra_result *r = calloc(1, sizeof *r);
     if (r == NULL) {
-        mva_label_spectra_free(l);
+        mva_select_label_spectra_free(l);
         return mva_error_set(err, MVA_ENOMEM, "out of memory");
     }
     r->p = l->p;

@@ -266,7 +266,7 @@ static void test_varimax_recovers_simple_structure(void **state)
     for (size_t i = 0; i < K * NI; i++)
         t[i] = nrand();
     t[7] = NAN;
-    mva_rotation *r = NULL;
+    mva_rotate_result *r = NULL;
     mva_error err;
     assert_int_equal(mva_rotate_orthomax(c, t, K, P, NI, MVA_ORTHOMAX_VARIMAX, 0, &r, &err),
                      MVA_OK);
@@ -300,7 +300,7 @@ static void test_varimax_recovers_simple_structure(void **state)
             else
                 assert_true(fabs(x0 - x1) < 1e-12);
         }
-    mva_rotation_free(r);
+    mva_rotate_result_free(r);
     assert_int_equal(mva_rotate_orthomax(c, NULL, K + P, P, 0, 1.0, 0, &r, &err), MVA_EINVAL);
     assert_non_null(strstr(err.msg, "1 <= k <= p"));
 }

@@ -619,7 +619,7 @@ static void test_report_html_links_only_existing_files(void **state)
  * is 0, for the log axis. */
 static void write_selection_cal(const char *path, int calibrated)
 {
-    mva_selection_spectra r = {CH, 0, NPIX, calloc(CH, sizeof(double)),
+    mva_select_spectra_result r = {CH, 0, NPIX, calloc(CH, sizeof(double)),
                                calloc(CH, sizeof(double)), calloc(CH, sizeof(double)),
                                calloc(CH, sizeof(double))};
     unsigned char mask[NPIX] = {0};

@@ -113,7 +113,7 @@ static void test_selection_spectra_match_direct_sums(void **state)
     mva_pass_opts po;
     memset(&po, 0, sizeof po);
     po.block_pixels = 4;
-    mva_selection_spectra *r = NULL;
+    mva_select_spectra_result *r = NULL;
     assert_int_equal(mva_select_spectra(s, mask, &po, &r, &err), MVA_OK);
     size_t nsel = 0, nval = 0;
     for (size_t j = 0; j < P; j++) {
@@ -170,7 +170,7 @@ static void test_selection_spectra_match_direct_sums(void **state)
                      MVA_ENOTFOUND);
     /* No entry holds it (the default entry is only the first one looked at). */
     assert_non_null(strstr(err.msg, "no entry holds a nope/data (no /*/nope/data)"));
-    mva_selection_spectra_free(r);
+    mva_select_spectra_free(r);
     mva_stack_close(s);
 }
 

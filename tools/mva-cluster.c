@@ -254,7 +254,7 @@ static int fit_map(clu_args *a, mva_stack *s, scores *sc, const char *out, int r
                        "PCA eigenimages", err);
 }
 
-static int write_csv(const char *path, const mva_label_spectra *r, const mva_calib *cal)
+static int write_csv(const char *path, const mva_select_label_spectra *r, const mva_calib *cal)
 {
     FILE *f = fopen(path, "w");
     if (f == NULL)
@@ -284,7 +284,7 @@ static int cluster(clu_args *a, const scores *sc, double *sil, mva_kmeans_result
 }
 
 static void print_summary(const clu_args *a, const scores *sc, const mva_kmeans_result *km,
-                          const double *sil, const mva_label_spectra *sp, const char *out,
+                          const double *sil, const mva_select_label_spectra *sp, const char *out,
                           const char *entry, double secs)
 {
     printf("scores     %s of %s, %zu x %zu pixels, %zu labelled\n", sc->what, sc->source,
@@ -418,7 +418,7 @@ static int share_labels(const mva_comm *comm, const mva_kmeans_result *km, size_
 
 /* Rank 0's outputs: the entry, the CSV, the report. */
 static int write_outputs(const clu_args *a, const scores *sc, const mva_kmeans_result *km,
-                         const double *sil, const mva_label_spectra *sp, const mva_stack *s,
+                         const double *sil, const mva_select_label_spectra *sp, const mva_stack *s,
                          const char *out, char *entry, size_t cap, int argc, char **argv,
                          mva_error *err)
 {
@@ -517,7 +517,7 @@ int mva_cluster_tool(int argc, char **argv, tool_par *par)
     memset(&sc, 0, sizeof sc);
     mva_stack *s = NULL;
     mva_kmeans_result *km = NULL;
-    mva_label_spectra *sp = NULL;
+    mva_select_label_spectra *sp = NULL;
     int32_t *labels = NULL;
     size_t nclass = 0;
     char outbuf[4096], entry[256] = "";
@@ -543,8 +543,8 @@ int mva_cluster_tool(int argc, char **argv, tool_par *par)
             rc = share_labels(a.c.pass.comm, km, sc.rows * sc.cols, &labels, &nclass, &err);
         cli_progress_init(&a.c, "mva-cluster: spectra");
         if (rc == MVA_OK)
-            rc = mva_label_spectra_compute(s, km ? km->labels : labels,
-                                           km ? km->clusters : nclass, &a.c.pass, &sp, &err);
+            rc = mva_select_labels(s, km ? km->labels : labels, km ? km->clusters : nclass,
+                                   &a.c.pass, &sp, &err);
         cli_progress_done();
         if (rc != MVA_OK && par)
             par->abort(par, a.c.prog, err.msg);
@@ -558,7 +558,7 @@ int mva_cluster_tool(int argc, char **argv, tool_par *par)
     if (!stop && rc == MVA_OK && !a.c.quiet)
         print_summary(&a, &sc, km, sil, sp, out, entry, cli_now() - t0);
     free(labels);
-    mva_label_spectra_free(sp);
+    mva_select_label_spectra_free(sp);
     mva_kmeans_result_free(km);
     scores_free(&sc);
     mva_stack_close(s);

@@ -244,7 +244,7 @@ static int run_steps(sel_args *a)
     return 0;
 }
 
-static int write_csv(const char *path, const mva_selection_spectra *r, const mva_calib *cal)
+static int write_csv(const char *path, const mva_select_spectra_result *r, const mva_calib *cal)
 {
     FILE *f = fopen(path, "w");
     if (f == NULL)
@@ -294,7 +294,7 @@ int main(int argc, char **argv)
     mva_error_clear(&err);
     char input[5200], entry[256] = "", recorded[8192];
     mva_stack *s = NULL;
-    mva_selection_spectra *r = NULL;
+    mva_select_spectra_result *r = NULL;
     size_t n = a.rows * a.cols, nsel = 0;
     for (size_t i = 0; i < n; i++)
         nsel += a.mask[i];
@@ -344,7 +344,7 @@ int main(int argc, char **argv)
     }
     if (rc != MVA_OK && err.msg[0])
         cli_fail(a.c.prog, "%s", err.msg);
-    mva_selection_spectra_free(r);
+    mva_select_spectra_free(r);
     mva_stack_close(s);
     free(a.img);
     free(a.mask);

@@ -74,7 +74,7 @@ void pca_unmix_print(const pca_unmix *u)
 
 void pca_unmix_free(pca_unmix *u)
 {
-    mva_rotation_free(u->rot);
+    mva_rotate_result_free(u->rot);
     mva_ica_free(u->res);
     u->rot = NULL;
     u->res = NULL;

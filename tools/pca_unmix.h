@@ -11,7 +11,7 @@ typedef struct pca_unmix {
     int ica;          /* --ica */
     uint64_t ica_seed;
     int ica_seed_set;
-    mva_rotation *rot;
+    mva_rotate_result *rot;
     mva_ica *res;
 } pca_unmix;
 

@@ -114,7 +114,7 @@ typedef struct mva_cluster_output {
     const char *rule;              /* how c was chosen, one sentence */
     size_t rows, cols;             /* rows * cols = km->n */
     const mva_kmeans_result *km;
-    const mva_label_spectra *spectra; /* km->clusters classes; NULL: no spectra */
+    const mva_select_label_spectra *spectra; /* km->clusters classes; NULL: no spectra */
     const mva_calib *cal;          /* energy axis of the spectra, may be NULL */
     const double *silhouette;      /* -c auto: the score of each c in c_min..c_max, or NULL */
     size_t c_min, c_max;

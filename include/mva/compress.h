@@ -50,7 +50,7 @@ void mva_compress_stats_free(mva_compress_stats *r);
 /* What to expand. */
 typedef struct mva_expand_opts {
     size_t r0, r1, c0, c1; /* region rows [r0, r1) x cols [c0, c1); r1 = c1 = 0: the map */
-    int dtype;             /* MVA_DTYPE_FLOAT64 (default, 0 = it), _FLOAT32 or _UINT32 */
+    mva_dtype dtype;       /* MVA_DTYPE_FLOAT64 (default, 0 = it), _FLOAT32 or _UINT32 */
     int round;             /* round to the nearest integer (negative values -> 0 for uint) */
 } mva_expand_opts;
 

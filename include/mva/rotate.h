@@ -21,7 +21,7 @@
 #define MVA_ORTHOMAX_QUARTIMAX 0.0
 
 /* A rotation of k components. */
-typedef struct mva_rotation {
+typedef struct mva_rotate_result {
     size_t k, p, n;
     double gamma;
     double *rotation;   /* k x k orthogonal R: rotated spectra = R^T C, rotated images = R^T T */
@@ -30,7 +30,7 @@ typedef struct mva_rotation {
     size_t iterations;
     int converged;      /* no entry of R moved by more than 1e-12 in the last iteration */
     double criterion;   /* the orthomax criterion reached, sum of singular values */
-} mva_rotation;
+} mva_rotate_result;
 
 /*
  * Orthomax rotation of the k spectra C (k x p, row q = component q): maximises
@@ -38,13 +38,13 @@ typedef struct mva_rotation {
  * R <- U V^T, U S V^T = svd(C (L^3 - gamma/p L diag(L^T L))) from R = I (the iteration of
  * scikit-learn's _ortho_rotation and of Kaiser's varimax), at most max_iter (0 = 1000)
  * iterations.  Each rotated spectrum is signed so that its largest |value| is positive.
- * images (k x n, may be NULL with n 0) are rotated along.  *out: mva_rotation_free.
+ * images (k x n, may be NULL with n 0) are rotated along.  *out: mva_rotate_result_free.
  */
 int mva_rotate_orthomax(const double *spectra, const double *images, size_t k, size_t p,
-                        size_t n, double gamma, size_t max_iter, mva_rotation **out,
+                        size_t n, double gamma, size_t max_iter, mva_rotate_result **out,
                         mva_error *err);
 
-void mva_rotation_free(mva_rotation *r);
+void mva_rotate_result_free(mva_rotate_result *r);
 
 #define MVA_ICA_DEFAULT_SEED 20261206u
 
@@ -100,7 +100,7 @@ void mva_ica_free(mva_ica *r);
  * rotation ("varimax").  Temporary copy and rename; MVA_EINVAL when a group already exists.
  */
 int mva_rotate_write(const char *path, const char *entry, const mva_pca_model *m,
-                     const mva_rotation *rot, const char *method, const mva_ica *ica,
+                     const mva_rotate_result *rot, const char *method, const mva_ica *ica,
                      double ica_tol, mva_error *err);
 
 #endif

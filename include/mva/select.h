@@ -71,42 +71,42 @@ int mva_select_mask_read(const char *path, size_t rows, size_t cols, unsigned ch
                          mva_error *err);
 
 /* What one pass over the stack gives for a selection. */
-typedef struct mva_selection_spectra {
+typedef struct mva_select_spectra_result {
     size_t p, n_selected, n_valid;
     double *sum;          /* p: cumulative spectrum of the selected pixels */
     double *avg;          /* p: their average */
     double *max;          /* p: their per-channel maximum */
     double *map_avg;      /* p: the average spectrum of every valid pixel of the map */
-} mva_selection_spectra;
+} mva_select_spectra_result;
 
 /* One pass over s: the spectra of the pixels selected in mask (rows x cols of s); pixels
- * holding NaN/Inf are left out of everything.  *out is new (mva_selection_spectra_free). */
+ * holding NaN/Inf are left out of everything.  *out is new (mva_select_spectra_free). */
 int mva_select_spectra(mva_stack *s, const unsigned char *mask, const mva_pass_opts *popts,
-                       mva_selection_spectra **out, mva_error *err);
+                       mva_select_spectra_result **out, mva_error *err);
 
-void mva_selection_spectra_free(mva_selection_spectra *r);
+void mva_select_spectra_free(mva_select_spectra_result *r);
 
 /* The same for a labelling of the map into nclass classes (clusters): labels[i] in
  * [0, nclass) or negative (no class).  Arrays of nclass x p, class-major. */
-typedef struct mva_label_spectra {
+typedef struct mva_select_label_spectra {
     size_t p, nclass, n_valid;
     size_t *count;        /* nclass: valid pixels of each class */
     double *sum;          /* nclass x p: cumulative spectrum of each class */
     double *avg;          /* nclass x p: average (0 for an empty class) */
     double *max;          /* nclass x p: per-channel maximum (0 for an empty class) */
     double *map_avg;      /* p: average spectrum of every valid pixel of the map */
-} mva_label_spectra;
+} mva_select_label_spectra;
 
 /* One pass over s: the spectra of every class of labels (rows x cols of s); pixels holding
  * NaN/Inf are left out of everything.  With popts->comm, each process passes over its range
  * and the sums, counts and maxima are combined: every process gets the whole map's spectra
  * (labels must then hold every pixel's label on every process).  *out is new
- * (mva_label_spectra_free). */
-int mva_label_spectra_compute(mva_stack *s, const int32_t *labels, size_t nclass,
-                              const mva_pass_opts *popts, mva_label_spectra **out,
-                              mva_error *err);
+ * (mva_select_label_spectra_free). */
+int mva_select_labels(mva_stack *s, const int32_t *labels, size_t nclass,
+                      const mva_pass_opts *popts, mva_select_label_spectra **out,
+                      mva_error *err);
 
-void mva_label_spectra_free(mva_label_spectra *r);
+void mva_select_label_spectra_free(mva_select_label_spectra *r);
 
 /* A selection as a part of a result file (mva_result_parts.selection, mva/result.h): an
  * NXentry (default name mva_select) with NXdata cumulative_spectrum, average_spectrum,
@@ -114,7 +114,7 @@ void mva_label_spectra_free(mva_label_spectra *r);
  * map's) over the energy axis of cal (channels when unknown or NULL), the mask as an NXdata
  * image, the pixel counts, and a process group recording description and the input. */
 typedef struct mva_select_output {
-    const mva_selection_spectra *spectra;
+    const mva_select_spectra_result *spectra;
     const unsigned char *mask;     /* rows x cols, 1 = selected */
     size_t rows, cols;
     const mva_calib *cal;          /* may be NULL */

@@ -320,7 +320,7 @@ class SelectionResult:
         self._mask = np.ascontiguousarray(mask, dtype=np.uint8)
         self.mask = self._mask.view(bool)
         self.description, self.source = description, source
-        own = _Owner(ptr, L.mva_selection_spectra_free)
+        own = _Owner(ptr, L.mva_select_spectra_free)
         r = ptr.contents
         self.p, self.n_selected, self.n_valid = r.p, r.n_selected, r.n_valid
         self.sum = _view(own, r.sum, (r.p,))
@@ -375,11 +375,11 @@ def select(source, mask, description=None, progress=None, memory=None, output=No
             raise InputError("mask is %s, the map is %d x %d pixels"
                              % ("x".join(map(str, m.shape)), s.rows, s.cols), L.MVA_EINVAL)
         with Run(progress, memory, "select") as run:
-            ptr = ctypes.POINTER(L.mva_selection_spectra)()
+            ptr = ctypes.POINTER(L.mva_select_spectra_result)()
             err = L.mva_error()
             rc = L.mva_select_spectra(s.handle, m.ctypes.data_as(
                 ctypes.POINTER(ctypes.c_ubyte)), byref(run.popts), byref(ptr), byref(err))
-            run.check(rc, err, lambda: L.mva_selection_spectra_free(ptr))
+            run.check(rc, err, lambda: L.mva_select_spectra_free(ptr))
         src = s.source + ("::" + s.path if s.path else "")
         res = SelectionResult(ptr, m, s._info, description or "mask given from Python", src)
     if output is not None:

@@ -194,14 +194,14 @@ class mva_param(Structure):
 SEL_OPS = {"and": 0, "or": 1, "and_not": 2, "set": 3}
 
 
-class mva_selection_spectra(Structure):
+class mva_select_spectra_result(Structure):
     _fields_ = [("p", c_size_t), ("n_selected", c_size_t), ("n_valid", c_size_t),
                 ("sum", POINTER(c_double)), ("avg", POINTER(c_double)),
                 ("max", POINTER(c_double)), ("map_avg", POINTER(c_double))]
 
 
 class mva_select_output(Structure):
-    _fields_ = [("spectra", POINTER(mva_selection_spectra)), ("mask", POINTER(c_ubyte)),
+    _fields_ = [("spectra", POINTER(mva_select_spectra_result)), ("mask", POINTER(c_ubyte)),
                 ("rows", c_size_t), ("cols", c_size_t), ("cal", POINTER(mva_calib)),
                 ("description", c_char_p)]
 
@@ -237,7 +237,7 @@ STRUCTS = {
     "mva_pca_opts": mva_pca_opts, "mva_pca_model": mva_pca_model,
     "mva_nmf_opts": mva_nmf_opts, "mva_nmf_model": mva_nmf_model,
     "mva_roi_def": mva_roi_def, "mva_roi_result": mva_roi_result, "mva_param": mva_param,
-    "mva_result_parts": mva_result_parts, "mva_selection_spectra": mva_selection_spectra,
+    "mva_result_parts": mva_result_parts, "mva_select_spectra_result": mva_select_spectra_result,
     "mva_select_output": mva_select_output,
     "mva_compress_stats": mva_compress_stats, "mva_expand_opts": mva_expand_opts,
 }
@@ -320,9 +320,9 @@ mva_select_sigma = _proto("mva_select_sigma", c_size_t, P(c_double), c_size_t, c
 mva_select_top = _proto("mva_select_top", c_size_t, P(c_double), c_size_t, c_double,
                         P(c_ubyte), P(c_double))
 mva_select_spectra = _proto("mva_select_spectra", c_int, c_void_p, P(c_ubyte),
-                            P(mva_pass_opts), P(P(mva_selection_spectra)), _err)
-mva_selection_spectra_free = _proto("mva_selection_spectra_free", None,
-                                    P(mva_selection_spectra))
+                            P(mva_pass_opts), P(P(mva_select_spectra_result)), _err)
+mva_select_spectra_free = _proto("mva_select_spectra_free", None,
+                                    P(mva_select_spectra_result))
 
 mva_compress_measure = _proto("mva_compress_measure", c_int, c_void_p, P(mva_pca_model),
                            P(mva_pca_opts), P(mva_pass_opts), P(P(mva_compress_stats)), _err)
