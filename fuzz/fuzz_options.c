@@ -23,7 +23,7 @@ static void one(const char *s)
     size_t a, b;
     double d;
     mva_calib cal;
-    int axis;
+    mva_stack_axis axis;
     if (cli_parse_shape("fuzz", s, &a, &b) == 0 && (a == 0 || b == 0))
         abort();
     if (cli_parse_calib("fuzz", s, &cal) == 0 && !cal.known)
