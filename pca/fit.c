@@ -34,8 +34,8 @@ const char *mva_pca_method_name(mva_pca_method method)
  *              single-precision Gram, src/igram.c, at any count level: bright channels cost
  *              it ~10%), / 7e10 otherwise (dsyrk), + p^3 / 2.3e10 (LAPACK);
  *   randomized (P + 1) reads + (P + 1) n p 8 / 3e9: each pass streams the block of doubles
- *              through two skinny dgemms, memory-bound; P = max_passes, since the Ritz values
- *              of noise-level components rarely settle before.
+ *              through two skinny dgemms, memory-bound; P = max_passes (the block Krylov
+ *              method converges in 7 of the default 8 on the bench maps: priced at the cap).
  * Exact wins outright below AUTO_EXACT_CHEAP seconds: small maps (a few hundred pixels)
  * leave the randomized method's noise-level Ritz values unsettled after its passes, and
  * AUTO never hands back an unconverged result (mva_pca_fit falls back to exact).
