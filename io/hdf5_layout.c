@@ -17,7 +17,8 @@
  *             elements, channels), with dtc_factors (rows, cols, elements) beside it
  *   Odin/Xspress3                           /data (frames, elements, channels) in a file
  *             without NeXus groups: refused unless --detector (elements) or --channel-axis
- *             (a plain map) says which reading is meant
+ *             (a plain map) says which reading is meant; dtc and the Xspress scalers
+ *             (frames, elements) in the meta file PREFIX_meta.h5 beside it (below)
  *
  * Opening one: --detector selects the elements (default: all, summed; PyXRF's own detsum
  * when it exists), each is a plain reader of its dataset (or of its slice of a 4-D one), and
@@ -49,6 +50,10 @@ struct h5_layout {
     int scalers_last;            /* scaler values (rows, cols, n) rather than (n, rows, cols) */
     char pos[2][PATH_CAP];       /* motor positions of each pixel (rows, cols) or, pos[0]
                                   * alone, both (2, rows, cols): snake rows are found there */
+    char reset[PATH_CAP];        /* subtracted from livetime (Xspress reset ticks), "" none */
+    char meta[PATH_CAP];         /* the file of the normalisation datasets, "" the input */
+    char meta_note[PATH_CAP];    /* Odin: the meta file found and what it holds, or where it
+                                  * was looked for */
 };
 
 /* ---- small helpers ---- */
@@ -233,6 +238,95 @@ static int detect_4d(hid_t f, const char *want, const mva_open_opts *opts, h5_la
     return 1;
 }
 
+/* ---- Odin's meta file ----
+ *
+ * odin-data's meta writer (python/src/odin_data/meta_writer/meta_writer.py: FILE_SUFFIX
+ * "_meta.h5", named from the acquisition's file prefix) and Diamond's Xspress subclass
+ * (xspress-detector, python/src/xspress_detector/data/xspress_meta_writer.py) write, at the
+ * root of PREFIX_meta.h5: dtc (frames, elements) float64, the dead-time correction factor of
+ * each frame and element; scalar_0..scalar_8 (frames, elements) int32, the Xspress scalers
+ * (0 time and 1 reset ticks, in clock ticks; 3 all events, 4 all good, 5-6 in-window, 7
+ * pile-up); inp_est (frames, elements); sum (frames).  The data files are named from the
+ * same prefix plus "_A", "_000001" parts, so the meta file is looked for as STEM_meta.h5 with
+ * STEM the file's name less its extension, then less each trailing "_part". */
+
+static int is_odin_meta(const char *path)
+{
+    if (!mva_hdf5_is_hdf5(path))
+        return 0;
+    hid_t f = open_ro(path);
+    if (f < 0)
+        return 0;
+    int yes = is_dataset(f, "/dtc") || is_dataset(f, "/scalar_0");
+    H5Fclose(f);
+    return yes;
+}
+
+/* The meta file beside an Odin data file into L->meta ("" when none), and L->meta_note. */
+static void odin_meta_find(const char *file, h5_layout *L)
+{
+    char stem[PATH_CAP], cand[PATH_CAP], tried[PATH_CAP] = "";
+    L->meta[0] = '\0';
+    if (strlen(file) + 10 >= sizeof stem)
+        return;
+    snprintf(stem, sizeof stem, "%s", file);
+    char *base = strrchr(stem, '/');
+    base = base ? base + 1 : stem;
+    char *dot = strrchr(base, '.');
+    if (dot != NULL && dot != base)
+        *dot = '\0';
+    for (;;) {
+        size_t len = strlen(stem);
+        memcpy(cand, stem, len);
+        memcpy(cand + len, "_meta.h5", sizeof "_meta.h5");
+        if (strcmp(cand, file) != 0 && is_odin_meta(cand)) {
+            memcpy(L->meta, cand, len + sizeof "_meta.h5");
+            return;
+        }
+        size_t used = strlen(tried);
+        snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "",
+                 cand + (base - stem));
+        char *cut = strrchr(base, '_');
+        if (cut == NULL || cut == base)
+            break;
+        *cut = '\0';
+    }
+    snprintf(L->meta_note, sizeof L->meta_note,
+             "no Odin meta file beside it: looked for %.960s", tried);
+}
+
+/* What the meta file offers, for the summary: "odin_meta.h5: dtc (20, 4), ...". */
+static void odin_meta_describe(h5_layout *L)
+{
+    hid_t f = open_ro(L->meta);
+    hsize_t d[4];
+    const char *base = strrchr(L->meta, '/');
+    size_t len = (size_t)snprintf(L->meta_note, sizeof L->meta_note, "meta file %s:",
+                                  base ? base + 1 : L->meta);
+    static const char *const what[][2] = {{"/dtc", "dead-time factors"},
+                                          {"/scalar_0", "time, clock ticks"},
+                                          {"/scalar_1", "reset ticks"},
+                                          {"/inp_est", "input count rate estimate"}};
+    for (size_t k = 0; f >= 0 && k < sizeof what / sizeof what[0]; k++) {
+        int rank = dataset_dims(f, what[k][0], d);
+        if (rank != 2 || len >= sizeof L->meta_note)
+            continue;
+        len += (size_t)snprintf(L->meta_note + len, sizeof L->meta_note - len,
+                                "%s %s (%llu, %llu) (%s)", k ? "," : "", what[k][0] + 1,
+                                (unsigned long long)d[0], (unsigned long long)d[1], what[k][1]);
+        if (k == 0)
+            snprintf(L->dtc, sizeof L->dtc, "%s", what[k][0]);
+        else if (k == 1)
+            snprintf(L->livetime, sizeof L->livetime, "%s", what[k][0]);
+        else if (k == 2)
+            snprintf(L->reset, sizeof L->reset, "%s", what[k][0]);
+    }
+    if (f >= 0)
+        H5Fclose(f);
+    if (L->reset[0] == '\0') /* the time alone is no live time */
+        L->livetime[0] = '\0';
+}
+
 /* Odin's Xspress3 files hold /data (frames, elements, channels) and nothing says so; a plain
  * (rows, cols, channels) map at /data looks the same.  Either option decides. */
 static int detect_odin(hid_t f, const mva_open_opts *opts, h5_layout *L, const char *file,
@@ -268,6 +362,9 @@ static int detect_odin(hid_t f, const mva_open_opts *opts, h5_layout *L, const c
         snprintf(name, sizeof name, "%u", (unsigned)e);
         add_element(L, "/data", name);
     }
+    odin_meta_find(file, L);
+    if (L->meta[0] != '\0')
+        odin_meta_describe(L);
     return 1;
 }
 
@@ -421,15 +518,43 @@ static int read_scaler(const norm_ctx *c, const char *name, double **v, char *sr
     return rc;
 }
 
+/* The file of the layout's normalisation datasets (Odin's meta file, else the input). */
+static const char *norm_file(const norm_ctx *c)
+{
+    return c->L->meta[0] ? c->L->meta : c->file;
+}
+
+/* The source of a layout dataset for the description: "/x", or "meta.h5::/x". */
+static void norm_source(const norm_ctx *c, const char *path, char *src, size_t cap)
+{
+    if (c->L->meta[0])
+        snprintf(src, cap, "%s::%s", c->L->meta, path);
+    else
+        snprintf(src, cap, "%s", path);
+}
+
+/* Odin without its meta file: where it was looked for and how to name the factors. */
+static int no_meta(const norm_ctx *c, const char *name, mva_error *err)
+{
+    return mva_error_set(err, MVA_ENOTFOUND,
+                         "--norm %s: %s (%s layout): %s; Odin's meta writer puts the dead-time "
+                         "factors (/dtc) and the scalers (/scalar_0 time, /scalar_1 reset ticks) "
+                         "there: put it beside the data file, or name the factors: --norm "
+                         "dtc:FILE_meta.h5::/dtc", name, c->file, c->L->name, c->L->meta_note);
+}
+
 /* Dead-time factors: the layout's own, else ICR/OCR x realtime/livetime from its counters. */
 static int read_dtc(const norm_ctx *c, double **v, size_t *vnel, char *src, size_t cap,
                     mva_error *err)
 {
     const h5_layout *L = c->L;
     if (L->dtc[0] != '\0') {
-        snprintf(src, cap, "%s", L->dtc);
-        return mva_norm_read_dataset(c->file, L->dtc, -1, c->rows, c->cols, L->nel, v, vnel, err);
+        norm_source(c, L->dtc, src, cap);
+        return mva_norm_read_dataset(norm_file(c), L->dtc, -1, c->rows, c->cols, L->nel, v,
+                                     vnel, err);
     }
+    if (L->meta_note[0] != '\0' && L->meta[0] == '\0')
+        return no_meta(c, "dtc", err);
     if (L->icr[0] == '\0' || L->ocr[0] == '\0')
         return mva_error_set(err, MVA_ENOTFOUND,
                              "--norm dtc: %s (%s layout) has neither dead-time factors nor "
@@ -440,8 +565,8 @@ static int read_dtc(const norm_ctx *c, double **v, size_t *vnel, char *src, size
     int rc = MVA_OK;
     for (int k = 0; k < 4 && rc == MVA_OK; k++)
         if (paths[k][0] != '\0')
-            rc = mva_norm_read_dataset(c->file, paths[k], -1, c->rows, c->cols, L->nel, &a[k], &an[k],
-                                       err);
+            rc = mva_norm_read_dataset(c->file, paths[k], -1, c->rows, c->cols, L->nel, &a[k],
+                                       &an[k], err);
     size_t n = c->rows * c->cols, m = an[0];
     for (int k = 1; k < 4 && rc == MVA_OK; k++)
         if (a[k] != NULL && an[k] != m)
@@ -460,6 +585,36 @@ static int read_dtc(const norm_ctx *c, double **v, size_t *vnel, char *src, size
     return rc;
 }
 
+/* Xspress live time (xspress-detector's dead-time code: dt = (time - reset ticks) x clock
+ * period): time minus reset ticks, per element and frame, in clock ticks. */
+static int read_live_ticks(const norm_ctx *c, double **v, size_t *vnel, char *src, size_t cap,
+                           mva_error *err)
+{
+    const h5_layout *L = c->L;
+    double *reset = NULL;
+    size_t rnel = 0;
+    int rc = mva_norm_read_dataset(norm_file(c), L->livetime, -1, c->rows, c->cols, L->nel, v,
+                                   vnel, err);
+    if (rc == MVA_OK)
+        rc = mva_norm_read_dataset(norm_file(c), L->reset, -1, c->rows, c->cols, L->nel, &reset,
+                                   &rnel, err);
+    if (rc == MVA_OK && rnel != *vnel)
+        rc = mva_error_set(err, MVA_EFORMAT, "%s: %s and %s differ in elements", norm_file(c),
+                           L->livetime, L->reset);
+    for (size_t i = 0; rc == MVA_OK && i < c->rows * c->cols * rnel; i++)
+        (*v)[i] -= reset[i];
+    if (rc == MVA_OK) {
+        norm_source(c, L->livetime, src, cap);
+        size_t len = strlen(src);
+        snprintf(src + len, cap - len, " - %s (clock ticks)", L->reset);
+    } else {
+        free(*v);
+        *v = NULL;
+    }
+    free(reset);
+    return rc;
+}
+
 static int resolve_norm(void *ctx, const mva_norm_term *t, double **v, size_t *vnel, char *src,
                         size_t cap, mva_error *err)
 {
@@ -467,12 +622,16 @@ static int resolve_norm(void *ctx, const mva_norm_term *t, double **v, size_t *v
     const h5_layout *L = c->L;
     *vnel = 1;
     if (strcmp(t->name, "livetime") == 0) {
+        if (L->livetime[0] == '\0' && L->meta_note[0] != '\0' && L->meta[0] == '\0')
+            return no_meta(c, "livetime", err);
         if (L->livetime[0] == '\0')
             return mva_error_set(err, MVA_ENOTFOUND, "--norm livetime: %s (%s layout) has no "
                                  "live time", c->file, L->name);
-        snprintf(src, cap, "%s", L->livetime);
-        return mva_norm_read_dataset(c->file, L->livetime, -1, c->rows, c->cols, L->nel, v, vnel,
-                                     err);
+        if (L->reset[0] != '\0')
+            return read_live_ticks(c, v, vnel, src, cap, err);
+        norm_source(c, L->livetime, src, cap);
+        return mva_norm_read_dataset(norm_file(c), L->livetime, -1, c->rows, c->cols, L->nel, v,
+                                     vnel, err);
     }
     if (strcmp(t->name, "dtc") == 0)
         return read_dtc(c, v, vnel, src, cap, err);
@@ -652,11 +811,12 @@ int h5_layout_open(mva_stack **out, const char *file, h5_layout *L, const mva_op
         h5_note_calibrations(st, nused, used_names, &info);
     }
     norm_sources(L, avail, sizeof avail);
-    if (opts->norm == NULL && avail[0] != '\0') {
+    if (opts->norm == NULL && (avail[0] != '\0' || L->meta_note[0] != '\0')) {
         size_t len = strlen(info.warnings);
         snprintf(info.warnings + len, sizeof info.warnings - len,
-                 "%snot normalised; this %s file offers --norm%s\n", len ? "" : "", L->name,
-                 avail);
+                 "not normalised; this %s file offers %s%s%s%s%s\n", L->name,
+                 avail[0] ? "--norm" : "no --norm", avail, L->meta_note[0] ? " (" : "",
+                 L->meta_note, L->meta_note[0] ? ")" : "");
     }
     if (nused > 1 || w != NULL) {
         if (nused > 1 && L->eaxis < 0)

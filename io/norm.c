@@ -25,7 +25,9 @@ static void shape_text(int rank, const hsize_t *d, char *buf, size_t cap)
 }
 
 /* How the dataset's shape maps to (element, pixel): 0 no match, 1 (n) or (rows, cols),
- * 2 (nel, rows, cols), 3 (rows, cols, nel).  -1 when both 3-D readings fit. */
+ * 2 (nel, rows, cols), 3 (rows, cols, nel) or (n, nel) (pixel-major: Odin's meta file holds
+ * (frames, elements)).  -1 when both 3-D readings fit.  (rows, cols) and (n, nel) cannot both
+ * fit: that needs cols = 1 = nel. */
 static int match_shape(int rank, const hsize_t *d, size_t rows, size_t cols, size_t nel)
 {
     size_t n = rows * cols;
@@ -33,6 +35,8 @@ static int match_shape(int rank, const hsize_t *d, size_t rows, size_t cols, siz
         return 1;
     if (rank == 2 && d[0] == rows && d[1] == cols)
         return 1;
+    if (rank == 2 && nel >= 2 && d[0] == n && d[1] == nel)
+        return 3;
     if (rank != 3 || nel < 2)
         return 0;
     int first = d[0] == nel && d[1] == rows && d[2] == cols;
@@ -56,11 +60,15 @@ static int to_element_major(double **v, size_t n, size_t nel)
     return 0;
 }
 
-/* Element e of a 3-D per-element dataset: (E, rows, cols) -> 2, (rows, cols, E) -> 3, 0 when
- * neither fits or e is out of range, -1 when both fit. */
+/* Element e of a per-element dataset: (E, rows, cols) -> 2, (rows, cols, E) or (n, E) -> 3,
+ * 0 when none fits or e is out of range, -1 when both 3-D readings fit. */
 static int match_element(int rank, const hsize_t *d, size_t rows, size_t cols, long e,
                          size_t *nel)
 {
+    if (rank == 2 && d[0] == rows * cols && (hsize_t)e < d[1]) {
+        *nel = (size_t)d[1];
+        return 3;
+    }
     if (rank != 3)
         return 0;
     int first = d[1] == rows && d[2] == cols && (hsize_t)e < d[0];
@@ -112,9 +120,9 @@ int mva_norm_read_dataset(const char *file, const char *path, long element, size
     if (element >= 0 && how == 0) {
         rc = mva_error_set(err, MVA_EFORMAT,
                            "--norm: %s::%s[%ld] has shape %s; element %ld of a per-element "
-                           "factor of this %zu x %zu map needs (E, %zu, %zu) or (%zu, %zu, E) "
-                           "with E > %ld", file, path, element, found, element, rows, cols,
-                           rows, cols, rows, cols, element);
+                           "factor of this %zu x %zu map needs (E, %zu, %zu), (%zu, %zu, E) "
+                           "or (%zu, E) with E > %ld", file, path, element, found, element,
+                           rows, cols, rows, cols, rows, cols, rows * cols, element);
         goto done;
     }
     if (how == -1) {
@@ -125,10 +133,10 @@ int mva_norm_read_dataset(const char *file, const char *path, long element, size
         goto done;
     }
     if (how == 0) {
-        char el[96] = "";
+        char el[160] = "";
         if (nel > 1)
-            snprintf(el, sizeof el, ", (%zu, %zu, %zu) or (%zu, %zu, %zu)", nel, rows, cols,
-                     rows, cols, nel);
+            snprintf(el, sizeof el, ", (%zu, %zu, %zu), (%zu, %zu, %zu) or (%zu, %zu) (pixels, "
+                     "elements)", nel, rows, cols, rows, cols, nel, rows * cols, nel);
         rc = mva_error_set(err, MVA_EFORMAT,
                            "--norm: %s::%s has shape %s; a per-pixel factor of this %zu x %zu "
                            "map must be (%zu), (%zu, %zu)%s", file, path, found, rows, cols,

@@ -170,10 +170,11 @@ mva_norm_factors *mva_norm_factors_remap(const mva_norm_factors *f, size_t rows,
 
 /*
  * Reads a per-pixel factor dataset file::path for a map of rows x cols pixels and nel
- * elements: shapes (n), (rows, cols), (nel, rows, cols) or (rows, cols, nel) (nel > 1).  *v
- * malloc()ed, *vnel x n doubles element-major.  element >= 0 reads that element alone of a
- * 3-D (E, rows, cols) or (rows, cols, E) dataset (*vnel = 1).  Any other shape: MVA_EFORMAT
- * naming the file, the dataset, the shape found and the shapes expected.  In io/norm.c.
+ * elements: shapes (n), (rows, cols), (nel, rows, cols), (rows, cols, nel) or (n, nel) (nel >
+ * 1; Odin's meta file).  *v malloc()ed, *vnel x n doubles element-major.  element >= 0 reads
+ * that element alone of a (E, rows, cols), (rows, cols, E) or (n, E) dataset (*vnel = 1).
+ * Any other shape: MVA_EFORMAT naming the file, the dataset, the shape found and the shapes
+ * expected.  In io/norm.c.
  */
 int mva_norm_read_dataset(const char *file, const char *path, long element, size_t rows,
                           size_t cols, size_t nel, double **v, size_t *vnel, mva_error *err);

@@ -428,11 +428,13 @@ static const char *put_factors(char *path)
     hid_t f = H5Fcreate(tmp_path(path, "factors.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     assert_true(f >= 0);
     hsize_t dn[1] = {N}, drc[2] = {ROWS, COLS}, derc[3] = {NEL, ROWS, COLS},
-            drce[3] = {ROWS, COLS, NEL}, dbad[2] = {ROWS + 1, COLS}, ds[3] = {ROWS, COLS, P};
+            drce[3] = {ROWS, COLS, NEL}, dne[2] = {N, NEL}, dbad[2] = {ROWS + 1, COLS},
+            ds[3] = {ROWS, COLS, P};
     put_dataset(f, "n", 1, dn, erc);
     put_dataset(f, "rc", 2, drc, erc + N);
     put_dataset(f, "erc", 3, derc, erc);
     put_dataset(f, "rce", 3, drce, rce);
+    put_dataset(f, "ne", 2, dne, rce); /* (pixels, elements), as Odin's meta file */
     put_dataset(f, "bad", 2, dbad, bad);
     double *x = gen_element(0);
     put_dataset(f, "stack", 3, ds, x);
@@ -460,8 +462,8 @@ static void test_norm_read_dataset_shapes(void **state)
     assert_int_equal(vnel, 1);
     assert_true(v[5] == lt_of(1, 5));
     free(v);
-    static const char *const per_element[] = {"/erc", "/rce"};
-    for (size_t k = 0; k < 2; k++) {
+    static const char *const per_element[] = {"/erc", "/rce", "/ne"};
+    for (size_t k = 0; k < 3; k++) {
         assert_int_equal(mva_norm_read_dataset(path, per_element[k], -1, ROWS, COLS, NEL, &v,
                                                &vnel, &err), MVA_OK);
         assert_int_equal(vnel, NEL);
@@ -497,7 +499,7 @@ static void test_norm_read_dataset_refusals(void **state)
     assert_int_equal(mva_norm_read_dataset(path, "/erc", -1, ROWS, COLS, 2, &v, &vnel, &err),
                      MVA_EFORMAT);
     assert_contains(err.msg, "has shape (3, 3, 4)");
-    assert_contains(err.msg, "(2, 3, 4) or (3, 4, 2)");
+    assert_contains(err.msg, "(2, 3, 4), (3, 4, 2) or (12, 2) (pixels, elements)");
     /* and for a single one, without [E] */
     assert_int_equal(mva_norm_read_dataset(path, "/erc", -1, ROWS, COLS, 1, &v, &vnel, &err),
                      MVA_EFORMAT);

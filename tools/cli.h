@@ -174,7 +174,8 @@ void cli_spill_summary(const cli_common *c, const mva_stack *s, char *buf, size_
     "  --norm TERM[,TERM]     normalise each pixel (each element before the sum): TERM is\n"  \
     "                         [monitor:|livetime:|dtc:]SOURCE[@REF], SOURCE a dataset (/path,\n"\
     "                         other.h5::/path) or a name of the layout (livetime, dtc, i0,\n"  \
-    "                         monitor:NAME); monitor and live time divide and scale to REF\n" \
+    "                         monitor:NAME; Odin: from PREFIX_meta.h5 beside the file);\n"   \
+    "                         monitor and live time divide and scale to REF\n"               \
     "                         (default their mean), dtc multiplies; zero, negative or NaN\n"   \
     "                         factors mask the pixel.  E.g. --norm livetime, --norm\n"        \
     "                         dtc,monitor:/scalers/I0@1e5.  The result file keeps each\n"      \

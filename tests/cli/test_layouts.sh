@@ -130,6 +130,62 @@ assert np.array_equal(roi("od").ravel(), o.sum(axis=(1, 2)))
 assert np.array_equal(roi("od1").ravel(), o[:, 1].sum(1))
 PYEOF
 
+# ---- Odin: dead-time factors and live time from the meta writer's PREFIX_meta.h5 ----
+"$BIN/mva-roi" "$T/odin.h5" --detector sum --norm dtc --roi A=0:255 --roi B=20:60 -q \
+    -o "$T/odd.h5" &&
+"$BIN/mva-roi" "$T/odin.h5" --detector 0,2 --norm livetime@1e6 --shape 4x5 --roi A=0:255 -q \
+    -o "$T/odl.h5" &&
+"$BIN/mva-roi" "$T/odin_short_000001.h5" --detector sum --norm dtc:"$T/odin_meta.h5::/dtc" \
+    --roi A=0:255 -q -o "$T/odx.h5" || ko "mva-roi Odin --norm dtc / livetime"
+check "Odin: dtc and live time per element from the meta file, before the sum = numpy" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+def entry(name):
+    f = h5py.File(f"{t}/{name}.h5", "r")
+    return f[f.attrs["default"]]
+with h5py.File(f"{t}/odin.h5", "r") as f:
+    o = f["data"][()].astype(float)                          # (frames, elements, channels)
+with h5py.File(f"{t}/odin_meta.h5", "r") as f:
+    dtc = f["dtc"][()]                                       # (frames, elements)
+    live = f["scalar_0"][()].astype(float) - f["scalar_1"][()]
+with h5py.File(f"{t}/odin_short_000001.h5", "r") as f:
+    o2 = f["data"][()].astype(float)
+corr = (o * dtc[:, :, None]).sum(1)                          # (frames, channels)
+e = entry("odd")
+assert np.allclose(e["roi/A/raw"][()].ravel(), corr.sum(1), rtol=1e-12, atol=0)
+assert np.allclose(e["roi/B/raw"][()].ravel(), corr[:, 20:61].sum(1), rtol=1e-12, atol=0)
+assert np.allclose(e["sum_spectrum/data"][()], corr.sum(0), rtol=1e-12, atol=0)
+assert not np.allclose(e["sum_spectrum/data"][()], o.sum(axis=(0, 1)), rtol=1e-3)
+n = e["process/normalisation"]
+f, a = n["factor"][()], n["factor"].attrs
+assert f.shape == (4, 1, 20) and list(n["element"][()]) == [0, 1, 2, 3], f.shape
+assert np.allclose(f[:, 0, :], dtc.T, rtol=1e-12, atol=0)
+assert a["kind"] == "dead-time factors" and a["source"].endswith("/odin_meta.h5::/dtc"), dict(a)
+l = entry("odl")                                   # elements 0 and 2, 1e6 ticks, 4 x 5 frames
+want = sum(o[:, k].sum(1) * 1e6 / live[:, k] for k in (0, 2))
+assert np.allclose(l["roi/A/raw"][()], want.reshape(4, 5), rtol=1e-12, atol=0)
+a = l["process/normalisation/factor"].attrs
+assert a["source"].endswith("odin_meta.h5::/scalar_0 - /scalar_1 (clock ticks)"), dict(a)
+assert np.allclose(l["process/normalisation/factor"][()].reshape(2, 20), 1e6 / live[:, [0, 2]].T,
+                   rtol=1e-12)
+x = entry("odx")                                             # a named meta file's /dtc
+assert np.allclose(x["roi/A/raw"][()].ravel(), (o2 * dtc[:, :, None]).sum(axis=(1, 2)),
+                   rtol=1e-12, atol=0)
+PYEOF
+"$BIN/mva-info" "$T/odin.h5" --detector sum >"$T/odi.txt" || ko "mva-info Odin"
+grep -q "^note         not normalised; this Odin/Xspress3 (frames, elements, channels) file offers --norm livetime dtc (meta file odin_meta.h5: dtc (20, 4) (dead-time factors), scalar_0 (20, 4) (time, clock ticks), scalar_1 (20, 4) (reset ticks), inp_est (20, 4)" "$T/odi.txt" &&
+    ok "mva-info lists the normalisation datasets of Odin's meta file" ||
+    ko "mva-info Odin meta: $(cat "$T/odi.txt")"
+expect_fail "Odin: meta file of other frames refused, file, dataset and shapes named" \
+    "odin_short_meta.h5::/dtc has shape (18, 4); a per-pixel factor of this 1 x 20 map must be (20), (1, 20), (4, 1, 20), (1, 20, 4) or (20, 4) (pixels, elements)" \
+    "$BIN/mva-roi" "$T/odin_short_000001.h5" --detector sum --norm dtc --roi 1:2 -o "$T/x.h5"
+expect_fail "Odin: no meta file beside it, where it was looked for said" \
+    "--norm dtc: $T/lone/xsp3.h5 (Odin/Xspress3 (frames, elements, channels) layout): no Odin meta file beside it: looked for xsp3_meta.h5; Odin's meta writer puts the dead-time factors (/dtc)" \
+    "$BIN/mva-roi" "$T/lone/xsp3.h5" --detector sum --norm dtc --roi 1:2 -o "$T/x.h5"
+expect_fail "Odin: --norm livetime without the meta file refused" \
+    "--norm livetime: $T/lone/xsp3.h5 (Odin/Xspress3 (frames, elements, channels) layout): no Odin meta file" \
+    "$BIN/mva-info" "$T/lone/xsp3.h5" --detector 1 --norm livetime
+
 # ---- snake rows from PyXRF's and MAPS' positions ----
 for f in pyxrf pyxrf_snake maps_snake maps_row0; do
     "$BIN/mva-info" "$T/$f.h5" >"$T/$f.txt" || ko "mva-info $f"

@@ -22,17 +22,25 @@ test can compute what mva must read with numpy.  Where each structure was read:
 - Diamond Xspress3 NeXus: the NeXus default plot leading to a 4-D data (rows, cols,
   elements, channels) with dtc_factors (rows, cols, elements), as issue 15 describes it.
 - Odin/Xspress3: /data (frames, elements, channels) alone in the file (odin-data's file
-  writer names the frame dataset "data"; Diamond's xspress-detector meta writer puts dtc and
-  scalars in a separate _meta.h5).
+  writer names the frame dataset "data"), and beside it PREFIX_meta.h5, read from
+  DiamondLightSource/xspress-detector python/src/xspress_detector/data/xspress_meta_writer.py
+  (XspressMetaWriter._define_detector_datasets: scalar_0..scalar_8 int32 (frames, channels),
+  dtc and inp_est float64 (frames, channels), sum int32 (frames,), data_version and
+  meta_version int64; the scaler indices from cpp/common/include/xspress3MagicNumbers.h:
+  0 time, 1 reset ticks, 2 reset count, 3 all events, 4 all good, 5-6 in window, 7 pile-up)
+  and odin-detector/odin-data python/src/odin_data/meta_writer/meta_writer.py (FILE_SUFFIX
+  "_meta.h5" after the file prefix; frame, offset and the *_duration datasets, int64).
 - PyMca's HDF5 stack (PyMca5 "HDF5 XRF Stack" note): an NXdata whose channel axis dataset
   holds channel numbers without @units.
 """
+import os
 import sys
 
 import h5py
 import numpy as np
 
 D = sys.argv[1]
+os.makedirs(D, exist_ok=True)
 rng = np.random.default_rng(15)
 R, C, P, E = 4, 5, 256, 3
 
@@ -112,6 +120,39 @@ with h5py.File(f"{D}/nexus4d.h5", "w") as f:
 
 # Odin/Xspress3: frames x elements x channels.
 with h5py.File(f"{D}/odin.h5", "w") as f:
+    f["data"] = counts((20, 4, P))
+
+
+def odin_meta(path, frames, nel):
+    """The meta writer's file: per frame and element dtc factors and the nine scalers."""
+    with h5py.File(path, "w") as f:
+        for name in ("frame", "offset"):
+            f[name] = np.arange(frames, dtype=np.int64)
+        for name in ("create_duration", "write_duration", "flush_duration", "close_duration"):
+            f[name] = rng.integers(10, 100, 1).astype(np.int64)
+        time = rng.integers(7_900_000, 8_100_000, (frames, nel))   # 0.1 s of 80 MHz ticks
+        reset = (time * rng.uniform(0.01, 0.2, (frames, nel))).astype(np.int64)
+        events = rng.integers(10_000, 200_000, (frames, nel))
+        sc = [time, reset, events // 50, events, events * 9 // 10, events // 3, events // 4,
+              events // 20, time]
+        for k, v in enumerate(sc):
+            f[f"scalar_{k}"] = v.astype(np.int32)
+        f["dtc"] = rng.uniform(1.0, 1.4, (frames, nel))
+        f["inp_est"] = events * f["dtc"][()] / 0.1
+        f["sum"] = rng.integers(0, 10**6, frames).astype(np.int32)
+        f["data_version"] = np.array([1], dtype=np.int64)
+        f["meta_version"] = np.array([1], dtype=np.int64)
+
+
+odin_meta(f"{D}/odin_meta.h5", 20, 4)
+# A data file named PREFIX_000001.h5 finds PREFIX_meta.h5 (not odin_meta.h5); this one's
+# meta file stopped two frames short: refused.
+with h5py.File(f"{D}/odin_short_000001.h5", "w") as f:
+    f["data"] = counts((20, 4, P))
+odin_meta(f"{D}/odin_short_meta.h5", 18, 4)
+# No meta file beside it.
+os.makedirs(f"{D}/lone", exist_ok=True)
+with h5py.File(f"{D}/lone/xsp3.h5", "w") as f:
     f["data"] = counts((20, 4, P))
 
 # PyMca HDF5 stack: channel axis without units.
