@@ -9,7 +9,9 @@
  * The map is (intervals2 + 1) rows x (intervals1 + 1) cols, the fast motor along a row.  A
  * scan stopped early has fewer points: the missing pixels are NaN spectra (masked).  Rows
  * recorded back and forth (snake) are found from the fast motor's positions and put back in
- * order; positions that are not on the scan's grid are an error.
+ * order; positions that are not on the scan's grid are an error.  A scan whose title is no
+ * mesh (a fly scan) takes its shape from the two motors it moved, allowing the slow one to
+ * jitter along a row by a quarter of its step between rows.
  */
 #include <ctype.h>
 #include <math.h>
@@ -369,20 +371,79 @@ static herr_t find_motor(hid_t g, const char *name, const H5L_info_t *info, void
     return 0;
 }
 
+/* Points a row: the fast motor x moves one way from point 0 to 1 and on; the row ends where
+ * it stops (back to the start, or a snake's turn).  0 when it does not move or never stops. */
+static size_t row_length(const double *x, size_t npts)
+{
+    double dir = x[1] - x[0];
+    size_t c = 1;
+    if (dir == 0 || !isfinite(dir))
+        return 0;
+    while (c < npts && (x[c] - x[c - 1]) * dir > 0)
+        c++;
+    return c < 2 || c >= npts ? 0 : c;
+}
+
+static double row_mean(const double *y, size_t first, size_t count)
+{
+    double s = 0;
+    for (size_t i = 0; i < count; i++)
+        s += y[first + i];
+    return s / (double)count;
+}
+
 /*
- * The map shape of a scan whose title is no mesh, from the two motors it moved: the fast one
- * moves from point 0 to 1; a row ends where it stops moving that way (back to the start, or
- * the turn of a snake), where the slow one must have moved.  1 with rows, cols and the fast
- * motor's name; 0 when the scan did not move exactly two motors, or they do not show rows.
+ * With y the slow motor: rows of c points each (from the fast one) where y stays within a
+ * quarter of its step between rows 0 and 1 (encoder jitter of a fly scan) and every row moves
+ * y on, the same way, by more than half that step.  1 when it holds; else 0 and why.
+ */
+static int rows_hold(const double *y, const char *name, size_t npts, size_t c, char *why,
+                     size_t cap)
+{
+    size_t rows = (npts + c - 1) / c;
+    double m0 = row_mean(y, 0, c), step = row_mean(y, c, npts - c < c ? npts - c : c) - m0;
+    double tol = 0.25 * fabs(step), prev = m0;
+    if (!isfinite(step) || step == 0) {
+        snprintf(why, cap, "%s does not move between rows", name);
+        return 0;
+    }
+    for (size_t r = 0; r < rows; r++) {
+        size_t first = r * c, count = npts - first < c ? npts - first : c;
+        double m = row_mean(y, first, count);
+        for (size_t i = first; i < first + count; i++)
+            if (!(fabs(y[i] - m) <= tol)) {
+                snprintf(why, cap, "%s is at %g at point %zu, %g from its row %zu's mean, more "
+                         "than a quarter of its step %g between rows", name, y[i], i,
+                         fabs(y[i] - m), r, fabs(step));
+                return 0;
+            }
+        if (r > 0 && !((m - prev) * step > 0.5 * step * step)) {
+            snprintf(why, cap, "%s moves by %g from row %zu to %zu, not on by its step %g",
+                     name, m - prev, r - 1, r, step);
+            return 0;
+        }
+        prev = m;
+    }
+    return 1;
+}
+
+/*
+ * The map shape of a scan whose title is no mesh, from the two motors it moved: either may be
+ * the fast one (moving from point 0 on, a row ending where it stops moving that way); the
+ * other must keep still along a row up to a quarter of its step between rows (fly scans'
+ * encoder jitter) and move on between rows.  1 with rows, cols and the fast motor's name when
+ * exactly one of the two readings holds; 0 with why otherwise (also: not exactly two motors).
  */
 static int shape_from_motors(const char *file, const char *scan, size_t npts, size_t *rows,
-                             size_t *cols, char *fast, size_t cap)
+                             size_t *cols, char *fast, size_t cap, char *why, size_t wcap)
 {
-    char path[128];
+    char path[128], reason[2][256] = {"", ""};
     motor_search m = {-1, scan, npts, 0, {"", ""}};
     double *v[2] = {NULL, NULL};
     mva_error quiet;
-    int ok = 0;
+    size_t c[2] = {0, 0};
+    int ok = 0, holds[2] = {0, 0};
+    why[0] = '\0';
     if (npts < 4 || (m.f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
         return 0;
     snprintf(path, sizeof path, "/%s/instrument/positioners_start", scan);
@@ -397,16 +458,27 @@ static int shape_from_motors(const char *file, const char *scan, size_t npts, si
     }
     if (m.n != 2)
         goto done;
-    int f = v[0][1] != v[0][0] ? 0 : 1; /* the fast motor moves first */
-    double dir = v[f][1] - v[f][0];
-    size_t c = 1;
-    while (c < npts && (v[f][c] - v[f][c - 1]) * dir > 0)
-        c++;
-    if (dir == 0 || !isfinite(dir) || c < 2 || c >= npts || v[1 - f][c] == v[1 - f][0] ||
-        v[1 - f][c - 1] != v[1 - f][0])
+    for (int f = 0; f < 2; f++) {
+        c[f] = row_length(v[f], npts);
+        if (c[f] == 0)
+            snprintf(reason[f], sizeof reason[f], "it never turns back");
+        else
+            holds[f] = rows_hold(v[1 - f], m.name[1 - f], npts, c[f], reason[f],
+                                 sizeof reason[f]);
+    }
+    if (holds[0] && holds[1]) {
+        snprintf(why, wcap, " (they read two ways: %s fast, rows of %zu, or %s fast, rows of "
+                 "%zu)", m.name[0], c[0], m.name[1], c[1]);
         goto done;
-    *cols = c;
-    *rows = (npts + c - 1) / c;
+    }
+    if (!holds[0] && !holds[1]) {
+        snprintf(why, wcap, " (%s as the fast motor: %s; %s as the fast motor: %s)", m.name[0],
+                 reason[0], m.name[1], reason[1]);
+        goto done;
+    }
+    int f = holds[0] ? 0 : 1;
+    *cols = c[f];
+    *rows = (npts + c[f] - 1) / c[f];
     snprintf(fast, cap, "%s", m.name[f]);
     ok = 1;
 done:
@@ -505,15 +577,16 @@ int h5_bliss_open(mva_stack **out, const char *file, const char *scan,
     size_t npts = info.rows * info.cols;
     int mesh = parse_mesh(title, &rows, &cols, &s1, &e1, fast, sizeof fast);
     int moved = 0;
+    char why[1024] = "";
     if (opts->rows != 0) {
         rows = opts->rows;
         cols = opts->cols;
     } else if (!mesh && !(moved = shape_from_motors(file, scan, npts, &rows, &cols, fast,
-                                                    sizeof fast))) {
+                                                    sizeof fast, why, sizeof why))) {
         rc = mva_error_set(err, MVA_EINVAL, "%s::/%s: the map shape is not in the scan title "
                            "\"%s\" (not an amesh/dmesh/mesh), nor in the positions of two "
-                           "motors it moved (instrument/positioners_start and measurement): "
-                           "give it with --shape ROWSxCOLS", file, scan, title);
+                           "motors it moved (instrument/positioners_start and measurement)%s: "
+                           "give it with --shape ROWSxCOLS", file, scan, title, why);
         goto done;
     }
     if (npts > rows * cols) {

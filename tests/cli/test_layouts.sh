@@ -317,6 +317,32 @@ grep -q "shape        3 rows x 4 cols" "$T/bf1.txt" && grep -q "^snake " "$T/bf1
     grep -q "shape        3 rows x 4 cols" "$T/bf2.txt" && ! grep -q "^snake " "$T/bf2.txt" &&
     ok "BLISS: the map shape (and snake) from the motors it moved, without a mesh title" ||
     ko "BLISS shape from motors: $(cat "$T/bf1.txt" "$T/bf2.txt")"
+"$BIN/mva-info" "$T/bliss_fly.h5::/4.1" >"$T/bf4.txt" &&
+"$BIN/mva-roi" "$T/bliss_fly.h5::/4.1" --roi A=0:255 -q -o "$T/bf4.h5" || ko "BLISS fly 4.1"
+grep -q "shape        3 rows x 4 cols" "$T/bf4.txt" && grep -q "^snake " "$T/bf4.txt" &&
+    ok "BLISS: the shape of a fly scan whose encoders jitter, from its motors" ||
+    ko "BLISS jittery fly scan: $(cat "$T/bf4.txt")"
+check "BLISS: the jittery fly scan read in map order = numpy" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+with h5py.File(f"{t}/bliss_fly.h5", "r") as f:
+    s = sum(f[f"4.1/measurement/mca_det{e}"][()].astype(float) for e in (0, 1)).sum(1)
+    sz = f["4.1/measurement/sz"][()]
+assert np.any(sz[1:4] != sz[0]), "the replica's slow motor must jitter along a row"
+want = s.reshape(3, 4).copy()
+want[1] = want[1][::-1]
+with h5py.File(f"{t}/bf4.h5", "r") as f:
+    got = f[f.attrs["default"]]["roi/A/raw"][()]
+assert np.array_equal(got, want), (got, want)
+PYEOF
+expect_fail "BLISS: a slow motor ramping along the scan has no rows: refused, --shape asked for" \
+    "(sy as the fast motor: sz is at 0 at point 0, 0.375 from its row 0's mean, more than a quarter of its step 1 between rows; sz as the fast motor: it never turns back): give it with --shape ROWSxCOLS" \
+    "$BIN/mva-info" "$T/bliss_fly.h5::/5.1"
+expect_fail "BLISS: slow motor jitter beyond a quarter step: refused, --shape asked for" \
+    "sz is at 0.4 at point 0, 0.4 from its row 0's mean, more than a quarter of its step 1 between rows" \
+    "$BIN/mva-roi" "$T/bliss_fly.h5::/6.1" --roi 1:2 -o "$T/x.h5"
+"$BIN/mva-roi" "$T/bliss_fly.h5::/6.1" --shape 3x4 --roi A=0:255 -q -o "$T/bf6.h5" &&
+    ok "BLISS: --shape reads the refused fly scan" || ko "BLISS 6.1 with --shape"
 expect_fail "BLISS: no mesh title and no positioners: --shape asked for" \
     "nor in the positions of two motors it moved (instrument/positioners_start and measurement): give it with --shape ROWSxCOLS" \
     "$BIN/mva-info" "$T/bliss_fly.h5::/3.1"

@@ -213,11 +213,20 @@ with h5py.File(f"{D}/bliss.h5", "w") as f:
 # BLISS scans whose title is no mesh (a fly scan): the scanned motors are the names of
 # instrument/positioners_start (start positions, one value each) that measurement also holds
 # (ESRF's ewoksfluo reads them so: get_scan_position_suburis).  1.1 snake, 2.1 raster,
-# 3.1 without positioners_start (nothing says the shape).
+# 3.1 without positioners_start (nothing says the shape).  4.1 a snake fly scan whose encoders
+# jitter (the slow motor by up to a tenth of its step, the fast one by 0.05 of its own): the
+# shape still holds.  5.1 the slow motor ramping all along the scan (no rows: refused), 6.1
+# the slow motor jittering by up to 0.4 of its step (too much to tell rows: refused).
 with h5py.File(f"{D}/bliss_fly.h5", "w") as f:
-    for name, snake in (("1.1", True), ("2.1", False), ("3.1", True)):
+    for name, snake in (("1.1", True), ("2.1", False), ("3.1", True), ("4.1", True),
+                        ("5.1", True), ("6.1", False)):
         bliss_scan(f, name, 12, snake=snake)
         f[name + "/title"][()] = "fscan2d sy 0 1 4 sz 0 1 3 0.1"
         if name != "3.1":
             p = f.create_group(name + "/instrument/positioners_start")
             p["sy"], p["sz"], p["energy"] = 0.0, 0.0, 17.5
+    m = f["4.1/measurement"]
+    m["sy"][...] = m["sy"][()] + rng.uniform(-0.05, 0.05, 12)
+    m["sz"][...] = m["sz"][()] + rng.uniform(-0.1, 0.1, 12)
+    f["5.1/measurement/sz"][...] = np.arange(12) / 4.0
+    f["6.1/measurement/sz"][...] = f["6.1/measurement/sz"][()] + np.tile([0.4, -0.4, 0, 0], 3)
