@@ -559,6 +559,10 @@ int h5_bliss_open(mva_stack **out, const char *file, const char *scan,
         mva_error_prefix(err, rc, "%s::/%s (BLISS): ", file, scan);
         return rc;
     }
+    if (opts->channel_axis == MVA_STACK_AXIS_FIRST)
+        return mva_error_set(err, MVA_EINVAL, "%s::/%s: --channel-axis first contradicts the "
+                             "BLISS layout, whose measurement/mca_det* are (points, channels); "
+                             "leave the option out", file, scan);
     mva_open_opts one = *opts;
     one.rows = one.cols = 0;
     one.channel_axis = MVA_STACK_AXIS_LAST;

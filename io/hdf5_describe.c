@@ -184,8 +184,17 @@ static int decide_channel_first(const h5_reader *r, hid_t d, const mva_open_opts
                                 mva_error *err)
 {
     const char *why = NULL;
+    int want = opts->channel_axis == MVA_STACK_AXIS_FIRST;
+    if (opts->channel_axis != MVA_STACK_AXIS_AUTO && r->layout_chfirst >= 0 &&
+        want != r->layout_chfirst)
+        return mva_error_set(err, MVA_EINVAL,
+                             "%s::%s: --channel-axis %s contradicts the recognised layout, "
+                             "whose writer puts the channels %s; leave the option out (or name "
+                             "the dataset, FILE::/path, to read it otherwise)",
+                             r->file_name, r->path, want ? "first" : "last",
+                             r->layout_chfirst ? "first" : "last");
     if (opts->channel_axis != MVA_STACK_AXIS_AUTO)
-        return opts->channel_axis == MVA_STACK_AXIS_FIRST;
+        return want;
     int ev = axis_evidence(r, d, &why, err);
     if (ev != -1)
         return ev;

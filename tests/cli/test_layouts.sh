@@ -369,6 +369,17 @@ expect_fail "--detector out of range on MAPS_RAW" "the input has 4 detector elem
     "$BIN/mva-roi" "$REAL" --detector 5 --roi 1:2 -o "$T/x.h5"
 expect_fail "--shape that does not fit" "gives 12 pixels, the dataset has 99" \
     "$BIN/mva-info" "$REAL" --shape 3x4
+expect_fail "--channel-axis against a recognised layout (PyXRF, channels last)" \
+    "pyxrf.h5::/xrfmap/detsum/counts: --channel-axis first contradicts the recognised layout, whose writer puts the channels last; leave the option out" \
+    "$BIN/mva-roi" "$T/pyxrf.h5" --channel-axis first --roi 1:2 -o "$T/x.h5"
+expect_fail "--channel-axis against the BLISS layout" \
+    "bliss.h5::/1.1: --channel-axis first contradicts the BLISS layout, whose measurement/mca_det\* are (points, channels)" \
+    "$BIN/mva-info" "$T/bliss.h5::/1.1" --channel-axis first
+"$BIN/mva-info" "$T/maps.h5" --channel-axis first | grep -q "shape        70 rows x 80 cols" &&
+    "$BIN/mva-info" "$T/maps.h5::/MAPS/Spectra/mca_arr" --channel-axis last |
+    grep -q "shape        256 rows x 70 cols" &&
+    ok "--channel-axis that agrees with the layout, or on a dataset named by path, accepted" ||
+    ko "--channel-axis agreeing / by path"
 expect_fail "--norm a scaler the layout lacks" "no such scaler" \
     "$BIN/mva-info" "$T/maps.h5" --norm monitor:nope
 "$BIN/mva-roi" "$T/nexus4d.h5" --detector sum --roi A=0:255 -q -o "$T/n4.h5" &&
