@@ -450,6 +450,13 @@ int h5_open_one(mva_stack **out, const char *file, const char *want, const h5_se
         (rc = inspect_dataset(r, opts, &info, err)) != MVA_OK)
         goto done;
     info.dtype = r->dtype;
+    /* PyMca's stacks (PyMca5 PyMcaIO/ArraySave.py, save3DArrayAsHDF5, mode "nexus"): no
+     * root @default, an NXentry "data" with an NXdata found by its @signal, @creator "PyMca"
+     * on the root; nothing else to resolve, so the name is all the layout adds. */
+    char creator[16];
+    if (sel == NULL && h5_attr_str(r->file, "creator", 0, creator, sizeof creator, NULL) &&
+        strcmp(creator, "PyMca") == 0)
+        snprintf(info.layout_name, sizeof info.layout_name, "PyMca HDF5 stack");
     snprintf(info.format, sizeof info.format, "hdf5");
     snprintf(info.source, sizeof info.source, "%s", r->file_name);
     snprintf(info.path, sizeof info.path, "%s", r->path);

@@ -186,6 +186,37 @@ expect_fail "Odin: --norm livetime without the meta file refused" \
     "--norm livetime: $T/lone/xsp3.h5 (Odin/Xspress3 (frames, elements, channels) layout): no Odin meta file" \
     "$BIN/mva-info" "$T/lone/xsp3.h5" --detector 1 --norm livetime
 
+# ---- PyMca's HDF5 stacks, written by PyMca's own writer (PyMca5 ArraySave) ----
+$PY - "$T" <<'PYEOF' || ko "PyMca5 ArraySave.save3DArrayAsHDF5"
+import sys, numpy as np
+from PyMca5.PyMcaIO import ArraySave
+t = sys.argv[1]
+d = np.random.default_rng(7).poisson(10, (4, 5, 300)).astype(np.uint32)
+ArraySave.save3DArrayAsHDF5(d, f"{t}/pm_spectra.h5", mode="nexus", mcaindex=-1)
+ArraySave.save3DArrayAsHDF5(np.ascontiguousarray(np.moveaxis(d, 2, 0)), f"{t}/pm_images.h5",
+                            mode="nexus", mcaindex=0, interpretation="image")
+PYEOF
+for f in pm_spectra pm_images; do
+    "$BIN/mva-info" "$T/$f.h5" >"$T/$f.txt" &&
+    "$BIN/mva-roi" "$T/$f.h5" --roi A=10:99 -q -o "$T/${f}_roi.h5" || ko "mva on $f"
+done
+grep -q "^recognised   PyMca HDF5 stack" "$T/pm_spectra.txt" &&
+    grep -q "^recognised   PyMca HDF5 stack" "$T/pm_images.txt" &&
+    grep -q "^layout       channels,rows,cols" "$T/pm_images.txt" &&
+    ok "PyMca's stacks (spectra and images) recognised and named" ||
+    ko "PyMca stacks: $(cat "$T/pm_spectra.txt" "$T/pm_images.txt")"
+check "PyMca's stacks read right, both orders = numpy" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+with h5py.File(f"{t}/pm_spectra.h5", "r") as f:
+    d = f["data/NXdata/data"][()].astype(float)
+for name in ("pm_spectra_roi", "pm_images_roi"):
+    with h5py.File(f"{t}/{name}.h5", "r") as f:
+        e = f[f.attrs["default"]]
+        assert np.array_equal(e["roi/A/raw"][()], d[:, :, 10:100].sum(2)), name
+        assert e["process/input_layout"][()].decode() == "PyMca HDF5 stack", name
+PYEOF
+
 # ---- snake rows from PyXRF's and MAPS' positions ----
 for f in pyxrf pyxrf_snake maps_snake maps_row0; do
     "$BIN/mva-info" "$T/$f.h5" >"$T/$f.txt" || ko "mva-info $f"
