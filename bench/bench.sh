@@ -29,8 +29,9 @@ cc -O2 $(pkg-config --cflags hdf5-serial) -o "$BUILD/h5read" bench/h5read.c \
 cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Iinclude -pthread -o "$BUILD/passread" \
     bench/passread.c "$BUILD/lib/libmva.a" $(pkg-config --libs hdf5-serial lapacke openblas zlib) \
     $(pkg-config --define-variable=GSL_CBLAS_LIB= --libs gsl) -pthread -lm
-cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -o "$BUILD/gramrate" bench/gramrate.c \
-    $(pkg-config --cflags --libs openblas) -lm
+cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Isrc -Iinclude -pthread -o "$BUILD/gramrate" \
+    bench/gramrate.c "$BUILD/lib/libmva.a" $(pkg-config --libs hdf5-serial lapacke openblas zlib) \
+    $(pkg-config --define-variable=GSL_CBLAS_LIB= --libs gsl) -pthread -lm
 
 # rs LABEL CMD...: CMD under runstat; its line goes to the terminal and, labelled, to $LOG.
 rs() {

@@ -13,7 +13,7 @@ for line in open(sys.argv[1]):
     if m:
         errors.setdefault(m.group(1), []).append(float(m.group(2)))
     m = re.search(r"one core: ([\d.e+]+) multiply-adds", line)
-    if m:
+    if m:  # the last one printed: the kernel mva uses on this machine
         rate = float(m.group(1))
 
 

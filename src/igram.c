@@ -47,9 +47,12 @@
 #include "mva/error.h"
 #include "igram.h"
 
-/* Largest integers up to which every integer is a float, a double. */
+/* Largest integers up to which every integer is a float, a double; the largest int32; the
+ * largest |d| the integer kernel takes (two products of them sum below 2^31). */
 #define FLT_EXACT 16777216.0
 #define DBL_EXACT 9007199254740992.0
+#define INT_EXACT 2147483647.0
+#define I16_MAX 32767.0
 /* Largest |d| taken: a batch of 512 rows of d^2 <= 2^44 sums below 2^53. */
 #define D_MAX 4194304.0
 
@@ -62,12 +65,20 @@
 #define DSTRIP 128
 #define SCRATCH_DOUBLES (2 * (size_t)MVA_IGRAM_ROWS * DSTRIP + (size_t)DSTRIP * DSTRIP)
 
-enum { TILE_FLOAT, TILE_DOUBLE };
+enum { TILE_FLOAT, TILE_INT, TILE_DOUBLE };
+
+int mva_igram_want_vnni = 1;
+
+/* The bound below which f's sums are exact: 2^24 in single precision, 2^31 - 1 in int32. */
+static double f_exact(const mva_igram *a)
+{
+    return a->vnni ? INT_EXACT : FLT_EXACT;
+}
 
 typedef struct {
     size_t i0, ni, j0, nj; /* packed rows [i0, i0 + ni) and columns [j0, j0 + nj) of f */
-    int mode;              /* TILE_FLOAT or TILE_DOUBLE */
-    int restart;           /* float: add the tile of f into g first, then beta 0 */
+    int mode;              /* TILE_FLOAT, TILE_INT or TILE_DOUBLE */
+    int restart;           /* float, int: add the tile of f into g first, then beta 0 */
     float beta;
     double cost;           /* for the order they are taken in */
 } tile;
@@ -76,6 +87,7 @@ typedef struct {
 typedef struct {
     mva_igram *ig;
     const float *a; /* rows x ld, packed */
+    const int32_t *pk; /* the same rows packed for the integer kernel */
     size_t rows;
     tile tiles[MVA_IGRAM_TILES];
     size_t ntiles, next, finished;
@@ -125,6 +137,22 @@ static void scatter_double(mva_igram *ig, const double *src, size_t ld, size_t i
     SCATTER_BODY
 }
 
+static void scatter_int(mva_igram *ig, const int32_t *src, size_t ld, size_t i0, size_t ni,
+                        size_t j0, size_t nj)
+{
+    SCATTER_BODY
+}
+
+/* The tile (i0.., j0..) of f (ni x nj, ld p) into g, whichever type f has. */
+static void scatter_f(mva_igram *ig, size_t i0, size_t ni, size_t j0, size_t nj)
+{
+    size_t ld = ig->p;
+    if (ig->vnni)
+        scatter_int(ig, ig->fi + i0 * ld + j0, ld, i0, ni, j0, nj);
+    else
+        scatter_float(ig, ig->f + i0 * ld + j0, ld, i0, ni, j0, nj);
+}
+
 /* Columns [c0, c0 + w) of the rows into out (rows x DSTRIP), in double. */
 static void strip_to_double(const float *a, size_t ld, size_t rows, size_t c0, size_t w,
                             double *out)
@@ -158,6 +186,38 @@ static void run_double(const batch *b, const tile *t, double *scratch)
     }
 }
 
+/* A tile by the integer kernel, 6 rows by 64 columns at a time (groups of rows within a chunk
+ * of 64, columns from the tile's first, a multiple of 64), into fi: stored when the tile
+ * starts afresh (beta 0), else added.  Diagonal tiles: the upper triangle. */
+static void run_int(const batch *b, const tile *t)
+{
+    mva_igram *ig = b->ig;
+    size_t ld = ig->p, i1 = t->i0 + t->ni, j1 = t->j0 + t->nj;
+    int diag = t->i0 == t->j0, store = t->beta == 0.0f;
+    _Alignas(64) int32_t c[6 * 64];
+    for (size_t j = t->j0; j < j1; j += 64) {
+        size_t je = j + 64 < j1 ? j + 64 : j1;
+        for (size_t i = t->i0; i < i1 && (!diag || i < je);) {
+            size_t ie = (i / 64 + 1) * 64;
+            ie = ie < i + 6 ? ie : i + 6;
+            ie = ie < i1 ? ie : i1;
+            mva_igram_vnni_tile(b->pk, b->rows, i, j, c);
+            for (size_t r = i; r < ie; r++) {
+                int32_t *dst = ig->fi + r * ld;
+                const int32_t *src = c + (r - i) * 64;
+                size_t c0 = diag && r > j ? r : j;
+                if (store)
+                    for (size_t col = c0; col < je; col++)
+                        dst[col] = src[col - j];
+                else
+                    for (size_t col = c0; col < je; col++)
+                        dst[col] += src[col - j];
+            }
+            i = ie;
+        }
+    }
+}
+
 static void run_tile(const batch *b, const tile *t, double *scratch)
 {
     mva_igram *ig = b->ig;
@@ -166,9 +226,13 @@ static void run_tile(const batch *b, const tile *t, double *scratch)
         run_double(b, t, scratch);
         return;
     }
-    float *c = ig->f + t->i0 * ld + t->j0;
     if (t->restart)
-        scatter_float(ig, c, ld, t->i0, t->ni, t->j0, t->nj);
+        scatter_f(ig, t->i0, t->ni, t->j0, t->nj);
+    if (t->mode == TILE_INT) {
+        run_int(b, t);
+        return;
+    }
+    float *c = ig->f + t->i0 * ld + t->j0;
     const float *ai = b->a + t->i0, *aj = b->a + t->j0;
     if (t->i0 == t->j0)
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)t->ni, (int)b->rows, 1.0f, ai,
@@ -295,11 +359,13 @@ static void plan_panels(mva_igram *a, int threads)
     while (np < PANELS_EVEN_MAX && np * (np + 1) / 2 < 3 * (size_t)threads &&
            nl / (np + 1) >= PANEL_MIN_COLS)
         np++;
+    /* whole cache lines; whole chunks of the integer kernel */
+    size_t align = a->vnni ? 63 : 15;
     size_t w = (nl + np - 1) / np;
-    w = (w + 15) & ~(size_t)15; /* whole cache lines */
-    size_t k = 0, q = (w / 4 + 15) & ~(size_t)15;
+    w = (w + align) & ~align;
+    size_t k = 0, q = (w / 4 + align) & ~align;
     a->pb[k++] = 0;
-    if (w >= 64 && q < nl)
+    if (w >= 64 && q < w && q < nl)
         a->pb[k++] = q;
     for (size_t e = w; e < nl; e += w)
         a->pb[k++] = e;
@@ -329,7 +395,8 @@ static void panel_maxima(mva_igram *a, size_t r0, size_t r1)
 }
 
 /* What a plan of the panels costs by the largest |d| seen per variable: a tile in double
- * precision (when 512 rows at the panels' largest |d| could pass 2^24) costs ~3 in float. */
+ * precision (when 512 rows at the panels' largest |d| could pass f's bound) costs ~3 in
+ * float, ~6 by the integer kernel. */
 static double plan_cost(const mva_igram *a, const float *cm, const size_t *pb, size_t np)
 {
     float mx[MVA_IGRAM_PANELS];
@@ -345,8 +412,9 @@ static double plan_cost(const mva_igram *a, const float *cm, const size_t *pb, s
             double wk = (double)((k + 1 < np ? pb[k + 1] : a->nl) - pb[k]);
             double wl = (double)((l + 1 < np ? pb[l + 1] : a->nl) - pb[l]);
             double area = k == l ? wk * wk / 2 : wk * wl;
-            int dbl = (double)mx[k] * mx[l] * MVA_IGRAM_ROWS > FLT_EXACT;
-            cost += area * (dbl ? 3.0 : 1.0);
+            int dbl = (double)mx[k] * mx[l] * MVA_IGRAM_ROWS > f_exact(a) ||
+                      (a->vnni && (mx[k] > I16_MAX || mx[l] > I16_MAX));
+            cost += area * (dbl ? (a->vnni ? 6.0 : 3.0) : 1.0);
         }
     return cost;
 }
@@ -365,15 +433,19 @@ static int brighter_first(const void *x, const void *y)
 static void zero_new_columns(mva_igram *a)
 {
     for (size_t i = 0; i < a->nl; i++)
-        for (size_t j = (i > a->f_cols ? i : a->f_cols); j < a->nl; j++)
-            a->f[i * a->p + j] = 0.0f;
+        for (size_t j = (i > a->f_cols ? i : a->f_cols); j < a->nl; j++) {
+            if (a->vnni)
+                a->fi[i * a->p + j] = 0;
+            else
+                a->f[i * a->p + j] = 0.0f;
+        }
     a->f_cols = a->nl;
 }
 
 /* Every tile of f that holds a sum into g (the batch in flight done), all restarted. */
 static void flush_tiles(mva_igram *a)
 {
-    size_t ld = a->p, n = a->f_cols;
+    size_t n = a->f_cols;
     for (size_t k = 0; k < a->np; k++)
         for (size_t l = k; l < a->np; l++) {
             size_t t = tile_index(a, k, l);
@@ -381,7 +453,7 @@ static void flush_tiles(mva_igram *a)
             size_t i1 = panel_end(a, k) < n ? panel_end(a, k) : n;
             size_t j1 = panel_end(a, l) < n ? panel_end(a, l) : n;
             if (!a->tfresh[t] && i1 > i0 && j1 > j0)
-                scatter_float(a, a->f + i0 * ld + j0, ld, i0, i1 - i0, j0, j1 - j0);
+                scatter_f(a, i0, i1 - i0, j0, j1 - j0);
             a->tfresh[t] = 1;
             a->tbound[t] = 0.0;
         }
@@ -470,6 +542,11 @@ static size_t plan_batch(mva_igram *a, tile *tiles)
 {
     size_t nt = 0;
     const float *pm = a->pmax[a->cur];
+    float pmx[MVA_IGRAM_PANELS] = {0}; /* the batch's max |d| per panel */
+    for (size_t r = 0; r < a->nf; r++)
+        for (size_t k = 0; k < a->np; k++)
+            pmx[k] = pm[r * MVA_IGRAM_PANELS + k] > pmx[k] ? pm[r * MVA_IGRAM_PANELS + k] : pmx[k];
+    double exact = f_exact(a);
     for (size_t k = 0; k < a->np; k++)
         for (size_t l = k; l < a->np; l++) {
             size_t ti = tile_index(a, k, l);
@@ -481,14 +558,16 @@ static size_t plan_batch(mva_igram *a, tile *tiles)
             if (t.ni == 0 || t.nj == 0)
                 continue;
             double area = k == l ? (double)t.ni * t.ni / 2 : (double)t.ni * t.nj;
-            if (bb > FLT_EXACT) {
+            int wide = a->vnni && (pmx[k] > I16_MAX || pmx[l] > I16_MAX);
+            if (bb > exact || wide) {
                 a->n_double++;
                 a->area_double += area * (double)a->nf;
                 t.mode = TILE_DOUBLE;
                 t.cost = 3 * area;
             } else {
-                t.restart = !a->tfresh[ti] && a->tbound[ti] + bb > FLT_EXACT;
-                a->n_float++;
+                t.mode = a->vnni ? TILE_INT : TILE_FLOAT;
+                t.restart = !a->tfresh[ti] && a->tbound[ti] + bb > exact;
+                *(a->vnni ? &a->n_int : &a->n_float) += 1;
                 a->area_float += area * (double)a->nf;
                 a->n_restart += (size_t)t.restart;
                 if (t.restart || a->tfresh[ti]) {
@@ -531,8 +610,13 @@ static void send_batch(mva_igram *a)
     if (a->f_cols > 0 && a->f_cols < a->nl)
         zero_new_columns(a);
     a->f_cols = a->nl;
-    batch b = {a, a->fw[a->cur], a->nf, {{0}}, 0, 0, 0};
+    batch b = {a, a->fw[a->cur], a->pk[a->cur], a->nf, {{0}}, 0, 0, 0};
     b.ntiles = plan_batch(a, b.tiles);
+    for (size_t t = 0; t < b.ntiles; t++)
+        if (b.tiles[t].mode == TILE_INT) {
+            mva_igram_vnni_pack(b.a, a->p, b.rows, a->nl, a->pk[a->cur]);
+            break;
+        }
     if (a->pool == NULL) {
         for (size_t t = 0; t < b.ntiles; t++)
             run_tile(&b, &b.tiles[t], a->scratch);
@@ -559,15 +643,25 @@ int mva_igram_init(mva_igram *a, size_t p, double *g, int raw)
     a->live = malloc(p * sizeof *a->live);
     a->dead = malloc(p * sizeof *a->dead);
     a->cmax = calloc(p, sizeof *a->cmax);
-    a->f = malloc(p * p * sizeof *a->f);
+    a->vnni = mva_igram_want_vnni && mva_igram_vnni_available();
+    if (a->vnni)
+        a->fi = malloc(p * p * sizeof *a->fi);
+    else
+        a->f = malloc(p * p * sizeof *a->f);
     a->row = malloc(p * sizeof *a->row);
     a->scratch = malloc(SCRATCH_DOUBLES * sizeof *a->scratch);
-    int ok = a->mu0 && a->dsum && a->fsum && a->live && a->dead && a->cmax && a->f && a->row &&
-             a->scratch;
+    int ok = a->mu0 && a->dsum && a->fsum && a->live && a->dead && a->cmax &&
+             (a->f || a->fi) && a->row && a->scratch;
+    size_t pk_bytes = mva_igram_vnni_packed_words(MVA_IGRAM_ROWS, p) * sizeof(int32_t);
+    pk_bytes = (pk_bytes + 63) & ~(size_t)63;
     for (int i = 0; i < 2; i++) {
         a->fw[i] = malloc((size_t)MVA_IGRAM_ROWS * p * sizeof *a->fw[i]);
         a->pmax[i] = malloc((size_t)MVA_IGRAM_ROWS * MVA_IGRAM_PANELS * sizeof *a->pmax[i]);
         ok = ok && a->fw[i] && a->pmax[i];
+        if (a->vnni) {
+            a->pk[i] = aligned_alloc(64, pk_bytes);
+            ok = ok && a->pk[i];
+        }
     }
     if (!ok) {
         mva_igram_free(a);
@@ -591,11 +685,13 @@ void mva_igram_free(mva_igram *a)
     free(a->dead);
     free(a->cmax);
     free(a->f);
+    free(a->fi);
     free(a->row);
     free(a->scratch);
     for (int i = 0; i < 2; i++) {
         free(a->fw[i]);
         free(a->pmax[i]);
+        free(a->pk[i]);
     }
     memset(a, 0, sizeof *a);
 }

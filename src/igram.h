@@ -4,6 +4,7 @@
 #define MVA_IGRAM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mva/pass.h"
 
@@ -40,7 +41,10 @@ typedef struct mva_igram {
     size_t pb[MVA_IGRAM_PANELS + 1];
     double tbound[MVA_IGRAM_TILES];
     unsigned char tfresh[MVA_IGRAM_TILES]; /* the tile of f holds no sum yet */
-    float *f;         /* p x p (ld p): sum d d^T tile by tile, packed, upper */
+    float *f;         /* p x p (ld p): sum d d^T tile by tile, packed, upper; NULL with vnni */
+    int vnni;         /* the integer kernel: f is fi, its sums bounded by 2^31 (not 2^24) */
+    int32_t *fi;      /* p x p (ld p): as f, in 32-bit integers, for the integer kernel */
+    int32_t *pk[2];   /* fw[i] packed for the integer kernel (src/igram_vnni.c) */
     size_t f_cols;    /* leading columns of f that are zeroed or hold a sum */
     float *row;       /* p: the row being taken, unpacked */
     float *fw[2];     /* MVA_IGRAM_ROWS x p each (ld p): packed rows, one batch filling while
@@ -50,12 +54,17 @@ typedef struct mva_igram {
     size_t nf;        /* rows in fw[cur] */
     size_t batches;   /* batches sent */
     double *scratch;  /* the calling thread's double-precision tiles */
-    size_t n_float, n_double, n_restart, n_reorder; /* tiles multiplied out so far, tiles of f
+    size_t n_float, n_int, n_double, n_restart, n_reorder; /* tiles multiplied out so far
+                       * (single precision, integer kernel, double), tiles of f
                        * restarted on their own, orders by brightness (to test and measure) */
     double area_float, area_double; /* products (entries x rows) in single, double precision */
     igram_pool *pool; /* threads multiplying out batches; NULL: the caller alone */
     int pool_tried;
 } mva_igram;
+
+/* 1 (the default): the integer kernel where the CPU has it; 0: single precision throughout
+ * (for tests and benches comparing the two; read by mva_igram_init). */
+extern int mva_igram_want_vnni;
 
 /* Sets up for p variables, adding into g (p x p, zeroed by the caller).  MVA_ENOMEM. */
 int mva_igram_init(mva_igram *a, size_t p, double *g, int raw);
@@ -84,5 +93,16 @@ int mva_igram_add(mva_igram *a, const double *x);
 /* Everything taken so far into g; the helper threads end and OpenBLAS gets its threads back.
  * More rows may follow. */
 void mva_igram_flush(mva_igram *a);
+
+/* The integer kernel (src/igram_vnni.c).  Available: the CPU has AVX-512 BW and VNNI.
+ * Packed words for rows x nl values; pack rows x nl values (ld apart, integers |v| <= 32767)
+ * into out (64-byte aligned, that many words); the 6 x 64 tile of sums over the rows of
+ * packed columns [i, i + 6) by [j, j + 64), j a multiple of 64, into c (64-byte aligned;
+ * rows past the end of i's chunk of 64 hold nothing of use). */
+int mva_igram_vnni_available(void);
+size_t mva_igram_vnni_packed_words(size_t rows, size_t nl);
+void mva_igram_vnni_pack(const float *a, size_t ld, size_t rows, size_t nl, int32_t *out);
+void mva_igram_vnni_tile(const int32_t *packed, size_t rows, size_t i, size_t j,
+                         int32_t c[6 * 64]);
 
 #endif

@@ -41,7 +41,8 @@ static void make_counts(double *x, int64_t *xi, int amp)
 
 /* Every entry of the Gram of the n x p rows x against the int64 sums of xi. */
 typedef struct {
-    size_t n_float, n_double, n_restart, n_reorder;
+    size_t n_float, n_int, n_double, n_restart, n_reorder;
+    int vnni;
 } igram_counts;
 
 static igram_counts check_gram_sized(const double *x, const int64_t *xi, size_t n, size_t p,
@@ -77,7 +78,10 @@ static igram_counts check_gram_sized(const double *x, const int64_t *xi, size_t 
                 fail_msg("entry (%zu, %zu): %.17g, exact %lld", j, k, g[j * p + k],
                          (long long)ref);
         }
-    igram_counts c = {a.n_float, a.n_double, a.n_restart, a.n_reorder};
+    igram_counts c = {a.n_float, a.n_int, a.n_double, a.n_restart, a.n_reorder, a.vnni};
+    /* the kernel asked for, where the CPU has it */
+    assert_int_equal(a.vnni, mva_igram_want_vnni && mva_igram_vnni_available());
+    assert_true(a.vnni ? c.n_float == 0 : c.n_int == 0);
     mva_igram_free(&a);
     free(g);
     return c;
@@ -95,10 +99,13 @@ static void test_igram_equals_integer_arithmetic(void **state)
     double *x = malloc(N * P * sizeof *x);
     int64_t *xi = malloc(N * P * sizeof *xi);
     int amps[] = {3, 100, 2000};
-    for (size_t t = 0; t < 3; t++) {
-        make_counts(x, xi, amps[t]);
-        check_gram(x, xi, 0);
-        check_gram(x, xi, 1);
+    for (int v = 0; v < 2; v++) { /* single precision, then the integer kernel if any */
+        mva_igram_want_vnni = v;
+        for (size_t t = 0; t < 3; t++) {
+            make_counts(x, xi, amps[t]);
+            check_gram(x, xi, 0);
+            check_gram(x, xi, 1);
+        }
     }
     free(x);
     free(xi);
@@ -133,10 +140,13 @@ static void test_igram_threads_and_late_live_variables(void **state)
     openblas_set_num_threads(2);
     /* narrow (the caller alone), then wide enough for the helpers' tiles */
     size_t ps[] = {40, P2}, ds[] = {5, 40};
-    for (size_t t = 0; t < 2; t++) {
-        make_late_live(x, xi, N2, ps[t], ds[t], 600);
-        check_gram_sized(x, xi, N2, ps[t], 0);
-        check_gram_sized(x, xi, N2, ps[t], 1);
+    for (int v = 0; v < 2; v++) {
+        mva_igram_want_vnni = v;
+        for (size_t t = 0; t < 2; t++) {
+            make_late_live(x, xi, N2, ps[t], ds[t], 600);
+            check_gram_sized(x, xi, N2, ps[t], 0);
+            check_gram_sized(x, xi, N2, ps[t], 1);
+        }
     }
     assert_int_equal(openblas_get_num_threads(), 2); /* given back after the flush */
     openblas_set_num_threads(threads);
@@ -226,16 +236,72 @@ static void test_igram_counts_up_to_65535_in_bright_channels(void **state)
     for (int th = 1; th <= 2; th++) { /* the caller alone, then with a helper */
         openblas_set_num_threads(th);
         make_bright(x, xi, NB, PB, 1300);
-        for (int raw = 0; raw < 2; raw++) {
-            igram_counts c = check_gram_sized(x, xi, NB, PB, raw);
-            /* every path taken: tiles in double and in float, float tiles restarted on their
-             * own, a second order by brightness once the bright channels woke up */
-            assert_true(c.n_double > 0 && c.n_float > 0);
-            assert_true(c.n_restart > 0);
-            assert_true(c.n_reorder >= 2);
-        }
+        for (int v = 0; v < 2; v++)
+            for (int raw = 0; raw < 2; raw++) {
+                mva_igram_want_vnni = v;
+                igram_counts c = check_gram_sized(x, xi, NB, PB, raw);
+                /* every path taken: tiles in double and in float (or int), those restarted
+                 * on their own, a second order by brightness once the bright channels woke
+                 * up */
+                assert_true(c.n_double > 0 && (c.vnni ? c.n_int : c.n_float) > 0);
+                assert_true(c.n_restart > 0);
+                /* with the integer kernel's wider panels, the bright channels that woke up
+                 * share a narrow one already: no second order pays then */
+                assert_true(c.n_reorder >= (c.vnni && th == 2 ? 1u : 2u));
+            }
     }
     openblas_set_num_threads(threads);
+    free(x);
+    free(xi);
+}
+
+/*
+ * The integer kernel at its bounds: |d| = 2047 in every channel, random signs, so that a
+ * batch of 512 rows sums to 512 * 2047^2 = 2^31 - 2^21 - ..., just below 2^31 (int tiles,
+ * restarted every batch); then |d| = 2048, where a batch reaches 2^31 (double tiles); then
+ * |d| = 32767 (the kernel's largest) in one channel of two rows a batch, the others |d| <= 2:
+ * a tile's sums reach 2 * 32767^2 + 510 * 4, 2^31 - 129029; and 32768 (past it).  Odd rows
+ * and columns that fill no chunk of 64.
+ */
+static void make_signs(double *x, int64_t *xi, size_t n, size_t p, int64_t mag, size_t wide)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < p; j++) {
+            int64_t v = 40000 + (next() & 1 ? mag : -mag);
+            if (wide < p && (j != wide || i % 256 != 5))
+                v = 40000 + (int64_t)(next() % 5) - 2;
+            if (i < 63) /* the rows of the shift's sample: mu0 = 40000 */
+                v = 40000;
+            xi[i * p + j] = v;
+            x[i * p + j] = (double)v;
+        }
+}
+
+static void test_igram_integer_kernel_at_its_bounds(void **state)
+{
+    (void)state;
+    enum { PS = 203, NS = 1101 };
+    double *x = malloc((size_t)NS * PS * sizeof *x);
+    int64_t *xi = malloc((size_t)NS * PS * sizeof *xi);
+    if (!mva_igram_vnni_available())
+        print_message("no AVX-512 VNNI on this CPU: the integer kernel is not tested here\n");
+    mva_igram_want_vnni = 1;
+    struct {
+        int64_t mag;
+        size_t wide;
+        int dbl; /* double tiles expected (integer kernel) */
+    } cases[] = {{2047, PS, 0}, {2048, PS, 1}, {32767, 77, 0}, {32768, 77, 1}};
+    for (size_t t = 0; t < 4; t++) {
+        rng_state = 88172645463325252ull + t;
+        make_signs(x, xi, NS, PS, cases[t].mag, cases[t].wide);
+        for (int raw = 0; raw < 2; raw++) {
+            igram_counts c = check_gram_sized(x, xi, NS, PS, raw);
+            if (c.vnni) {
+                assert_true(c.n_int > 0);
+                assert_int_equal(c.n_double > 0, cases[t].dbl);
+            }
+        }
+    }
     free(x);
     free(xi);
 }
@@ -248,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_igram_refuses_rows_it_cannot_sum_exactly),
         cmocka_unit_test(test_igram_refuses_rows_past_2_to_the_53),
         cmocka_unit_test(test_igram_counts_up_to_65535_in_bright_channels),
+        cmocka_unit_test(test_igram_integer_kernel_at_its_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,131 @@
+/*
+ * The exact Gram's integer kernel (src/igram.c): 16-bit products summed in 32-bit integers
+ * by AVX-512 VNNI (vpdpwssd), twice the multiply-adds a cycle of single-precision FMA.
+ *
+ * Rows come in pairs: a batch is packed into chunks of 64 columns, each chunk nq rows of 64
+ * 32-bit words, word j of row q holding d[2q][j] in its low 16 bits and d[2q + 1][j] in its
+ * high ones.  vpdpwssd multiplies the halves of a broadcast word (one column i of a pair of
+ * rows) with those of 16 words (16 columns j) and adds both products into 32-bit sums:
+ * d[2q][i] d[2q][j] + d[2q+1][i] d[2q+1][j].  A tile of 6 columns i by one chunk of 64
+ * columns j keeps its 24 sums of 16 in registers over every pair of rows.
+ *
+ * Exactness is the caller's: |d| <= 32767 (so that two products sum below 2^31), and the sum
+ * over the rows of max |d_i| max |d_j| below 2^31 for every tile (src/igram.c keeps both).
+ *
+ * Built for every x86-64 with the target attribute; the kernel runs only where the CPU says it
+ * has AVX-512 BW and VNNI (mva_igram_vnni_available).  Valgrind's CPU has neither.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "igram.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HAVE_VNNI_BUILD 1
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#endif
+
+int mva_igram_vnni_available(void)
+{
+#ifdef HAVE_VNNI_BUILD
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vnni");
+#else
+    return 0;
+#endif
+}
+
+#ifdef HAVE_VNNI_BUILD
+
+/* Rows 2q, 2q + 1 of columns [c, c + 64) into one packed row (zeros past the width w). */
+VNNI static void pack_pair(const float *r0, const float *r1, size_t w, int32_t *out)
+{
+    const __m512i lo = _mm512_set1_epi32(0xffff);
+    for (size_t j = 0; j < 64; j += 16) {
+        __mmask16 m = j >= w ? 0 : w - j >= 16 ? 0xffff : (__mmask16)((1u << (w - j)) - 1u);
+        __m512i a = _mm512_cvtps_epi32(_mm512_maskz_loadu_ps(m, r0 + j));
+        __m512i b = r1 ? _mm512_cvtps_epi32(_mm512_maskz_loadu_ps(m, r1 + j))
+                       : _mm512_setzero_si512();
+        __m512i v = _mm512_or_si512(_mm512_and_si512(a, lo), _mm512_slli_epi32(b, 16));
+        _mm512_store_si512(out + j, v);
+    }
+}
+
+VNNI static void pack(const float *a, size_t ld, size_t rows, size_t nl, int32_t *out)
+{
+    size_t nq = (rows + 1) / 2;
+    for (size_t c = 0; c < nl; c += 64) {
+        size_t w = nl - c < 64 ? nl - c : 64;
+        int32_t *chunk = out + (c / 64) * nq * 64;
+        for (size_t q = 0; q < nq; q++) {
+            const float *r0 = a + 2 * q * ld + c;
+            const float *r1 = 2 * q + 1 < rows ? r0 + ld : NULL;
+            pack_pair(r0, r1, w, chunk + q * 64);
+        }
+    }
+}
+
+/* c (6 x 64, ld 64) = the sums over nq packed rows of columns a[0..6) by b[0..64). */
+VNNI static void tile6x64(const int32_t *a, const int32_t *b, size_t nq, int32_t *c)
+{
+#define ZERO(r)                                                                              \
+    __m512i c##r##0 = _mm512_setzero_si512(), c##r##1 = c##r##0, c##r##2 = c##r##0,           \
+            c##r##3 = c##r##0;
+    ZERO(0) ZERO(1) ZERO(2) ZERO(3) ZERO(4) ZERO(5)
+#undef ZERO
+    for (size_t q = 0; q < nq; q++, a += 64, b += 64) {
+        __m512i b0 = _mm512_load_si512(b), b1 = _mm512_load_si512(b + 16);
+        __m512i b2 = _mm512_load_si512(b + 32), b3 = _mm512_load_si512(b + 48);
+#define ROW(r)                                                                               \
+    {                                                                                        \
+        __m512i x = _mm512_set1_epi32(a[r]);                                                 \
+        c##r##0 = _mm512_dpwssd_epi32(c##r##0, x, b0);                                       \
+        c##r##1 = _mm512_dpwssd_epi32(c##r##1, x, b1);                                       \
+        c##r##2 = _mm512_dpwssd_epi32(c##r##2, x, b2);                                       \
+        c##r##3 = _mm512_dpwssd_epi32(c##r##3, x, b3);                                       \
+    }
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+#undef ROW
+    }
+#define STORE(r)                                                                             \
+    _mm512_store_si512(c + r * 64, c##r##0);                                                 \
+    _mm512_store_si512(c + r * 64 + 16, c##r##1);                                            \
+    _mm512_store_si512(c + r * 64 + 32, c##r##2);                                            \
+    _mm512_store_si512(c + r * 64 + 48, c##r##3);
+    STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
+#undef STORE
+}
+
+#endif
+
+size_t mva_igram_vnni_packed_words(size_t rows, size_t nl)
+{
+    /* + 64: a tile's last 6 columns may start at column 60 of the last row of a chunk */
+    return ((nl + 63) / 64) * ((rows + 1) / 2) * 64 + 64;
+}
+
+void mva_igram_vnni_pack(const float *a, size_t ld, size_t rows, size_t nl, int32_t *out)
+{
+#ifdef HAVE_VNNI_BUILD
+    pack(a, ld, rows, nl, out);
+    memset(out + mva_igram_vnni_packed_words(rows, nl) - 64, 0, 64 * sizeof *out);
+#else
+    (void)a, (void)ld, (void)rows, (void)nl, (void)out;
+#endif
+}
+
+void mva_igram_vnni_tile(const int32_t *packed, size_t rows, size_t i, size_t j,
+                         int32_t c[6 * 64])
+{
+#ifdef HAVE_VNNI_BUILD
+    size_t nq = (rows + 1) / 2;
+    const int32_t *a = packed + (i / 64) * nq * 64 + i % 64;
+    const int32_t *b = packed + (j / 64) * nq * 64;
+    tile6x64(a, b, nq, c);
+#else
+    (void)packed, (void)rows, (void)i, (void)j;
+    memset(c, 0, 6 * 64 * sizeof *c);
+#endif
+}
