@@ -372,14 +372,15 @@ static herr_t find_motor(hid_t g, const char *name, const H5L_info_t *info, void
 }
 
 /* Points a row: the fast motor x moves one way from point 0 to 1 and on; the row ends where
- * it stops (back to the start, or a snake's turn).  0 when it does not move or never stops. */
+ * it stops doing so by at least half that first step (back to the start, or a snake's turn,
+ * where it stays put but for its jitter).  0 when it does not move or never stops. */
 static size_t row_length(const double *x, size_t npts)
 {
     double dir = x[1] - x[0];
     size_t c = 1;
     if (dir == 0 || !isfinite(dir))
         return 0;
-    while (c < npts && (x[c] - x[c - 1]) * dir > 0)
+    while (c < npts && (x[c] - x[c - 1]) * dir > 0.5 * dir * dir)
         c++;
     return c < 2 || c >= npts ? 0 : c;
 }

@@ -19,6 +19,8 @@
  *             without NeXus groups: refused unless --detector (elements) or --channel-axis
  *             (a plain map) says which reading is meant; dtc and the Xspress scalers
  *             (frames, elements) in the meta file PREFIX_meta.h5 beside it (below)
+ *   Odin/Xspress3 (xspress-detector)       /mca_N (frames, 1, channels), one dataset a detector
+ *             channel N, the meta file's column N
  *
  * Opening one: --detector selects the elements (default: all, summed; PyXRF's own detsum
  * when it exists), each is a plain reader of its dataset (or of its slice of a 4-D one), and
@@ -54,6 +56,9 @@ struct h5_layout {
     char meta[PATH_CAP];         /* the file of the normalisation datasets, "" the input */
     char meta_note[PATH_CAP];    /* Odin: the meta file found and what it holds, or where it
                                   * was looked for */
+    size_t frames;               /* Odin mca_N: frames a dataset (read as a 1 x frames map) */
+    int meta_col[MAX_EL];        /* Odin mca_N: the meta file's column of each element (N) */
+    int by_col;                  /* meta_col holds: elements pick their columns by name */
 };
 
 /* ---- small helpers ---- */
@@ -368,6 +373,41 @@ static int detect_odin(hid_t f, const mva_open_opts *opts, h5_layout *L, const c
     return 1;
 }
 
+/* xspress-detector's frame processor (cpp/data/frameProcessor/src/XspressProcessPlugin.cpp,
+ * example/xspress3/fp1.json) has odin-data write one dataset a detector channel, /mca_N
+ * (frames, aux, channels) with aux 1 unless resolution grades are kept, N the channel's
+ * number across all the frame processors (file PREFIX_A_000001.h5 holds mca_0..3,
+ * PREFIX_B_000001.h5 mca_4..7): the meta file's column N is that element's. */
+static int detect_odin_mca(hid_t f, const char *file, h5_layout *L)
+{
+    hsize_t d[4], d0[4] = {0, 0, 0, 0};
+    for (int k = 0; k < 64 && L->nel < MAX_EL; k++) {
+        char path[24], name[24];
+        snprintf(path, sizeof path, "/mca_%d", k);
+        if (!is_dataset(f, path))
+            continue;
+        if (dataset_dims(f, path, d) != 3 || d[1] != 1 || d[2] < 64 ||
+            (L->nel > 0 && (d[0] != d0[0] || d[2] != d0[2]))) {
+            L->nel = 0;
+            return 0; /* not as the writer makes them: the plain reader lists them */
+        }
+        memcpy(d0, d, sizeof d0);
+        L->meta_col[L->nel] = k;
+        snprintf(name, sizeof name, "mca_%d", k);
+        add_element(L, path, name);
+    }
+    if (L->nel == 0)
+        return 0;
+    snprintf(L->name, sizeof L->name, "Odin/Xspress3 (mca_N per element)");
+    L->chfirst = 0;
+    L->frames = (size_t)d0[0];
+    L->by_col = 1;
+    odin_meta_find(file, L);
+    if (L->meta[0] != '\0')
+        odin_meta_describe(L);
+    return 1;
+}
+
 int h5_layout_detect(const char *file, const char *want, const mva_open_opts *opts,
                      h5_layout **lay, mva_error *err)
 {
@@ -386,7 +426,7 @@ int h5_layout_detect(const char *file, const char *want, const mva_open_opts *op
     int found;
     if (want[0] == '\0')
         found = detect_maps_raw(f, L) || detect_maps(f, L) || detect_pyxrf(f, L) ||
-                detect_4d(f, want, opts, L);
+                detect_odin_mca(f, file, L) || detect_4d(f, want, opts, L);
     else
         found = detect_4d(f, want, opts, L);
     int rc = MVA_OK;
@@ -533,6 +573,58 @@ static void norm_source(const norm_ctx *c, const char *path, char *src, size_t c
         snprintf(src, cap, "%s", path);
 }
 
+/* A (frames, columns) dataset of the meta file for the elements of an mca_N layout: element
+ * e takes column meta_col[e].  *v element-major (nel x n). */
+static int read_meta_columns(const norm_ctx *c, const char *path, double **v, size_t *vnel,
+                             mva_error *err)
+{
+    const h5_layout *L = c->L;
+    size_t n = c->rows * c->cols, ncol = 0;
+    double *all = NULL;
+    hsize_t d[4];
+    hid_t f = open_ro(L->meta);
+    int rank = f >= 0 ? dataset_dims(f, path, d) : 0;
+    if (f >= 0)
+        H5Fclose(f);
+    /* any other shape: the generic reader's message, with the shapes expected */
+    size_t want = rank == 2 && d[0] == n && d[1] >= 2 ? (size_t)d[1] : L->nel;
+    int rc = mva_norm_read_dataset(L->meta, path, -1, c->rows, c->cols, want, &all, &ncol, err);
+    if (rc != MVA_OK)
+        return rc;
+    if ((*v = malloc(L->nel * n * sizeof **v)) == NULL) {
+        free(all);
+        return mva_error_set(err, MVA_ENOMEM, "out of memory");
+    }
+    for (size_t e = 0; e < L->nel && rc == MVA_OK; e++) {
+        size_t col = (size_t)L->meta_col[e];
+        if (col >= ncol)
+            rc = mva_error_set(err, MVA_EFORMAT, "%s::%s has %zu column%s (elements); %s of %s "
+                               "needs column %zu", L->meta, path, ncol, ncol == 1 ? "" : "s",
+                               L->names[e], c->file, col);
+        else
+            memcpy(*v + e * n, all + col * n, n * sizeof **v);
+    }
+    free(all);
+    if (rc != MVA_OK) {
+        free(*v);
+        *v = NULL;
+    }
+    *vnel = L->nel;
+    return rc;
+}
+
+/* A per-element dataset of the layout: by column from Odin's meta file for mca_N, else read
+ * whole against the map and its elements. */
+static int read_layout_dataset(const norm_ctx *c, const char *path, double **v, size_t *vnel,
+                               mva_error *err)
+{
+    const h5_layout *L = c->L;
+    if (L->by_col && L->meta[0] != '\0')
+        return read_meta_columns(c, path, v, vnel, err);
+    return mva_norm_read_dataset(L->meta[0] ? L->meta : c->file, path, -1, c->rows, c->cols,
+                                 L->nel, v, vnel, err);
+}
+
 /* Odin without its meta file: where it was looked for and how to name the factors. */
 static int no_meta(const norm_ctx *c, const char *name, mva_error *err)
 {
@@ -550,8 +642,7 @@ static int read_dtc(const norm_ctx *c, double **v, size_t *vnel, char *src, size
     const h5_layout *L = c->L;
     if (L->dtc[0] != '\0') {
         norm_source(c, L->dtc, src, cap);
-        return mva_norm_read_dataset(norm_file(c), L->dtc, -1, c->rows, c->cols, L->nel, v,
-                                     vnel, err);
+        return read_layout_dataset(c, L->dtc, v, vnel, err);
     }
     if (L->meta_note[0] != '\0' && L->meta[0] == '\0')
         return no_meta(c, "dtc", err);
@@ -593,11 +684,9 @@ static int read_live_ticks(const norm_ctx *c, double **v, size_t *vnel, char *sr
     const h5_layout *L = c->L;
     double *reset = NULL;
     size_t rnel = 0;
-    int rc = mva_norm_read_dataset(norm_file(c), L->livetime, -1, c->rows, c->cols, L->nel, v,
-                                   vnel, err);
+    int rc = read_layout_dataset(c, L->livetime, v, vnel, err);
     if (rc == MVA_OK)
-        rc = mva_norm_read_dataset(norm_file(c), L->reset, -1, c->rows, c->cols, L->nel, &reset,
-                                   &rnel, err);
+        rc = read_layout_dataset(c, L->reset, &reset, &rnel, err);
     if (rc == MVA_OK && rnel != *vnel)
         rc = mva_error_set(err, MVA_EFORMAT, "%s: %s and %s differ in elements", norm_file(c),
                            L->livetime, L->reset);
@@ -630,8 +719,7 @@ static int resolve_norm(void *ctx, const mva_norm_term *t, double **v, size_t *v
         if (L->reset[0] != '\0')
             return read_live_ticks(c, v, vnel, src, cap, err);
         norm_source(c, L->livetime, src, cap);
-        return mva_norm_read_dataset(norm_file(c), L->livetime, -1, c->rows, c->cols, L->nel, v,
-                                     vnel, err);
+        return read_layout_dataset(c, L->livetime, v, vnel, err);
     }
     if (strcmp(t->name, "dtc") == 0)
         return read_dtc(c, v, vnel, src, cap, err);
@@ -679,12 +767,18 @@ static int open_elements(mva_stack **st, const char *file, const h5_layout *L,
     h5_eshare *share = L->eaxis >= 0 ? h5_eshare_new() : NULL;
     if (L->eaxis >= 0 && share == NULL)
         return mva_error_set(err, MVA_ENOMEM, "%s: out of memory", file);
+    /* Odin's mca_N (frames, 1, channels): frames are pixels, one row of them as for /data */
+    mva_open_opts one = *opts;
+    if (L->frames > 0 && one.rows == 0) {
+        one.rows = 1;
+        one.cols = L->frames;
+    }
     *nused = 0;
     for (size_t e = 0; e < L->nel && rc == MVA_OK; e++) {
         if (!use[e])
             continue;
         h5_select sel = {L->eaxis, L->eaxis >= 0 ? e : 0, L->chfirst, share};
-        rc = h5_open_one(&st[*nused], file, L->path[e], &sel, opts, err);
+        rc = h5_open_one(&st[*nused], file, L->path[e], &sel, &one, err);
         if (rc == MVA_OK)
             (*nused)++;
     }

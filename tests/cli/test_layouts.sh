@@ -172,6 +172,34 @@ x = entry("odx")                                             # a named meta file
 assert np.allclose(x["roi/A/raw"][()].ravel(), (o2 * dtc[:, :, None]).sum(axis=(1, 2)),
                    rtol=1e-12, atol=0)
 PYEOF
+"$BIN/mva-roi" "$T/xsp_B_000001.h5" --norm dtc --roi A=0:255 -q -o "$T/xspb.h5" &&
+"$BIN/mva-roi" "$T/xsp_A_000001.h5" --detector 2 --norm livetime@1e6 --roi A=0:255 -q \
+    -o "$T/xspa.h5" &&
+"$BIN/mva-info" "$T/xsp_B_000001.h5" >"$T/xspb.txt" || ko "Odin mca_N files"
+grep -q "^recognised   Odin/Xspress3 (mca_N per element)" "$T/xspb.txt" &&
+    grep -q "^elements     sum of 4 elements: mca_4, mca_5, mca_6, mca_7" "$T/xspb.txt" &&
+    grep -q "^shape        1 rows x 20 cols" "$T/xspb.txt" &&
+    grep -q "meta file xsp_meta.h5: dtc (20, 8)" "$T/xspb.txt" &&
+    ok "Odin mca_N: recognised, elements named, the meta file of both data files found" ||
+    ko "Odin mca_N mva-info: $(cat "$T/xspb.txt")"
+check "Odin mca_N: each element takes its own column of the meta file = numpy" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+def roi(name):
+    with h5py.File(f"{t}/{name}.h5", "r") as f:
+        return f[f.attrs["default"]]["roi/A/raw"][()].ravel()
+with h5py.File(f"{t}/xsp_meta.h5", "r") as f:
+    dtc = f["dtc"][()]
+    live = f["scalar_0"][()].astype(float) - f["scalar_1"][()]
+with h5py.File(f"{t}/xsp_B_000001.h5", "r") as f:
+    b = {k: f[f"mca_{k}"][()][:, 0].astype(float) for k in range(4, 8)}
+with h5py.File(f"{t}/xsp_A_000001.h5", "r") as f:
+    a2 = f["mca_2"][()][:, 0].astype(float)
+want = sum(b[k].sum(1) * dtc[:, k] for k in range(4, 8))
+assert np.allclose(roi("xspb"), want, rtol=1e-12, atol=0)
+assert not np.allclose(roi("xspb"), sum(b[k].sum(1) * dtc[:, k - 4] for k in range(4, 8)))
+assert np.allclose(roi("xspa"), a2.sum(1) * 1e6 / live[:, 2], rtol=1e-12, atol=0)
+PYEOF
 "$BIN/mva-info" "$T/odin.h5" --detector sum >"$T/odi.txt" || ko "mva-info Odin"
 grep -q "^note         not normalised; this Odin/Xspress3 (frames, elements, channels) file offers --norm livetime dtc (meta file odin_meta.h5: dtc (20, 4) (dead-time factors), scalar_0 (20, 4) (time, clock ticks), scalar_1 (20, 4) (reset ticks), inp_est (20, 4)" "$T/odi.txt" &&
     ok "mva-info lists the normalisation datasets of Odin's meta file" ||

@@ -150,6 +150,15 @@ odin_meta(f"{D}/odin_meta.h5", 20, 4)
 with h5py.File(f"{D}/odin_short_000001.h5", "w") as f:
     f["data"] = counts((20, 4, P))
 odin_meta(f"{D}/odin_short_meta.h5", 18, 4)
+# xspress-detector's own layout (cpp/data/frameProcessor/src/XspressProcessPlugin.cpp pushes
+# one frame a channel named "mca_<channel>", (aux, energy bins); example/xspress3/fp1.json and
+# fp2.json have odin-data write mca_0..3 to the "_A" file and mca_4..7 to the "_B" one,
+# (frames, 1, 4096) uint32): two data files of four elements each, one meta file of eight.
+for part, first in (("A", 0), ("B", 4)):
+    with h5py.File(f"{D}/xsp_{part}_000001.h5", "w") as f:
+        for k in range(first, first + 4):
+            f[f"mca_{k}"] = counts((20, 1, P))
+odin_meta(f"{D}/xsp_meta.h5", 20, 8)
 # No meta file beside it.
 os.makedirs(f"{D}/lone", exist_ok=True)
 with h5py.File(f"{D}/lone/xsp3.h5", "w") as f:
@@ -225,8 +234,8 @@ with h5py.File(f"{D}/bliss_fly.h5", "w") as f:
         if name != "3.1":
             p = f.create_group(name + "/instrument/positioners_start")
             p["sy"], p["sz"], p["energy"] = 0.0, 0.0, 17.5
-    m = f["4.1/measurement"]
-    m["sy"][...] = m["sy"][()] + rng.uniform(-0.05, 0.05, 12)
-    m["sz"][...] = m["sz"][()] + rng.uniform(-0.1, 0.1, 12)
+    m = f["4.1/measurement"]       # the snake's turn: sy's jitter moves it on (3 -> 3.04)
+    m["sy"][...] = m["sy"][()] + np.array([-4, 3, -1, -2, 4, 1, -3, 2, 0, -2, 3, 1]) * 0.01
+    m["sz"][...] = m["sz"][()] + np.array([-3, 6, -4, 7, 3, -8, 0, -6, -5, 0, -9, -9]) * 0.01
     f["5.1/measurement/sz"][...] = np.arange(12) / 4.0
     f["6.1/measurement/sz"][...] = f["6.1/measurement/sz"][()] + np.tile([0.4, -0.4, 0, 0], 3)
