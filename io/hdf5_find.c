@@ -251,8 +251,7 @@ static int calib_set(mva_calib *cal, const double *v, size_t n, double scale)
     return 1;
 }
 
-/* Reads a small 1-D numeric dataset of exactly want values (or 2..3 when want is 0). */
-static size_t read_small(hid_t g, const char *name, double *v, size_t want)
+size_t h5_read_small(hid_t g, const char *name, double *v, size_t want)
 {
     size_t got = 0;
     if (H5Lexists(g, name, H5P_DEFAULT) <= 0)
@@ -319,7 +318,7 @@ static int calib_from_axis(const h5_reader *r, hid_t g, mva_calib *cal)
         return 0;
     double scale = energy_scale(g, name);
     double *v = malloc(r->p * sizeof *v);
-    if (scale == 0 || v == NULL || read_small(g, name, v, r->p) != r->p) {
+    if (scale == 0 || v == NULL || h5_read_small(g, name, v, r->p) != r->p) {
         free(v);
         return 0;
     }
@@ -377,7 +376,7 @@ void h5_find_calibration(const h5_reader *r, hid_t d, mva_calib *cal)
         return;
     if ((n = h5_attr_nums(g, "calibration", v, 3)) && calib_set(cal, v, n, 1.0))
         goto done;
-    if ((n = read_small(g, "calibration", v, 0)) && calib_set(cal, v, n, 1.0))
+    if ((n = h5_read_small(g, "calibration", v, 0)) && calib_set(cal, v, n, 1.0))
         goto done;
     calib_from_axis(r, g, cal);
 done:

@@ -56,6 +56,7 @@ struct h5_layout {
     char meta[PATH_CAP];         /* the file of the normalisation datasets, "" the input */
     char meta_note[PATH_CAP];    /* Odin: the meta file found and what it holds, or where it
                                   * was looked for */
+    char calib[PATH_CAP];        /* [offset, slope, quadratic] keV of every element, "" none */
     size_t frames;               /* Odin mca_N: frames a dataset (read as a 1 x frames map) */
     int meta_col[MAX_EL];        /* Odin mca_N: the meta file's column of each element (N) */
     int by_col;                  /* meta_col holds: elements pick their columns by name */
@@ -151,6 +152,10 @@ static int detect_maps(hid_t f, h5_layout *L)
     snprintf(L->name, sizeof L->name, "MAPS (APS MAPS / XRF-Maps)");
     add_element(L, mca, "mca_arr");
     L->chfirst = 1;
+    /* XRF-Maps' save_energy_calib (src/io/file/hdf5_io.h): Energy_Calibration holds the
+     * energy offset, slope and quadratic term (keV), Energy the channels' energies */
+    first_of(f, L->calib, (const char *const[]){"/MAPS/Spectra/Energy_Calibration",
+                                                "/MAPS/energy_calib", NULL});
     first_of(f, L->livetime, (const char *const[]){"/MAPS/Spectra/Elapsed_Livetime", NULL});
     first_of(f, L->realtime, (const char *const[]){"/MAPS/Spectra/Elapsed_Realtime", NULL});
     first_of(f, L->icr, (const char *const[]){"/MAPS/Spectra/Input_Counts", NULL});
@@ -749,6 +754,29 @@ void h5_note_calibrations(mva_stack *const *st, size_t nused, const char *const 
     }
 }
 
+/* The layout's energy calibration into info (when the user gave none): three finite values,
+ * an increasing slope; otherwise the file's is left unused and the note says why. */
+static void layout_calibration(const char *file, const h5_layout *L, const mva_open_opts *opts,
+                               mva_stack_info *info)
+{
+    double v[3];
+    if (L->calib[0] == '\0' || opts->calib.known)
+        return;
+    hid_t f = open_ro(file);
+    int ok = f >= 0 && h5_read_small(f, L->calib, v, 3) == 3 && isfinite(v[0]) &&
+             isfinite(v[1]) && isfinite(v[2]) && v[1] > 0;
+    if (f >= 0)
+        H5Fclose(f);
+    if (ok) {
+        info->calib = (mva_calib){1, v[0], v[1], v[2]};
+        return;
+    }
+    size_t len = strlen(info->warnings);
+    snprintf(info->warnings + len, sizeof info->warnings - len,
+             "%s is not 3 finite values [offset, slope > 0, quadratic]: no energy calibration "
+             "(give one with --calib)\n", L->calib);
+}
+
 /* What --norm can use in this layout, for the summary ("" when nothing). */
 static void norm_sources(const h5_layout *L, char *buf, size_t cap)
 {
@@ -897,6 +925,7 @@ int h5_layout_open(mva_stack **out, const char *file, h5_layout *L, const mva_op
         }
     }
     snprintf(info.norm, sizeof info.norm, "%s", desc);
+    layout_calibration(file, L, opts, &info);
     if (nused > 1) {
         const char *used_names[MAX_EL];
         for (size_t e = 0, k = 0; e < L->nel; e++)

@@ -118,6 +118,10 @@ const char *h5_error_text(char *buf);
  * when read, 0 when absent or not a string; *nelem (may be NULL) gets the element count. */
 int h5_attr_str(hid_t obj, const char *name, size_t k, char *buf, size_t cap, size_t *nelem);
 
+/* A small 1-D numeric dataset name (relative to g, or absolute) of exactly want values (2..3
+ * when want is 0) into v: the number read, 0 when absent or otherwise.  In hdf5_find.c. */
+size_t h5_read_small(hid_t g, const char *name, double *v, size_t want);
+
 /* A numeric attribute of at most max values as doubles: the number of values, 0 when
  * absent, not numeric or too long. */
 size_t h5_attr_nums(hid_t obj, const char *name, double *v, size_t max);

@@ -75,6 +75,19 @@ fi
 "$BIN/mva-roi" "$T/maps.h5" --roi A=10:50 --norm dtc -q -o "$T/maps-dtc.h5" || ko "MAPS dtc"
 "$BIN/mva-roi" "$T/maps.h5" --roi A=10:50 --norm monitor:US_IC@1 -q -o "$T/maps-us.h5" ||
     ko "MAPS scaler"
+"$BIN/mva-roi" "$T/maps.h5" --roi Fe=1.0:1.5keV -q -o "$T/maps-kev.h5" || ko "MAPS keV ROI"
+check "MAPS: the energy calibration XRF-Maps writes (Energy_Calibration) = numpy" <<'PYEOF'
+import sys, h5py, numpy as np
+t = sys.argv[1]
+with h5py.File(f"{t}/maps.h5", "r") as f:
+    m = f["MAPS/Spectra/mca_arr"][()].astype(float)
+    energy = f["MAPS/Spectra/Energy"][()]
+ch = np.flatnonzero((energy >= 1.0) & (energy <= 1.5))
+with h5py.File(f"{t}/maps-kev.h5", "r") as f:
+    e = f[f.attrs["default"]]
+    assert (e["roi_definitions/ch0"][0], e["roi_definitions/ch1"][0]) == (ch[0], ch[-1])
+    assert np.array_equal(e["roi/Fe/raw"][()], m[ch[0]:ch[-1] + 1].sum(0))
+PYEOF
 check "MAPS: channel-first by the layout, live time, dtc from ICR/OCR, scaler = numpy" <<'PYEOF'
 import sys, h5py, numpy as np
 t = sys.argv[1]

@@ -6,7 +6,8 @@ test can compute what mva must read with numpy.  Where each structure was read:
 - MAPS (APS MAPS / XRF-Maps): AdvancedPhotonSource/XRF-Maps, src/io/file/hdf5_io.cpp (the
   "/MAPS/Spectra/mca_arr" (channels, rows, cols) spectra, "/MAPS/Spectra/Elapsed_Livetime",
   "Elapsed_Realtime", "Input_Counts", "Output_Counts" (rows, cols), "/MAPS/Scalers/Values"
-  (scalers, rows, cols) with "Names").
+  (scalers, rows, cols) with "Names"); src/io/file/hdf5_io.h save_energy_calib
+  ("/MAPS/Spectra/Energy_Calibration" = [offset, slope, quadratic], "Energy" per channel).
 - MAPS_RAW: the real file ../shared/realdata/2xfm_0011_2xfm3__0.h5 written by XRF-Maps
   (data_a..data_d (channels, rows, cols) int16; livetime etc. (elements, rows, cols)).
 - PyXRF (NSLS-II): NSLS-II/PyXRF docs/data_input.rst ("spectrum from 3 detectors, positions
@@ -72,6 +73,9 @@ with h5py.File(f"{D}/maps.h5", "w") as f:
     f["MAPS/Spectra/Output_Counts"] = f["MAPS/Spectra/Input_Counts"][()] * 0.9
     f["MAPS/Scalers/Values"] = rng.uniform(1e5, 2e5, (3, 70, 80))
     f["MAPS/Scalers/Names"] = np.array([b"SRcurrent", b"US_IC", b"DS_IC"])
+    cal = np.array([0.012, 0.0101, 2e-7])        # offset, slope, quadratic (keV)
+    f["MAPS/Spectra/Energy_Calibration"] = cal
+    f["MAPS/Spectra/Energy"] = cal[0] + cal[1] * np.arange(P) + cal[2] * np.arange(P) ** 2
 # The same array without the layout around it: two readings, refused.
 with h5py.File(f"{D}/maps_bare.h5", "w") as f:
     f["spectra/mca_arr"] = mca
