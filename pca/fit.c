@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "igram.h"
 #include "internal.h"
 
 /* The Python mirror (python/mva/_lib.py) holds k_rule as a c_int. */
@@ -32,7 +33,8 @@ const char *mva_pca_method_name(mva_pca_method method)
  *   a read     raw bytes / 0.7 GB/s when compressed (parallel inflate), / 4 GB/s otherwise;
  *   exact      2 reads + n p^2 / 1.4e11 for integer counts without Poisson scaling (the exact
  *              single-precision Gram, src/igram.c, at any count level: bright channels cost
- *              it ~10%), / 7e10 otherwise (dsyrk), + p^3 / 2.3e10 (LAPACK);
+ *              it ~10%), / 2.2e11 where its integer kernel runs (AVX-512 VNNI), / 7e10
+ *              otherwise (dsyrk), + p^3 / 2.3e10 (LAPACK);
  *   randomized (P + 1) reads + (P + 1) n p 8 / 3e9: each pass streams the block of doubles
  *              through two skinny dgemms, memory-bound; P = max_passes (the block Krylov
  *              method converges in 7 of the default 8 on the bench maps: priced at the cap).
@@ -60,7 +62,7 @@ mva_pca_method mva_pca_choose_method(const mva_stack_info *info, const mva_pca_o
     double t_read = raw / (compressed ? 7e8 : 4e9);
     double passes = (double)o->max_passes + 1;
     int counts = info->dtype != MVA_DTYPE_FLOAT32 && info->dtype != MVA_DTYPE_FLOAT64;
-    double gram_rate = counts && !o->poisson ? 1.4e11 : 7e10;
+    double gram_rate = !counts || o->poisson ? 7e10 : mva_igram_vnni_available() ? 2.2e11 : 1.4e11;
     double exact = 2 * t_read + n * p * p / gram_rate + p * p * p / 2.3e10;
     double randomized = passes * (t_read + n * p * 8 / 3e9);
     if (exact < AUTO_EXACT_CHEAP)

@@ -188,7 +188,8 @@ static void run_double(const batch *b, const tile *t, double *scratch)
 
 /* A tile by the integer kernel, 6 rows by 64 columns at a time (groups of rows within a chunk
  * of 64, columns from the tile's first, a multiple of 64), into fi: stored when the tile
- * starts afresh (beta 0), else added.  Diagonal tiles: the upper triangle. */
+ * starts afresh (beta 0), else added.  Diagonal tiles: the upper triangle.  Whole 6 x 64
+ * blocks go straight into fi; the others (a tile's edges, the diagonal) through c. */
 static void run_int(const batch *b, const tile *t)
 {
     mva_igram *ig = b->ig;
@@ -201,7 +202,12 @@ static void run_int(const batch *b, const tile *t)
             size_t ie = (i / 64 + 1) * 64;
             ie = ie < i + 6 ? ie : i + 6;
             ie = ie < i1 ? ie : i1;
-            mva_igram_vnni_tile(b->pk, b->rows, i, j, c);
+            if (ie == i + 6 && je == j + 64 && !(diag && i + 5 > j)) { /* whole, upper */
+                mva_igram_vnni_tile(b->pk, b->rows, i, j, ig->fi + i * ld + j, ld, store);
+                i = ie;
+                continue;
+            }
+            mva_igram_vnni_tile(b->pk, b->rows, i, j, c, 64, 1);
             for (size_t r = i; r < ie; r++) {
                 int32_t *dst = ig->fi + r * ld;
                 const int32_t *src = c + (r - i) * 64;

@@ -97,12 +97,13 @@ void mva_igram_flush(mva_igram *a);
 /* The integer kernel (src/igram_vnni.c).  Available: the CPU has AVX-512 BW and VNNI.
  * Packed words for rows x nl values; pack rows x nl values (ld apart, integers |v| <= 32767)
  * into out (64-byte aligned, that many words); the 6 x 64 tile of sums over the rows of
- * packed columns [i, i + 6) by [j, j + 64), j a multiple of 64, into c (64-byte aligned;
- * rows past the end of i's chunk of 64 hold nothing of use). */
+ * packed columns [i, i + 6) by [j, j + 64), j a multiple of 64, into c (6 rows of 64, ld
+ * apart), stored (store 1) or added (rows past the end of i's chunk of 64 get nothing of
+ * use). */
 int mva_igram_vnni_available(void);
 size_t mva_igram_vnni_packed_words(size_t rows, size_t nl);
 void mva_igram_vnni_pack(const float *a, size_t ld, size_t rows, size_t nl, int32_t *out);
-void mva_igram_vnni_tile(const int32_t *packed, size_t rows, size_t i, size_t j,
-                         int32_t c[6 * 64]);
+void mva_igram_vnni_tile(const int32_t *packed, size_t rows, size_t i, size_t j, int32_t *c,
+                         size_t ld, int store);
 
 #endif

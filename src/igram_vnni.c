@@ -67,8 +67,10 @@ VNNI static void pack(const float *a, size_t ld, size_t rows, size_t nl, int32_t
     }
 }
 
-/* c (6 x 64, ld 64) = the sums over nq packed rows of columns a[0..6) by b[0..64). */
-VNNI static void tile6x64(const int32_t *a, const int32_t *b, size_t nq, int32_t *c)
+/* The sums over nq packed rows of columns a[0..6) by b[0..64) into c (6 x 64, ld apart):
+ * stored (store 1) or added to what c holds. */
+VNNI static void tile6x64(const int32_t *a, const int32_t *b, size_t nq, int32_t *c, size_t ld,
+                         int store)
 {
 #define ZERO(r)                                                                              \
     __m512i c##r##0 = _mm512_setzero_si512(), c##r##1 = c##r##0, c##r##2 = c##r##0,           \
@@ -89,13 +91,16 @@ VNNI static void tile6x64(const int32_t *a, const int32_t *b, size_t nq, int32_t
         ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
 #undef ROW
     }
-#define STORE(r)                                                                             \
-    _mm512_store_si512(c + r * 64, c##r##0);                                                 \
-    _mm512_store_si512(c + r * 64 + 16, c##r##1);                                            \
-    _mm512_store_si512(c + r * 64 + 32, c##r##2);                                            \
-    _mm512_store_si512(c + r * 64 + 48, c##r##3);
+#define PUT(r, h)                                                                            \
+    {                                                                                        \
+        int32_t *o = c + r * ld + 16 * h;                                                    \
+        __m512i v = store ? c##r##h : _mm512_add_epi32(c##r##h, _mm512_loadu_si512(o));     \
+        _mm512_storeu_si512(o, v);                                                           \
+    }
+#define STORE(r) PUT(r, 0) PUT(r, 1) PUT(r, 2) PUT(r, 3)
     STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
 #undef STORE
+#undef PUT
 }
 
 #endif
@@ -116,16 +121,15 @@ void mva_igram_vnni_pack(const float *a, size_t ld, size_t rows, size_t nl, int3
 #endif
 }
 
-void mva_igram_vnni_tile(const int32_t *packed, size_t rows, size_t i, size_t j,
-                         int32_t c[6 * 64])
+void mva_igram_vnni_tile(const int32_t *packed, size_t rows, size_t i, size_t j, int32_t *c,
+                         size_t ld, int store)
 {
 #ifdef HAVE_VNNI_BUILD
     size_t nq = (rows + 1) / 2;
     const int32_t *a = packed + (i / 64) * nq * 64 + i % 64;
     const int32_t *b = packed + (j / 64) * nq * 64;
-    tile6x64(a, b, nq, c);
+    tile6x64(a, b, nq, c, ld, store);
 #else
-    (void)packed, (void)rows, (void)i, (void)j;
-    memset(c, 0, 6 * 64 * sizeof *c);
+    (void)packed, (void)rows, (void)i, (void)j, (void)c, (void)ld, (void)store;
 #endif
 }
