@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "combine.h"
+#include "h5util.h"
 #include "hdf5int.h"
 #include "stackint.h"
 
@@ -300,6 +301,73 @@ static int resolve_bliss(void *vctx, const mva_norm_term *t, double **v, size_t 
     return MVA_OK;
 }
 
+/* ---- what --norm can use, for the summary ---- */
+
+/* 1 when scan's measurement/name is a dataset of one value a point (npts of them). */
+static int is_per_point(hid_t f, const char *scan, const char *name, size_t npts)
+{
+    char path[256];
+    hsize_t d[2];
+    snprintf(path, sizeof path, "/%s/measurement/%s", scan, name);
+    if (h5_object_type(f, path) != H5I_DATASET)
+        return 0;
+    hid_t ds = H5Dopen2(f, path, H5P_DEFAULT), sp = ds >= 0 ? H5Dget_space(ds) : -1;
+    int one = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
+              H5Sget_simple_extent_dims(sp, d, NULL) == 1 && d[0] == npts;
+    h5u_close(sp);
+    h5u_close(ds);
+    return one;
+}
+
+typedef struct {
+    hid_t f;
+    const char *scan;
+    size_t npts;
+    char list[400];
+} counter_list;
+
+/* A counter: a 1-D dataset of measurement of one value a point, not an MCA element. */
+static herr_t add_counter(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    counter_list *c = data;
+    (void)g, (void)info;
+    if (strncmp(name, "mca_det", 7) == 0 || !is_per_point(c->f, c->scan, name, c->npts))
+        return 0;
+    size_t len = strlen(c->list);
+    if (len + 1 < sizeof c->list)
+        snprintf(c->list + len, sizeof c->list - len, "%s%s", len ? ", " : "", name);
+    return 0;
+}
+
+/* "not normalised; this BLISS scan offers --norm livetime (...), i0 (...), monitor:NAME
+ * (counters: ...)" into the warnings. */
+static void note_norm_sources(const char *file, const char *scan, size_t npts,
+                              mva_stack_info *info)
+{
+    char path[160], avail[700] = "";
+    counter_list c = {-1, scan, npts, ""};
+    if ((c.f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
+        return;
+    snprintf(path, sizeof path, "/%s/instrument/mca_det0/live_time", scan);
+    if (h5_object_type(c.f, path) == H5I_DATASET)
+        snprintf(avail, sizeof avail, " livetime (/%s/instrument/mca_det*/live_time)", scan);
+    snprintf(path, sizeof path, "/%s/measurement", scan);
+    H5Literate_by_name(c.f, path, H5_INDEX_NAME, H5_ITER_INC, NULL, add_counter, &c,
+                       H5P_DEFAULT);
+    H5Fclose(c.f);
+    size_t len = strlen(avail);
+    if (strstr(c.list, "iodet") != NULL)
+        len += (size_t)snprintf(avail + len, sizeof avail - len, "%s i0 (/%s/measurement/iodet)",
+                                len ? "," : "", scan);
+    if (c.list[0] != '\0' && len < sizeof avail)
+        snprintf(avail + len, sizeof avail - len, "%s monitor:NAME (counters: %s)",
+                 len ? "," : "", c.list);
+    len = strlen(info->warnings);
+    if (avail[0] != '\0')
+        snprintf(info->warnings + len, sizeof info->warnings - len,
+                 "not normalised; this BLISS scan offers --norm%s\n", avail);
+}
+
 /* ---- scan geometry ---- */
 
 /*
@@ -352,19 +420,8 @@ typedef struct {
 static herr_t find_motor(hid_t g, const char *name, const H5L_info_t *info, void *data)
 {
     motor_search *m = data;
-    char path[256];
-    hsize_t d[2];
     (void)g, (void)info;
-    snprintf(path, sizeof path, "/%s/measurement/%s", m->scan, name);
-    if (h5_object_type(m->f, path) != H5I_DATASET)
-        return 0;
-    hid_t ds = H5Dopen2(m->f, path, H5P_DEFAULT), sp = ds >= 0 ? H5Dget_space(ds) : -1;
-    int one = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
-              H5Sget_simple_extent_dims(sp, d, NULL) == 1 && d[0] == m->npts;
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (ds >= 0)
-        H5Dclose(ds);
+    int one = is_per_point(m->f, m->scan, name, m->npts);
     if (one && m->n < 2)
         snprintf(m->name[m->n], sizeof m->name[0], "%s", name);
     m->n += one;
@@ -611,6 +668,8 @@ int h5_bliss_open(mva_stack **out, const char *file, const char *scan,
     if (nel > 1)
         mva_detector_describe(use, nel, names, info.elements, sizeof info.elements);
     snprintf(info.norm, sizeof info.norm, "%s", desc);
+    if (opts->norm == NULL)
+        note_norm_sources(file, scan, npts, &info);
     if (nused > 1) {
         const char *used_names[EL_MAX];
         for (size_t e = 0, k = 0; e < nel; e++)

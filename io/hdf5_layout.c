@@ -479,9 +479,11 @@ static int string_at(hid_t f, const char *path, size_t k, char *buf, size_t cap,
         snprintf(buf, cap, "%s", vl[k] ? vl[k] : "");
         H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, vl);
     } else {
-        size_t size = H5Tget_size(ft);
+        /* one byte more than the file's: a name that fills its field (NULLPAD "time" in 4
+         * bytes) would lose its last character to the terminator of a same-size C string */
+        size_t size = H5Tget_size(ft) + 1;
         H5Tset_size(mt, size);
-        if ((data = calloc((size_t)cnt, size + 1)) == NULL ||
+        if ((data = calloc((size_t)cnt, size)) == NULL ||
             H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
             goto done;
         size_t len = 0;
@@ -777,13 +779,32 @@ static void layout_calibration(const char *file, const h5_layout *L, const mva_o
              "(give one with --calib)\n", L->calib);
 }
 
-/* What --norm can use in this layout, for the summary ("" when nothing). */
-static void norm_sources(const h5_layout *L, char *buf, size_t cap)
+/* What --norm can use in this layout and where it comes from, for the summary ("" when
+ * nothing): " livetime (/MAPS_RAW/livetime), dtc (...), i0 and monitor:NAME (...: names)".
+ * With Odin's meta file the names alone (its note lists the datasets). */
+static void norm_sources(const char *file, const h5_layout *L, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s%s%s%s%s%s", L->livetime[0] ? " livetime" : "",
-             L->dtc[0] || (L->icr[0] && L->ocr[0]) ? " dtc" : "",
-             L->scaler_vals[0] ? " i0" : "", L->scaler_vals[0] ? " monitor:NAME" : "",
-             L->realtime[0] ? "" : "", "");
+    int dtc = L->dtc[0] || (L->icr[0] && L->ocr[0]), brief = L->meta[0] != '\0';
+    buf[0] = '\0';
+    if (L->livetime[0])
+        mva_text_append(buf, cap, brief ? " livetime" : " livetime (%s)", L->livetime);
+    if (dtc && (brief || L->dtc[0]))
+        mva_text_append(buf, cap, brief ? "%s dtc" : "%s dtc (%s)", buf[0] ? "," : "",
+                        L->dtc);
+    else if (dtc)
+        mva_text_append(buf, cap, "%s dtc (%s / %s x %s / %s)", buf[0] ? "," : "", L->icr,
+                        L->ocr, L->realtime[0] ? L->realtime : "1",
+                        L->livetime[0] ? L->livetime : "1");
+    if (L->scaler_vals[0] == '\0')
+        return;
+    char known[512] = "";
+    hid_t f = open_ro(file);
+    if (f >= 0) {
+        find_scaler(f, L, "", known, sizeof known);
+        H5Fclose(f);
+    }
+    mva_text_append(buf, cap, "%s i0 and monitor:NAME (%s: %s)", buf[0] ? "," : "",
+                    L->scaler_vals, known);
 }
 
 static int open_elements(mva_stack **st, const char *file, const h5_layout *L,
@@ -877,7 +898,7 @@ int h5_layout_open(mva_stack **out, const char *file, h5_layout *L, const mva_op
     size_t nused = 0;
     double *w = NULL;
     mva_norm_factors *factors = NULL;
-    char desc[512] = "", avail[128];
+    char desc[512] = "", avail[768];
     const char *names[MAX_EL];
     int rc = MVA_OK;
     *out = NULL;
@@ -933,7 +954,7 @@ int h5_layout_open(mva_stack **out, const char *file, h5_layout *L, const mva_op
                 used_names[k++] = L->names[e];
         h5_note_calibrations(st, nused, used_names, &info);
     }
-    norm_sources(L, avail, sizeof avail);
+    norm_sources(file, L, avail, sizeof avail);
     if (opts->norm == NULL && (avail[0] != '\0' || L->meta_note[0] != '\0')) {
         size_t len = strlen(info.warnings);
         snprintf(info.warnings + len, sizeof info.warnings - len,

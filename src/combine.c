@@ -102,14 +102,7 @@ int mva_detector_check(const char *spec, mva_error *err)
     return mva_error_set(err, MVA_EINVAL, "--detector '%s': %s", spec, detector_syntax);
 }
 
-/* Appends printf output to buf (cap bytes), truncating quietly. */
-static void append(char *buf, size_t cap, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static void append(char *buf, size_t cap, const char *fmt, ...)
+void mva_text_append(char *buf, size_t cap, const char *fmt, ...)
 {
     size_t len = strlen(buf);
     if (len + 1 >= cap)
@@ -142,15 +135,15 @@ void mva_detector_describe(const unsigned char *use, size_t nel, const char *con
         snprintf(buf, cap, "sum of elements ");
         for (size_t e = 0, k = 0; e < nel; e++)
             if (use[e])
-                append(buf, cap, "%s%zu", k++ ? ", " : "", e);
-        append(buf, cap, " of %zu", nel);
+                mva_text_append(buf, cap, "%s%zu", k++ ? ", " : "", e);
+        mva_text_append(buf, cap, " of %zu", nel);
     }
     if (names == NULL)
         return;
-    append(buf, cap, ": ");
+    mva_text_append(buf, cap, ": ");
     for (size_t e = 0, k = 0; e < nel; e++)
         if (use[e])
-            append(buf, cap, "%s%s", k++ ? ", " : "", names[e]);
+            mva_text_append(buf, cap, "%s%s", k++ ? ", " : "", names[e]);
 }
 
 /* ---- the weighted sum of elements ---- */

@@ -23,6 +23,13 @@
 
 #include "mva/stack.h"
 
+/* Appends printf output to buf (cap bytes, holding a string), truncating quietly. */
+void mva_text_append(char *buf, size_t cap, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 /* ---- detector elements ---- */
 
 /*

@@ -16,7 +16,8 @@ if [ -f "$REAL" ]; then
     case "$info" in *"recognised   MAPS_RAW"*"sum of 4 elements: data_a, data_b, data_c, data_d"*)
         ok "mva-info names MAPS_RAW and its four elements" ;;
     *) ko "mva-info MAPS_RAW: $info" ;; esac
-    case "$info" in *"--norm livetime dtc"*) ok "mva-info lists the normalisations" ;;
+    case "$info" in *"offers --norm livetime (/MAPS_RAW/livetime), dtc (/MAPS_RAW/inputcounts / /MAPS_RAW/ouputcounts x /MAPS_RAW/realtime / /MAPS_RAW/livetime)"*)
+        ok "mva-info lists the normalisations and their datasets" ;;
     *) ko "mva-info normalisations: $info" ;; esac
     "$BIN/mva-roi" "$REAL" --roi A=100:300 --roi All=0:2047 -q -o "$T/sum.h5" &&
     "$BIN/mva-roi" "$REAL" --roi A=100:300 --roi All=0:2047 --norm livetime@1 -q \
@@ -106,6 +107,25 @@ assert np.allclose(roi("maps-roi"), a / lt, rtol=1e-12)
 assert np.allclose(roi("maps-dtc"), a * (icr / ocr) * (rt / lt), rtol=1e-12)
 assert np.allclose(roi("maps-us"), a / us, rtol=1e-12)
 PYEOF
+"$BIN/mva-info" "$T/maps.h5" >"$T/mapsi.txt" && "$BIN/mva-info" "$T/bliss.h5::/1.1" >"$T/blissi.txt" ||
+    ko "mva-info MAPS, BLISS"
+grep -q "^note         not normalised; this MAPS (APS MAPS / XRF-Maps) file offers --norm livetime (/MAPS/Spectra/Elapsed_Livetime), dtc (/MAPS/Spectra/Input_Counts / /MAPS/Spectra/Output_Counts x /MAPS/Spectra/Elapsed_Realtime / /MAPS/Spectra/Elapsed_Livetime), i0 and monitor:NAME (/MAPS/Scalers/Values: SRcurrent, US_IC, DS_IC)" "$T/mapsi.txt" &&
+    grep -q "^note         not normalised; this BLISS scan offers --norm livetime (/1.1/instrument/mca_det\*/live_time), i0 (/1.1/measurement/iodet), monitor:NAME (counters: iodet, sy, sz)" "$T/blissi.txt" &&
+    ok "mva-info names the normalisation datasets of MAPS and BLISS (scalers whole)" ||
+    ko "normalisation datasets: $(cat "$T/mapsi.txt" "$T/blissi.txt")"
+"$BIN/mva-roi" "$T/pyxrf.h5" --norm monitor:time@1 --roi A=0:255 -q -o "$T/pxt.h5" &&
+    $PY -c "
+import sys, h5py, numpy as np
+t = sys.argv[1]
+with h5py.File(f'{t}/pyxrf.h5', 'r') as f:
+    assert f['xrfmap/scalers/name'].dtype.itemsize == 4           # 'time' fills its field
+    d = f['xrfmap/detsum/counts'][()].astype(float).sum(2)
+    tm = f['xrfmap/scalers/val'][:, :, 1]
+with h5py.File(f'{t}/pxt.h5', 'r') as f:
+    got = f[f.attrs['default']]['roi/A/raw'][()]
+assert np.allclose(got, d / tm, rtol=1e-12, atol=0)" "$T" &&
+    ok "a scaler whose name fills its fixed-length field (PyXRF 'time') is found" ||
+    ko "PyXRF scaler 'time'"
 "$BIN/mva-roi" "$T/pyxrf.h5" --roi A=0:255 -q -o "$T/px.h5" &&
 "$BIN/mva-roi" "$T/pyxrf.h5" --detector 0,2 --roi A=0:255 -q -o "$T/px02.h5" &&
 "$BIN/mva-roi" "$T/pyxrf.h5" --norm i0@1 --roi A=0:255 -q -o "$T/pxi0.h5" || ko "mva-roi PyXRF"
@@ -214,7 +234,7 @@ assert not np.allclose(roi("xspb"), sum(b[k].sum(1) * dtc[:, k - 4] for k in ran
 assert np.allclose(roi("xspa"), a2.sum(1) * 1e6 / live[:, 2], rtol=1e-12, atol=0)
 PYEOF
 "$BIN/mva-info" "$T/odin.h5" --detector sum >"$T/odi.txt" || ko "mva-info Odin"
-grep -q "^note         not normalised; this Odin/Xspress3 (frames, elements, channels) file offers --norm livetime dtc (meta file odin_meta.h5: dtc (20, 4) (dead-time factors), scalar_0 (20, 4) (time, clock ticks), scalar_1 (20, 4) (reset ticks), inp_est (20, 4)" "$T/odi.txt" &&
+grep -q "^note         not normalised; this Odin/Xspress3 (frames, elements, channels) file offers --norm livetime, dtc (meta file odin_meta.h5: dtc (20, 4) (dead-time factors), scalar_0 (20, 4) (time, clock ticks), scalar_1 (20, 4) (reset ticks), inp_est (20, 4)" "$T/odi.txt" &&
     ok "mva-info lists the normalisation datasets of Odin's meta file" ||
     ko "mva-info Odin meta: $(cat "$T/odi.txt")"
 expect_fail "Odin: meta file of other frames refused, file, dataset and shapes named" \
