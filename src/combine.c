@@ -685,6 +685,12 @@ int mva_stage_apply(mva_stack **s, const mva_open_opts *opts, mva_error *err)
                            opts->scan, in->format);
         goto fail;
     }
+    if (opts->channel_axis == MVA_STACK_AXIS_FIRST && strcmp(in->format, "spec") == 0) {
+        rc = mva_error_set(err, MVA_EINVAL, "%s: --channel-axis first: a SPEC file's MCA lines "
+                           "are one spectrum each, channels last; leave the option out",
+                           in->source);
+        goto fail;
+    }
     if (opts->detector != NULL && in->elements[0] == '\0') {
         unsigned char one;
         rc = mva_detector_select(opts->detector, 1, &one, err);
@@ -708,6 +714,12 @@ int mva_stage_apply(mva_stack **s, const mva_open_opts *opts, mva_error *err)
             return rc;
         }
         mva_stack_set_norm(*s, f);
+    }
+    if (opts->snake == MVA_SNAKE_ON && mva_stack_get_info(*s)->rows < 2) {
+        rc = mva_error_set(err, MVA_EINVAL, "%s: --snake on: the map has a single row (%zu "
+                           "pixels), no row to put back; give its shape with --shape "
+                           "ROWSxCOLS first", in->source, mva_stack_get_info(*s)->cols);
+        goto fail;
     }
     if (opts->snake == MVA_SNAKE_ON && mva_stack_get_info(*s)->snake != MVA_SNAKE_ON &&
         (rc = mva_snake_wrap(*s, err)) != MVA_OK)

@@ -472,6 +472,23 @@ expect_fail "--channel-axis against the BLISS layout" \
     grep -q "shape        256 rows x 70 cols" &&
     ok "--channel-axis that agrees with the layout, or on a dataset named by path, accepted" ||
     ko "--channel-axis agreeing / by path"
+expect_fail "--snake on a single-row map (Odin frames): refused, --shape said" \
+    "odin.h5: --snake on: the map has a single row (20 pixels), no row to put back; give its shape with --shape ROWSxCOLS first" \
+    "$BIN/mva-roi" "$T/odin.h5" --detector sum --snake on --roi 1:2 -o "$T/x.h5"
+"$BIN/mva-roi" "$T/odin.h5" --detector sum --snake on --shape 4x5 --roi A=0:255 -q \
+    -o "$T/odsn.h5" && $PY -c "
+import sys, h5py, numpy as np
+t = sys.argv[1]
+o = h5py.File(f'{t}/odin.h5', 'r')['data'][()].astype(float).sum(axis=(1, 2)).reshape(4, 5)
+o[1::2] = o[1::2, ::-1]
+f = h5py.File(f'{t}/odsn.h5', 'r')
+assert np.array_equal(f[f.attrs['default']]['roi/A/raw'][()], o)" "$T" &&
+    ok "--snake on with --shape on Odin frames = numpy" || ko "Odin --snake on --shape"
+if [ -f "$(dirname "$REAL")/33id_spec.dat" ]; then
+    expect_fail "--channel-axis first on a SPEC file refused" \
+        "33id_spec.dat: --channel-axis first: a SPEC file's MCA lines are one spectrum each, channels last" \
+        "$BIN/mva-info" "$(dirname "$REAL")/33id_spec.dat" --channel-axis first
+fi
 expect_fail "--norm a scaler the layout lacks" "no such scaler" \
     "$BIN/mva-info" "$T/maps.h5" --norm monitor:nope
 "$BIN/mva-roi" "$T/nexus4d.h5" --detector sum --roi A=0:255 -q -o "$T/n4.h5" &&
