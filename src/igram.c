@@ -776,6 +776,8 @@ void mva_igram_flush(mva_igram *a)
  * consumer's own work in the covariance pass. */
 static int shifted(mva_igram *a, const double *x, double *big)
 {
+    if (a->vnni) /* that CPU has AVX-512: 8 at a time */
+        return mva_igram_vnni_shift(x, a->mu0, a->p, a->row, big);
     const double round = 6755399441055744.0; /* 1.5 * 2^52: (d + round) - round = rint(d) */
     const double *mu0 = a->mu0;
     float *out = a->row;
@@ -837,6 +839,10 @@ static void pack_row(mva_igram *a)
     }
     float *pm = a->pmax[a->cur] + a->nf * MVA_IGRAM_PANELS, *cm = a->cmax;
     for (size_t k = 0; k < a->np; k++) {
+        if (a->vnni) {
+            pm[k] = mva_igram_vnni_gather(row, a->live, a->pb[k], panel_end(a, k), out, cm);
+            continue;
+        }
         float m = 0.0f;
         for (size_t i = a->pb[k], e = panel_end(a, k); i < e; i++) {
             float v = row[a->live[i]];
@@ -864,11 +870,17 @@ int mva_igram_add(mva_igram *a, const double *x)
         admit_live(a);
     pack_row(a);
     const float *row = a->row;
-    for (size_t j = 0; j < p; j++)
-        a->dsum[j] += row[j];
-    if (a->raw) /* the flush's s mu0^T terms */
+    if (a->vnni) {
+        mva_igram_vnni_sum(a->dsum, row, p);
+        if (a->raw)
+            mva_igram_vnni_sum(a->fsum, row, p);
+    } else {
         for (size_t j = 0; j < p; j++)
-            a->fsum[j] += row[j];
+            a->dsum[j] += row[j];
+        if (a->raw) /* the flush's s mu0^T terms */
+            for (size_t j = 0; j < p; j++)
+                a->fsum[j] += row[j];
+    }
     a->n++;
     a->fn++;
     if (++a->nf == MVA_IGRAM_ROWS)

@@ -94,7 +94,7 @@ int mva_igram_add(mva_igram *a, const double *x);
  * More rows may follow. */
 void mva_igram_flush(mva_igram *a);
 
-/* The integer kernel (src/igram_vnni.c).  Available: the CPU has AVX-512 BW and VNNI.
+/* The integer kernel (src/igram_vnni.c).  Available: the CPU has AVX-512 BW, VL and VNNI.
  * Packed words for rows x nl values; pack rows x nl values (ld apart, integers |v| <= 32767)
  * into out (64-byte aligned, that many words); the 6 x 64 tile of sums over the rows of
  * packed columns [i, i + 6) by [j, j + 64), j a multiple of 64, into c (6 rows of 64, ld
@@ -105,5 +105,12 @@ size_t mva_igram_vnni_packed_words(size_t rows, size_t nl);
 void mva_igram_vnni_pack(const float *a, size_t ld, size_t rows, size_t nl, int32_t *out);
 void mva_igram_vnni_tile(const int32_t *packed, size_t rows, size_t i, size_t j, int32_t *c,
                          size_t ld, int store);
+/* The row intake where the kernel runs (same CPU): x - mu0 (p values) into out as floats, 1
+ * and the largest square in *big if all are integers, else 0; sum += row; out[i] =
+ * row[live[i]] for i in [i0, i1), cmax[i] raised to |out[i]|, the largest |out[i]| returned. */
+int mva_igram_vnni_shift(const double *x, const double *mu0, size_t p, float *out, double *big);
+void mva_igram_vnni_sum(double *sum, const float *row, size_t p);
+float mva_igram_vnni_gather(const float *row, const size_t *live, size_t i0, size_t i1,
+                            float *out, float *cmax);
 
 #endif
