@@ -282,6 +282,24 @@ static const char *filter_name(H5Z_filter_t id)
     return NULL;
 }
 
+/* The Debian package of a filter plugin ("" when none is known): a missing blosc filter is
+ * not in hdf5-filter-plugin, and Odin's Xspress files are blosc-compressed. */
+static const char *filter_package(H5Z_filter_t id)
+{
+    switch (id) {
+    case 307:   /* bzip2 */
+    case 32004: /* lz4 */
+    case 32008: /* bitshuffle */
+        return "hdf5-filter-plugin";
+    case 32001:
+        return "hdf5-filter-plugin-blosc-serial";
+    case 32013:
+        return "hdf5-filter-plugin-zfp-serial";
+    default:
+        return "";
+    }
+}
+
 /* Appends the filters of dcpl to desc; fails on the first one this HDF5 cannot load. */
 static int describe_filters(const h5_reader *r, hid_t dcpl, char *desc, size_t cap,
                             mva_error *err)
@@ -303,12 +321,13 @@ static int describe_filters(const h5_reader *r, hid_t dcpl, char *desc, size_t c
             snprintf(what, sizeof what, "filter %d (%s)", (int)id,
                      known ? known : fname[0] ? fname : "unknown");
         snprintf(desc + used, cap - used, ", %s", what);
+        const char *pkg = filter_package(id);
         if (H5Zfilter_avail(id) <= 0)
             return mva_error_set(err, MVA_EUNSUPPORTED,
                                  "%s::%s: the data are stored with %s, which this HDF5 cannot "
-                                 "load: install the filter plugin (Debian: hdf5-filter-plugin) "
-                                 "or set HDF5_PLUGIN_PATH to its directory",
-                                 r->file_name, r->path, what);
+                                 "load: install the filter plugin%s%s%s or set HDF5_PLUGIN_PATH "
+                                 "to its directory", r->file_name, r->path, what,
+                                 pkg[0] ? " (Debian: " : "", pkg, pkg[0] ? ")" : "");
     }
     return MVA_OK;
 }

@@ -954,7 +954,38 @@ static void test_hdf5_rejects_unavailable_filter(void **state)
     assert_int_equal(rc, MVA_EUNSUPPORTED);
     assert_contains(err.msg, path);
     assert_contains(err.msg, "filter 32004 (lz4)");
-    assert_contains(err.msg, "HDF5_PLUGIN_PATH");
+    assert_contains(err.msg, "(Debian: hdf5-filter-plugin) or set HDF5_PLUGIN_PATH");
+}
+
+/* Odin's Xspress files are blosc-compressed, a filter not in hdf5-filter-plugin: the message
+ * names the package that has it.  Written with blosc as an optional filter (recorded in the
+ * pipeline, skipped on write when the plugin is absent); skipped where blosc is installed. */
+static void test_hdf5_unavailable_blosc_names_its_package(void **state)
+{
+    (void)state;
+    char path[512];
+    double x[NPIX * P];
+    hsize_t dims[3] = {ROWS, COLS, P}, chunk[3] = {1, COLS, P};
+    mva_error err;
+    if (H5Zfilter_avail(32001) > 0) {
+        print_message("blosc filter available; skipped\n");
+        skip();
+    }
+    fill(x, NPIX, P, v_counts);
+    hid_t f = new_file(tmp_path(path, "blosc-missing.h5"));
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), sp = H5Screate_simple(3, dims, NULL);
+    H5Pset_chunk(dcpl, 3, chunk);
+    assert_true(H5Pset_filter(dcpl, 32001, H5Z_FLAG_OPTIONAL, 0, NULL) >= 0);
+    hid_t d = H5Dcreate2(f, "/data", H5T_STD_U32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    assert_true(d >= 0);
+    assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Pclose(dcpl);
+    H5Fclose(f);
+    assert_int_equal(open_fails(path, NULL, &err), MVA_EUNSUPPORTED);
+    assert_contains(err.msg, "filter 32001 (blosc)");
+    assert_contains(err.msg, "(Debian: hdf5-filter-plugin-blosc-serial)");
 }
 
 /* ---- tests: direct chunk decoding (parallel inflate) ---- */
@@ -1464,6 +1495,7 @@ int main(void)
         cmocka_unit_test(test_hdf5_corrupt_chunk_names_failing_rows),
         cmocka_unit_test(test_hdf5_cut_blocks_decode_each_chunk_once),
         cmocka_unit_test(test_hdf5_rejects_unavailable_filter),
+        cmocka_unit_test(test_hdf5_unavailable_blosc_names_its_package),
         cmocka_unit_test(test_hdf5_fast_gzip_chunks_cutting_rows_read_exactly),
         cmocka_unit_test(test_hdf5_fast_shuffle_gzip_every_value_size),
         cmocka_unit_test(test_hdf5_fast_big_endian_uint16_gzip),
