@@ -64,8 +64,8 @@ static hid_t make_dataset(hid_t f, const char *path, hid_t ftype, int rank, cons
         H5Pset_chunk(dcpl, rank, chunk);
     if (filter == H5Z_FILTER_DEFLATE)
         H5Pset_deflate(dcpl, level);
-    else if (filter != 0)
-        H5Pset_filter(dcpl, filter, H5Z_FLAG_MANDATORY, 0, NULL);
+    else if (filter != 0) /* level is then the filter's flags: 0 mandatory, or optional */
+        H5Pset_filter(dcpl, filter, level, 0, NULL);
     hid_t space = H5Screate_simple(rank, dims, NULL);
     hid_t d = H5Dcreate2(f, path, ftype, space, lcpl, dcpl, H5P_DEFAULT);
     assert_true(d >= 0);
@@ -924,21 +924,29 @@ static void test_hdf5_cut_blocks_decode_each_chunk_once(void **state)
     free(buf);
 }
 
+/* Writes tmp file name with /data (ROWS, COLS, P) of counts, chunked by rows, through filter
+ * with flags (H5Z_FLAG_OPTIONAL: recorded in the pipeline even where the filter is absent,
+ * and then skipped on write); path gets the file's name. */
+static void write_filtered(char *path, const char *name, H5Z_filter_t filter, unsigned flags)
+{
+    double x[NPIX * P];
+    hsize_t dims[3] = {ROWS, COLS, P}, chunk[3] = {1, COLS, P};
+    fill(x, NPIX, P, v_counts);
+    hid_t f = new_file(tmp_path(path, name));
+    H5Dclose(make_dataset(f, "/data", H5T_STD_U32LE, 3, dims, chunk, filter, flags, x));
+    H5Fclose(f);
+}
+
 static void test_hdf5_rejects_unavailable_filter(void **state)
 {
     (void)state;
     char path[512];
-    double x[NPIX * P];
-    hsize_t dims[3] = {ROWS, COLS, P}, chunk[3] = {1, COLS, P};
     mva_error err;
     if (H5Zfilter_avail(LZ4_FILTER) <= 0) {
         print_message("LZ4 filter %d not available; skipped\n", LZ4_FILTER);
         skip();
     }
-    fill(x, NPIX, P, v_counts);
-    hid_t f = new_file(tmp_path(path, "lz4-missing.h5"));
-    H5Dclose(make_dataset(f, "/data", H5T_STD_U32LE, 3, dims, chunk, LZ4_FILTER, 0, x));
-    H5Fclose(f);
+    write_filtered(path, "lz4-missing.h5", LZ4_FILTER, H5Z_FLAG_MANDATORY);
     /* Make the plugin unreachable, as on a machine without hdf5-filter-plugin. */
     unsigned state_mask;
     H5PLget_loading_state(&state_mask);
@@ -958,31 +966,17 @@ static void test_hdf5_rejects_unavailable_filter(void **state)
 }
 
 /* Odin's Xspress files are blosc-compressed, a filter not in hdf5-filter-plugin: the message
- * names the package that has it.  Written with blosc as an optional filter (recorded in the
- * pipeline, skipped on write when the plugin is absent); skipped where blosc is installed. */
+ * names the package that has it (skipped where blosc is installed). */
 static void test_hdf5_unavailable_blosc_names_its_package(void **state)
 {
     (void)state;
     char path[512];
-    double x[NPIX * P];
-    hsize_t dims[3] = {ROWS, COLS, P}, chunk[3] = {1, COLS, P};
     mva_error err;
     if (H5Zfilter_avail(32001) > 0) {
         print_message("blosc filter available; skipped\n");
         skip();
     }
-    fill(x, NPIX, P, v_counts);
-    hid_t f = new_file(tmp_path(path, "blosc-missing.h5"));
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), sp = H5Screate_simple(3, dims, NULL);
-    H5Pset_chunk(dcpl, 3, chunk);
-    assert_true(H5Pset_filter(dcpl, 32001, H5Z_FLAG_OPTIONAL, 0, NULL) >= 0);
-    hid_t d = H5Dcreate2(f, "/data", H5T_STD_U32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    assert_true(d >= 0);
-    assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
-    H5Dclose(d);
-    H5Sclose(sp);
-    H5Pclose(dcpl);
-    H5Fclose(f);
+    write_filtered(path, "blosc-missing.h5", 32001, H5Z_FLAG_OPTIONAL);
     assert_int_equal(open_fails(path, NULL, &err), MVA_EUNSUPPORTED);
     assert_contains(err.msg, "filter 32001 (blosc)");
     assert_contains(err.msg, "(Debian: hdf5-filter-plugin-blosc-serial)");
