@@ -148,6 +148,18 @@ bigmap() {
         rs "$1-$m" "$BIN/mva-pca" "$2" -k 10 --method $m -v -o "$OUT/bench-big-$m.h5"
         grep -E '^method|^pass|^time' "$OUT/bench-out.txt" | sed 's/^/    /' || true
     done
+    if [ "$1" = big ] && [ "${BENCH_BIG_PEERS:-1}" != 0 ]; then
+        # goal 2 on this map too; the peers hold the whole stack (PyMca ~3 GB, scikit-learn
+        # ~7 GB): not run on the 16.8 GB map, which is the point of it
+        if $PY -c "import PyMca5" 2>/dev/null; then
+            echo "-- PyMca numpyCovariancePCA (whole process)"
+            rs "$1-pymca" $PY bench/peers.py pymca-pca "$2" 10
+        fi
+        if $PY -c "import sklearn" 2>/dev/null; then
+            echo "-- scikit-learn PCA randomized (whole process)"
+            rs "$1-sklearn" $PY bench/peers.py sklearn-pca "$2" 10
+        fi
+    fi
     a="$OUT/bench-big-exact.h5" b="$OUT/bench-big-randomized.h5"
     echo "subspace sine, exact vs randomized: first 3 components $(sine "$a" "$b" 3), first 4 $(sine "$a" "$b" 4), all 10 $(sine "$a" "$b" 10)"
     rm -f "$OUT"/bench-big-*.h5

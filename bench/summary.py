@@ -37,9 +37,16 @@ def fmt(label):
 if len(sys.argv) > 2:
     print("== big maps (wall, peak RSS)")
     for big in sys.argv[2:]:
-        for m in ("auto", "exact", "randomized"):
+        for m in ("auto", "exact", "randomized", "pymca", "sklearn"):
             if span("%s-%s" % (big, m)):
                 print("  %-6s %-11s %s" % (big, m, fmt("%s-%s" % (big, m))))
+        peers = [span("%s-%s" % (big, p)) for p in ("pymca", "sklearn")]
+        peers = [p for p in peers if p]
+        a = span(big + "-auto")
+        if peers and a:
+            p = min(peers, key=lambda s: s[0])
+            print("  goal 2 on %s: faster peer / mva-pca %.1fx (faster peer %.2f s, mva-pca "
+                  "%.2f s), mva-pca RSS %.0f MB" % (big, p[0] / a[1], p[0], a[1], a[2]))
     sys.exit(0)
 
 maps = ("dim", "bright")
