@@ -954,6 +954,10 @@ int h5_layout_open(mva_stack **out, const char *file, h5_layout *L, const mva_op
                 used_names[k++] = L->names[e];
         h5_note_calibrations(st, nused, used_names, &info);
     }
+    if (strncmp(L->name, "Odin", 4) == 0 && opts->rows == 0) /* nothing in it says the map */
+        mva_text_append(info.warnings, sizeof info.warnings, "the map shape is not in an Odin "
+                        "file: its %zu frames read as one row; give the map with --shape "
+                        "ROWSxCOLS\n", info.cols);
     norm_sources(file, L, avail, sizeof avail);
     if (opts->norm == NULL && (avail[0] != '\0' || L->meta_note[0] != '\0')) {
         size_t len = strlen(info.warnings);

@@ -210,6 +210,7 @@ PYEOF
     -o "$T/xspa.h5" &&
 "$BIN/mva-info" "$T/xsp_B_000001.h5" >"$T/xspb.txt" || ko "Odin mca_N files"
 grep -q "^recognised   Odin/Xspress3 (mca_N per element)" "$T/xspb.txt" &&
+    grep -q "^note         the map shape is not in an Odin file: its 20 frames read as one row; give the map with --shape ROWSxCOLS" "$T/xspb.txt" &&
     grep -q "^elements     sum of 4 elements: mca_4, mca_5, mca_6, mca_7" "$T/xspb.txt" &&
     grep -q "^shape        1 rows x 20 cols" "$T/xspb.txt" &&
     grep -q "meta file xsp_meta.h5: dtc (20, 8)" "$T/xspb.txt" &&
