@@ -233,7 +233,7 @@ static int write_index(const clu *x, const char *results, const rpt_info *in, co
                                  c ? ", " : "", c, (long long)x->sizes[c],
                                  total ? 100.0 * (double)x->sizes[c] / (double)total : 0.0);
     rpt_row(&b, "pixels per cluster", t);
-    rpt_row(&b, "input", in->input_file);
+    rpt_input_row(&b, in);
     snprintf(t, sizeof t, "%s %s, %s", in->program, in->version, in->date);
     rpt_row(&b, "program", t);
     rpt_printf(&b, "</table>\n<h2>Label map</h2>\n<p class=\"note\">Each cluster in its colour "

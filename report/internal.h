@@ -185,6 +185,8 @@ void rpt_nmf_html(rpt_buf *b, const mva_nmf_model *m, const rpt_nmf_lines *l, in
 extern const char *const rpt_css;
 /* A <tr> of the summary table: key and value, escaped. */
 void rpt_row(rpt_buf *b, const char *key, const char *value);
+/* The "input" row: the map's file and, when recorded, ::dataset (process/input_*). */
+void rpt_input_row(rpt_buf *b, const rpt_info *in);
 
 /* The alpha lines of the table within RPT_OVERLAP keV of l, other than l (lines that a
  * detector cannot separate, such as As Ka and Pb La); returns their count (at most cap). */

@@ -448,14 +448,20 @@ void rpt_row(rpt_buf *b, const char *key, const char *value)
     rpt_printf(b, "</td></tr>\n");
 }
 
+void rpt_input_row(rpt_buf *b, const rpt_info *in)
+{
+    char t[4096 + 1100];
+    snprintf(t, sizeof t, "%s%s%s", in->input_file, in->input_dataset[0] ? "::" : "",
+             in->input_dataset);
+    rpt_row(b, "input", t);
+}
+
 static void summary(rpt_buf *b, const report *r)
 {
     const rpt_info *in = &r->info;
     char t[4096 + 1100];
     rpt_printf(b, "<table class=\"summary\">\n");
-    snprintf(t, sizeof t, "%s%s%s", in->input_file, in->input_dataset[0] ? "::" : "",
-             in->input_dataset);
-    rpt_row(b, "input", t);
+    rpt_input_row(b, in);
     snprintf(t, sizeof t, "%zu x %zu pixels x %zu channels (%s, %s)", in->shape[0], in->shape[1],
              in->shape[2], in->input_dtype, in->input_format);
     rpt_row(b, "shape", t);

@@ -240,7 +240,7 @@ static void summary(rpt_buf *b, const sel_report *x)
     snprintf(t, sizeof t, "%.6g counts (cumulative spectrum: sum over the selected pixels); "
              "%.6g per selected pixel, %.6g per pixel of the map", sum, avg, map);
     rpt_row(b, "counts", t);
-    rpt_row(b, "input", in->input_file);
+    rpt_input_row(b, in);
     snprintf(t, sizeof t, "%s %s", in->program, in->version);
     rpt_row(b, "program", t);
     rpt_row(b, "date", in->date);

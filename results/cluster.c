@@ -12,8 +12,11 @@
  *     silhouette                NXdata (-c auto): data (candidates) over clusters
  *     cluster_sizes int64 (c), centroids float64 (c, dim), inertia, iterations, converged,
  *     restarts, seed, n_labelled, n_valid_pixels
- *     process                   NXprocess: program, version, date, command_line, input_file,
- *                               source, scores, clusters_rule
+ *     process                   NXprocess: program, version, date, command_line, the map
+ *                               read for the spectra with the input_* fields of a PCA entry
+ *                               (write.c; with --no-spectra only input_file = the map the
+ *                               scores' entry names), source (results file::/entry of the
+ *                               scores), scores, clusters_rule, parameters (reader options)
  *
  * The spectra axis is "energy" (keV) when the stack is calibrated, else "channel".
  */

@@ -235,9 +235,10 @@ int res_write_cluster(wctx *c, hid_t e, const mva_result_parts *s);
 
 /* ---- the writer (write.c, check.c) ---- */
 
-/* The short process group of a selection or a clustering: program, version, date, the
- * command line when given, input_file (the input's name), then names[i] = values[i] (NULL
- * values written as ""). */
+/* The process group of a selection or a clustering: program, version, date, the command line
+ * when given, the map read with the fields of a PCA entry's process (input_file,
+ * input_dataset, ..., input_layout, the normalisation) or, without a map, input_file = the
+ * input's name; then names[i] = values[i] (NULL values written as ""). */
 int res_write_short_process(wctx *c, hid_t entry, const mva_result_parts *s,
                             const char *const *names, const char *const *values, size_t n);
 

@@ -340,7 +340,17 @@ int mva_select_mask_read(const char *path, size_t rows, size_t cols, unsigned ch
     return mask_from_text(path, rows, cols, mask, err);
 }
 
-/* ---- writing a selection (a part of mva_result_write) ---- */
+/* ---- writing a selection (a part of mva_result_write) ----
+ *
+ *   /mva_select                 NXentry  @default="selected_vs_map"
+ *     selected_vs_map           NXdata: the selection's average spectrum against the map's
+ *     cumulative_spectrum, average_spectrum, max_spectrum, map_average_spectrum   NXdata
+ *     mask                      NXdata: uint8 (rows, cols), 1 = selected
+ *     n_selected, n_valid_pixels
+ *     process                   NXprocess: program, version, date, the map read with the
+ *                               input_* fields of a PCA entry (write.c), selection (the
+ *                               tests, as the summary prints them)
+ */
 
 static int selection_spectra(wctx *c, hid_t e, const mva_select_spectra_result *r,
                              const spec_axis *ax)

@@ -26,7 +26,9 @@
  *                            factors' source paths, references, masked pixels), input_snake,
  *                            input_warnings; normalisation (NXdata: the factors of --norm
  *                            per pixel, their kind, source and reference; see norm.c)
- *                            @units=keV when the input has one
+ *                            @units=keV when the input has one.  The entries of a selection
+ *                            and of a clustering record the map they read with the same
+ *                            input_* fields (write_input; see select.c, cluster.c)
  *       parameters           NXparameters: one string dataset per mva_param ('/' in a key
  *                            becomes '_', a repeated key gets _1, _2, ...)
  *       configuration        NXnote: type = "text/plain", data = "key = value" lines, in order
@@ -191,15 +193,15 @@ static int process_head(wctx *c, hid_t entry, const mva_result_parts *s, const c
     return rc;
 }
 
-static int write_process(wctx *c, hid_t entry, const mva_result_parts *s, const char *now)
+/* The map read, in g (a process group): input_file, input_dataset, input_format,
+ * input_dtype, input_shape, the reader stage (write_stage), the normalisation factors and
+ * input_calibration when known.  Every entry made from a map records it (PCA, ROI, NMF,
+ * selection, clustering). */
+static int write_input(wctx *c, hid_t g, const mva_stack_info *in)
 {
-    hid_t g = -1;
-    const mva_stack_info *in = s->input;
     size_t shape[3] = {in->rows, in->cols, in->channels};
     hsize_t three[1] = {3};
-    int rc = process_head(c, entry, s, now, &g);
-    if (rc == MVA_OK)
-        rc = res_dset_str(c, g, "input_file", in->source);
+    int rc = res_dset_str(c, g, "input_file", in->source);
     if (rc == MVA_OK)
         rc = res_dset_str(c, g, "input_dataset", in->path);
     if (rc == MVA_OK)
@@ -221,6 +223,15 @@ static int write_process(wctx *c, hid_t entry, const mva_result_parts *s, const 
             rc = res_attr_str(c, g, "input_calibration", "description",
                           "E = a + b * channel + c * channel^2");
     }
+    return rc;
+}
+
+static int write_process(wctx *c, hid_t entry, const mva_result_parts *s, const char *now)
+{
+    hid_t g = -1;
+    int rc = process_head(c, entry, s, now, &g);
+    if (rc == MVA_OK)
+        rc = write_input(c, g, s->input);
     if (rc == MVA_OK)
         rc = write_params(c, g, s->params, s->nparams);
     if (rc == MVA_OK && s->pca != NULL)
@@ -231,9 +242,10 @@ static int write_process(wctx *c, hid_t entry, const mva_result_parts *s, const 
     return rc;
 }
 
-/* The short process group of a selection or a clustering: program, version, date, the
- * command line when given, the input's name, the part's own strings (NULL = ""), and the
- * parameters when there are any. */
+/* The process group of a selection or a clustering: program, version, date, the command line
+ * when given, the map read (write_input, as a PCA entry records it) or, when none was read,
+ * input_file = input_name, the part's own strings (NULL = ""), and the parameters when
+ * there are any. */
 int res_write_short_process(wctx *c, hid_t entry, const mva_result_parts *s,
                             const char *const *names, const char *const *values, size_t n)
 {
@@ -241,12 +253,12 @@ int res_write_short_process(wctx *c, hid_t entry, const mva_result_parts *s,
     char date[32];
     iso_time(time(NULL), date, sizeof date);
     int rc = process_head(c, entry, s, date, &g);
-    if (rc == MVA_OK)
+    if (rc == MVA_OK && s->input != NULL) /* the map read, as a PCA entry records it */
+        rc = write_input(c, g, s->input);
+    else if (rc == MVA_OK) /* no map read: the name of the one recorded, if any */
         rc = res_dset_str(c, g, "input_file", s->input_name ? s->input_name : "");
     for (size_t i = 0; rc == MVA_OK && i < n; i++)
         rc = res_dset_str(c, g, names[i], values[i] ? values[i] : "");
-    if (rc == MVA_OK && s->input != NULL) /* the map read: its normalisation factors */
-        rc = res_write_norm(c, g, s->input);
     if (rc == MVA_OK && s->nparams > 0) /* mva-cluster's reader options, to reopen the map */
         rc = write_params(c, g, s->params, s->nparams);
     h5u_close(g);

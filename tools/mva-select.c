@@ -323,6 +323,7 @@ int main(int argc, char **argv)
         mva_select_output o = {.spectra = r, .mask = a.mask, .rows = a.rows, .cols = a.cols,
                                .cal = cal, .description = a.description};
         mva_result_parts parts = {.entry = a.name, .program = "mva-select",
+                                  .command_line = cli_command_line(argc, argv),
                                   .input = mva_stack_get_info(s), .input_name = stack,
                                   .selection = &o};
         rc = mva_result_write(a.output ? a.output : a.results, &parts, entry, sizeof entry,

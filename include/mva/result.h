@@ -37,9 +37,10 @@ typedef struct mva_param {
  * struct grows a pointer for each new kind of part, and fields left out are NULL / 0.
  *
  * The common provenance: entry, program, command_line, params, and the input, as a stack
- * description (input: required for PCA, ROI and NMF, whose process group records the file,
- * dataset, format, shape, calibration and reader stage) or as a name (input_name,
- * "file[::/dataset]": a selection or a clustering records only that).
+ * description (input: required for PCA, ROI and NMF; the process group records its file,
+ * dataset, format, shape, calibration and reader stage, for a selection or a clustering too
+ * when given) or, when no map was read, as a name (input_name, "file[::/dataset]", recorded
+ * as input_file).
  *
  * Which parts go together in one entry: pca and/or roi (one entry, default name mva_pca or
  * mva_roi; recon with pca only); nmf alone (mva_nmf); selection alone (mva_select); cluster
@@ -50,8 +51,8 @@ typedef struct mva_result_parts {
     const char *program;           /* e.g. "mva-pca" (NULL: "mva") */
     const char *command_line;      /* as the user typed it, may be NULL */
     const mva_stack_info *input;   /* the stack analysed (PCA, ROI, NMF); selection, cluster:
-                                    * the map read, may be NULL (its --norm factors) */
-    const char *input_name;        /* selection, cluster: the stack as "file[::/dataset]" */
+                                    * the map read, may be NULL (then input_name) */
+    const char *input_name;        /* selection, cluster without input: "file[::/dataset]" */
     const mva_param *params;       /* every parameter, recorded in process/parameters */
     size_t nparams;
     const mva_pca_model *pca;

@@ -77,5 +77,22 @@ if "$BIN/mva-select" "$T/res.h5" --entry mva_pca --image "eigenimages/data[9]" -
 elif grep -q "holds 5 images" "$T/err" && [ ! -e "$T/x.h5" ]; then ok "bad image index: $(cat "$T/err")"; else ko "bad index: $(cat "$T/err")"; fi
 if "$BIN/mva-select" "$T/res.h5" --entry mva_pca -o "$T/x.h5" 2>"$T/err"; then ko "no test accepted"
 elif grep -q "no test given" "$T/err"; then ok "no test: clear error"; else ko "no test: $(cat "$T/err")"; fi
+# Provenance: a selection on a recognised layout (PyXRF's replica) records the map as the
+# mva-pca entry it selected from does (dataset, layout, axes, elements), and says so.
+$PY tests/interop/make_layouts.py "$T/lay" >/dev/null || ko "make_layouts.py"
+"$BIN/mva-pca" "$T/lay/pyxrf.h5" -k 3 -q -o "$T/px.h5" 2>/dev/null || ko "mva-pca pyxrf"
+"$BIN/mva-select" "$T/px.h5" --top 20% >"$T/px_out.txt" 2>/dev/null || ko "mva-select pyxrf"
+if out=$($PY tests/util/same_input.py "$T/px.h5" mva_pca mva_select 2>&1)
+then ok "the selection records the map as mva-pca: $out"; else ko "select provenance: $out"; fi
+$PY -c "
+import h5py; c = h5py.File('$T/px.h5')['mva_select/process/command_line'][()].decode()
+assert 'mva-select' in c and '--top 20%' in c and 'px.h5' in c, c" &&
+    ok "the selection records its command line" || ko "select: no command_line"
+grep -qx "input      $T/lay/pyxrf.h5::/xrfmap/detsum/counts" "$T/px_out.txt" &&
+    grep -qx "layout     PyXRF (NSLS-II)" "$T/px_out.txt" &&
+    grep -q "^elements   sum of 3 elements: det1, det2, det3" "$T/px_out.txt" &&
+    grep -qx "shape      4 x 5 pixels x 256 channels (uint32, rows,cols,channels)" \
+        "$T/px_out.txt" && ok "summary names the map, layout, elements and axes" ||
+    ko "summary: $(cat "$T/px_out.txt")"
 echo "test_select: $fails failure(s)"
 [ "$fails" -eq 0 ]
