@@ -283,10 +283,17 @@ static int cluster(clu_args *a, const scores *sc, double *sil, mva_kmeans_result
     return mva_kmeans_fit_auto(sc->x, sc->dim, n, sc->mask, &a->km, &au, km, err);
 }
 
-static void print_summary(const clu_args *a, const scores *sc, const mva_kmeans_result *km,
-                          const double *sil, const mva_select_label_spectra *sp, const char *out,
-                          const char *entry, double secs)
+/* The map read (the input lines of every tool), or the one the scores' entry records. */
+static void print_summary(const clu_args *a, const mva_stack *s, const scores *sc,
+                          const mva_kmeans_result *km, const double *sil,
+                          const mva_select_label_spectra *sp, const char *out, const char *entry,
+                          double secs)
 {
+    if (s != NULL)
+        cli_print_input(stdout, s);
+    else if (a->map_in[0])
+        printf("input      %s (recorded by the scores' entry; not read: --no-spectra)\n",
+               a->map_in);
     printf("scores     %s of %s, %zu x %zu pixels, %zu labelled\n", sc->what, sc->source,
            sc->rows, sc->cols, km->n_labelled);
     if (a->c_auto) {
@@ -556,7 +563,7 @@ int mva_cluster_tool(int argc, char **argv, tool_par *par)
     if (!stop && par && par->agree(par, rc) != 0 && rc == MVA_OK)
         rc = MVA_EIO; /* rank 0 failed to write, and said so */
     if (!stop && rc == MVA_OK && !a.c.quiet)
-        print_summary(&a, &sc, km, sil, sp, out, entry, cli_now() - t0);
+        print_summary(&a, s, &sc, km, sil, sp, out, entry, cli_now() - t0);
     free(labels);
     mva_select_label_spectra_free(sp);
     mva_kmeans_result_free(km);

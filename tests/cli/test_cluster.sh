@@ -207,6 +207,39 @@ for nos in "" --no-spectra; do
         ko "mva-select after mva-cluster $nos: $(tail -2 "$T/selnorm.txt")"
 done
 
+# Provenance: on a recognised layout (PyXRF's replica, channels last, a precomputed sum of
+# three elements), a clustering records the map as mva-pca does (dataset, layout, axes,
+# elements), whether it fitted the PCA itself or reopened the map of a PCA entry; without
+# the map (--no-spectra) it names the map the scores' entry records.  The summary says it.
+$PY tests/interop/make_layouts.py "$T/lay" >/dev/null || ko "make_layouts.py"
+"$BIN/mva-pca" "$T/lay/pyxrf.h5" -k 3 -q -o "$T/px.h5" 2>/dev/null || ko "mva-pca pyxrf"
+"$BIN/mva-cluster" "$T/lay/pyxrf.h5" -c 2 -o "$T/px.h5" >"$T/px_out.txt" 2>/dev/null &&
+    "$BIN/mva-cluster" "$T/px.h5" --entry mva_pca -c 2 >"$T/px_out2.txt" 2>/dev/null &&
+    "$BIN/mva-cluster" "$T/px.h5" --entry mva_pca -c 2 --no-spectra -o "$T/px_ns.h5" \
+        >"$T/px_out3.txt" 2>/dev/null || ko "mva-cluster on pyxrf.h5"
+if out=$($PY tests/util/same_input.py "$T/px.h5" mva_pca mva_pca_1 mva_cluster mva_cluster_1 \
+         2>&1); then ok "cluster entries record the map as mva-pca: $out"
+else ko "cluster provenance: $out"; fi
+for o in px_out px_out2; do
+    grep -qx "input      $T/lay/pyxrf.h5::/xrfmap/detsum/counts" "$T/$o.txt" &&
+        grep -qx "layout     PyXRF (NSLS-II)" "$T/$o.txt" &&
+        grep -q "^elements   sum of 3 elements: det1, det2, det3" "$T/$o.txt" &&
+        grep -qx "shape      4 x 5 pixels x 256 channels (uint32, rows,cols,channels)" \
+            "$T/$o.txt" && ok "summary ($o) names the map, layout, elements and axes" ||
+        ko "summary ($o): $(cat "$T/$o.txt")"
+done
+$PY - "$T" <<'PYEOF' && ok "--no-spectra: input_file names the recorded map" || ko "--no-spectra provenance"
+import sys, h5py
+t = sys.argv[1]
+p = h5py.File(f"{t}/px_ns.h5")["mva_cluster/process"]
+assert p["input_file"][()].decode() == f"{t}/lay/pyxrf.h5", p["input_file"][()]
+assert "input_layout" not in p and "input_dataset" not in p, list(p)
+assert p["source"][()].decode() == f"{t}/px.h5::/mva_pca", p["source"][()]
+PYEOF
+grep -qx "input      $T/lay/pyxrf.h5 (recorded by the scores' entry; not read: --no-spectra)" \
+    "$T/px_out3.txt" && ok "--no-spectra summary names the recorded map" ||
+    ko "--no-spectra summary: $(cat "$T/px_out3.txt")"
+
 # Errors, by message.
 expect_fail "-c 0" "-c" "$BIN/mva-cluster" "$T/res.h5" -c 0
 expect_fail "-c text" "-c 'x'" "$BIN/mva-cluster" "$T/res.h5" -c x
