@@ -14,9 +14,9 @@
  *     restarts, seed, n_labelled, n_valid_pixels
  *     process                   NXprocess: program, version, date, command_line, the map
  *                               read for the spectra with the input_* fields of a PCA entry
- *                               (write.c; with --no-spectra only input_file = the map the
- *                               scores' entry names), source (results file::/entry of the
- *                               scores), scores, clusters_rule, parameters (reader options)
+ *                               (write.c; with --no-spectra, copied from the scores'
+ *                               entry), source (results file::/entry of the scores),
+ *                               scores, clusters_rule, parameters (reader options)
  *
  * The spectra axis is "energy" (keV) when the stack is calibrated, else "channel".
  */
@@ -138,7 +138,7 @@ int res_write_cluster(wctx *c, hid_t e, const mva_result_parts *s)
     if (rc == MVA_OK)
         rc = fit_datasets(c, e, o->km);
     if (rc == MVA_OK)
-        rc = res_write_short_process(c, e, s, what, text, 3);
+        rc = res_write_short_process(c, e, s, o->source, what, text, 3);
     if (rc == MVA_OK && o->spectra)
         rc = cluster_spectra(c, e, o->spectra, o->cal);
     if (rc == MVA_OK && o->silhouette)

@@ -237,9 +237,11 @@ int res_write_cluster(wctx *c, hid_t e, const mva_result_parts *s);
 
 /* The process group of a selection or a clustering: program, version, date, the command line
  * when given, the map read with the fields of a PCA entry's process (input_file,
- * input_dataset, ..., input_layout, the normalisation) or, without a map, input_file = the
- * input's name; then names[i] = values[i] (NULL values written as ""). */
-int res_write_short_process(wctx *c, hid_t entry, const mva_result_parts *s,
+ * input_dataset, ..., input_layout, the normalisation); without a map, those fields copied
+ * from the results entry from ("file::/entry" the part was computed from, may be NULL) or,
+ * when it records none, input_file = the input's name; then names[i] = values[i] (NULL
+ * values written as ""). */
+int res_write_short_process(wctx *c, hid_t entry, const mva_result_parts *s, const char *from,
                             const char *const *names, const char *const *values, size_t n);
 
 /* Whether the parts go together and each is complete (mva_result_write's first step). */

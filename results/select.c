@@ -400,7 +400,7 @@ int res_write_selection(wctx *c, hid_t e, const mva_result_parts *s)
     if (rc == MVA_OK)
         rc = res_scalar_f64(c, e, "n_valid_pixels", (double)r->n_valid);
     if (rc == MVA_OK)
-        rc = res_write_short_process(c, e, s, what, text, 1);
+        rc = res_write_short_process(c, e, s, NULL, what, text, 1);
     free(axis);
     return rc;
 }

@@ -28,7 +28,8 @@
  *                            per pixel, their kind, source and reference; see norm.c)
  *                            @units=keV when the input has one.  The entries of a selection
  *                            and of a clustering record the map they read with the same
- *                            input_* fields (write_input; see select.c, cluster.c)
+ *                            input_* fields (write_input; see select.c, cluster.c), or
+ *                            when they read none, those of the entry they came from
  *       parameters           NXparameters: one string dataset per mva_param ('/' in a key
  *                            becomes '_', a repeated key gets _1, _2, ...)
  *       configuration        NXnote: type = "text/plain", data = "key = value" lines, in order
@@ -113,6 +114,7 @@
 
 #include "commit.h"
 #include "internal.h"
+#include "mva/hdf5.h"
 /* ---------------------------------------------------------------------------------------- */
 /* Writing: process, entry, root                                                            */
 /* ---------------------------------------------------------------------------------------- */
@@ -242,20 +244,64 @@ static int write_process(wctx *c, hid_t entry, const mva_result_parts *s, const 
     return rc;
 }
 
+/* No map read: the input_* fields and the normalisation group of the process group of the
+ * results entry from ("file::/entry", the entry the scores came from), copied into g.
+ * *copied = 0 when that entry records no input_file. */
+static int copy_input(wctx *c, hid_t g, const char *from, int *copied)
+{
+    char file[4096], entry[1024], path[1100], rec[1200], name[256];
+    *copied = 0;
+    if (mva_hdf5_split_input(from, file, sizeof file, entry, sizeof entry) != MVA_OK ||
+        entry[0] == '\0')
+        return MVA_OK;
+    h5u_quiet q;
+    h5u_quiet_on(&q);
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT), src = -1;
+    snprintf(path, sizeof path, "%s/process", entry);
+    snprintf(rec, sizeof rec, "%s/input_file", path);
+    int rc = f < 0 ? mva_error_set(c->err, MVA_EIO, "%s: cannot open %s to copy the record of "
+                                   "its map", c->path, file)
+                   : MVA_OK;
+    if (rc == MVA_OK && h5u_exists(f, path) && h5u_exists(f, rec)) {
+        src = H5Gopen2(f, path, H5P_DEFAULT);
+        H5G_info_t gi = {.nlinks = 0};
+        if (src < 0 || H5Gget_info(src, &gi) < 0)
+            rc = mva_error_set(c->err, MVA_EIO, "%s: cannot read %s::%s", c->path, file, path);
+        for (hsize_t i = 0; rc == MVA_OK && i < gi.nlinks; i++) {
+            ssize_t len = H5Lget_name_by_idx(src, ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
+                                             sizeof name, H5P_DEFAULT);
+            if (len <= 0 || (size_t)len >= sizeof name ||
+                (strncmp(name, "input_", 6) != 0 && strcmp(name, "normalisation") != 0))
+                continue;
+            if (H5Ocopy(src, name, g, name, H5P_DEFAULT, H5P_DEFAULT) < 0)
+                rc = res_wfail(c, g, name, "copy the map's record into");
+        }
+        *copied = rc == MVA_OK;
+    }
+    h5u_close(src);
+    h5u_close(f);
+    h5u_quiet_off(&q);
+    return rc;
+}
+
 /* The process group of a selection or a clustering: program, version, date, the command line
  * when given, the map read (write_input, as a PCA entry records it) or, when none was read,
+ * the record of the map in the results entry from ("file::/entry", may be NULL) or else
  * input_file = input_name, the part's own strings (NULL = ""), and the parameters when
  * there are any. */
-int res_write_short_process(wctx *c, hid_t entry, const mva_result_parts *s,
+int res_write_short_process(wctx *c, hid_t entry, const mva_result_parts *s, const char *from,
                             const char *const *names, const char *const *values, size_t n)
 {
     hid_t g = -1;
     char date[32];
+    int copied = 0;
     iso_time(time(NULL), date, sizeof date);
     int rc = process_head(c, entry, s, date, &g);
     if (rc == MVA_OK && s->input != NULL) /* the map read, as a PCA entry records it */
         rc = write_input(c, g, s->input);
-    else if (rc == MVA_OK) /* no map read: the name of the one recorded, if any */
+    else if (rc == MVA_OK && from != NULL)
+        rc = copy_input(c, g, from, &copied);
+    if (rc == MVA_OK && s->input == NULL && !copied) /* the name of the map, if any */
         rc = res_dset_str(c, g, "input_file", s->input_name ? s->input_name : "");
     for (size_t i = 0; rc == MVA_OK && i < n; i++)
         rc = res_dset_str(c, g, names[i], values[i] ? values[i] : "");

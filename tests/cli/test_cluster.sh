@@ -228,14 +228,24 @@ for o in px_out px_out2; do
             "$T/$o.txt" && ok "summary ($o) names the map, layout, elements and axes" ||
         ko "summary ($o): $(cat "$T/$o.txt")"
 done
-$PY - "$T" <<'PYEOF' && ok "--no-spectra: input_file names the recorded map" || ko "--no-spectra provenance"
-import sys, h5py
+# --no-spectra reads no map: the entry copies the scores' entry's record of it, and names
+# that entry (source); px_ns.h5 is a new file, so the fields come from px.h5 only.
+if out=$($PY - "$T" <<'PYEOF' 2>&1
+import sys, h5py, numpy as np
 t = sys.argv[1]
-p = h5py.File(f"{t}/px_ns.h5")["mva_cluster/process"]
-assert p["input_file"][()].decode() == f"{t}/lay/pyxrf.h5", p["input_file"][()]
-assert "input_layout" not in p and "input_dataset" not in p, list(p)
+f = h5py.File(f"{t}/px_ns.h5", "r")
+assert list(f) == ["mva_cluster"], list(f)
+p = f["mva_cluster/process"]
 assert p["source"][()].decode() == f"{t}/px.h5::/mva_pca", p["source"][()]
+ref = h5py.File(f"{t}/px.h5", "r")["mva_pca/process"]
+want = sorted(k for k in ref if k.startswith("input_"))
+assert sorted(k for k in p if k.startswith("input_")) == want, (list(p), want)
+for k in want:
+    assert np.array_equal(p[k][()], ref[k][()]), k
+print(p["input_layout"][()].decode())
 PYEOF
+); then ok "--no-spectra: the scores' entry's record of the map, copied ($out)"
+else ko "--no-spectra provenance: $out"; fi
 grep -qx "input      $T/lay/pyxrf.h5 (recorded by the scores' entry; not read: --no-spectra)" \
     "$T/px_out3.txt" && ok "--no-spectra summary names the recorded map" ||
     ko "--no-spectra summary: $(cat "$T/px_out3.txt")"
