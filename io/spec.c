@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "mva/spec.h"
+#include "combine.h"
 #include "mva/stack.h"
 #include "specread.h"
 #include "stackint.h"
@@ -219,7 +220,7 @@ int mva_spec_open(mva_stack **out, const char *input, const mva_open_opts *opts,
     pick *p = NULL;
     size_t np = 0;
     plan pl;
-    int rc;
+    int rc, snake = 0;
     *out = NULL;
     memset(&pl, 0, sizeof pl);
     if (opts == NULL)
@@ -232,7 +233,8 @@ int mva_spec_open(mva_stack **out, const char *input, const mva_open_opts *opts,
         (rc = spec_index_pixels(r, &pl, err)) != MVA_OK ||
         (rc = spec_set_channels(r, &pl, opts, &info, err)) != MVA_OK ||
         (rc = spec_set_shape(r, &pl, opts, &info, err)) != MVA_OK ||
-        (rc = spec_set_norm(r, &pl, opts, &info, err)) != MVA_OK)
+        (rc = spec_set_norm(r, &pl, opts, &info, err)) != MVA_OK ||
+        (rc = spec_check_grid(r, &pl, opts, &info, &snake, err)) != MVA_OK)
         goto done;
     spec_say_left_out(r, &pl);
     spec_describe(r, &pl, &info);
@@ -246,7 +248,11 @@ int mva_spec_open(mva_stack **out, const char *input, const mva_open_opts *opts,
         return rc;
     }
     mva_stack_set_norm(*out, f);
-    return MVA_OK;
+    if (snake && (rc = mva_snake_wrap(*out, err)) != MVA_OK) {
+        mva_stack_close(*out);
+        *out = NULL;
+    }
+    return rc;
 done:
     free(p);
     spec_plan_free(&pl);

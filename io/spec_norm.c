@@ -48,13 +48,8 @@ static int same_label(const char *t, size_t len, const char *name, int fold)
     return 1;
 }
 
-#define COLS_MAX 8 /* columns of one name compared */
-
-/* The columns (0-based) of counter `name` in the scan's #L line: the exact name, else the
- * name in any case (so that --norm i0 finds I0).  Returns how many (<= COLS_MAX), -1 when
- * the scan has no #L line; all gets the labels, ", "-separated, for a message. */
-static int counter_columns(const spec_reader *r, const spec_scan *sc, const char *name,
-                           size_t *col, char *all, size_t cap)
+int spec_counter_columns(const spec_reader *r, const spec_scan *sc, const char *name,
+                         size_t *col, char *all, size_t cap)
 {
     if (sc->labels == SIZE_MAX)
         return -1;
@@ -74,10 +69,8 @@ static int counter_columns(const spec_reader *r, const spec_scan *sc, const char
     return found;
 }
 
-/* Value of column col (0-based, blank-separated) of the counter line at s.  0, or 1 when the
- * line is shorter, 2 when the value is not a number (*at: the token). */
-static int counter_value(const spec_reader *r, const char *s, size_t col, double *v,
-                         const char **at)
+int spec_counter_value(const spec_reader *r, const char *s, size_t col, double *v,
+                       const char **at)
 {
     const char *e = line_end(r, s), *t = NULL;
     size_t len = 0;
@@ -96,7 +89,7 @@ static int scan_counter(const spec_reader *r, const spec_scan *sc, const char *n
 {
     size_t col[COLS_MAX], line, c;
     char all[768], key[LABEL_MAX];
-    int n = counter_columns(r, sc, name, col, all, sizeof all);
+    int n = spec_counter_columns(r, sc, name, col, all, sizeof all);
     spec_scan_key(&r->ix, sc, key);
     if (n <= 0 || sc->ndata == 0) {
         spec_locate(r->map, r->map + (n < 0 ? sc->hdr : sc->labels), &line, &c);
@@ -115,7 +108,7 @@ static int scan_counter(const spec_reader *r, const spec_scan *sc, const char *n
         const char *s = r->map + r->ix.data[sc->data0 + j], *at = s;
         for (int k = 0; k < n; k++) {
             double x;
-            int rc = counter_value(r, s, col[k], &x, &at);
+            int rc = spec_counter_value(r, s, col[k], &x, &at);
             if (rc != 0) {
                 char place[FILE_CAP + 96];
                 spec_where(r, rc == 1 ? s : at, rc == 2, place, sizeof place);
@@ -169,7 +162,7 @@ static int resolve_counter(void *ctx, const mva_norm_term *t, double **v, size_t
         i += sc->points;
     }
     const spec_scan *first = &r->ix.scan[c->pl->scan[0]];
-    int n = counter_columns(r, first, t->name, col, all, sizeof all);
+    int n = spec_counter_columns(r, first, t->name, col, all, sizeof all);
     char label[64] = "";
     if (n > 0) {
         const char *q = r->map + first->labels + 2, *e = line_end(r, q), *lt = NULL;

@@ -208,8 +208,30 @@ void spec_describe(const spec_reader *r, const plan *pl, mva_stack_info *info);
 
 /* ---- --norm (spec_norm.c) ---- */
 
+#define COLS_MAX 8 /* columns of one name compared */
+
+/* The columns (0-based) of counter `name` in the scan's #L line: the exact name, else the
+ * name in any case (so that --norm i0 finds I0).  Returns how many (<= COLS_MAX), -1 when
+ * the scan has no #L line; all gets the labels, ", "-separated, for a message. */
+int spec_counter_columns(const spec_reader *r, const spec_scan *sc, const char *name,
+                         size_t *col, char *all, size_t cap);
+
+/* Value of column col (0-based, blank-separated) of the counter line at s.  0, or 1 when the
+ * line is shorter, 2 when the value is not a number (*at: the token). */
+int spec_counter_value(const spec_reader *r, const char *s, size_t col, double *v,
+                       const char **at);
+
 /* Per-pixel weights (r->weight) from opts->norm, its names being counters of the #L line. */
 int spec_set_norm(spec_reader *r, const plan *pl, const mva_open_opts *opts,
                   mva_stack_info *info, mva_error *err);
+
+/* ---- scan geometry (spec_grid.c) ---- */
+
+/* From the fast motor's positions (a counter column: the mesh's first motor, or the motor of
+ * the scans forming the rows): *snake when odd rows run back the other way; MVA_EFORMAT
+ * naming the file, scan and point when the positions are not on the rows x cols grid of
+ * info.  Only with opts->snake auto; nothing said when the positions do not tell. */
+int spec_check_grid(const spec_reader *r, const plan *pl, const mva_open_opts *opts,
+                    const mva_stack_info *info, int *snake, mva_error *err);
 
 #endif

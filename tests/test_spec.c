@@ -297,7 +297,7 @@ static void test_spec_scan_option_picks_scans(void **state)
     add(&t, "#S 6 ascan samy 0 1 2 0.1\n#L samy  I0\n");
     for (size_t i = 11; i < 14; i++) {
         add_mca(&t, i, 0, 5, 0);
-        add(&t, "0 1000\n");
+        add(&t, "%zu 1000\n", i - 11);
     }
     put_text(path, "pick.spec", &t);
     mva_open_opts o;
@@ -391,7 +391,7 @@ static void test_spec_repeated_scan_numbers_follow_silx(void **state)
     add(&t, "#S 1 ascan samy 0 1 1 0.1\n#@CHANN 3 0 2 1\n#L samy  I0\n");
     for (size_t i = 4; i < 6; i++) {
         add_mca(&t, i, 0, 3, 0);
-        add(&t, "0 100\n");
+        add(&t, "%zu 100\n", i - 4);
     }
     put_text(path, "restart.spec", &t);
     mva_open_opts o;
@@ -619,6 +619,51 @@ static void test_spec_aborted_mesh_keeps_whole_rows(void **state)
     assert_int_equal(mva_stack_get_info(s)->rows, 2);
     assert_int_equal(mva_stack_get_info(s)->cols, 3);
     check_generated(s, 0);
+    mva_stack_close(s);
+}
+
+/* A 3 x 4 mesh with samy (the fast motor, #L column 2) at x of each point; spectrum of map
+ * pixel r * 4 + c is gen_value(r * 4 + c): written in the order the snake recorded them. */
+static const char *snake_mesh(char *path, const char *name, int snake, double shift)
+{
+    text t = {0};
+    add(&t, "#F m\n\n#S 4 mesh samy 0 3 3 samz 0 2 2 0.1\n#@CHANN 2 0 1 1\n");
+    add(&t, "#L Epoch  samy  samz  I0\n");
+    for (size_t r = 0; r < 3; r++)
+        for (size_t k = 0; k < 4; k++) {
+            size_t c = snake && r % 2 ? 3 - k : k;
+            add_mca(&t, r * 4 + c, 0, 2, 0);
+            add(&t, "%zu %g %zu 1000\n", r * 4 + k, (double)c + (r == 2 ? shift : 0.1), r);
+        }
+    return put_text(path, name, &t);
+}
+
+static void test_spec_snake_mesh_found_from_positions(void **state)
+{
+    (void)state;
+    char path[512];
+    mva_open_opts o;
+    memset(&o, 0, sizeof o);
+    mva_stack *s = open_ok(snake_mesh(path, "snake.spec", 1, 0), NULL);
+    assert_int_equal(mva_stack_get_info(s)->snake, MVA_SNAKE_ON);
+    check_generated(s, 0); /* map order: pixel i is gen_value(i) */
+    mva_stack_close(s);
+    s = open_ok(snake_mesh(path, "raster.spec", 0, -0.2), NULL);
+    assert_int_not_equal(mva_stack_get_info(s)->snake, MVA_SNAKE_ON);
+    check_generated(s, 0);
+    mva_stack_close(s);
+    o.snake = MVA_SNAKE_OFF; /* as recorded: row 1 right to left */
+    s = open_ok(snake_mesh(path, "snake.spec", 1, 0), &o);
+    double *x = read_all(s);
+    assert_true(x[4 * 2] == gen_value(7, 0, 0) && x[7 * 2 + 1] == gen_value(4, 1, 0));
+    free(x);
+    mva_stack_close(s);
+    snake_mesh(path, "offgrid.spec", 1, 1.5);
+    open_fails(path, NULL, MVA_EFORMAT, path, ": line 23 (scan 4): the positions of samy are not "
+               "on a grid: point 8 of the map (row 2) is at 1.5, column 0 of row 0 at 0.1",
+               "a grid of 3 x 4 (from the mesh command on line 3)",
+               "--shape ROWSxCOLS", "--snake off", "--snake on", NULL);
+    s = open_ok(path, &o);
     mva_stack_close(s);
 }
 
@@ -1210,6 +1255,7 @@ int main(void)
         cmocka_unit_test(test_spec_mesh_shape_from_command),
         cmocka_unit_test(test_spec_aborted_mesh_keeps_whole_rows),
         cmocka_unit_test(test_spec_non_mesh_command_gives_one_row),
+        cmocka_unit_test(test_spec_snake_mesh_found_from_positions),
         cmocka_unit_test(test_spec_equal_scans_one_row_each),
         cmocka_unit_test(test_spec_unequal_scans_one_row),
         cmocka_unit_test(test_spec_scans_without_mca_are_skipped),

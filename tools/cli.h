@@ -183,7 +183,8 @@ void cli_spill_summary(const cli_common *c, const mva_stack *s, char *buf, size_
     "                         and reference in process/normalisation\n"                       \
     "  --snake on|off|auto    every other row recorded right to left (on: put back in order;\n"\
     "                         auto, the default: from the file's positions when known:\n"     \
-    "                         BLISS, PyXRF, MAPS)\n"                                          \
+    "                         BLISS, PyXRF, MAPS, SPEC's motor column; positions off the\n"   \
+    "                         grid are refused: off or on reads them anyway)\n"               \
     "  --scan N|N,M,..|N:M    SPEC: the scans forming the map, by their #S number (N.K: the\n"\
     "                         K-th scan numbered N, silx's order, when numbers repeat); N:M\n"\
     "                         runs in file order.  Default: every scan with MCA spectra (a\n"  \

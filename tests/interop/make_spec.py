@@ -2,14 +2,14 @@
 """Writes a map as a SPEC file of MCA spectra, the way beamline files look.
 
     make_spec.py [-i samples/out/map.h5] [-o samples/out/map.spec] [--per-line 16]
-                 [--no-counters] [--calib A,B,C]
+                 [--no-counters] [--calib A,B,C] [--snake]
 
 The map (rows x cols x channels, /entry/data/data of mva-gen's output by default) becomes one
 mesh scan "#S 1 mesh samy 0 1 <cols-1> samz 0 1 <rows-1> 0.1" with #@MCA/#@CHANN/#@CALIB/
 #@CTIME headers and, per point, one "@A" line (PyMca's layout: --per-line values per line,
 each line but the last ending in '\\'; --per-line 0 writes one long line) followed by a
-counter line.  The default 101 x 200 x 2000 map of mva-gen gives 88 MB (83 MB with
---per-line 0).
+counter line "samy samz Seconds I0" (--snake: odd rows recorded right to left).  The default
+101 x 200 x 2000 map of mva-gen gives 88 MB (83 MB with --per-line 0).
 """
 import argparse
 import time
@@ -26,7 +26,10 @@ def mca_text(row, per_line):
     return "@A " + "\\\n ".join(lines) + "\n"
 
 
-def write_spec(out, data, per_line=16, counters=True, calib=(0.0, 0.01, 0.0)):
+def write_spec(out, data, per_line=16, counters=True, calib=(0.0, 0.01, 0.0), snake=False,
+               jitter=0.0):
+    """snake: odd rows recorded right to left (spectra and samy positions); jitter: samy off
+    its grid point by up to that many steps (alternating signs), as a real motor is."""
     rows, cols, p = data.shape
     now = time.strftime("%a %b %d %H:%M:%S %Y")
     with open(out, "w", newline="\n") as f:
@@ -42,10 +45,18 @@ def write_spec(out, data, per_line=16, counters=True, calib=(0.0, 0.01, 0.0)):
             f.write("#N 4\n#L samy  samz  Seconds  I0\n")
         for r in range(rows):
             block = data[r]
-            for c in range(cols):
+            for k in range(cols):
+                c = cols - 1 - k if snake and r % 2 else k
                 f.write(mca_text(block[c], per_line))
                 if counters:
-                    f.write("%g %g 0.1 %d\n" % (c * 1.0, r * 1.0, 100000))
+                    x = c + jitter * (1 if (r + c) % 2 else -1)
+                    f.write("%.6g %g 0.1 %d\n" % (x, r * 1.0, 100000))
+
+
+def read_map(path, dataset="/entry/data/data"):
+    """The (rows, cols, channels) map of an HDF5 file (mva-gen's output by default)."""
+    with h5py.File(path, "r") as h:
+        return numpy.asarray(h[dataset][()])
 
 
 def main():
@@ -57,11 +68,11 @@ def main():
                     help="values per line, continued with '\\' (0: one line per spectrum)")
     ap.add_argument("--no-counters", action="store_true", help="no counter line per point")
     ap.add_argument("--calib", default="0,0.01,0", help="A,B,C of #@CALIB")
+    ap.add_argument("--snake", action="store_true", help="odd rows recorded right to left")
     a = ap.parse_args()
-    with h5py.File(a.input, "r") as h:
-        data = h[a.dataset][()]
+    data = read_map(a.input, a.dataset)
     calib = [float(x) for x in a.calib.split(",")]
-    write_spec(a.output, numpy.asarray(data), a.per_line, not a.no_counters, calib)
+    write_spec(a.output, numpy.asarray(data), a.per_line, not a.no_counters, calib, a.snake)
     print("%s: %d x %d x %d" % (a.output, *data.shape))
 
 

@@ -102,10 +102,12 @@ def write_spec(path, scans, style="int", per_line=16):
                 f.write("#@MCA %dC\n#@CHANN %d 0 %d 1\n#@CALIB %.9g %.9g %.9g\n"
                         "#@CTIME 0.1 0.0987 0.1\n" % ((per_line or p), p, p - 1, *calibs[d]))
             f.write("#N 3\n#L samy  samz  I0\n")
+            words = command.split()  # samy on the grid: its column of a mesh
+            cols = int(words[4]) + 1 if words[0] == "mesh" else points
             for k in range(points):
                 for d in range(ndet):
                     f.write(mca_lines(spectra[k, d], style, per_line))
-                f.write("%d %d %d\n" % (k, s, 100000 + k))
+                f.write("%d %d %d\n" % (k % cols, s, 100000 + k))
             f.write("\n")
 
 
