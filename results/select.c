@@ -349,7 +349,8 @@ int mva_select_mask_read(const char *path, size_t rows, size_t cols, unsigned ch
  *     n_selected, n_valid_pixels
  *     process                   NXprocess: program, version, date, the map read with the
  *                               input_* fields of a PCA entry (write.c), selection (the
- *                               tests, as the summary prints them)
+ *                               tests, as the summary prints them), source (the results
+ *                               entries of the images tested, "file::/entry[, ...]")
  */
 
 static int selection_spectra(wctx *c, hid_t e, const mva_select_spectra_result *r,
@@ -386,7 +387,7 @@ int res_write_selection(wctx *c, hid_t e, const mva_result_parts *s)
     hsize_t dims[2] = {o->rows, o->cols};
     double *axis = NULL;
     spec_axis ax;
-    const char *what[1] = {"selection"}, *text[1] = {o->description};
+    const char *what[2] = {"selection", "source"}, *text[2] = {o->description, o->source};
     int rc = res_calib_axis(c, o->cal, r->p, &ax, &axis);
     if (rc == MVA_OK)
         rc = res_attr_str(c, e, ".", "default", MVA_RESULT_SELECTION);
@@ -400,7 +401,7 @@ int res_write_selection(wctx *c, hid_t e, const mva_result_parts *s)
     if (rc == MVA_OK)
         rc = res_scalar_f64(c, e, "n_valid_pixels", (double)r->n_valid);
     if (rc == MVA_OK)
-        rc = res_write_short_process(c, e, s, NULL, what, text, 1);
+        rc = res_write_short_process(c, e, s, NULL, what, text, o->source ? 2 : 1);
     free(axis);
     return rc;
 }

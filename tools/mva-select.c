@@ -61,12 +61,30 @@ typedef struct {
     unsigned char *mask, *test;
     int op, ntests;
     char description[2048];
+    char source[1024]; /* the entries of the images: "results::/entry[, ...]" */
     struct {
         int opt;
         const char *arg;
     } steps[256]; /* images and tests, applied in order once RESULTS is known */
     size_t nsteps;
 } sel_args;
+
+/* Adds the entry that holds spec's dataset (as mva_result_image_read found it) to
+ * a->source, once. */
+static void note_source(sel_args *a, const char *spec)
+{
+    char path[1024], ent[256], one[1400];
+    mva_error err;
+    snprintf(path, sizeof path, "%.*s", (int)strcspn(spec, "["), spec);
+    if (mva_result_find_entry(a->results, a->entry, path, ent, sizeof ent, &err) != MVA_OK)
+        return;
+    snprintf(one, sizeof one, "%s::/%s", a->results, ent);
+    size_t used = strlen(a->source), len = strlen(one);
+    for (const char *at = strstr(a->source, one); at; at = strstr(at + 1, one))
+        if ((at[len] == '\0' || at[len] == ',') && (at == a->source || at[-1] == ' '))
+            return;
+    snprintf(a->source + used, sizeof a->source - used, "%s%s", used ? ", " : "", one);
+}
 
 static int load_image(sel_args *a, const char *spec)
 {
@@ -88,6 +106,7 @@ static int load_image(sel_args *a, const char *spec)
     a->rows = r;
     a->cols = c;
     snprintf(a->image_spec, sizeof a->image_spec, "%s", spec);
+    note_source(a, spec);
     if (a->mask == NULL) {
         a->mask = calloc(r * c, 1);
         a->test = calloc(r * c, 1);
@@ -321,7 +340,8 @@ int main(int argc, char **argv)
     const mva_calib *cal = s ? &mva_stack_get_info(s)->calib : NULL;
     if (rc == MVA_OK) {
         mva_select_output o = {.spectra = r, .mask = a.mask, .rows = a.rows, .cols = a.cols,
-                               .cal = cal, .description = a.description};
+                               .cal = cal, .description = a.description,
+                               .source = a.source[0] ? a.source : NULL};
         mva_result_parts parts = {.entry = a.name, .program = "mva-select",
                                   .command_line = cli_command_line(argc, argv),
                                   .input = mva_stack_get_info(s), .input_name = stack,
@@ -335,6 +355,8 @@ int main(int argc, char **argv)
         rc = mva_report_write(a.output ? a.output : a.results, entry, a.report, NULL, &err);
     if (rc == MVA_OK && !a.c.quiet) {
         cli_print_input(stdout, s);
+        if (a.source[0])
+            printf("images     %s\n", a.source);
         printf("selection  %s\n", a.description);
         printf("pixels     %zu selected of %zu (%zu valid in the stack)\n", nsel, n,
                r->n_valid);

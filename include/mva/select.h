@@ -119,6 +119,8 @@ typedef struct mva_select_output {
     size_t rows, cols;
     const mva_calib *cal;          /* may be NULL */
     const char *description;       /* how the pixels were chosen, one line */
+    const char *source;            /* the results entries of the images tested,
+                                    * "file::/entry[, ...]"; NULL: none (a mask given) */
 } mva_select_output;
 
 #endif

@@ -203,7 +203,7 @@ class mva_select_spectra_result(Structure):
 class mva_select_output(Structure):
     _fields_ = [("spectra", POINTER(mva_select_spectra_result)), ("mask", POINTER(c_ubyte)),
                 ("rows", c_size_t), ("cols", c_size_t), ("cal", POINTER(mva_calib)),
-                ("description", c_char_p)]
+                ("description", c_char_p), ("source", c_char_p)]
 
 
 # ---- compress.h ----

@@ -88,6 +88,16 @@ $PY -c "
 import h5py; c = h5py.File('$T/px.h5')['mva_select/process/command_line'][()].decode()
 assert 'mva-select' in c and '--top 20%' in c and 'px.h5' in c, c" &&
     ok "the selection records its command line" || ko "select: no command_line"
+# The images' entries: recorded as source and printed, each entry once.
+"$BIN/mva-roi" "$T/lay/pyxrf.h5" --roi a=10:40 -q -o "$T/px.h5" 2>/dev/null || ko "mva-roi pyxrf"
+"$BIN/mva-select" "$T/px.h5" --image "eigenimages/data[1]" --top 20% --or --image \
+    "roi_raw/data[0]" --top 10% --and --image "eigenimages/data[0]" --top 50% -o "$T/s3.h5" \
+    >"$T/s3.txt" 2>/dev/null || ko "mva-select on two entries"
+$PY -c "
+import h5py; s = h5py.File('$T/s3.h5')['mva_select/process/source'][()].decode()
+assert s == '$T/px.h5::/mva_pca, $T/px.h5::/mva_roi', s" &&
+    grep -qx "images     $T/px.h5::/mva_pca, $T/px.h5::/mva_roi" "$T/s3.txt" &&
+    ok "the images' entries recorded (source) and printed" || ko "source: $(cat "$T/s3.txt")"
 grep -qx "input      $T/lay/pyxrf.h5::/xrfmap/detsum/counts" "$T/px_out.txt" &&
     grep -qx "layout     PyXRF (NSLS-II)" "$T/px_out.txt" &&
     grep -q "^elements   sum of 3 elements: det1, det2, det3" "$T/px_out.txt" &&
