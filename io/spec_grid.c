@@ -30,6 +30,20 @@ static int scan_motor(const spec_reader *r, const spec_scan *sc, char *name, siz
     return 1;
 }
 
+int spec_row_scans(const spec_reader *r, const plan *pl, char *motor, size_t cap)
+{
+    for (size_t k = 0; k < pl->nscan; k++) {
+        char name[64];
+        int mesh = 0;
+        if (!scan_motor(r, &r->ix.scan[pl->scan[k]], name, sizeof name, &mesh) || mesh ||
+            (k > 0 && strcmp(name, motor) != 0))
+            return 0;
+        if (k == 0)
+            snprintf(motor, cap, "%s", name);
+    }
+    return pl->nscan > 1;
+}
+
 /* The #L column of the scan's motor: its name, else the first column (SPEC writes the
  * scanned motors first, by their names where the command has their mnemonics: "del" moves
  * the column "delta").  -1 when the scan has no #L line or no counter lines. */

@@ -308,10 +308,52 @@ int spec_index_pixels(spec_reader *r, const plan *pl, mva_error *err)
 
 /* The map shape: a single chosen scan's mesh command, else one row per scan when the chosen
  * scans have the same length, else one row; opts->rows x cols overrides. */
+/* Scans of one motor (rows of a map) of different lengths: the last one stopped short gives
+ * the map its rows, the pixels it did not reach masked; any other difference is refused.
+ * Scans of different motors or meshes stay one row (*rows, *cols unchanged). */
+static int row_lengths(spec_reader *r, const plan *pl, size_t *rows, size_t *cols,
+                       mva_error *err)
+{
+    char motor[64], list[512], key[LABEL_MAX];
+    if (!spec_row_scans(r, pl, motor, sizeof motor))
+        return MVA_OK;
+    const spec_scan *first = &r->ix.scan[pl->scan[0]], *last = &r->ix.scan[pl->scan[pl->nscan - 1]];
+    int aborted = last->points < first->points;
+    for (size_t k = 1; k + 1 < pl->nscan; k++)
+        aborted = aborted && r->ix.scan[pl->scan[k]].points == first->points;
+    if (aborted) {
+        spec_scan_key(&r->ix, last, key);
+        *rows = pl->nscan;
+        *cols = first->points;
+        warn(r, "scan %s, the last row, stopped after %zu of %zu points; the %zu pixels it did "
+             "not reach are masked (NaN)", key, last->points, first->points,
+             first->points - last->points);
+        return MVA_OK;
+    }
+    size_t len = 0;
+    for (size_t k = 0; k < pl->nscan && k < LIST_MAX; k++) {
+        const spec_scan *sc = &r->ix.scan[pl->scan[k]];
+        spec_scan_key(&r->ix, sc, key);
+        int w = snprintf(list + len, sizeof list - len, "%sscan %s: %zu", k ? ", " : "", key,
+                         sc->points);
+        if (w > 0 && (size_t)w < sizeof list - len)
+            len += (size_t)w;
+    }
+    if (pl->nscan > LIST_MAX)
+        snprintf(list + len, sizeof list - len, ", ... (%zu scans)", pl->nscan);
+    return mva_error_set(err, MVA_EFORMAT,
+                         "%s: the scans move %s, one scan a row of the map, but their lengths "
+                         "differ (%s points) and not only in the last row (a scan stopped "
+                         "short): the positions are not on a grid; read them as one row with "
+                         "--shape 1x%zu, or name the scans of one map with --scan",
+                         r->file_name, motor, list, r->n);
+}
+
 int spec_set_shape(spec_reader *r, const plan *pl, const mva_open_opts *opts,
                    mva_stack_info *info, mva_error *err)
 {
     size_t rows = 1, cols = r->n;
+    int rc;
     const spec_scan *first = &r->ix.scan[pl->scan[0]];
     int equal = 1;
     for (size_t k = 1; k < pl->nscan; k++)
@@ -326,6 +368,9 @@ int spec_set_shape(spec_reader *r, const plan *pl, const mva_open_opts *opts,
     } else if (pl->nscan > 1 && equal) {
         rows = pl->nscan;
         cols = first->points;
+    } else if (opts->rows == 0 && opts->cols == 0 &&
+               (rc = row_lengths(r, pl, &rows, &cols, err)) != MVA_OK) {
+        return rc;
     }
     if (opts->rows != 0 || opts->cols != 0) {
         size_t want = 0;

@@ -231,6 +231,10 @@ int spec_set_norm(spec_reader *r, const plan *pl, const mva_open_opts *opts,
  * the scans forming the rows): *snake when odd rows run back the other way; MVA_EFORMAT
  * naming the file, scan and point when the positions are not on the rows x cols grid of
  * info.  Only with opts->snake auto; nothing said when the positions do not tell. */
+/* 1 when the map's scans (two or more) are scans of one motor, none a mesh: rows of a map
+ * ("ascan samy 0 6 6 0.1" a row); motor gets its name. */
+int spec_row_scans(const spec_reader *r, const plan *pl, char *motor, size_t cap);
+
 int spec_check_grid(const spec_reader *r, const plan *pl, const mva_open_opts *opts,
                     const mva_stack_info *info, int *snake, mva_error *err);
 

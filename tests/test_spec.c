@@ -310,7 +310,7 @@ static void test_spec_scan_option_picks_scans(void **state)
         {"2", 1, 3, {3}, "scan 2, detector 0 of 1"},
         {"1,4", 2, 3, {0, 8}, "scans 1,4, detector 0 of 1"},
         {"4,1", 2, 3, {8, 0}, "scans 4,1, detector 0 of 1"},
-        {"2:3", 1, 5, {3}, "scans 2..3, detector 0 of 1"},
+        {"2:3", 2, 3, {3, 6}, "scans 2..3, detector 0 of 1"}, /* scan 3 stopped short */
         {"4:6", 2, 3, {8, 11}, "scans 4,6, detector 0 of 1"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -326,7 +326,8 @@ static void test_spec_scan_option_picks_scans(void **state)
             if (cases[k].rows == 1)
                 pix = cases[k].first[0] + i;
             for (size_t c = 0; c < 5; c++)
-                assert_true(x[i * 5 + c] == gen_value(pix, c, 0));
+                assert_true(x[i * 5 + c] == gen_value(pix, c, 0) ||
+                            (k == 3 && i == 5 && isnan(x[i * 5 + c])));
         }
         free(x);
         mva_stack_close(s);
@@ -699,17 +700,36 @@ static void test_spec_equal_scans_one_row_each(void **state)
     mva_stack_close(s);
 }
 
-static void test_spec_unequal_scans_one_row(void **state)
+static void test_spec_unequal_row_scans_refused(void **state)
 {
     (void)state;
     char path[512];
     static const size_t len[] = {4, 3, 4};
     text t = {0};
     add_scans(&t, len, 3, 5, 0);
-    mva_stack *s = open_ok(put_text(path, "unequal.spec", &t), NULL);
-    assert_int_equal(mva_stack_get_info(s)->rows, 1);
-    assert_int_equal(mva_stack_get_info(s)->cols, 11);
+    put_text(path, "unequal.spec", &t);
+    open_fails(path, NULL, MVA_EFORMAT, path, ": the scans move samy, one scan a row of the map, "
+               "but their lengths differ (scan 1: 4, scan 2: 3, scan 3: 4 points)",
+               "read them as one row with --shape 1x11, or name the scans of one map with --scan",
+               NULL);
+    mva_open_opts o;
+    memset(&o, 0, sizeof o);
+    o.rows = 1;
+    o.cols = 11;
+    mva_stack *s = open_ok(path, &o);
     check_generated(s, 0);
+    mva_stack_close(s);
+    /* only the last row short: a scan stopped early, its missing pixels masked */
+    static const size_t cut[] = {4, 4, 2};
+    add_scans(&t, cut, 3, 5, 0);
+    s = open_ok(put_text(path, "cut.spec", &t), NULL);
+    assert_int_equal(mva_stack_get_info(s)->rows, 3);
+    assert_int_equal(mva_stack_get_info(s)->cols, 4);
+    warns(s, "scan 3, the last row, stopped after 2 of 4 points; the 2 pixels it did not reach "
+          "are masked (NaN)");
+    double *x = read_all(s);
+    assert_true(x[9 * 5 + 4] == gen_value(9, 4, 0) && isnan(x[10 * 5]) && isnan(x[11 * 5 + 4]));
+    free(x);
     mva_stack_close(s);
 }
 
@@ -1257,7 +1277,7 @@ int main(void)
         cmocka_unit_test(test_spec_non_mesh_command_gives_one_row),
         cmocka_unit_test(test_spec_snake_mesh_found_from_positions),
         cmocka_unit_test(test_spec_equal_scans_one_row_each),
-        cmocka_unit_test(test_spec_unequal_scans_one_row),
+        cmocka_unit_test(test_spec_unequal_row_scans_refused),
         cmocka_unit_test(test_spec_scans_without_mca_are_skipped),
         cmocka_unit_test(test_spec_shape_override),
         cmocka_unit_test(test_spec_rejects_shape_mismatch),

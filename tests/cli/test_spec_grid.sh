@@ -129,6 +129,23 @@ if "$BIN/mva-info" "$T/offgrid.spec" --snake off >/dev/null 2>&1 &&
     ok "off-grid mesh read as recorded with --snake off, or with --shape"
 else ko "off-grid mesh with --snake off / --shape"; fi
 
+# rows of one motor of different lengths, not only the last one short: refused, --shape 1xN
+$PY - "$T" <<'PYEOF'
+import sys
+t = sys.argv[1]
+with open(f"{t}/uneven.spec", "w") as f:
+    f.write("#F uneven.spec\n#E 1\n\n")
+    for s, n in enumerate((5, 3, 5)):
+        f.write("#S %d ascan samy 0 %d %d 0.1\n#@CHANN 4 0 3 1\n#L samy  I0\n" % (s + 1, n - 1, n - 1))
+        for k in range(n):
+            f.write("@A 1 2 3 4\n%d 1000\n" % k)
+PYEOF
+expect_fail "row scans of different lengths refused" \
+    "uneven.spec: the scans move samy, one scan a row of the map, but their lengths differ (scan 1: 5, scan 2: 3, scan 3: 5 points) and not only in the last row (a scan stopped short): the positions are not on a grid; read them as one row with --shape 1x13, or name the scans of one map with --scan" \
+    "$BIN/mva-info" "$T/uneven.spec"
+"$BIN/mva-info" "$T/uneven.spec" --shape 1x13 | grep -q "1 rows x 13 cols" &&
+    ok "row scans of different lengths read as one row with --shape 1x13" || ko "uneven --shape 1x13"
+
 # the real APS 33-ID file: its meshes run one way (eta jitters by up to two steps): no snake
 REAL=../shared/realdata/33id_spec.dat
 if [ -f "$REAL" ]; then

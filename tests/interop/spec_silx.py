@@ -221,10 +221,11 @@ def run_checks(dump, tmp):
     write_spec(path, [("ascan samy 0 1 10 0.1", r, [(0, 0.01, 0)]) for r in rows], per_line=0)
     compare(dump, path, "one scan per row", (6, 11), [r.astype(float) for r in rows])
 
-    # 5. scans of different lengths: one row
+    # 5. scans of different lengths and motors (no rows of one map): one row
     parts = [rng.poisson(5, size=(k, 1, 20)) for k in (4, 7, 2)]
     path = os.path.join(tmp, "unequal.spec")
-    write_spec(path, [("ascan samy 0 1 %d 0.1" % (len(a) - 1), a, [(0, 1, 0)]) for a in parts])
+    write_spec(path, [("ascan %s 0 1 %d 0.1" % (m, len(a) - 1), a, [(0, 1, 0)])
+                      for m, a in zip(("samy", "samz", "samx"), parts)])
     compare(dump, path, "unequal scans", (1, 13))
 
 
