@@ -61,6 +61,15 @@ def ascans(path, shift_row=None):
                 f.write("@A " + " ".join(str(v) for v in x[r, c]) + "\n")
                 f.write("%g 1000\n" % (c + (5 if r == shift_row else 0)))
             f.write("\n")
+# snake_i0.spec: the snake with I0 = 1000 + 10 x (point in file order)
+out, k = [], 0
+for line in open(f"{t}/snake.spec").read().split("\n"):
+    if line and line[0] in "-0123456789":
+        v = line.split(" ")
+        v[3] = str(1000 + 10 * k)
+        line, k = " ".join(v), k + 1
+    out.append(line)
+open(f"{t}/snake_i0.spec", "w").write("\n".join(out))
 ascans(f"{t}/rows.spec")
 ascans(f"{t}/rows_off.spec", shift_row=2)
 PYEOF
@@ -70,6 +79,8 @@ for f in map.h5 snake.spec raster.spec aborted.spec rows.spec; do
     "$BIN/mva-info" "$T/$f" >"$T/$f.txt" 2>&1 || ko "mva-info $f: $(cat "$T/$f.txt")"
     "$BIN/mva-roi" "$T/$f" --roi A=3:40 -q -o "$T/$f-roi.h5" || ko "mva-roi $f"
 done
+"$BIN/mva-roi" "$T/snake_i0.spec" --norm I0@1000 --roi A=3:40 -q -o "$T/snake_i0-roi.h5" ||
+    ko "mva-roi snake_i0.spec --norm I0@1000"
 "$BIN/mva-roi" "$T/snake.spec" --snake off --roi A=3:40 -q -o "$T/snake-off-roi.h5" ||
     ko "mva-roi snake.spec --snake off"
 "$BIN/mva-roi" "$T/raster.spec" --snake on --roi A=3:40 -q -o "$T/raster-on-roi.h5" ||
@@ -105,10 +116,17 @@ assert img.shape == (4, cols)
 assert np.array_equal(img[:3], want[:3])
 # row 3 is odd: its 3 points were recorded from the right, the 4 not reached are NaN
 assert np.array_equal(img[3, cols - 3:], want[3, cols - 3:]) and np.isnan(img[3, :cols - 3]).all()
+i0 = (1000 + 10 * np.arange(want.size, dtype=float)).reshape(want.shape)
+i0[1::2] = i0[1::2, ::-1]  # file order to map order
+with h5py.File(f"{t}/snake_i0-roi.h5", "r") as f:
+    e = f[f.attrs["default"]]
+    assert np.allclose(e["roi/A/raw"][()], want * 1000 / i0, rtol=1e-12, atol=0)
+    assert np.allclose(e["process/normalisation/factor"][()].reshape(want.shape), 1000 / i0,
+                       rtol=1e-12, atol=0)
 assert roi("snake.spec")[1] == "odd rows reversed" and roi("rows.spec")[1] == "odd rows reversed"
 assert roi("raster.spec")[1] is None and roi("snake-off")[1] is None
 PYEOF
-then ok "ROI images: snake rows put back = numpy (mesh, aborted mesh, row scans); --snake off/on"
+then ok "ROI images: snake rows put back = numpy (mesh, aborted mesh, row scans, --norm I0); --snake off/on"
 else ko "ROI images of the SPEC maps"; fi
 
 expect_fail() { # what, text, command...
