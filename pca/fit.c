@@ -41,8 +41,8 @@ const char *mva_pca_method_name(mva_pca_method method)
  * Exact wins outright below AUTO_EXACT_CHEAP seconds: small maps (a few hundred pixels)
  * leave the randomized method's noise-level Ritz values unsettled after its passes, and
  * AUTO never hands back an unconverged result (mva_pca_fit falls back to exact).
- * Measured (integer kernel): 101x200x2000 gzip exact 0.81-0.87 s (dim or bright); 400x640x2048
- * gzip exact 10.2 s vs randomized 19.4 s; 3200x640x2048 raw exact 37.9 s vs randomized 119 s
+ * Measured (integer kernel): 101x200x2000 gzip exact 0.84-0.93 s (dim or bright); 400x640x2048
+ * gzip exact 8.7 s vs randomized 17.8 s; 3200x640x2048 raw exact 33.5 s vs randomized 111 s
  * (randomized, single precision: 1.0-1.1 s vs 1.6 s; raw 400x640x2048 7.7 s vs 16.3 s); for
  * 10^6 pixels the randomized method wins from about 4096 channels of floats or 8192 channels
  * of counts.
