@@ -1,9 +1,12 @@
 /*
- * The Gram of integer rows (detector counts), exact and at single-precision speed.
+ * The Gram of integer rows (detector counts), exact and at single-precision speed or better.
  *
  * Rows are shifted by an integer vector mu0 (the rounded median of a sample of them), and
  * d = x - mu0 is multiplied out, tile by tile of the upper triangle: ssyrk on the diagonal,
- * sgemm off it, in single precision where that is exact, in double where it is not.
+ * sgemm off it, in single precision where that is exact, in double where it is not.  Where
+ * the CPU has AVX-512 VNNI (src/igram_vnni.c) the single-precision tiles are replaced by
+ * 16-bit products summed in int32 (twice the multiply-adds a cycle): the same scheme with
+ * the bound 2^31 - 1 in place of 2^24, and |d| <= 32767 in both panels of a tile.
  *
  * Exactness, tile by tile.  The packed variables are cut into panels; the products and every
  * partial sum that the kernels form for tile (I, J) are integers bounded by
