@@ -553,8 +553,10 @@ static size_t plan_batch(mva_igram *a, tile *tiles)
     const float *pm = a->pmax[a->cur];
     float pmx[MVA_IGRAM_PANELS] = {0}; /* the batch's max |d| per panel */
     for (size_t r = 0; r < a->nf; r++)
-        for (size_t k = 0; k < a->np; k++)
-            pmx[k] = pm[r * MVA_IGRAM_PANELS + k] > pmx[k] ? pm[r * MVA_IGRAM_PANELS + k] : pmx[k];
+        for (size_t k = 0; k < a->np; k++) {
+            float v = pm[r * MVA_IGRAM_PANELS + k];
+            pmx[k] = v > pmx[k] ? v : pmx[k];
+        }
     double exact = f_exact(a);
     for (size_t k = 0; k < a->np; k++)
         for (size_t l = k; l < a->np; l++) {

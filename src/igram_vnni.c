@@ -40,12 +40,18 @@ int mva_igram_vnni_available(void)
 
 #ifdef HAVE_VNNI_BUILD
 
+/* The first min(n, 16) lanes (the first 8 of them cast to __mmask8). */
+static __mmask16 lanes(size_t n)
+{
+    return n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1u);
+}
+
 /* Rows 2q, 2q + 1 of columns [c, c + 64) into one packed row (zeros past the width w). */
 VNNI static void pack_pair(const float *r0, const float *r1, size_t w, int32_t *out)
 {
     const __m512i lo = _mm512_set1_epi32(0xffff);
     for (size_t j = 0; j < 64; j += 16) {
-        __mmask16 m = j >= w ? 0 : w - j >= 16 ? 0xffff : (__mmask16)((1u << (w - j)) - 1u);
+        __mmask16 m = j >= w ? 0 : lanes(w - j);
         __m512i a = _mm512_cvtps_epi32(_mm512_maskz_loadu_ps(m, r0 + j));
         __m512i b = r1 ? _mm512_cvtps_epi32(_mm512_maskz_loadu_ps(m, r1 + j))
                        : _mm512_setzero_si512();
@@ -112,8 +118,9 @@ VNNI static int shift8(const double *x, const double *mu0, size_t p, float *out,
     __m512d vb = _mm512_setzero_pd();
     __mmask8 frac = 0;
     for (size_t j = 0; j < p; j += 8) {
-        __mmask8 m = p - j >= 8 ? 0xff : (__mmask8)((1u << (p - j)) - 1u);
-        __m512d d = _mm512_sub_pd(_mm512_maskz_loadu_pd(m, x + j), _mm512_maskz_loadu_pd(m, mu0 + j));
+        __mmask8 m = (__mmask8)lanes(p - j);
+        __m512d d = _mm512_sub_pd(_mm512_maskz_loadu_pd(m, x + j),
+                                  _mm512_maskz_loadu_pd(m, mu0 + j));
         vb = _mm512_max_pd(vb, _mm512_mul_pd(d, d));
         frac |= _mm512_cmp_pd_mask(_mm512_sub_pd(_mm512_add_pd(d, round), round), d, _CMP_NEQ_UQ);
         _mm256_mask_storeu_ps(out + j, m, _mm512_cvtpd_ps(d));
@@ -125,7 +132,7 @@ VNNI static int shift8(const double *x, const double *mu0, size_t p, float *out,
 VNNI static void sum8(double *sum, const float *row, size_t p)
 {
     for (size_t j = 0; j < p; j += 8) {
-        __mmask8 m = p - j >= 8 ? 0xff : (__mmask8)((1u << (p - j)) - 1u);
+        __mmask8 m = (__mmask8)lanes(p - j);
         __m512d v = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, row + j));
         _mm512_mask_storeu_pd(sum + j, m, _mm512_add_pd(_mm512_maskz_loadu_pd(m, sum + j), v));
     }
@@ -136,8 +143,7 @@ VNNI static float gather16(const float *row, const size_t *live, size_t i0, size
 {
     __m512 vm = _mm512_setzero_ps();
     for (size_t i = i0; i < i1; i += 16) {
-        size_t w = i1 - i < 16 ? i1 - i : 16;
-        __mmask16 m = w == 16 ? 0xffff : (__mmask16)((1u << w) - 1u);
+        __mmask16 m = lanes(i1 - i);
         __mmask8 lo = (__mmask8)(m & 0xff), hi = (__mmask8)(m >> 8);
         __m512i ia = _mm512_maskz_loadu_epi64(lo, live + i);
         __m512i ib = _mm512_maskz_loadu_epi64(hi, live + i + 8);
